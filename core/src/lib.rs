@@ -1,0 +1,18 @@
+//! Pure logic shared by the SDK (compiled to wasm) and the server (native).
+//!
+//! Nothing here touches the network, a clock or JavaScript, so all of it is tested
+//! natively with `cargo test -p skapi-core`.
+
+pub mod error;
+pub mod id;
+pub mod method;
+pub mod placeholder;
+pub mod redact;
+pub mod request;
+pub mod url;
+pub mod wire;
+
+pub use error::{ApiError, ErrorCode};
+pub use method::Method;
+pub use placeholder::PLACEHOLDER;
+pub use request::Request;

@@ -1,0 +1,75 @@
+//! Finding and filling the `$CLIENT_SECRET` placeholder in nested JSON values.
+
+use serde_json::Value;
+
+pub const PLACEHOLDER: &str = "$CLIENT_SECRET";
+
+/// True when any string inside `value` (object values and array items, at any depth) holds the
+/// placeholder. Object keys are not searched: the server only substitutes values.
+pub fn contains(value: &Value) -> bool {
+    // An explicit stack: a hostile, deeply nested body must not overflow the call stack.
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s.contains(PLACEHOLDER) => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Replaces every placeholder in a string.
+pub fn fill(s: &str, secret: &str) -> String {
+    s.replace(PLACEHOLDER, secret)
+}
+
+/// A copy of `value` with every placeholder inside its strings replaced by `secret`.
+pub fn fill_value(value: &Value, secret: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(fill(s, secret)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill_value(v, secret)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), fill_value(v, secret))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_the_placeholder_at_any_depth() {
+        assert!(contains(&json!("Bearer $CLIENT_SECRET")));
+        assert!(contains(&json!({"a": [1, {"b": "x$CLIENT_SECRETy"}]})));
+        assert!(!contains(&json!({"$CLIENT_SECRET": "key only"})));
+        assert!(!contains(&json!({"a": ["$CLIENT_SECRE", 3, null, true]})));
+    }
+
+    #[test]
+    fn survives_deep_nesting() {
+        let mut v = json!("$CLIENT_SECRET");
+        for _ in 0..100_000 {
+            v = Value::Array(vec![v]);
+        }
+        assert!(contains(&v));
+        // serde_json's own recursive Drop would overflow; take it apart iteratively.
+        let mut cur = v;
+        while let Value::Array(mut items) = cur {
+            cur = items.pop().unwrap_or(Value::Null);
+        }
+    }
+
+    #[test]
+    fn fills_every_occurrence_and_keeps_the_rest() {
+        let v = json!({"auth": "$CLIENT_SECRET:$CLIENT_SECRET", "n": 1, "list": ["k=$CLIENT_SECRET", false]});
+        assert_eq!(
+            fill_value(&v, "s3"),
+            json!({"auth": "s3:s3", "n": 1, "list": ["k=s3", false]})
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! A validated client-secret request: built from the JS API's params (milliseconds) in the SDK,
+//! or from a `csr` body (seconds) in the server, and checked by the same rules in both.
+
+use crate::wire::CsrBody;
+use crate::{placeholder, url, ApiError, Method};
+use serde_json::{Map, Value};
+
+/// Records expire this long after creation unless the caller says otherwise.
+pub const DEFAULT_EXPIRES_MS: u64 = 15 * 60 * 1000;
+/// Queue names longer than this are refused.
+pub const MAX_QUEUE_LEN: usize = 256;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub client_secret_name: String,
+    pub url: String,
+    pub method: Method,
+    pub headers: Map<String, Value>,
+    pub data: Option<Value>,
+    pub params: Option<Map<String, Value>>,
+    pub queue: Option<String>,
+    /// Lifetime of the record in ms; `None` = [`DEFAULT_EXPIRES_MS`].
+    pub expires_ms: Option<u64>,
+}
+
+fn required(key: &str) -> ApiError {
+    ApiError::invalid_parameter(format!("Key \"{key}\" is required."))
+}
+
+fn wrong_type(key: &str, ty: &str) -> ApiError {
+    ApiError::invalid_parameter(format!("\"{key}\" should be type: <{ty}>."))
+}
+
+/// A string field; `None` when absent, null or empty (skapi-js treats those alike).
+fn opt_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(wrong_type(key, "string")),
+    }
+}
+
+fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(_) => Err(wrong_type(key, "object")),
+    }
+}
+
+/// A non-negative number of milliseconds (`true` counts as skapi-js's default 1000 for `poll`).
+fn opt_ms(obj: &Map<String, Value>, key: &str, when_true: Option<f64>) -> Result<Option<f64>, ApiError> {
+    let n = match obj.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => return Ok(None),
+        Some(Value::Bool(true)) => match when_true {
+            Some(n) => n,
+            None => return Err(wrong_type(key, "number")),
+        },
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(_) => return Err(wrong_type(key, "number")),
+    };
+    if !n.is_finite() || n < 0.0 {
+        return Err(ApiError::invalid_parameter(format!("\"{key}\" should be a non-negative number.")));
+    }
+    Ok(Some(n))
+}
+
+impl Request {
+    /// From the JS API's `clientSecretRequest(params)` object, as JSON. Returns the request and
+    /// the poll interval in ms (0 = do not poll).
+    pub fn from_js(params: &Value) -> Result<(Request, f64), ApiError> {
+        let obj = params
+            .as_object()
+            .ok_or_else(|| ApiError::invalid_parameter("\"params\" should be type: <object>."))?;
+        let poll = opt_ms(obj, "poll", Some(1000.0))?.unwrap_or(0.0);
+        let expires_ms = match opt_ms(obj, "expires", None)? {
+            Some(ms) if ms < 1.0 => return Err(ApiError::invalid_parameter("\"expires\" should be a positive number.")),
+            Some(ms) => Some(ms.round() as u64),
+            None => None,
+        };
+        let request = Request::build(obj, expires_ms)?;
+        Ok((request, poll))
+    }
+
+    /// From a `csr` body (either protocol form); `expires` there is in seconds.
+    pub fn from_wire(body: &CsrBody) -> Result<Request, ApiError> {
+        let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
+        let obj = value.as_object().cloned().unwrap_or_default();
+        let expires_ms = match body.expires {
+            None => None,
+            Some(s) if !s.is_finite() || s <= 0.0 => {
+                return Err(ApiError::invalid_parameter("\"expires\" should be a positive number."))
+            }
+            Some(s) => Some((s * 1000.0).round() as u64),
+        };
+        Request::build(&obj, expires_ms)
+    }
+
+    fn build(obj: &Map<String, Value>, expires_ms: Option<u64>) -> Result<Request, ApiError> {
+        let client_secret_name = opt_str(obj, "clientSecretName")?.ok_or_else(|| required("clientSecretName"))?;
+        let method = opt_str(obj, "method")?.ok_or_else(|| required("method"))?;
+        let url = opt_str(obj, "url")?.ok_or_else(|| required("url"))?;
+        url::validate(&url)?;
+        let method = Method::parse(&method)?;
+
+        let headers = opt_object(obj, "headers")?.unwrap_or_default();
+        if headers.values().any(|v| v.is_object() || v.is_array()) {
+            return Err(ApiError::invalid_parameter("\"headers\" values should be strings."));
+        }
+        let data = match obj.get("data") {
+            None | Some(Value::Null) => None,
+            Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.clone()),
+            Some(_) => return Err(wrong_type("data", "object")),
+        };
+        let params = opt_object(obj, "params")?;
+        let queue = opt_str(obj, "queue")?;
+        if queue.as_ref().is_some_and(|q| q.len() > MAX_QUEUE_LEN) {
+            return Err(ApiError::invalid_parameter(format!("\"queue\" should be at most {MAX_QUEUE_LEN} bytes.")));
+        }
+
+        let request = Request { client_secret_name, url, method, headers, data, params, queue, expires_ms };
+        if !request.has_placeholder() {
+            let target = if method == Method::Post { "\"data\"" } else { "\"params\"" };
+            return Err(ApiError::invalid_parameter(format!(
+                "At least one parameter value should include \"$CLIENT_SECRET\" in {target} or \"headers\"."
+            )));
+        }
+        Ok(request)
+    }
+
+    /// The placeholder may stand in the url, a header value, `data` or `params`, at any depth.
+    pub fn has_placeholder(&self) -> bool {
+        self.url.contains(crate::PLACEHOLDER)
+            || self.headers.values().any(placeholder::contains)
+            || self.data.as_ref().is_some_and(placeholder::contains)
+            || self.params.as_ref().is_some_and(|p| p.values().any(placeholder::contains))
+    }
+
+    /// The 2.0 `csr` body for this request (expires in seconds, rounded up).
+    pub fn to_wire(&self, service: &str, owner: &str) -> CsrBody {
+        CsrBody {
+            service: Some(service.to_owned()),
+            owner: Some(owner.to_owned()),
+            url: Some(self.url.clone()),
+            client_secret_name: Some(self.client_secret_name.clone()),
+            method: Some(self.method.lower().to_owned()),
+            headers: (!self.headers.is_empty()).then(|| self.headers.clone()),
+            data: self.data.clone(),
+            params: self.params.clone(),
+            poll: None,
+            queue: self.queue.clone(),
+            expires: self.expires_ms.map(|ms| (ms as f64 / 1000.0).ceil()),
+        }
+    }
+
+    /// What the record keeps as `request_body`: `data`, or `params` for GET/DELETE, with the
+    /// placeholders as written.
+    pub fn request_body(&self) -> Option<Value> {
+        if self.method.has_body() {
+            self.data.clone()
+        } else {
+            self.params.clone().map(Value::Object)
+        }
+    }
+
+    pub fn expires_ms(&self) -> u64 {
+        self.expires_ms.unwrap_or(DEFAULT_EXPIRES_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seed() -> Value {
+        json!({
+            "clientSecretName": "openai",
+            "url": "https://api.openai.com/v1/images/generations",
+            "method": "POST",
+            "headers": {"Content-Type": "application/json", "Authorization": "Bearer $CLIENT_SECRET"},
+            "data": {"model": "gpt-image-1.5", "prompt": "A cute baby sea otter", "n": 1, "size": "1024x1024"}
+        })
+    }
+
+    fn with(mut v: Value, key: &str, val: Value) -> Value {
+        v[key] = val;
+        v
+    }
+
+    fn err(v: Value) -> String {
+        Request::from_js(&v).unwrap_err().message
+    }
+
+    #[test]
+    fn accepts_the_seed_example() {
+        let (r, poll) = Request::from_js(&seed()).unwrap();
+        assert_eq!(poll, 0.0);
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.request_body().unwrap()["prompt"], "A cute baby sea otter");
+        let wire = r.to_wire("svc", "own");
+        assert_eq!(wire.method.as_deref(), Some("post"));
+        assert_eq!(wire.expires, None);
+        assert_eq!(Request::from_wire(&wire).unwrap(), r);
+    }
+
+    #[test]
+    fn uses_skapi_js_messages() {
+        let mut no_name = seed();
+        no_name.as_object_mut().unwrap().remove("clientSecretName");
+        assert_eq!(err(no_name), "Key \"clientSecretName\" is required.");
+        assert_eq!(err(with(seed(), "method", json!("PATCH"))), crate::method::INVALID_METHOD);
+        assert_eq!(err(with(seed(), "poll", json!(-1))), "\"poll\" should be a non-negative number.");
+        assert_eq!(err(with(seed(), "url", json!("not a url"))), "\"not a url\" is an invalid url.");
+        let no_secret = with(seed(), "headers", json!({"Authorization": "Bearer x"}));
+        assert_eq!(err(no_secret.clone()), "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\".");
+        assert_eq!(
+            err(with(no_secret, "method", json!("get"))),
+            "At least one parameter value should include \"$CLIENT_SECRET\" in \"params\" or \"headers\"."
+        );
+    }
+
+    #[test]
+    fn finds_the_placeholder_in_url_nested_data_and_params() {
+        let base = with(seed(), "headers", json!({}));
+        assert!(Request::from_js(&with(base.clone(), "url", json!("https://x.io/?k=$CLIENT_SECRET"))).is_ok());
+        assert!(Request::from_js(&with(base.clone(), "data", json!({"a": {"b": ["$CLIENT_SECRET"]}}))).is_ok());
+        let get = with(with(base, "method", json!("get")), "params", json!({"key": "$CLIENT_SECRET"}));
+        let (r, _) = Request::from_js(&get).unwrap();
+        assert_eq!(r.request_body(), Some(json!({"key": "$CLIENT_SECRET"})));
+    }
+
+    #[test]
+    fn converts_expires_between_ms_and_wire_seconds() {
+        let (r, poll) = Request::from_js(&with(with(seed(), "expires", json!(3_600_500)), "poll", json!(true))).unwrap();
+        assert_eq!(poll, 1000.0);
+        assert_eq!(r.to_wire("s", "o").expires, Some(3601.0));
+        assert!(Request::from_js(&with(seed(), "expires", json!(0))).is_err());
+        let back = Request::from_wire(&CsrBody { expires: Some(60.0), ..r.to_wire("s", "o") }).unwrap();
+        assert_eq!(back.expires_ms(), 60_000);
+    }
+
+    #[test]
+    fn refuses_wrong_types() {
+        assert!(err(with(seed(), "headers", json!("x"))).contains("\"headers\" should be type: <object>"));
+        assert!(err(with(seed(), "headers", json!({"a": {"b": 1}}))).contains("strings"));
+        assert!(err(with(seed(), "data", json!("$CLIENT_SECRET"))).contains("\"data\" should be type"));
+        assert!(err(with(seed(), "queue", json!(3))).contains("\"queue\" should be type: <string>"));
+        assert!(err(with(seed(), "queue", json!("q".repeat(300)))).contains("at most"));
+        assert!(err(json!([1])).contains("params"));
+    }
+}

@@ -1,0 +1,79 @@
+//! The small URL checks the SDK and the server agree on.
+//!
+//! The SDK avoids a full URL parser (it would weigh on the wasm download); the server parses
+//! with a real one before sending, after these checks pass.
+
+use crate::{ApiError, PLACEHOLDER};
+
+/// The part of an absolute http(s) URL between `//` and the path, or `None` when `url` is not
+/// an absolute http(s) URL with a host.
+pub fn authority(url: &str) -> Option<&str> {
+    let rest = strip_prefix_ignore_case(url, "https://").or_else(|| strip_prefix_ignore_case(url, "http://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return None;
+    }
+    Some(authority)
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    if s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        Some(&s[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+/// Checks a request url as skapi-js does (`"…" is an invalid url.`), and that the placeholder
+/// is nowhere before the path: a secret in the host would be sent wherever the caller wants.
+pub fn validate(url: &str) -> Result<(), ApiError> {
+    let invalid = || ApiError::invalid_parameter(format!("\"{url}\" is an invalid url."));
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let authority = authority(url).ok_or_else(invalid)?;
+    if authority.contains(PLACEHOLDER) || authority.contains('$') {
+        return Err(ApiError::invalid_parameter(
+            "\"$CLIENT_SECRET\" may only appear in the url's path and query.",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_http_and_https_urls() {
+        for u in ["https://api.openai.com/v1/images/generations", "HTTP://127.0.0.1:8080", "https://x.io?k=$CLIENT_SECRET", "https://x.io/$CLIENT_SECRET/a"] {
+            assert!(validate(u).is_ok(), "{u}");
+        }
+    }
+
+    #[test]
+    fn refuses_non_urls_with_skapi_js_message() {
+        let err = validate("not a url").unwrap_err();
+        assert_eq!(err.message, "\"not a url\" is an invalid url.");
+        for u in ["ftp://x.io", "https://", "https:///path", "https://:80/", "//x.io", "https://x .io"] {
+            assert!(validate(u).is_err(), "{u}");
+        }
+    }
+
+    #[test]
+    fn refuses_placeholder_before_the_path() {
+        for u in ["https://$CLIENT_SECRET.evil.io/", "https://user:$CLIENT_SECRET@x.io/", "https://x.io:$CLIENT_SECRET/"] {
+            let err = validate(u).unwrap_err();
+            assert!(err.message.contains("path and query"), "{u}: {err}");
+        }
+    }
+
+    #[test]
+    fn authority_stops_at_path_query_or_fragment() {
+        assert_eq!(authority("https://a.io:8/x"), Some("a.io:8"));
+        assert_eq!(authority("https://a.io?x"), Some("a.io"));
+        assert_eq!(authority("https://u@a.io#f"), Some("u@a.io"));
+    }
+}
