@@ -1,0 +1,93 @@
+//! `csr`: accept a client-secret request, write it durably, start it, answer `pending`.
+
+use super::{parse_body, Caller, Failure};
+use crate::clock::now_ms;
+use crate::store::NewRecord;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use chacha20poly1305::aead::rand_core::RngCore;
+use chacha20poly1305::aead::OsRng;
+use skapi_core::wire::{CsrBody, Status, StatusEnvelope};
+use skapi_core::{id, ApiError, ErrorCode, Request, PLACEHOLDER};
+
+/// Random alphanumerics that make short ids unguessable.
+fn entropy() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut bytes = [0u8; 12];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect()
+}
+
+/// Header names and values must be sendable (checked with the placeholder standing in).
+fn check_headers(request: &Request) -> Result<(), ApiError> {
+    for (name, value) in &request.headers {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let sendable = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && axum::http::HeaderValue::from_str(&text.replace(PLACEHOLDER, "x")).is_ok();
+        if !sendable {
+            return Err(ApiError::invalid_parameter(format!("Header \"{name}\" is not a valid HTTP header.")));
+        }
+    }
+    Ok(())
+}
+
+pub async fn csr(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<StatusEnvelope>, Failure> {
+    let body: CsrBody = parse_body(&body)?;
+    let service = caller.service(body.service.as_deref())?;
+    let owner = body.owner.clone().filter(|o| !o.is_empty()).unwrap_or_else(|| caller.meta.owner.clone());
+    let request = Request::from_wire(&body)?;
+    check_headers(&request)?;
+
+    let name = &request.client_secret_name;
+    let key = state
+        .keyring
+        .get(&service, name)
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::NotExists, format!("Client secret \"{name}\" does not exist.")))?;
+    if key.locked && caller.user.is_none() {
+        return Err(Failure::new(
+            ErrorCode::Unauthorized,
+            format!("Client secret \"{name}\" is locked: only logged-in users may use it."),
+        ));
+    }
+    crate::destination::check(&key.destinations, &request.url)?;
+
+    let now = now_ms();
+    let short_id = id::short(now, &entropy());
+    let queue_key = request
+        .queue
+        .as_ref()
+        .map(|q| serde_json::json!([service, request.method.lower(), request.url.to_lowercase(), q]).to_string());
+    let record = NewRecord {
+        id: short_id.clone(),
+        owner: owner.clone(),
+        caller: caller.identity.clone(),
+        key_name: name.clone(),
+        method: request.method,
+        url: request.url.clone(),
+        key_v1: id::key_v1(request.method, &request.url, request.queue.as_deref()),
+        key_v2: id::key_v2(request.method, &request.url, &service),
+        queue: request.queue.clone(),
+        queue_key: queue_key.clone(),
+        request: request.to_wire(&service, &owner),
+        request_body: request.request_body(),
+        created: now,
+        expires: now.saturating_add(request.expires_ms()),
+        service,
+    };
+    let seq = state.db.call(move |s| s.insert_record(&record)).await?;
+    let in_queue = match &queue_key {
+        Some(k) => {
+            let k = k.clone();
+            Some(state.db.call(move |s| s.queue_position(&k, seq)).await?)
+        }
+        None => None,
+    };
+    state.engine.dispatch(short_id.clone(), queue_key);
+    Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name: request.queue, in_queue }))
+}

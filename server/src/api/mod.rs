@@ -1,0 +1,57 @@
+//! The HTTP API (PROTOCOL.md): thin handlers over the engine and the store.
+
+mod caller;
+mod csr;
+mod failure;
+mod poll;
+
+pub use caller::Caller;
+pub use failure::Failure;
+
+use crate::AppState;
+use axum::extract::{DefaultBodyLimit, Query};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+pub fn router(state: AppState) -> Router {
+    // Skapi's default: any origin may call. Requested headers are mirrored because a wildcard
+    // does not cover `Authorization`.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods(AllowMethods::list([axum::http::Method::GET, axum::http::Method::POST]))
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(std::time::Duration::from_secs(600));
+    let mut router = Router::new()
+        .route("/service", get(service))
+        .route("/csr", post(csr::csr))
+        .route("/csr-poll", post(poll::csr_poll));
+    if let Some(dir) = &state.config.www_dir {
+        router = router.fallback_service(tower_http::services::ServeDir::new(dir));
+    }
+    router
+        .layer(DefaultBodyLimit::max(state.config.max_request_bytes))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct ServiceQuery {
+    service: Option<String>,
+    owner: Option<String>,
+}
+
+/// The SDKs' connection check: any truthy object lets them go on.
+async fn service(Query(q): Query<ServiceQuery>) -> Result<Json<Value>, Failure> {
+    let service = q.service.filter(|s| !s.is_empty()).ok_or_else(|| Failure::invalid_parameter("\"service\" is required."))?;
+    Ok(Json(json!({"service": service, "owner": q.owner.unwrap_or_default(), "active": true})))
+}
+
+/// Reads a JSON body, with a clear error when it is not JSON of the right shape.
+fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|e| Failure::invalid_parameter(format!("The request body is not valid: {e}.")))
+}

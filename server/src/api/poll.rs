@@ -1,0 +1,126 @@
+//! `csr-poll`: one request by its full id, or a history listing by id prefix.
+
+use super::{parse_body, Caller, Failure};
+use crate::clock::now_ms;
+use crate::store::{HistoryQuery, Outcome, Record};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+use skapi_core::wire::{FailureBody, Form, HistoryPage, PollBody, RawHistoryItem, Resolution, Status, StatusEnvelope};
+use skapi_core::{id, ErrorCode};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+
+pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, Failure> {
+    let body: PollBody = parse_body(&body)?;
+    let service = caller.service(body.service.as_deref())?;
+    // 1.5.8 sends service and owner only in Content-Meta.
+    let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
+
+    if let Some(full) = &body.id {
+        if let Some((key, short)) = id::split_full(full) {
+            return poll_one(&state, &caller, &service, key, short, form).await;
+        }
+        if let Some(key) = id::split_prefix(full) {
+            return history(&state, &caller, service, key, &body, form).await;
+        }
+        return Err(Failure::invalid_parameter(format!("\"{full}\" is not a request id or id prefix.")));
+    }
+    if let Some(prefix) = &body.id_prefix {
+        let key = id::split_prefix(prefix)
+            .ok_or_else(|| Failure::invalid_parameter("\"id_prefix\" should end with \":\"."))?;
+        return history(&state, &caller, service, key, &body, form).await;
+    }
+    Err(Failure::invalid_parameter("Key \"id\" is required."))
+}
+
+async fn poll_one(state: &AppState, caller: &Caller, service: &str, key: &str, short: &str, form: Form) -> Result<Response, Failure> {
+    let owned = short.to_owned();
+    let record = state.db.call(move |s| s.get_record(&owned)).await?;
+    // Another caller's record answers exactly as a missing one does.
+    let record = record
+        .filter(|r| r.new.service == service && r.new.caller == caller.identity && (r.new.key_v1 == key || r.new.key_v2 == key))
+        .ok_or_else(|| Failure::new(ErrorCode::NotExists, "The request does not exist."))?;
+    if now_ms() >= record.new.expires {
+        return Err(Failure::new(ErrorCode::Expired, "The request has expired."));
+    }
+    match (record.status, record.outcome) {
+        (Status::Resolved, Some(Outcome::Resolved { body, .. })) => Ok(Json(body).into_response()),
+        (Status::Failed, Some(Outcome::Failed { error, status_code, body, .. })) => {
+            Err(Failure(FailureBody { code: error.code, message: error.message, status_code, body }))
+        }
+        (status, _) => {
+            let in_queue = match (&record.new.queue_key, status) {
+                (Some(k), Status::Pending) => {
+                    let (k, seq) = (k.clone(), record.seq);
+                    Some(state.db.call(move |s| s.queue_position(&k, seq)).await?)
+                }
+                (Some(_), _) => Some(0),
+                (None, _) => None,
+            };
+            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue })
+                .into_response())
+        }
+    }
+}
+
+async fn history(state: &AppState, caller: &Caller, service: String, key: &str, body: &PollBody, form: Form) -> Result<Response, Failure> {
+    let limit = body.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let after_seq = match &body.start_key {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| Failure::invalid_parameter("\"startKey\" is not valid."))?),
+        Some(_) => return Err(Failure::invalid_parameter("\"startKey\" is not valid.")),
+    };
+    let query = HistoryQuery {
+        service,
+        caller: caller.identity.clone(),
+        key: key.to_owned(),
+        queue_prefix: body.queue.clone().filter(|q| !q.is_empty()),
+        queue_exact: body.queue_exact.clone(),
+        queue_exclude: body.queue_exclude.clone(),
+        status: body.status,
+        ascending: body.ascending.unwrap_or(false),
+        // One more than asked tells whether another page follows.
+        limit: limit + 1,
+        after_seq,
+        live_at: now_ms(),
+    };
+    let mut records = state.db.call(move |s| s.history(&query)).await?;
+    let end_of_list = records.len() <= limit as usize;
+    records.truncate(limit as usize);
+    let start_key = match (end_of_list, records.last()) {
+        (false, Some(last)) => Value::from(last.seq),
+        _ => Value::Null,
+    };
+    let list = records.into_iter().map(|r| raw_item(r, form)).collect();
+    Ok(Json(HistoryPage { list, start_key, end_of_list }).into_response())
+}
+
+fn raw_item(record: Record, form: Form) -> RawHistoryItem {
+    let resolution = |status_code: u16, body: Option<Value>, truncated: bool| {
+        let (body, truncated) = if truncated { (None, body) } else { (body, None) };
+        Resolution { status_code, body, truncated }
+    };
+    let (rslv, err) = match record.outcome {
+        Some(Outcome::Resolved { status_code, body, truncated }) => (Some(resolution(status_code, Some(body), truncated)), None),
+        Some(Outcome::Failed { error, status_code, body, truncated }) => {
+            (status_code.map(|code| resolution(code, body, truncated)), Some(error))
+        }
+        None => (None, None),
+    };
+    RawHistoryItem {
+        id: record.new.id,
+        stts: record.status.in_form(form),
+        rslv,
+        err,
+        stmp: Some(record.new.created),
+        utmp: Some(record.updated),
+        reqbdy: record.new.request_body,
+        expt: Some(record.new.expires),
+        qid: record.new.queue,
+    }
+}

@@ -1,0 +1,37 @@
+//! Settings of a running server (from the `serve` command line).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Let secrets go to loopback, private, link-local and metadata addresses (tests, local dev).
+    pub allow_private_upstreams: bool,
+    /// How long a third party may take to answer.
+    pub upstream_timeout: Duration,
+    /// Requests without a queue running at once; the rest wait as `pending`.
+    pub concurrency: usize,
+    /// Longest third-party body kept whole; a longer one is stored truncated.
+    pub max_response_bytes: usize,
+    /// Largest request body the API accepts.
+    pub max_request_bytes: usize,
+    /// Static pages (dashboard, demo) served at `/`, when set.
+    pub www_dir: Option<PathBuf>,
+}
+
+impl ServeConfig {
+    pub fn new(listen: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            listen: listen.into(),
+            data_dir: data_dir.into(),
+            allow_private_upstreams: false,
+            upstream_timeout: Duration::from_secs(120),
+            concurrency: 64,
+            max_response_bytes: 8 * 1024 * 1024,
+            max_request_bytes: 1024 * 1024,
+            www_dir: None,
+        }
+    }
+}

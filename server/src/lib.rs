@@ -1,0 +1,60 @@
+//! skapi-server: keeps client secrets, runs client-secret requests, records their results.
+//!
+//! Layout: `api/` (HTTP handlers, thin) → `engine` (scheduling) → `upstream` (the third-party
+//! call) and `store/` (records and keys, behind the [`store::Store`] trait). `secrets` holds
+//! the master key; `keyring` is what the CLI (and later the admin API) uses to manage keys.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod destination;
+pub mod engine;
+pub mod keyring;
+pub mod netguard;
+pub mod secrets;
+pub mod store;
+pub mod upstream;
+
+use std::sync::Arc;
+
+pub use config::ServeConfig;
+
+/// Everything a handler needs, passed explicitly as axum state.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: store::Db,
+    pub keyring: Arc<keyring::Keyring>,
+    pub engine: Arc<engine::Engine>,
+    pub config: Arc<ServeConfig>,
+}
+
+impl AppState {
+    /// Opens the data directory (creating the database and master key on first run), marks
+    /// requests interrupted by a previous crash, and resumes pending ones.
+    pub async fn open(config: ServeConfig) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = store::sqlite::SqliteStore::open(&config.data_dir.join(store::sqlite::DB_FILE))?;
+        let db = store::Db::new(Arc::new(store));
+        let secrets = Arc::new(secrets::MasterKey::load_or_create(&config.data_dir)?);
+        let keyring = Arc::new(keyring::Keyring::new(db.clone(), secrets));
+        let upstream = upstream::Upstream::new(&config)?;
+        let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency);
+        engine.recover().await?;
+        Ok(AppState { db, keyring, engine, config: Arc::new(config) })
+    }
+}
+
+/// Runs the HTTP API until the process is stopped.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let listen = config.listen.clone();
+    let state = AppState::open(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let addr = listener.local_addr()?;
+    println!("skapi-server listening on http://{addr}/");
+    axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

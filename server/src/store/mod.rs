@@ -1,0 +1,146 @@
+//! Durable state: client-secret keys and request records, behind one trait so that another
+//! engine (PostgreSQL, for several instances) can stand beside the embedded SQLite default.
+//!
+//! The trait is synchronous; [`Db`] runs its calls on tokio's blocking pool.
+
+pub mod sqlite;
+
+use serde_json::Value;
+use skapi_core::wire::{CsrBody, Status};
+use skapi_core::{ApiError, Method};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("{0} already exists")]
+    Exists(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A client-secret key as stored: the value only sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRecord {
+    pub service: String,
+    pub name: String,
+    pub sealed_secret: Vec<u8>,
+    pub locked: bool,
+    /// URL prefixes the secret may be sent to; empty = anywhere.
+    pub destinations: Vec<String>,
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// A request as accepted by `csr`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecord {
+    /// The short id `csr` answered.
+    pub id: String,
+    pub service: String,
+    pub owner: String,
+    /// Who may read it: `sub:<user>`, `pid:<public identifier>` or `anon:<ip and agent>`.
+    pub caller: String,
+    pub key_name: String,
+    pub method: Method,
+    pub url: String,
+    /// 1.5.8 full-id key (`[METHOD]url` + `#queue`).
+    pub key_v1: String,
+    /// 2.0 full-id key (`[METHOD]url#service`).
+    pub key_v2: String,
+    pub queue: Option<String>,
+    /// Unambiguous identity of the queue (service, method, url, queue name), when queued.
+    pub queue_key: Option<String>,
+    /// The request as received, placeholders included: what a restart re-runs.
+    pub request: CsrBody,
+    pub request_body: Option<Value>,
+    pub created: u64,
+    pub expires: u64,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Resolved { status_code: u16, body: Value, truncated: bool },
+    Failed { error: ApiError, status_code: Option<u16>, body: Option<Value>, truncated: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Arrival order.
+    pub seq: i64,
+    pub new: NewRecord,
+    pub status: Status,
+    pub outcome: Option<Outcome>,
+    pub updated: u64,
+}
+
+/// Filters of a history listing; `key` matches a record's 1.5.8 or 2.0 key.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub service: String,
+    pub caller: String,
+    pub key: String,
+    pub queue_prefix: Option<String>,
+    pub queue_exact: Option<String>,
+    pub queue_exclude: Option<String>,
+    pub status: Option<Status>,
+    pub ascending: bool,
+    pub limit: u32,
+    /// Continue after this `seq` (exclusive).
+    pub after_seq: Option<i64>,
+    /// Only records that have not expired at this time (ms).
+    pub live_at: u64,
+}
+
+pub trait Store: Send + Sync + 'static {
+    fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()>;
+    fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>>;
+    fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>>;
+    fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool>;
+
+    /// Writes a new `pending` record durably and returns its arrival sequence.
+    fn insert_record(&self, record: &NewRecord) -> StoreResult<i64>;
+    fn get_record(&self, id: &str) -> StoreResult<Option<Record>>;
+    /// `pending` → `running`; false when the record is no longer pending.
+    fn mark_running(&self, id: &str, now: u64) -> StoreResult<bool>;
+    /// Ends an unfinished record; false when it had already ended.
+    fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;
+    fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<Record>>;
+    /// Pending requests of the same queue that arrived up to and including `seq`.
+    fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64>;
+    /// Every `pending` record, in arrival order.
+    fn pending(&self) -> StoreResult<Vec<Record>>;
+    /// Ends every `running` record with `error` (after a crash); returns how many.
+    fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+}
+
+/// The store as the async parts of the server use it.
+#[derive(Clone)]
+pub struct Db(Arc<dyn Store>);
+
+impl Db {
+    pub fn new(store: Arc<dyn Store>) -> Db {
+        Db(store)
+    }
+
+    /// Runs `f` on the blocking pool: SQLite calls may wait on the disk.
+    pub async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))))
+    }
+
+    /// For synchronous callers (the CLI).
+    pub fn blocking(&self) -> &dyn Store {
+        self.0.as_ref()
+    }
+}

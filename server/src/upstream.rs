@@ -1,0 +1,192 @@
+//! The third-party call: fill in the secret, send, read a bounded answer, scrub the secret out
+//! of whatever comes back.
+
+use crate::config::ServeConfig;
+use crate::netguard::{self, GuardedResolver, PrivateAddress};
+use crate::store::Outcome;
+use serde_json::{Map, Value};
+use skapi_core::placeholder::{fill, fill_value};
+use skapi_core::redact::redact;
+use skapi_core::{ApiError, ErrorCode, Method, Request};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+pub struct Upstream {
+    client: reqwest::Client,
+    allow_private: bool,
+    max_response_bytes: usize,
+}
+
+/// A query or form value as text: scalars as written, anything nested as JSON.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `key=value` pairs of a flat object; arrays repeat the key.
+fn pairs(map: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in map {
+        match v {
+            Value::Array(items) => out.extend(items.iter().map(|i| (k.clone(), scalar_text(i)))),
+            other => out.push((k.clone(), scalar_text(other))),
+        }
+    }
+    out
+}
+
+fn is_form(headers: &Map<String, Value>) -> bool {
+    headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type")
+            && scalar_text(v).to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
+    })
+}
+
+fn failed(code: ErrorCode, message: String) -> Outcome {
+    Outcome::Failed { error: ApiError::new(code, message), status_code: None, body: None, truncated: false }
+}
+
+impl Upstream {
+    pub fn new(config: &ServeConfig) -> anyhow::Result<Upstream> {
+        let client = reqwest::Client::builder()
+            .timeout(config.upstream_timeout)
+            .connect_timeout(config.upstream_timeout.min(Duration::from_secs(30)))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { allow_private: config.allow_private_upstreams }))
+            .user_agent(concat!("skapi-server/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Upstream { client, allow_private: config.allow_private_upstreams, max_response_bytes: config.max_response_bytes })
+    }
+
+    /// Sends `request` with `secret` filled in. Every text in the outcome is free of the secret.
+    pub async fn send(&self, request: &Request, secret: &str) -> Outcome {
+        match self.try_send(request, secret).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+
+    async fn try_send(&self, request: &Request, secret: &str) -> Result<Outcome, Outcome> {
+        let mut url = Url::parse(&fill(&request.url, secret))
+            .map_err(|_| failed(ErrorCode::InvalidRequest, "The url is invalid once the secret is filled in.".into()))?;
+        if let Some(params) = &request.params {
+            let filled = fill_value(&Value::Object(params.clone()), secret);
+            if let Value::Object(map) = filled {
+                url.query_pairs_mut().extend_pairs(pairs(&map));
+            }
+        }
+        let literal_ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if literal_ip.is_some_and(|ip| !self.allow_private && !netguard::is_public(ip)) {
+            return Err(failed(ErrorCode::Refused, PrivateAddress.to_string()));
+        }
+
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.client.request(method, url);
+        let mut has_content_type = false;
+        for (name, value) in &request.headers {
+            has_content_type |= name.eq_ignore_ascii_case("content-type");
+            builder = builder.header(name.as_str(), fill(&scalar_text(value), secret));
+        }
+        if let (true, Some(data)) = (request.method.has_body(), &request.data) {
+            let data = fill_value(data, secret);
+            if is_form(&request.headers) {
+                let map = data.as_object().cloned().unwrap_or_default();
+                let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs(&map)).finish();
+                builder = builder.body(body);
+            } else {
+                if !has_content_type {
+                    builder = builder.header("content-type", "application/json");
+                }
+                builder = builder.body(serde_json::to_vec(&data).expect("JSON values serialise"));
+            }
+        }
+
+        let mut response = builder.send().await.map_err(|e| self.transport_failure(e, secret))?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_failure(e, secret))? {
+            let room = self.max_response_bytes - bytes.len();
+            if chunk.len() > room {
+                bytes.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = redact(&String::from_utf8_lossy(&bytes), secret);
+        let body = if truncated {
+            Value::String(text)
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status >= 400 {
+            let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+            Ok(Outcome::Failed {
+                error: ApiError::new(ErrorCode::ThirdPartyError, format!("The third party answered {status} {reason}.").replace(" .", ".")),
+                status_code: Some(status),
+                body: Some(body),
+                truncated,
+            })
+        } else {
+            Ok(Outcome::Resolved { status_code: status, body, truncated })
+        }
+    }
+
+    fn transport_failure(&self, error: reqwest::Error, secret: &str) -> Outcome {
+        // The url may hold the secret: leave it out of the message (and redact all the same).
+        let error = error.without_url();
+        let mut chain = Vec::new();
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        let mut refused = false;
+        while let Some(e) = source {
+            refused |= e.is::<PrivateAddress>();
+            chain.push(e.to_string());
+            source = e.source();
+        }
+        let code = if refused {
+            ErrorCode::Refused
+        } else if error.is_timeout() {
+            ErrorCode::Timeout
+        } else {
+            ErrorCode::NetworkError
+        };
+        failed(code, redact(&chain.join(": "), secret))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flattens_params_to_pairs() {
+        let map = json!({"a": "x", "n": 1, "list": [1, "b"], "o": {"k": true}, "z": null});
+        let got = pairs(map.as_object().unwrap());
+        assert!(got.contains(&("a".into(), "x".into())));
+        assert!(got.contains(&("list".into(), "1".into())) && got.contains(&("list".into(), "b".into())));
+        assert!(got.contains(&("o".into(), "{\"k\":true}".into())));
+        assert!(got.contains(&("z".into(), "".into())));
+    }
+
+    #[test]
+    fn recognises_form_content_type_in_any_case() {
+        let h = json!({"Content-TYPE": "Application/X-WWW-Form-Urlencoded; charset=utf-8"});
+        assert!(is_form(h.as_object().unwrap()));
+        assert!(!is_form(json!({"content-type": "application/json"}).as_object().unwrap()));
+    }
+}
