@@ -1,0 +1,191 @@
+//! Test harness: a real skapi-server on loopback, and a stand-in third-party API that records
+//! what it received (so a test can check the real secret arrived) and answers by path.
+
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{any, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use skapi_server::keyring::NewKey;
+use skapi_server::{AppState, ServeConfig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const SERVICE: &str = "svc-test";
+pub const OWNER: &str = "owner-test";
+pub const SECRET: &str = "sk-test-5ecr3t/+=";
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Clone, Default)]
+pub struct StandIn {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl StandIn {
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn record(
+    State(stand_in): State<StandIn>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    stand_in.seen.lock().unwrap().push(Seen {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: query.clone(),
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    let path = uri.path();
+    if path == "/v1/images/generations" {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {SECRET}")) {
+            return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided"}}))).into_response();
+        }
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        return Json(json!({"created": 1, "data": [{"b64_json": format!("image of {}", request["prompt"].as_str().unwrap_or(""))}]}))
+            .into_response();
+    }
+    if path == "/maps" {
+        if query.get("key").map(String::as_str) != Some(SECRET) {
+            return (StatusCode::FORBIDDEN, "bad key").into_response();
+        }
+        return Json(json!({"place": query.get("q").cloned().unwrap_or_default()})).into_response();
+    }
+    if path == "/leak" {
+        return (StatusCode::BAD_REQUEST, format!("{{\"echo\": \"your key {SECRET} is wrong\"}}")).into_response();
+    }
+    if let Some(code) = path.strip_prefix("/status/") {
+        let code = code.parse().unwrap_or(500);
+        return (StatusCode::from_u16(code).unwrap(), Json(json!({"status": code}))).into_response();
+    }
+    if path == "/slow" {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Json(json!({"method": method.as_str(), "path": path, "body": String::from_utf8_lossy(&body)})).into_response()
+}
+
+/// Starts the stand-in API; returns its base url (`http://127.0.0.1:PORT`).
+pub async fn start_stand_in() -> (String, StandIn) {
+    let stand_in = StandIn::default();
+    let app = Router::new().route("/{*path}", any(record)).route("/v1/images/generations", post(record)).with_state(stand_in.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), stand_in)
+}
+
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    pub dir: Arc<tempfile::TempDir>,
+    pub http: reqwest::Client,
+}
+
+pub fn config(dir: &std::path::Path) -> ServeConfig {
+    ServeConfig {
+        allow_private_upstreams: true,
+        upstream_timeout: Duration::from_secs(5),
+        ..ServeConfig::new("127.0.0.1:0", dir)
+    }
+}
+
+/// Starts skapi-server on a fresh data directory.
+pub async fn start_server() -> Server {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    start_server_with(dir.clone(), config(dir.path())).await
+}
+
+pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig) -> Server {
+    let state = AppState::open(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = skapi_server::api::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
+    });
+    Server { base: format!("http://{addr}"), state, dir, http: reqwest::Client::new() }
+}
+
+impl Server {
+    pub fn add_key(&self, name: &str, destinations: &[&str]) {
+        self.state
+            .keyring
+            .add(
+                NewKey {
+                    service: SERVICE.into(),
+                    name: name.into(),
+                    secret: SECRET.into(),
+                    locked: false,
+                    destinations: destinations.iter().map(|d| d.to_string()).collect(),
+                },
+                false,
+            )
+            .unwrap();
+    }
+
+    /// POSTs `body` to an endpoint as an SDK would, with a public identifier in Content-Meta.
+    pub async fn call(&self, endpoint: &str, identifier: &str, body: Value) -> (u16, Value) {
+        let meta = json!({"public_identifier": identifier, "service": SERVICE, "owner": OWNER});
+        let response = self
+            .http
+            .post(format!("{}/{endpoint}", self.base))
+            .header("content-type", "application/json")
+            .header("content-meta", meta.to_string())
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Polls a full id until it is no longer pending or running.
+    pub async fn poll_until_done(&self, identifier: &str, full_id: &str) -> (u16, Value) {
+        for _ in 0..200 {
+            let (status, body) = self.call("csr-poll", identifier, json!({"service": SERVICE, "owner": OWNER, "id": full_id})).await;
+            let unfinished = status == 200 && matches!(body["status"].as_str(), Some("pending" | "running")) && body["id"].is_string();
+            if !unfinished {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("request {full_id} did not finish");
+    }
+
+    /// Every file in the data directory, as bytes.
+    pub fn data_files(&self) -> Vec<(String, Vec<u8>)> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                (path.display().to_string(), std::fs::read(&path).unwrap())
+            })
+            .collect()
+    }
+}
+
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
