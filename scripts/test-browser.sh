@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Browser tests of the SDK: starts a stand-in third-party API and a real skapi-server on
+# loopback, registers keys through the CLI, then runs wasm-bindgen tests in headless Chromium.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits for "listening on http://…" in a log file and prints the URL.
+wait_for_url() {
+  local log=$1
+  for _ in $(seq 1 200); do
+    if url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$log" | head -1) && [ -n "$url" ]; then
+      echo "$url"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "no URL in $log:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+secret="sk-browser-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+STANDIN_SECRET="$secret" node tests/standin.mjs > "$work/standin.log" 2>&1 &
+pids+=($!)
+standin=$(wait_for_url "$work/standin.log")
+
+cargo build -q -p skapi-server
+server_bin="${CARGO_TARGET_DIR:-$root/target}/debug/skapi-server"
+printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name openai --destination "$standin/v1" --destination "$standin/status"
+printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name maps --destination "$standin/maps"
+
+"$server_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>&1 &
+pids+=($!)
+endpoint=$(wait_for_url "$work/server.log")
+
+export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+wasm-pack test --headless --chrome

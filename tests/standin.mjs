@@ -1,0 +1,43 @@
+// A stand-in third-party API for browser tests: answers like the real APIs do, but only when
+// it receives the real secret (given in STANDIN_SECRET), so a passing test proves the server
+// filled the placeholder in. Prints `listening on http://127.0.0.1:PORT` once ready.
+import http from 'node:http';
+
+const secret = process.env.STANDIN_SECRET;
+if (!secret) {
+  console.error('STANDIN_SECRET is required');
+  process.exit(2);
+}
+
+function json(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://stand-in');
+  let raw = '';
+  req.on('data', (chunk) => { raw += chunk; });
+  req.on('end', async () => {
+    if (url.pathname === '/v1/images/generations' && req.method === 'POST') {
+      if (req.headers.authorization !== `Bearer ${secret}`) {
+        return json(res, 401, { error: { message: 'Incorrect API key provided' } });
+      }
+      const body = JSON.parse(raw || '{}');
+      const delay = Number(url.searchParams.get('delay') || 0);
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+      return json(res, 200, { created: 1, data: [{ b64_json: `image of ${body.prompt}` }], n: body.n });
+    }
+    if (url.pathname === '/maps' && req.method === 'GET') {
+      if (url.searchParams.get('key') !== secret) return json(res, 403, { error: 'bad key' });
+      return json(res, 200, { place: url.searchParams.get('q') });
+    }
+    const status = url.pathname.match(/^\/status\/(\d{3})$/);
+    if (status) return json(res, Number(status[1]), { status: Number(status[1]) });
+    json(res, 404, { error: 'no such path' });
+  });
+});
+
+server.listen(Number(process.env.STANDIN_PORT || 0), '127.0.0.1', () => {
+  console.log(`listening on http://127.0.0.1:${server.address().port}`);
+});

@@ -1,0 +1,186 @@
+//! The SDK in headless Chromium against a real skapi-server and a stand-in third-party API,
+//! both started by `scripts/test-browser.sh` (which passes their addresses at build time).
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Function, Promise, Reflect, JSON};
+use serde_json::{json, Value};
+use skapi_wasm::Skapi;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SERVICE: &str = "svc-browser";
+const OWNER: &str = "owner-browser";
+
+fn endpoint() -> &'static str {
+    option_env!("SKAPI_TEST_ENDPOINT").expect("run through scripts/test-browser.sh (SKAPI_TEST_ENDPOINT)")
+}
+
+fn stand_in() -> &'static str {
+    option_env!("SKAPI_TEST_STANDIN").expect("run through scripts/test-browser.sh (SKAPI_TEST_STANDIN)")
+}
+
+fn skapi() -> Skapi {
+    Skapi::new(SERVICE.into(), OWNER.into(), Some(js(json!({"endpoint": endpoint()})))).unwrap()
+}
+
+fn js(v: Value) -> JsValue {
+    JSON::parse(&v.to_string()).unwrap()
+}
+
+fn rust(v: &JsValue) -> Value {
+    serde_json::from_str(&JSON::stringify(v).unwrap().as_string().unwrap()).unwrap()
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+/// The seed's OpenAI images example, pointed at the stand-in.
+fn seed(extra: Value) -> Value {
+    let mut params = json!({
+        "clientSecretName": "openai",
+        "url": format!("{}/v1/images/generations", stand_in()),
+        "method": "POST",
+        "headers": {"Content-Type": "application/json", "Authorization": "Bearer $CLIENT_SECRET"},
+        "data": {"model": "gpt-image-1.5", "prompt": "A cute baby sea otter", "n": 1, "size": "1024x1024"}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        params[k] = v.clone();
+    }
+    params
+}
+
+async fn settle(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+fn assert_skapi_error(err: &JsValue, code: &str, name: &str) {
+    assert!(err.is_instance_of::<js_sys::Error>(), "rejections are Error objects");
+    assert_eq!(get(err, "code").as_string().as_deref(), Some(code), "{:?}", get(err, "message"));
+    assert_eq!(get(err, "name").as_string().as_deref(), Some(name));
+    assert!(get(err, "message").as_string().is_some_and(|m| !m.is_empty()));
+}
+
+#[wasm_bindgen_test]
+async fn seed_example_with_poll_resolves_with_the_third_party_answer() {
+    let params = js(seed(json!({"poll": 50})));
+    let seen = js_sys::Array::new();
+    let record = seen.clone();
+    let on_response = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+        record.push(&v);
+    });
+    Reflect::set(&params, &"onResponse".into(), on_response.as_ref().unchecked_ref::<Function>()).unwrap();
+    let result = settle(skapi().client_secret_request(params)).await.unwrap();
+    let result = rust(&result);
+    assert_eq!(result["data"][0]["b64_json"], "image of A cute baby sea otter");
+    assert_eq!(result["n"], 1, "the number stayed a number");
+    assert_eq!(seen.length(), 1, "onResponse was called once");
+}
+
+#[wasm_bindgen_test]
+async fn seed_example_without_poll_resolves_pending_with_a_poll_method() {
+    let pending = settle(skapi().client_secret_request(js(seed(json!({}))))).await.unwrap();
+    assert_eq!(get(&pending, "status").as_string().as_deref(), Some("pending"));
+    let id = get(&pending, "id").as_string().unwrap();
+    assert!(skapi_core::id::is_short(&id), "{id}");
+    let poll: Function = get(&pending, "poll").dyn_into().expect("a poll() method");
+    let polled: Promise = poll.call1(&pending, &js(json!({"latency": 30}))).unwrap().dyn_into().unwrap();
+    let result = rust(&settle(polled).await.unwrap());
+    assert_eq!(result["data"][0]["b64_json"], "image of A cute baby sea otter");
+
+    let url = format!("{}/v1/images/generations", stand_in());
+    let history = settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+    let list = rust(&get(&history, "list"));
+    let item = list.as_array().unwrap().iter().find(|i| i["id"] == json!(id)).expect("the request is in history");
+    assert_eq!(item["status"], "resolved");
+    assert_eq!(item["status_code"], 200);
+    assert_eq!(item["request_body"]["prompt"], "A cute baby sea otter");
+    assert_eq!(item["response_body"]["data"][0]["b64_json"], "image of A cute baby sea otter");
+    assert!(item["created"].as_u64().unwrap() <= item["updated"].as_u64().unwrap());
+    assert!(!JSON::stringify(&history).unwrap().as_string().unwrap().contains("sk-browser"), "no secret in history");
+    assert!(js_sys::Array::is_array(&get(&history, "pending")));
+    assert!(js_sys::Array::is_array(&get(&history, "startKeyHistory")));
+    assert!(get(&history, "endOfList").is_truthy() || get(&history, "startKey").is_truthy());
+}
+
+#[wasm_bindgen_test]
+async fn history_with_poll_gives_a_promise_per_unfinished_item() {
+    let url = format!("{}/v1/images/generations?delay=600", stand_in());
+    let accepted = settle(skapi().client_secret_request(js(seed(json!({"url": url}))))).await.unwrap();
+    let id = get(&accepted, "id").as_string().unwrap();
+    let history = settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "post", "poll": 40})), None)).await.unwrap();
+    let pending: js_sys::Array = get(&history, "pending").dyn_into().unwrap();
+    assert!(pending.length() >= 1, "the running request has a pending promise");
+    let all = settle(Promise::all(&pending)).await.unwrap();
+    let finals = rust(&all);
+    let done = finals.as_array().unwrap().iter().find(|i| i["id"] == json!(id)).expect("our request settled");
+    assert_eq!(done["status"], "resolved");
+    assert_eq!(done["status_code"], 200);
+    assert_eq!(done["response_body"]["data"][0]["b64_json"], "image of A cute baby sea otter");
+}
+
+#[wasm_bindgen_test]
+async fn get_with_the_secret_in_params() {
+    let params = json!({"clientSecretName": "maps", "url": format!("{}/maps", stand_in()), "method": "get",
+                        "params": {"key": "$CLIENT_SECRET", "q": "Seoul"}, "poll": 30});
+    let result = settle(skapi().client_secret_request(js(params))).await.unwrap();
+    assert_eq!(rust(&result), json!({"place": "Seoul"}));
+}
+
+#[wasm_bindgen_test]
+async fn invalid_params_reject_before_any_network_call() {
+    // An endpoint nobody listens on: a network call would fail with NETWORK_ERROR instead.
+    let offline = Skapi::new(SERVICE.into(), OWNER.into(), Some(js(json!({"endpoint": "http://127.0.0.1:9/"})))).unwrap();
+    let cases = [
+        (seed(json!({"headers": {"Authorization": "Bearer x"}})), "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\"."),
+        (seed(json!({"method": "PATCH"})), "\"method\" should be either \"GET\" or \"POST\" or \"DELETE\" or \"PUT\"."),
+        (seed(json!({"poll": -1})), "\"poll\" should be a non-negative number."),
+        (seed(json!({"clientSecretName": ""})), "Key \"clientSecretName\" is required."),
+        (seed(json!({"url": "not a url"})), "\"not a url\" is an invalid url."),
+    ];
+    for (params, message) in cases {
+        let err = settle(offline.client_secret_request(js(params))).await.unwrap_err();
+        assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+        assert_eq!(get(&err, "message").as_string().as_deref(), Some(message));
+    }
+    let err = settle(offline.client_secret_request(JsValue::UNDEFINED)).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+    let err = settle(offline.client_secret_request_history(js(json!({"url": "https://x.io", "method": "POST", "poll": -5})), None)).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequestHistory()");
+    // The same call against the offline endpoint, once valid, does reach for the network.
+    let err = settle(offline.client_secret_request(js(seed(json!({}))))).await.unwrap_err();
+    assert_skapi_error(&err, "NETWORK_ERROR", "clientSecretRequest()");
+}
+
+#[wasm_bindgen_test]
+async fn failures_reject_with_status_and_body_and_call_on_error() {
+    let params = js(seed(json!({"url": format!("{}/status/500", stand_in()), "poll": 30})));
+    let errors = js_sys::Array::new();
+    let record = errors.clone();
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        record.push(&e);
+    });
+    Reflect::set(&params, &"onError".into(), on_error.as_ref().unchecked_ref::<Function>()).unwrap();
+    let err = settle(skapi().client_secret_request(params)).await.unwrap_err();
+    assert_skapi_error(&err, "THIRD_PARTY_ERROR", "clientSecretRequest()");
+    assert_eq!(get(&err, "status_code").as_f64(), Some(500.0));
+    assert_eq!(rust(&get(&err, "body")), json!({"status": 500}));
+    assert_eq!(errors.length(), 1);
+
+    let err = settle(skapi().client_secret_request(js(seed(json!({"clientSecretName": "missing"}))))).await.unwrap_err();
+    assert_skapi_error(&err, "NOT_EXISTS", "clientSecretRequest()");
+}
+
+#[wasm_bindgen_test]
+fn the_public_identifier_is_kept_per_service() {
+    let key = format!("skapi:public_identifier:{SERVICE}:{OWNER}");
+    let _ = skapi();
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let first = storage.get_item(&key).unwrap().expect("stored");
+    assert_eq!(first.len(), 32);
+    let _ = skapi();
+    assert_eq!(storage.get_item(&key).unwrap().unwrap(), first);
+}
