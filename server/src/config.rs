@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub max_request_bytes: usize,
     /// Static pages (dashboard, demo) served at `/`, when set.
     pub www_dir: Option<PathBuf>,
+    /// The SDK build (wasm-pack's `pkg/`) served at `/pkg/`, when set.
+    pub pkg_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -32,6 +34,7 @@ impl ServeConfig {
             max_response_bytes: 8 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
             www_dir: None,
+            pkg_dir: None,
         }
     }
 }

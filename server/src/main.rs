@@ -58,6 +58,9 @@ struct ServeArgs {
     /// Directory of static pages served at `/` (dashboard, demo).
     #[arg(long)]
     www: Option<PathBuf>,
+    /// Directory of the SDK build (wasm-pack's `pkg/`) served at `/pkg/`.
+    #[arg(long)]
+    pkg: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -164,6 +167,7 @@ fn main() -> ExitCode {
                 max_response_bytes: args.max_response_bytes,
                 max_request_bytes: args.max_request_bytes,
                 www_dir: args.www,
+                pkg_dir: args.pkg,
                 ..ServeConfig::new(args.listen, args.data.data_dir)
             };
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(skapi_server::serve(config)))

@@ -29,6 +29,9 @@ pub fn router(state: AppState) -> Router {
         .route("/service", get(service))
         .route("/csr", post(csr::csr))
         .route("/csr-poll", post(poll::csr_poll));
+    if let Some(dir) = &state.config.pkg_dir {
+        router = router.nest_service("/pkg", tower_http::services::ServeDir::new(dir));
+    }
     if let Some(dir) = &state.config.www_dir {
         router = router.fallback_service(tower_http::services::ServeDir::new(dir));
     }
