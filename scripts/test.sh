@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: native unit and server tests, then the SDK in headless Chromium.
+# Ends with one summary line, "total: N passed, N failed".
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/setup.sh"
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
 echo "== native tests (skapi-core, skapi-server, SDK)"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee -a "$log" || status=1
 
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
-"$root/scripts/test-browser.sh"
+"$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || status=1
+
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+exit $status
