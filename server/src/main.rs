@@ -69,10 +69,8 @@ enum KeysCommand {
     Add {
         #[command(flatten)]
         data: DataDir,
-        #[arg(long)]
-        service: String,
-        #[arg(long)]
-        name: String,
+        #[command(flatten)]
+        key: KeyId,
         /// Only logged-in users may use the key.
         #[arg(long)]
         locked: bool,
@@ -97,11 +95,18 @@ enum KeysCommand {
     Remove {
         #[command(flatten)]
         data: DataDir,
-        #[arg(long)]
-        service: String,
-        #[arg(long)]
-        name: String,
+        #[command(flatten)]
+        key: KeyId,
     },
+}
+
+/// Which key: its service and name.
+#[derive(Args)]
+struct KeyId {
+    #[arg(long)]
+    service: String,
+    #[arg(long)]
+    name: String,
 }
 
 fn open_keyring(data: &DataDir) -> anyhow::Result<Keyring> {
@@ -122,7 +127,7 @@ fn read_secret() -> anyhow::Result<String> {
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Add { data, service, name, locked, destinations, replace } => {
+        KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, replace } => {
             let keyring = open_keyring(&data)?;
             let secret = read_secret()?;
             let info = keyring.add(NewKey { service, name, secret, locked, destinations }, replace)?;
@@ -140,7 +145,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        KeysCommand::Remove { data, service, name } => {
+        KeysCommand::Remove { data, key: KeyId { service, name } } => {
             if !open_keyring(&data)?.remove(&service, &name)? {
                 anyhow::bail!("no key \"{name}\" in service \"{service}\"");
             }
