@@ -19,6 +19,10 @@ pub struct ServeConfig {
     pub max_request_bytes: usize,
     /// Static pages (dashboard, demo) served at `/`, when set.
     pub www_dir: Option<PathBuf>,
+    /// How long an expired record still answers `EXPIRED` before it is purged.
+    pub expired_grace: Duration,
+    /// How often expired records are purged.
+    pub purge_interval: Duration,
     /// The SDK build (wasm-pack's `pkg/`) served at `/pkg/`, when set.
     pub pkg_dir: Option<PathBuf>,
 }
@@ -35,6 +39,8 @@ impl ServeConfig {
             max_request_bytes: 1024 * 1024,
             www_dir: None,
             pkg_dir: None,
+            expired_grace: Duration::from_secs(600),
+            purge_interval: Duration::from_secs(60),
         }
     }
 }

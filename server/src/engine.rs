@@ -10,18 +10,46 @@ use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
-/// A queue's worker stops after this long without work (it is started again on demand).
-const QUEUE_IDLE: Duration = Duration::from_secs(30);
 
 pub struct Engine {
     db: Db,
     keyring: Arc<Keyring>,
     upstream: Upstream,
     permits: Arc<Semaphore>,
-    /// One worker per active queue, fed in arrival order.
-    queues: Mutex<HashMap<String, mpsc::UnboundedSender<String>>>,
+    /// Queues with a worker, and whether new work arrived since the worker last looked.
+    queues: Mutex<HashMap<String, bool>>,
+    /// Requests running in this process, and how to cancel each (the runner acknowledges once
+    /// the record is written).
+    running: Mutex<HashMap<String, oneshot::Sender<oneshot::Sender<()>>>>,
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancel {
+    /// It had not started and never will.
+    BeforeSending,
+    /// It was running; the call was aborted.
+    WhileRunning,
+    /// It had already finished, or runs in another process.
+    NotRemoved,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes a request from the running registry however its run ends.
+struct Running<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        lock(&self.engine.running).remove(self.id);
+    }
 }
 
 fn failure(code: ErrorCode, message: impl Into<String>) -> Outcome {
@@ -36,7 +64,47 @@ impl Engine {
             upstream,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             queues: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Cancels a request: a pending one is never sent; a running one is aborted.
+    pub async fn cancel(&self, id: &str) -> Result<Cancel, StoreError> {
+        let error = ApiError::new(ErrorCode::Canceled, "The request was cancelled before it was sent.");
+        let owned = id.to_owned();
+        if self.db.call(move |s| s.fail_pending(&owned, &error, now_ms())).await? {
+            return Ok(Cancel::BeforeSending);
+        }
+        let Some(abort) = lock(&self.running).remove(id) else {
+            return Ok(Cancel::NotRemoved);
+        };
+        let (ack, acked) = oneshot::channel();
+        if abort.send(ack).is_err() {
+            return Ok(Cancel::NotRemoved);
+        }
+        // The runner writes the record, then answers; a dropped runner answers too (Err).
+        let _ = tokio::time::timeout(Duration::from_secs(10), acked).await;
+        Ok(Cancel::WhileRunning)
+    }
+
+    /// Deletes records `grace` after they expired, every `interval`, for as long as the
+    /// engine lives.
+    pub fn spawn_purger(self: &Arc<Self>, interval: Duration, grace: Duration) {
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(engine) = engine.upgrade() else { return };
+                let cutoff = now_ms().saturating_sub(grace.as_millis() as u64);
+                match engine.db.call(move |s| s.purge_expired(cutoff)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "expired records purged"),
+                    Err(e) => tracing::error!(error = %e, "purging expired records failed"),
+                }
+            }
+        });
     }
 
     /// After a restart: a request that was `running` may or may not have reached the third
@@ -53,50 +121,63 @@ impl Engine {
             tracing::warn!(count = n, "requests interrupted by a previous stop marked failed");
         }
         for record in self.db.call(|s| s.pending()).await? {
+            // A queue's worker finds its records itself; one dispatch per queue is enough.
             self.dispatch(record.new.id, record.new.queue_key);
         }
         Ok(())
     }
 
-    /// Starts a request that was just written as `pending`.
+    /// Starts a request that was just written as `pending`. A queued one is not handed over by
+    /// id: the queue's worker takes the oldest pending record of its queue from the store, so
+    /// the order is the order of acceptance whatever order the handlers get here in.
     pub fn dispatch(self: &Arc<Self>, id: String, queue_key: Option<String>) {
         let Some(queue_key) = queue_key else {
             let engine = self.clone();
             tokio::spawn(async move { engine.run(&id).await });
             return;
         };
-        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let id = match queues.get(&queue_key) {
-            Some(tx) => match tx.send(id) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(id)) => id,
-            },
-            None => id,
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        tx.send(id).expect("the receiver is alive");
-        queues.insert(queue_key.clone(), tx);
-        tokio::spawn(self.clone().queue_worker(queue_key, rx));
+        let mut queues = lock(&self.queues);
+        if let Some(woken) = queues.get_mut(&queue_key) {
+            *woken = true;
+            return;
+        }
+        queues.insert(queue_key.clone(), false);
+        tokio::spawn(self.clone().queue_worker(queue_key));
     }
 
-    async fn queue_worker(self: Arc<Self>, queue_key: String, mut rx: mpsc::UnboundedReceiver<String>) {
+    async fn queue_worker(self: Arc<Self>, queue_key: String) {
+        let mut last: Option<String> = None;
         loop {
-            let next = match tokio::time::timeout(QUEUE_IDLE, rx.recv()).await {
-                Ok(Some(id)) => id,
-                Ok(None) => return,
-                Err(_idle) => {
-                    // Retire under the map's lock, so no request is sent to a worker that left.
-                    let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-                    match rx.try_recv() {
-                        Ok(id) => id,
-                        Err(_) => {
+            let key = queue_key.clone();
+            let next = match self.db.call(move |s| s.next_in_queue(&key)).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(queue = queue_key, error = %e, "queue could not be read; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            match next {
+                Some(id) => {
+                    if last.as_ref() == Some(&id) {
+                        // The record could not be ended (the store refuses writes): wait, not spin.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    self.run(&id).await;
+                    last = Some(id);
+                }
+                None => {
+                    // Retire unless work arrived while this worker was looking.
+                    let mut queues = lock(&self.queues);
+                    match queues.get_mut(&queue_key) {
+                        Some(woken) if *woken => *woken = false,
+                        _ => {
                             queues.remove(&queue_key);
                             return;
                         }
                     }
                 }
-            };
-            self.run(&next).await;
+            }
         }
     }
 
@@ -125,12 +206,30 @@ impl Engine {
             self.db.call(move |s| s.finish(&owned, &outcome, now)).await?;
             return Ok(());
         }
+        // Registered before it turns `running`, so a cancel always finds it one way or the other.
+        let (abort, aborted) = oneshot::channel::<oneshot::Sender<()>>();
+        lock(&self.running).insert(id.to_owned(), abort);
+        let _registered = Running { engine: self, id };
         if !self.db.call(move |s| s.mark_running(&owned, now)).await? {
             return Ok(());
         }
-        let outcome = self.execute(&record.new).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(record.new.expires - now);
+        let mut ack = None;
+        let outcome = tokio::select! {
+            outcome = self.execute(&record.new) => outcome,
+            Ok(acknowledge) = aborted => {
+                ack = Some(acknowledge);
+                failure(ErrorCode::Canceled, "The request was cancelled while it ran; the call was aborted.")
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                failure(ErrorCode::Expired, "The request expired while it ran; the call was abandoned.")
+            }
+        };
         let owned = id.to_owned();
         self.db.call(move |s| s.finish(&owned, &outcome, now_ms())).await?;
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
         Ok(())
     }
 

@@ -40,6 +40,7 @@ impl AppState {
         let upstream = upstream::Upstream::new(&config)?;
         let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency);
         engine.recover().await?;
+        engine.spawn_purger(config.purge_interval, config.expired_grace);
         Ok(AppState { db, keyring, engine, config: Arc::new(config) })
     }
 }

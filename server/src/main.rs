@@ -58,6 +58,12 @@ struct ServeArgs {
     /// Directory of static pages served at `/` (dashboard, demo).
     #[arg(long)]
     www: Option<PathBuf>,
+    /// Milliseconds an expired record still answers EXPIRED before it is purged.
+    #[arg(long, default_value_t = 600_000)]
+    expired_grace_ms: u64,
+    /// Milliseconds between purges of expired records.
+    #[arg(long, default_value_t = 60_000)]
+    purge_interval_ms: u64,
     /// Directory of the SDK build (wasm-pack's `pkg/`) served at `/pkg/`.
     #[arg(long)]
     pkg: Option<PathBuf>,
@@ -159,7 +165,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => {
+            use std::io::IsTerminal;
             tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "skapi_server=info,tower_http=warn".into()),
@@ -173,6 +182,8 @@ fn main() -> ExitCode {
                 max_request_bytes: args.max_request_bytes,
                 www_dir: args.www,
                 pkg_dir: args.pkg,
+                expired_grace: Duration::from_millis(args.expired_grace_ms),
+                purge_interval: Duration::from_millis(args.purge_interval_ms.max(10)),
                 ..ServeConfig::new(args.listen, args.data.data_dir)
             };
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(skapi_server::serve(config)))

@@ -1,6 +1,7 @@
 //! The HTTP API (PROTOCOL.md): thin handlers over the engine and the store.
 
 mod caller;
+mod cancel;
 mod csr;
 mod failure;
 mod poll;
@@ -28,7 +29,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/service", get(service))
         .route("/csr", post(csr::csr))
-        .route("/csr-poll", post(poll::csr_poll));
+        .route("/csr-poll", post(poll::csr_poll))
+        .route("/csr-cancel", post(cancel::csr_cancel));
     if let Some(dir) = &state.config.pkg_dir {
         router = router.nest_service("/pkg", tower_http::services::ServeDir::new(dir));
     }

@@ -22,8 +22,8 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Bytes
     let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
 
     if let Some(full) = &body.id {
-        if let Some((key, short)) = id::split_full(full) {
-            return poll_one(&state, &caller, &service, key, short, form).await;
+        if id::split_full(full).is_some() {
+            return poll_one(&state, &caller, &service, full, form).await;
         }
         if let Some(key) = id::split_prefix(full) {
             return history(&state, &caller, service, key, &body, form).await;
@@ -35,19 +35,32 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Bytes
             .ok_or_else(|| Failure::invalid_parameter("\"id_prefix\" should end with \":\"."))?;
         return history(&state, &caller, service, key, &body, form).await;
     }
+    if let Some(queue) = body.queue.as_deref().and_then(|q| q.strip_suffix(':')) {
+        let (s, q) = (service.clone(), queue.to_owned());
+        let in_queue = state.db.call(move |store| store.count_waiting(&s, &q)).await?;
+        return Ok(Json(serde_json::json!({"queue_name": queue, "in_queue": in_queue})).into_response());
+    }
     Err(Failure::invalid_parameter("Key \"id\" is required."))
 }
 
-async fn poll_one(state: &AppState, caller: &Caller, service: &str, key: &str, short: &str, form: Form) -> Result<Response, Failure> {
+/// The caller's own record for a full id. Another caller's record answers exactly as a
+/// missing one does; an expired one answers `EXPIRED`.
+pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_id: &str) -> Result<Record, Failure> {
+    let not_found = || Failure::new(ErrorCode::NotExists, "The request does not exist.");
+    let (key, short) = id::split_full(full_id).ok_or_else(not_found)?;
     let owned = short.to_owned();
     let record = state.db.call(move |s| s.get_record(&owned)).await?;
-    // Another caller's record answers exactly as a missing one does.
     let record = record
         .filter(|r| r.new.service == service && r.new.caller == caller.identity && (r.new.key_v1 == key || r.new.key_v2 == key))
-        .ok_or_else(|| Failure::new(ErrorCode::NotExists, "The request does not exist."))?;
+        .ok_or_else(not_found)?;
     if now_ms() >= record.new.expires {
         return Err(Failure::new(ErrorCode::Expired, "The request has expired."));
     }
+    Ok(record)
+}
+
+async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &str, form: Form) -> Result<Response, Failure> {
+    let record = own_record(state, caller, service, full_id).await?;
     match (record.status, record.outcome) {
         (Status::Resolved, Some(Outcome::Resolved { body, .. })) => Ok(Json(body).into_response()),
         (Status::Failed, Some(Outcome::Failed { error, status_code, body, .. })) => {

@@ -109,11 +109,19 @@ pub trait Store: Send + Sync + 'static {
     fn mark_running(&self, id: &str, now: u64) -> StoreResult<bool>;
     /// Ends an unfinished record; false when it had already ended.
     fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;
+    /// Ends a record that has not started (`pending`) with `error`; false otherwise.
+    fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool>;
+    /// Requests waiting (`pending`) in queues of this name, over all urls and methods.
+    fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64>;
+    /// Deletes records that expired at or before `cutoff`; returns how many.
+    fn purge_expired(&self, cutoff: u64) -> StoreResult<usize>;
     fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<Record>>;
     /// Pending requests of the same queue that arrived up to and including `seq`.
     fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64>;
     /// Every `pending` record, in arrival order.
     fn pending(&self) -> StoreResult<Vec<Record>>;
+    /// The id of the oldest `pending` record of a queue.
+    fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
     /// Ends every `running` record with `error` (after a crash); returns how many.
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
 }

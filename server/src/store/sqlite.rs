@@ -50,6 +50,9 @@ CREATE INDEX records_by_v2 ON records (service, caller, key_v2, seq);
 CREATE INDEX records_by_v1 ON records (service, caller, key_v1, seq);
 CREATE INDEX records_by_status ON records (status, seq);
 CREATE INDEX records_by_queue ON records (queue_key, status, seq);
+"#, r#"
+CREATE INDEX records_by_queue_name ON records (service, queue, status);
+CREATE INDEX records_by_expiry ON records (expires);
 "#];
 
 pub struct SqliteStore {
@@ -327,6 +330,30 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
+    fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "UPDATE records SET status = 'failed', error_code = ?2, error_message = ?3, updated = ?4
+             WHERE id = ?1 AND status = 'pending'",
+            params![id, error.code.as_str(), error.message, now],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
+        let conn = self.lock();
+        Ok(conn.query_row(
+            "SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'",
+            params![service, queue],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
+        let conn = self.lock();
+        Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?)
+    }
+
     fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
         let mut sql = String::from(
             "SELECT * FROM records WHERE service = ? AND caller = ? AND (key_v1 = ? OR key_v2 = ?) AND expires > ?",
@@ -388,6 +415,17 @@ impl Store for SqliteStore {
         drop(stmt);
         drop(conn);
         records(rows)
+    }
+
+    fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT id FROM records WHERE queue_key = ?1 AND status = 'pending' ORDER BY seq LIMIT 1",
+                params![queue_key],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {

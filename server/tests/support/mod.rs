@@ -34,11 +34,54 @@ pub struct Seen {
 #[derive(Clone, Default)]
 pub struct StandIn {
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Calls in flight now, in all and per `q` query parameter, and the most seen at once.
+    pub inflight: Arc<Mutex<Inflight>>,
+}
+
+#[derive(Default)]
+pub struct Inflight {
+    pub now: usize,
+    pub max: usize,
+    pub per_queue: HashMap<String, usize>,
+    pub max_per_queue: usize,
 }
 
 impl StandIn {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The `tag` field of every JSON body received, in arrival order.
+    pub fn tags(&self) -> Vec<String> {
+        self.seen()
+            .iter()
+            .filter_map(|s| serde_json::from_slice::<Value>(&s.body).ok())
+            .filter_map(|v| v["tag"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// Counts a call in flight until dropped.
+struct InflightGuard(StandIn, String);
+
+impl InflightGuard {
+    fn enter(stand_in: &StandIn, queue: &str) -> InflightGuard {
+        let mut f = stand_in.inflight.lock().unwrap();
+        f.now += 1;
+        f.max = f.max.max(f.now);
+        let n = f.per_queue.entry(queue.to_owned()).or_default();
+        *n += 1;
+        let n = *n;
+        f.max_per_queue = f.max_per_queue.max(n);
+        InflightGuard(stand_in.clone(), queue.to_owned())
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        let mut f = self.0.inflight.lock().unwrap();
+        f.now -= 1;
+        *f.per_queue.get_mut(&self.1).unwrap() -= 1;
     }
 }
 
@@ -80,7 +123,9 @@ async fn record(
         return (StatusCode::from_u16(code).unwrap(), Json(json!({"status": code}))).into_response();
     }
     if path == "/slow" {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _inflight = InflightGuard::enter(&stand_in, query.get("q").map(String::as_str).unwrap_or(""));
+        let ms = query.get("ms").and_then(|m| m.parse().ok()).unwrap_or(300);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     Json(json!({"method": method.as_str(), "path": path, "body": String::from_utf8_lossy(&body)})).into_response()
 }
@@ -95,11 +140,24 @@ pub async fn start_stand_in() -> (String, StandIn) {
     (format!("http://{addr}"), stand_in)
 }
 
-pub struct Server {
+/// A client of a running skapi-server (in this process or another).
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Server {
+    pub api: Api,
     pub state: AppState,
     pub dir: Arc<tempfile::TempDir>,
-    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 pub fn config(dir: &std::path::Path) -> ServeConfig {
@@ -124,7 +182,7 @@ pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig)
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
     });
-    Server { base: format!("http://{addr}"), state, dir, http: reqwest::Client::new() }
+    Server { api: Api::new(format!("http://{addr}")), state, dir }
 }
 
 impl Server {
@@ -142,6 +200,23 @@ impl Server {
                 false,
             )
             .unwrap();
+    }
+
+    /// Every file in the data directory, as bytes.
+    pub fn data_files(&self) -> Vec<(String, Vec<u8>)> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                (path.display().to_string(), std::fs::read(&path).unwrap())
+            })
+            .collect()
+    }
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api { base, http: reqwest::Client::new() }
     }
 
     /// POSTs `body` to an endpoint as an SDK would, with a public identifier in Content-Meta.
@@ -174,16 +249,38 @@ impl Server {
         panic!("request {full_id} did not finish");
     }
 
-    /// Every file in the data directory, as bytes.
-    pub fn data_files(&self) -> Vec<(String, Vec<u8>)> {
-        std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| {
-                let path = e.unwrap().path();
-                (path.display().to_string(), std::fs::read(&path).unwrap())
-            })
-            .collect()
+    /// Sends a 2.0 `csr` and returns the full id to poll it by.
+    pub async fn submit(&self, identifier: &str, mut body: Value) -> String {
+        body["service"] = json!(SERVICE);
+        body["owner"] = json!(OWNER);
+        let (status, accepted) = self.call("csr", identifier, body.clone()).await;
+        assert_eq!(status, 200, "{accepted}");
+        let method = body["method"].as_str().unwrap().to_uppercase();
+        format!("[{method}]{}#{SERVICE}:{}", body["url"].as_str().unwrap().to_lowercase(), accepted["id"].as_str().unwrap())
     }
+}
+
+/// A bare TCP server that hands every connection to `serve` (for faults HTTP servers won't make).
+pub async fn raw_server<F, Fut>(serve: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(serve(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A POST through the `openai` key to `url`, tagged so the stand-in's order can be checked.
+pub fn tagged(url: &str, tag: &str) -> Value {
+    json!({"clientSecretName": "openai", "url": url, "method": "post",
+           "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"tag": tag}})
 }
 
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {

@@ -1,0 +1,24 @@
+//! `csr-cancel`: stop a request of the caller's own — never sent if pending, aborted if running.
+
+use super::poll::own_record;
+use super::{parse_body, Caller, Failure};
+use crate::engine::Cancel;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+use skapi_core::wire::PollBody;
+
+pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<Value>, Failure> {
+    let body: PollBody = parse_body(&body)?;
+    let service = caller.service(body.service.as_deref())?;
+    let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
+    let record = own_record(&state, &caller, &service, full_id).await?;
+    let (removed, message) = match state.engine.cancel(&record.new.id).await? {
+        Cancel::BeforeSending => (true, "The request was cancelled before it was sent."),
+        Cancel::WhileRunning => (true, "The request was cancelled while it ran; the call was aborted."),
+        Cancel::NotRemoved => (false, "The request had already finished."),
+    };
+    Ok(Json(json!({"removed": removed, "message": message})))
+}
