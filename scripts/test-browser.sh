@@ -30,7 +30,7 @@ wait_for_url() {
 
 secret="sk-browser-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-STANDIN_SECRET="$secret" node tests/standin.mjs > "$work/standin.log" 2>&1 &
+STANDIN_SECRET="$secret" GATEWAY_FILE="$work/gateway" node tests/standin.mjs > "$work/standin.log" 2>&1 &
 pids+=($!)
 standin=$(wait_for_url "$work/standin.log")
 
@@ -42,6 +42,7 @@ printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service
 "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>&1 &
 pids+=($!)
 endpoint=$(wait_for_url "$work/server.log")
+echo "$endpoint" > "$work/gateway"
 
 export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"

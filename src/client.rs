@@ -1,44 +1,101 @@
-//! The connection to a service: where its API is, who is calling, and one `post` that frames
-//! every call as PROTOCOL.md describes.
+//! The connection to a service: where its API is (a fixed `endpoint`, or Skapi's gateways found
+//! through its CDN), who is calling, and one `post` that frames every call as PROTOCOL.md says.
 
 use crate::error::SdkError;
+use crate::polls::PollRegistry;
+use crate::turns::Turns;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde::Serialize;
 use serde_json::Value;
+use skapi_core::gateway::{self, Gateways};
 use skapi_core::wire::ContentMeta;
 use skapi_core::ErrorCode;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestInit, RequestMode, Response};
 
+type Boot = Shared<LocalBoxFuture<'static, Result<Rc<Gateways>, SdkError>>>;
+
 pub struct Client {
     pub service: String,
     pub owner: String,
-    /// Base URL of the API, ending in `/`.
-    base: String,
     meta_header: String,
+    /// Finds the gateways and checks the connection, once; every call waits for it.
+    boot: Boot,
+    /// Round-robin position over the gateways.
+    calls: Cell<usize>,
     /// startKeys used so far, per history query (for `fetchMore` and `startKeyHistory`).
     pub history_keys: RefCell<HashMap<String, Vec<Value>>>,
+    /// Polls that can be stopped.
+    pub polls: Rc<PollRegistry>,
+    /// Client-side order of calls sharing a queue.
+    pub turns: Turns,
 }
 
-/// `base` and an endpoint name joined with exactly one `/`.
-pub fn join(base: &str, name: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), name.trim_start_matches('/'))
+/// Where to find the API: a self-hosted skapi-server, or Skapi's CDN.
+pub enum Route {
+    Endpoint(String),
+    Cdn(String),
+}
+
+fn network(e: JsValue) -> SdkError {
+    let detail = e.as_string().or_else(|| js_sys::Reflect::get(&e, &"message".into()).ok()?.as_string());
+    SdkError::new(ErrorCode::NetworkError, format!("Could not reach the server: {}", detail.unwrap_or_default()))
+}
+
+/// One fetch: status and body text.
+async fn fetch(url: &str, init: &RequestInit) -> Result<(u16, String), SdkError> {
+    let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::NetworkError, "No window to fetch from."))?;
+    let response: Response =
+        JsFuture::from(window.fetch_with_str_and_init(url, init)).await.map_err(network)?.dyn_into().map_err(network)?;
+    let text = JsFuture::from(response.text().map_err(network)?).await.map_err(network)?.as_string().unwrap_or_default();
+    Ok((response.status(), text))
+}
+
+async fn get_json(url: &str) -> Result<(u16, String), SdkError> {
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_mode(RequestMode::Cors);
+    fetch(url, &init).await
+}
+
+/// Finds the gateways, then checks the connection (`GET …/service`): any truthy JSON object
+/// lets the SDK go on.
+async fn boot(route: Route, service: String, owner: String) -> Result<Rc<Gateways>, SdkError> {
+    let gateways = match route {
+        Route::Endpoint(endpoint) => Gateways::single(&endpoint),
+        Route::Cdn(cdn) => {
+            let url = gateway::admin_json_url(&cdn, &service);
+            let (status, text) = get_json(&url).await?;
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            match Gateways::from_admin_json(&json) {
+                Some(g) if status < 400 => g,
+                _ => return Err(SdkError::new(ErrorCode::NotExists, "Service does not exist. Create your service from skapi.com")),
+            }
+        }
+    };
+    let (status, text) = get_json(&gateways.service_check_url(&service, &owner)).await?;
+    if status >= 400 {
+        return Err(SdkError::from_answer(status, &text));
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) if !map.is_empty() => Ok(Rc::new(gateways)),
+        _ => Err(SdkError::new(ErrorCode::InvalidRequest, "Invalid connection. The server did not confirm the service.")),
+    }
 }
 
 impl Client {
-    pub fn new(service: String, owner: String, endpoint: Option<String>) -> Result<Client, SdkError> {
+    pub fn new(service: String, owner: String, route: Route) -> Result<Client, SdkError> {
         if service.is_empty() {
             return Err(SdkError::new(ErrorCode::InvalidParameter, "\"service\" is required."));
         }
-        let base = endpoint.ok_or_else(|| {
-            SdkError::new(
-                ErrorCode::InvalidRequest,
-                "options.endpoint is required: give the base URL of your skapi-server (gateway discovery is not built yet).",
-            )
-        })?;
-        if skapi_core::url::authority(&base).is_none() {
+        let base = match &route {
+            Route::Endpoint(e) | Route::Cdn(e) => e,
+        };
+        if skapi_core::url::authority(base).is_none() {
             return Err(SdkError::new(ErrorCode::InvalidParameter, format!("\"{base}\" is an invalid url.")));
         }
         let meta = ContentMeta {
@@ -46,21 +103,28 @@ impl Client {
             service: service.clone(),
             owner: owner.clone(),
         };
+        let boot = boot(route, service.clone(), owner.clone()).boxed_local().shared();
+        // Start at once, as skapi-js does, so the first call does not wait for a round trip.
+        wasm_bindgen_futures::spawn_local(boot.clone().map(|_| ()));
         Ok(Client {
             meta_header: serde_json::to_string(&meta).expect("strings serialise"),
             service,
             owner,
-            base,
+            boot,
+            calls: Cell::new(0),
             history_keys: RefCell::new(HashMap::new()),
+            polls: PollRegistry::new(),
+            turns: Turns::default(),
         })
     }
 
-    /// POSTs `body` as JSON to `<endpoint>/<name>` and returns the JSON answer.
+    /// POSTs `body` as JSON to endpoint `name` and returns the JSON answer.
     pub async fn post(&self, name: &str, body: &impl Serialize) -> Result<Value, SdkError> {
-        let network = |e: JsValue| {
-            let detail = e.as_string().or_else(|| js_sys::Reflect::get(&e, &"message".into()).ok()?.as_string());
-            SdkError::new(ErrorCode::NetworkError, format!("Could not reach the server: {}", detail.unwrap_or_default()))
-        };
+        let gateways = self.boot.clone().await?;
+        let call = self.calls.get();
+        self.calls.set(call.wrapping_add(1));
+        let url = format!("{}{}", gateways.pick(false, call), name);
+
         let headers = web_sys::Headers::new().map_err(network)?;
         headers.set("Content-Type", "application/json").map_err(network)?;
         headers.set("Accept", "*/*").map_err(network)?;
@@ -70,15 +134,7 @@ impl Client {
         init.set_mode(RequestMode::Cors);
         init.set_headers(&headers);
         init.set_body(&JsValue::from_str(&serde_json::to_string(body).expect("wire bodies serialise")));
-
-        let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::NetworkError, "No window to fetch from."))?;
-        let response: Response = JsFuture::from(window.fetch_with_str_and_init(&join(&self.base, name), &init))
-            .await
-            .map_err(network)?
-            .dyn_into()
-            .map_err(network)?;
-        let text = JsFuture::from(response.text().map_err(network)?).await.map_err(network)?.as_string().unwrap_or_default();
-        let status = response.status();
+        let (status, text) = fetch(&url, &init).await?;
         if status >= 400 {
             return Err(SdkError::from_answer(status, &text));
         }

@@ -127,10 +127,13 @@ pub async fn client_secret_request_history(client: Rc<Client>, params: JsValue, 
         let value = js::from_serde(&item);
         if !item.status.is_final() {
             let full_id = id::full(&key, &item.id);
-            js::set(&value, "poll", &crate::request::poll_function(client.clone(), full_id.clone(), Callbacks::default(), METHOD));
+            let queue = item.queue_name.clone();
+            js::set(&value, "poll", &crate::request::poll_function(client.clone(), full_id.clone(), queue.clone(), Callbacks::default(), METHOD));
             if query.poll_ms > 0.0 {
                 let interval = query.poll_ms.min(u32::MAX as f64).max(1.0) as u32;
-                pending.push(&wasm_bindgen_futures::future_to_promise(settle(client.clone(), full_id, item, interval, body.clone())));
+                let (c, page_query) = (client.clone(), body.clone());
+                let id = full_id.clone();
+                pending.push(&crate::polls::stoppable(&client, Some(full_id), queue, move |_| settle(c, id, item, interval, page_query)));
             }
         }
         list.push(&value);

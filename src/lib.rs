@@ -9,9 +9,11 @@ mod error;
 mod history;
 mod identity;
 mod js;
+mod polls;
 mod request;
+mod turns;
 
-use client::Client;
+use client::{Client, Route};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -26,15 +28,18 @@ pub struct Skapi {
 #[wasm_bindgen]
 impl Skapi {
     /// `new Skapi(service, owner, {endpoint})`. `endpoint` is the base URL of a self-hosted
-    /// skapi-server.
+    /// skapi-server; without it the SDK finds Skapi's gateways through `options.cdn` (default:
+    /// Skapi's CDN).
     #[wasm_bindgen(constructor)]
     pub fn new(service: String, owner: String, options: Option<JsValue>) -> Result<Skapi, JsValue> {
-        let endpoint = options
-            .as_ref()
-            .map(|o| js::get(o, "endpoint"))
-            .and_then(|v| v.as_string())
-            .filter(|s| !s.is_empty());
-        let client = Client::new(service, owner, endpoint).map_err(|e| e.into_js("Skapi"))?;
+        let option = |key: &str| {
+            options.as_ref().map(|o| js::get(o, key)).and_then(|v| v.as_string()).filter(|s| !s.is_empty())
+        };
+        let route = match (option("endpoint"), option("cdn")) {
+            (Some(endpoint), _) => Route::Endpoint(endpoint),
+            (None, cdn) => Route::Cdn(cdn.unwrap_or_else(|| skapi_core::gateway::DEFAULT_CDN.to_owned())),
+        };
+        let client = Client::new(service, owner, route).map_err(|e| e.into_js("Skapi"))?;
         Ok(Skapi { client: Rc::new(client) })
     }
 
@@ -52,8 +57,7 @@ impl Skapi {
     /// third party's final answer; otherwise at once with `{id, status: 'pending', poll()}`.
     #[wasm_bindgen(js_name = clientSecretRequest)]
     pub fn client_secret_request(&self, params: JsValue) -> js_sys::Promise {
-        let client = self.client.clone();
-        wasm_bindgen_futures::future_to_promise(request::client_secret_request(client, params))
+        request::client_secret_request(self.client.clone(), params)
     }
 
     /// Lists past requests for a url and method: `{list, startKey, endOfList, startKeyHistory,
@@ -62,5 +66,37 @@ impl Skapi {
     pub fn client_secret_request_history(&self, params: JsValue, fetch_options: Option<JsValue>) -> js_sys::Promise {
         let client = self.client.clone();
         wasm_bindgen_futures::future_to_promise(history::client_secret_request_history(client, params, fetch_options))
+    }
+
+    /// Cancels a request: `{removed, message}`. A pending request is never sent; a running one
+    /// is aborted.
+    #[wasm_bindgen(js_name = cancelClientSecretRequest)]
+    pub fn cancel_client_secret_request(&self, params: JsValue) -> js_sys::Promise {
+        wasm_bindgen_futures::future_to_promise(request::cancel(self.client.clone(), params))
+    }
+
+    /// Stops polls by `id` (with `url` and `method`, or a full id), by `queue`, or all; returns
+    /// how many were stopped. Stopped polls resolve `{id, status: 'stopped'}`.
+    #[wasm_bindgen(js_name = stopClientSecretPolling)]
+    pub fn stop_client_secret_polling(&self, params: Option<JsValue>) -> Result<u32, JsValue> {
+        request::stop_polling(&self.client, &params.unwrap_or(JsValue::UNDEFINED)).map(|n| n as u32)
+    }
+
+    /// True for the result of a stopped poll.
+    #[wasm_bindgen(js_name = isPollStopped)]
+    pub fn is_poll_stopped(&self, result: JsValue) -> bool {
+        result.is_object() && js::get(&result, "status").as_string().as_deref() == Some("stopped")
+    }
+
+    /// How many requests wait in queues of this name: `{queue_name, in_queue}`.
+    #[wasm_bindgen(js_name = clientSecretRequestQueueCount)]
+    pub fn client_secret_request_queue_count(&self, params: JsValue) -> js_sys::Promise {
+        wasm_bindgen_futures::future_to_promise(request::queue_count(self.client.clone(), params))
+    }
+
+    /// Polls running now (for tests and diagnostics).
+    #[wasm_bindgen(js_name = activePolls)]
+    pub fn active_polls(&self) -> u32 {
+        self.client.polls.len() as u32
     }
 }

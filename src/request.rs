@@ -5,8 +5,9 @@ use crate::error::SdkError;
 use crate::js;
 use gloo_timers::future::TimeoutFuture;
 use serde_json::Value;
+use crate::polls::Selector;
 use skapi_core::wire::PollBody;
-use skapi_core::{id, ApiError, ErrorCode, Request};
+use skapi_core::{id, ApiError, ErrorCode, Method, Request};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -79,13 +80,23 @@ fn latency_of(arg: &JsValue) -> Result<u32, SdkError> {
     }
 }
 
-/// A `poll()` function for a pending result: polls `full_id` and settles with the outcome.
-pub fn poll_function(client: Rc<Client>, full_id: String, callbacks: Callbacks, method: &'static str) -> JsValue {
+/// A `poll()` function for a pending result: polls `full_id` and settles with the outcome; the
+/// promise it returns has `stop()`.
+pub fn poll_function(client: Rc<Client>, full_id: String, queue: Option<String>, callbacks: Callbacks, method: &'static str) -> JsValue {
     let poll = move |arg: JsValue| -> js_sys::Promise {
-        let (client, full_id, callbacks) = (client.clone(), full_id.clone(), callbacks.clone());
-        wasm_bindgen_futures::future_to_promise(async move {
-            let interval = latency_of(&arg).map_err(|e| e.into_js(method))?;
-            match poll_until_done(&client, &full_id, interval).await {
+        let interval = match latency_of(&arg) {
+            Ok(ms) => ms,
+            Err(e) => return js_sys::Promise::reject(&e.into_js(method)),
+        };
+        // The callbacks given to `poll()` itself (history items) win over the request's own.
+        let callbacks = if arg.is_object() && (js::function(&arg, "onResponse").is_some() || js::function(&arg, "onError").is_some()) {
+            Callbacks::from(&arg)
+        } else {
+            callbacks.clone()
+        };
+        let (client2, full_id2) = (client.clone(), full_id.clone());
+        crate::polls::stoppable(&client, Some(full_id.clone()), queue.clone(), move |_| async move {
+            match poll_until_done(&client2, &full_id2, interval).await {
                 Ok(answer) => callbacks.respond(js::from_serde(&answer)),
                 Err(e) => callbacks.fail(e.into_js(method)),
             }
@@ -94,33 +105,101 @@ pub fn poll_function(client: Rc<Client>, full_id: String, callbacks: Callbacks, 
     Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(poll).into_js_value()
 }
 
-pub async fn client_secret_request(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
+/// `clientSecretRequest(params)`: validated at once; calls sharing a queue run in call order.
+pub fn client_secret_request(client: Rc<Client>, params: JsValue) -> js_sys::Promise {
     let callbacks = Callbacks::from(&params);
-    let invalid = |e: ApiError| SdkError::from(e).into_js(METHOD);
-    let json = js::to_json(&params)
-        .ok_or_else(|| invalid(ApiError::invalid_parameter("\"params\" should be type: <object>.")))?;
-    // Validation errors reject before any network call (and, as in skapi-js, skip onError).
-    let (request, poll_ms) = Request::from_js(&json).map_err(invalid)?;
-
-    let accepted = match client.post("csr", &request.to_wire(&client.service, &client.owner)).await {
-        Ok(answer) => answer,
-        Err(e) => return callbacks.fail(e.into_js(METHOD)),
+    let invalid = |e: ApiError| js_sys::Promise::reject(&SdkError::from(e).into_js(METHOD));
+    let Some(json) = js::to_json(&params) else {
+        return invalid(ApiError::invalid_parameter("\"params\" should be type: <object>."));
     };
-    let short = accepted.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-    if !is_unfinished(&accepted, &short) {
-        // Anything else (e.g. a backend that answers at once) goes back as it is.
-        return callbacks.respond(js::from_serde(&accepted));
-    }
-    let full_id = id::full(&id::key_v2(request.method, &request.url, &client.service), &short);
-
-    if poll_ms > 0.0 {
-        let interval = poll_ms.min(u32::MAX as f64).max(1.0) as u32;
-        return match poll_until_done(&client, &full_id, interval).await {
-            Ok(answer) => callbacks.respond(js::from_serde(&answer)),
-            Err(e) => callbacks.fail(e.into_js(METHOD)),
+    // Validation errors reject before any network call (and, as in skapi-js, skip onError).
+    let (request, poll_ms) = match Request::from_js(&json) {
+        Ok(parsed) => parsed,
+        Err(e) => return invalid(e),
+    };
+    let turn = request.queue.as_deref().map(|q| client.turns.take(q));
+    let queue = request.queue.clone();
+    crate::polls::stoppable(&client.clone(), None, queue, move |entry| async move {
+        let mut turn = turn;
+        if let Some(turn) = turn.as_mut() {
+            turn.wait().await;
+        }
+        let accepted = match client.post("csr", &request.to_wire(&client.service, &client.owner)).await {
+            Ok(answer) => answer,
+            Err(e) => return callbacks.fail(e.into_js(METHOD)),
         };
+        let short = accepted.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if !is_unfinished(&accepted, &short) {
+            // Anything else (e.g. a backend that answers at once) goes back as it is.
+            return callbacks.respond(js::from_serde(&accepted));
+        }
+        let full_id = id::full(&id::key_v2(request.method, &request.url, &client.service), &short);
+        *entry.full_id.borrow_mut() = Some(full_id.clone());
+
+        if poll_ms > 0.0 {
+            let interval = poll_ms.min(u32::MAX as f64).max(1.0) as u32;
+            let outcome = poll_until_done(&client, &full_id, interval).await;
+            drop(turn);
+            return match outcome {
+                Ok(answer) => callbacks.respond(js::from_serde(&answer)),
+                Err(e) => callbacks.fail(e.into_js(METHOD)),
+            };
+        }
+        drop(turn);
+        let result = js::from_serde(&accepted);
+        js::set(&result, "poll", &poll_function(client.clone(), full_id, request.queue.clone(), callbacks.clone(), METHOD));
+        callbacks.respond(result)
+    })
+}
+
+fn text_field(obj: &Value, key: &str) -> Option<String> {
+    obj.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// The full id a caller means: a full id as is, or `id` of the request to `url` by `method`.
+fn full_id_of(client: &Client, params: &Value) -> Result<String, ApiError> {
+    let short = text_field(params, "id").ok_or_else(|| ApiError::invalid_parameter("Key \"id\" is required."))?;
+    if id::split_full(&short).is_some() {
+        return Ok(short);
     }
-    let result = js::from_serde(&accepted);
-    js::set(&result, "poll", &poll_function(client, full_id, callbacks.clone(), METHOD));
-    callbacks.respond(result)
+    let url = text_field(params, "url").ok_or_else(|| ApiError::invalid_parameter("Key \"url\" is required."))?;
+    let method = Method::parse(&text_field(params, "method").ok_or_else(|| ApiError::invalid_parameter("Key \"method\" is required."))?)?;
+    Ok(id::full(&id::key_v2(method, &url, &client.service), &short))
+}
+
+/// `cancelClientSecretRequest({url, method, id})`: `{removed, message}`.
+pub async fn cancel(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
+    const NAME: &str = "cancelClientSecretRequest()";
+    let params = js::to_json(&params).unwrap_or(Value::Null);
+    let full_id = full_id_of(&client, &params).map_err(|e| SdkError::from(e).into_js(NAME))?;
+    let body = PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), id: Some(full_id), ..Default::default() };
+    let answer = client.post("csr-cancel", &body).await.map_err(|e| e.into_js(NAME))?;
+    Ok(js::from_serde(&answer))
+}
+
+/// `clientSecretRequestQueueCount({queue})`: `{queue_name, in_queue}`.
+pub async fn queue_count(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
+    const NAME: &str = "clientSecretRequestQueueCount()";
+    let params = js::to_json(&params).unwrap_or(Value::Null);
+    let queue = text_field(&params, "queue").ok_or_else(|| SdkError::from(ApiError::invalid_parameter("\"queue\" is required.")).into_js(NAME))?;
+    let body = PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), queue: Some(format!("{queue}:")), ..Default::default() };
+    let answer = client.post("csr-poll", &body).await.map_err(|e| e.into_js(NAME))?;
+    Ok(js::from_serde(&answer))
+}
+
+/// `stopClientSecretPolling({url?, method?, id?, queue?}?)`: how many polls were stopped.
+pub fn stop_polling(client: &Client, params: &JsValue) -> Result<usize, JsValue> {
+    let params = js::to_json(params).unwrap_or(Value::Null);
+    let selector = if text_field(&params, "id").is_some() {
+        let mut ids = vec![text_field(&params, "id").unwrap_or_default()];
+        if let Ok(full) = full_id_of(client, &params) {
+            ids.push(full);
+        }
+        Selector::Ids(ids)
+    } else if let Some(queue) = text_field(&params, "queue") {
+        Selector::Queue(queue)
+    } else {
+        Selector::All
+    };
+    Ok(client.polls.stop(&selector))
 }

@@ -1,6 +1,7 @@
 // A stand-in third-party API for browser tests: answers like the real APIs do, but only when
 // it receives the real secret (given in STANDIN_SECRET), so a passing test proves the server
 // filled the placeholder in. Prints `listening on http://127.0.0.1:PORT` once ready.
+import fs from 'node:fs';
 import http from 'node:http';
 
 const secret = process.env.STANDIN_SECRET;
@@ -31,6 +32,22 @@ const server = http.createServer((req, res) => {
     if (url.pathname === '/maps' && req.method === 'GET') {
       if (url.searchParams.get('key') !== secret) return json(res, 403, { error: 'bad key' });
       return json(res, 200, { place: url.searchParams.get('q') });
+    }
+    // Skapi's CDN: gateway JSON pointing every gateway at the skapi-server whose URL the test
+    // script wrote to GATEWAY_FILE.
+    const cdn = url.pathname.match(/^\/cdn\/([^/]{1,4})\/(admin|record)-v[12]\.json$/);
+    if (cdn) {
+      res.setHeader('access-control-allow-origin', '*');
+      if (cdn[1] === 'none') return json(res, 404, { error: 'no such service' });
+      const base = fs.readFileSync(process.env.GATEWAY_FILE, 'utf8').trim().replace(/\/?$/, '/');
+      if (cdn[2] === 'record') {
+        return json(res, 200, { record_public: base, record_private: base, get_public: base, get_private: base, post_public: base, post_private: base, del_private: base });
+      }
+      return json(res, 200, {
+        admin_public: base, admin_public_2: base, admin_private: base, admin_private_2: base,
+        extra_public: base, extra_public_2: base, extra_private: base, extra_private_2: base,
+        service_public: base, get_users_private: base, userpool_id: 'us-east-1_skapiTest', userpool_client: 'skapitestclient',
+      });
     }
     const status = url.pathname.match(/^\/status\/(\d{3})$/);
     if (status) return json(res, Number(status[1]), { status: Number(status[1]) });

@@ -3,66 +3,16 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Function, Promise, Reflect, JSON};
-use serde_json::{json, Value};
+use serde_json::json;
 use skapi_wasm::Skapi;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const SERVICE: &str = "svc-browser";
-const OWNER: &str = "owner-browser";
+mod common;
 
-fn endpoint() -> &'static str {
-    option_env!("SKAPI_TEST_ENDPOINT").expect("run through scripts/test-browser.sh (SKAPI_TEST_ENDPOINT)")
-}
-
-fn stand_in() -> &'static str {
-    option_env!("SKAPI_TEST_STANDIN").expect("run through scripts/test-browser.sh (SKAPI_TEST_STANDIN)")
-}
-
-fn skapi() -> Skapi {
-    Skapi::new(SERVICE.into(), OWNER.into(), Some(js(json!({"endpoint": endpoint()})))).unwrap()
-}
-
-fn js(v: Value) -> JsValue {
-    JSON::parse(&v.to_string()).unwrap()
-}
-
-fn rust(v: &JsValue) -> Value {
-    serde_json::from_str(&JSON::stringify(v).unwrap().as_string().unwrap()).unwrap()
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &key.into()).unwrap()
-}
-
-/// The seed's OpenAI images example, pointed at the stand-in.
-fn seed(extra: Value) -> Value {
-    let mut params = json!({
-        "clientSecretName": "openai",
-        "url": format!("{}/v1/images/generations", stand_in()),
-        "method": "POST",
-        "headers": {"Content-Type": "application/json", "Authorization": "Bearer $CLIENT_SECRET"},
-        "data": {"model": "gpt-image-1.5", "prompt": "A cute baby sea otter", "n": 1, "size": "1024x1024"}
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        params[k] = v.clone();
-    }
-    params
-}
-
-async fn settle(p: Promise) -> Result<JsValue, JsValue> {
-    JsFuture::from(p).await
-}
-
-fn assert_skapi_error(err: &JsValue, code: &str, name: &str) {
-    assert!(err.is_instance_of::<js_sys::Error>(), "rejections are Error objects");
-    assert_eq!(get(err, "code").as_string().as_deref(), Some(code), "{:?}", get(err, "message"));
-    assert_eq!(get(err, "name").as_string().as_deref(), Some(name));
-    assert!(get(err, "message").as_string().is_some_and(|m| !m.is_empty()));
-}
+use common::*;
 
 #[wasm_bindgen_test]
 async fn seed_example_with_poll_resolves_with_the_third_party_answer() {
