@@ -30,14 +30,22 @@ wait_for_url() {
 
 secret="sk-browser-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-STANDIN_SECRET="$secret" GATEWAY_FILE="$work/gateway" node tests/standin.mjs > "$work/standin.log" 2>&1 &
+# A throwaway certificate, for the stand-in playing Skapi's CDN over TLS.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=d3e9syvbtso631.cloudfront.net" \
+  -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
+
+STANDIN_SECRET="$secret" GATEWAY_FILE="$work/gateway" STANDIN_TLS_CERT="$work/tls.crt" STANDIN_TLS_KEY="$work/tls.key" \
+  node tests/standin.mjs > "$work/standin.log" 2>&1 &
 pids+=($!)
 standin=$(wait_for_url "$work/standin.log")
+for _ in $(seq 1 100); do grep -q 'tls port' "$work/standin.log" && break; sleep 0.1; done
+cdn_port=$(awk '/tls port/ {print $3}' "$work/standin.log")
 
 cargo build -q -p skapi-server
 server_bin="${CARGO_TARGET_DIR:-$root/target}/debug/skapi-server"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name openai --destination "$standin/v1" --destination "$standin/status"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name maps --destination "$standin/maps"
+printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service ap22compat --name openai --destination "$standin/v1"
 
 "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>&1 &
 pids+=($!)
@@ -47,3 +55,8 @@ echo "$endpoint" > "$work/gateway"
 export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 wasm-pack test --headless --chrome
+
+# skapi-js@1.5.8 beside the wasm SDK (built for the web) on one page.
+wasm-pack build --dev --target web --out-dir target/pkg-web --out-name skapi_wasm >/dev/null 2>&1 \
+  || wasm-pack build --dev --target web --out-dir target/pkg-web --out-name skapi_wasm
+SKAPI_TEST_CDN_PORT="$cdn_port" SKAPI_TEST_PKG="$root/target/pkg-web" node --test tests/compat/

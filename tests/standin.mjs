@@ -3,6 +3,7 @@
 // filled the placeholder in. Prints `listening on http://127.0.0.1:PORT` once ready.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 const secret = process.env.STANDIN_SECRET;
 if (!secret) {
@@ -15,7 +16,7 @@ function json(res, status, body) {
   res.end(JSON.stringify(body));
 }
 
-const server = http.createServer((req, res) => {
+function handle(req, res) {
   const url = new URL(req.url, 'http://stand-in');
   let raw = '';
   req.on('data', (chunk) => { raw += chunk; });
@@ -35,7 +36,7 @@ const server = http.createServer((req, res) => {
     }
     // Skapi's CDN: gateway JSON pointing every gateway at the skapi-server whose URL the test
     // script wrote to GATEWAY_FILE.
-    const cdn = url.pathname.match(/^\/cdn\/([^/]{1,4})\/(admin|record)-v[12]\.json$/);
+    const cdn = url.pathname.match(/^(?:\/cdn)?\/([^/]{1,4})\/(admin|record)-v[12]\.json$/);
     if (cdn) {
       res.setHeader('access-control-allow-origin', '*');
       if (cdn[1] === 'none') return json(res, 404, { error: 'no such service' });
@@ -53,8 +54,20 @@ const server = http.createServer((req, res) => {
     if (status) return json(res, Number(status[1]), { status: Number(status[1]) });
     json(res, 404, { error: 'no such path' });
   });
-});
+}
 
+const server = http.createServer(handle);
 server.listen(Number(process.env.STANDIN_PORT || 0), '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${server.address().port}`);
 });
+
+// The same answers over TLS, for a browser that is told Skapi's CDN lives here.
+if (process.env.STANDIN_TLS_CERT) {
+  const tls = https.createServer({
+    cert: fs.readFileSync(process.env.STANDIN_TLS_CERT),
+    key: fs.readFileSync(process.env.STANDIN_TLS_KEY),
+  }, handle);
+  tls.listen(0, '127.0.0.1', () => {
+    console.log(`tls port ${tls.address().port}`);
+  });
+}
