@@ -34,6 +34,12 @@ pub enum ErrorCode {
     Interrupted,
     /// An unexpected failure inside the server.
     ServerError,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The page's origin may not call this service (no CORS grant).
+    InvalidCors,
+    /// A key of that name already exists.
+    Exists,
 }
 
 impl ErrorCode {
@@ -52,6 +58,9 @@ impl ErrorCode {
             ErrorCode::Canceled => "CANCELED",
             ErrorCode::Interrupted => "INTERRUPTED",
             ErrorCode::ServerError => "SERVER_ERROR",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::InvalidCors => "INVALID_CORS",
+            ErrorCode::Exists => "EXISTS",
         }
     }
 
@@ -64,6 +73,9 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidParameter | ErrorCode::InvalidRequest => 400,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::InvalidCors => 403,
+            ErrorCode::Exists => 409,
+            ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NotExists => 404,
             ErrorCode::Canceled => 409,
             ErrorCode::Expired => 410,

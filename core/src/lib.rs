@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod id;
 pub mod method;
 pub mod placeholder;
+pub mod positions;
 pub mod redact;
 pub mod request;
 pub mod url;

@@ -3,13 +3,22 @@
 use crate::PLACEHOLDER;
 
 /// Replaces every occurrence of `secret` in `text` by the placeholder — as written, and in the
-/// percent-encoded and JSON-escaped forms an upstream might echo it back in.
+/// percent-encoded, form-encoded, JSON-escaped and base64 forms an upstream might echo it in.
 pub fn redact(text: &str, secret: &str) -> String {
     if secret.is_empty() {
         return text.to_owned();
     }
     let mut out = text.replace(secret, PLACEHOLDER);
-    for form in [percent_encode(secret), json_escape(secret)] {
+    let forms = [
+        percent_encode(secret),
+        percent_encode(secret).replace("%20", "+"),
+        json_escape(secret),
+        base64(secret.as_bytes(), STANDARD),
+        base64(secret.as_bytes(), URL_SAFE),
+        base64(secret.as_bytes(), STANDARD).trim_end_matches('=').to_owned(),
+        base64(secret.as_bytes(), URL_SAFE).trim_end_matches('=').to_owned(),
+    ];
+    for form in forms {
         if form != secret && !form.is_empty() {
             out = out.replace(&form, PLACEHOLDER);
         }
@@ -24,6 +33,26 @@ fn percent_encode(s: &str) -> String {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Padded base64 of `bytes` with `alphabet` (a few lines here keep the wasm SDK free of a
+/// base64 dependency it would not otherwise need).
+fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
     }
     out
@@ -45,6 +74,17 @@ mod tests {
         let out = redact(&text, secret);
         assert!(!out.contains("sk-a"), "{out}");
         assert_eq!(out.matches(PLACEHOLDER).count(), 3);
+    }
+
+    #[test]
+    fn removes_base64_forms() {
+        assert_eq!(base64(b"sk-1", STANDARD), "c2stMQ==");
+        assert_eq!(base64(b"any carnal pleas", STANDARD), "YW55IGNhcm5hbCBwbGVhcw==");
+        assert_eq!(base64(&[0xfb, 0xff], URL_SAFE), "-_8=");
+        let secret = "sk-live-abc?";
+        let text = format!("b64 {} url {} bare {}", base64(secret.as_bytes(), STANDARD), base64(secret.as_bytes(), URL_SAFE), base64(secret.as_bytes(), STANDARD).trim_end_matches('='));
+        let out = redact(&text, secret);
+        assert_eq!(out.matches(PLACEHOLDER).count(), 3, "{out}");
     }
 
     #[test]

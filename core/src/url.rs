@@ -3,7 +3,10 @@
 //! The SDK avoids a full URL parser (it would weigh on the wasm download); the server parses
 //! with a real one before sending, after these checks pass.
 
-use crate::{ApiError, PLACEHOLDER};
+use crate::{ApiError, ErrorCode, PLACEHOLDER};
+
+/// The answer to any url a key's secret may not be sent to.
+pub const DESTINATION_NOT_ALLOWED: &str = "Destination is not allowed for this client secret.";
 
 /// The part of an absolute http(s) URL between `//` and the path, or `None` when `url` is not
 /// an absolute http(s) URL with a host.
@@ -35,9 +38,8 @@ pub fn validate(url: &str) -> Result<(), ApiError> {
     }
     let authority = authority(url).ok_or_else(invalid)?;
     if authority.contains(PLACEHOLDER) || authority.contains('$') {
-        return Err(ApiError::invalid_parameter(
-            "\"$CLIENT_SECRET\" may only appear in the url's path and query.",
-        ));
+        // A secret in the host, port or user info would go wherever the caller points it.
+        return Err(ApiError::new(ErrorCode::InvalidRequest, DESTINATION_NOT_ALLOWED));
     }
     Ok(())
 }
@@ -66,7 +68,7 @@ mod tests {
     fn refuses_placeholder_before_the_path() {
         for u in ["https://$CLIENT_SECRET.evil.io/", "https://user:$CLIENT_SECRET@x.io/", "https://x.io:$CLIENT_SECRET/"] {
             let err = validate(u).unwrap_err();
-            assert!(err.message.contains("path and query"), "{u}: {err}");
+            assert_eq!((err.code, err.message.as_str()), (ErrorCode::InvalidRequest, DESTINATION_NOT_ALLOWED), "{u}");
         }
     }
 

@@ -143,7 +143,7 @@ async fn validates_everything_again() {
         (json!({"headers": {"Authorization": "Bearer x"}}), 400, "INVALID_PARAMETER", "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\"."),
         (json!({"method": "patch"}), 400, "INVALID_PARAMETER", "\"method\" should be either \"GET\" or \"POST\" or \"DELETE\" or \"PUT\"."),
         (json!({"url": "not a url"}), 400, "INVALID_PARAMETER", "\"not a url\" is an invalid url."),
-        (json!({"url": "http://$CLIENT_SECRET.evil.io/"}), 400, "INVALID_PARAMETER", "\"$CLIENT_SECRET\" may only appear in the url's path and query."),
+        (json!({"url": "http://$CLIENT_SECRET.evil.io/"}), 400, "INVALID_REQUEST", "Destination is not allowed for this client secret."),
         (json!({"clientSecretName": null}), 400, "INVALID_PARAMETER", "Key \"clientSecretName\" is required."),
         (json!({"headers": {"Bad Header": "$CLIENT_SECRET"}}), 400, "INVALID_PARAMETER", "Header \"Bad Header\" is not a valid HTTP header."),
         (json!({"expires": -5}), 400, "INVALID_PARAMETER", "\"expires\" should be a positive number."),
