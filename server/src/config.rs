@@ -25,6 +25,10 @@ pub struct ServeConfig {
     pub purge_interval: Duration,
     /// The SDK build (wasm-pack's `pkg/`) served at `/pkg/`, when set.
     pub pkg_dir: Option<PathBuf>,
+    /// The admin API's bearer token; empty = the admin API refuses every call.
+    pub admin_token: String,
+    /// How user tokens are verified.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl ServeConfig {
@@ -39,6 +43,8 @@ impl ServeConfig {
             max_request_bytes: 1024 * 1024,
             www_dir: None,
             pkg_dir: None,
+            admin_token: String::new(),
+            auth: crate::auth::AuthConfig::default(),
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

@@ -1,10 +1,12 @@
-//! Managing client-secret keys: what the CLI (and the admin API) call. Values go in sealed and
-//! never come back out, except to the engine at the moment of sending.
+//! Managing client-secret keys: what the CLI, the admin API and the dashboard call. Values go
+//! in sealed and never come back out, except to the engine at the moment of sending (and their
+//! last four characters, as a hint, to operators).
 
 use crate::clock::now_ms;
 use crate::secrets::{MasterKey, SecretError};
 use crate::store::{Db, KeyRecord, StoreError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use skapi_core::positions::Position;
 use std::sync::Arc;
 
 pub struct Keyring {
@@ -19,23 +21,62 @@ pub struct KeyInfo {
     pub name: String,
     pub locked: bool,
     pub destinations: Vec<String>,
+    pub positions: Vec<Position>,
+    pub rate_per_caller: Option<u32>,
+    pub rate_total: Option<u32>,
+    /// The value's last four characters (for values of 8 or more), to tell keys apart.
+    pub hint: String,
     pub created: u64,
     pub updated: u64,
 }
 
-#[derive(Debug, Clone)]
+/// A new key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewKey {
     pub service: String,
     pub name: String,
     pub secret: String,
+    #[serde(default)]
     pub locked: bool,
+    #[serde(default)]
     pub destinations: Vec<String>,
+    #[serde(default)]
+    pub positions: Vec<Position>,
+    #[serde(default)]
+    pub rate_per_caller: Option<u32>,
+    #[serde(default)]
+    pub rate_total: Option<u32>,
+}
+
+/// Changes to a key; absent fields stay as they are. For the limits, `null` removes the limit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEdit {
+    pub secret: Option<String>,
+    pub locked: Option<bool>,
+    pub destinations: Option<Vec<String>>,
+    pub positions: Option<Vec<Position>>,
+    #[serde(default, with = "double_option")]
+    pub rate_per_caller: Option<Option<u32>>,
+    #[serde(default, with = "double_option")]
+    pub rate_total: Option<Option<u32>>,
+}
+
+/// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        Option::<u32>::deserialize(d).map(Some)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
     #[error("{0}")]
     Invalid(String),
+    #[error("no key \"{name}\" in service \"{service}\"")]
+    NotFound { service: String, name: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -46,10 +87,38 @@ fn context(service: &str, name: &str) -> String {
     format!("{service}\0{name}")
 }
 
-impl From<KeyRecord> for KeyInfo {
-    fn from(k: KeyRecord) -> Self {
-        KeyInfo { service: k.service, name: k.name, locked: k.locked, destinations: k.destinations, created: k.created, updated: k.updated }
+fn hint(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() >= 8 {
+        chars[chars.len() - 4..].iter().collect()
+    } else {
+        String::new()
     }
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, KeyringError> {
+    Err(KeyringError::Invalid(message.into()))
+}
+
+fn check_value(secret: &str) -> Result<(), KeyringError> {
+    if secret.is_empty() {
+        return invalid("the secret value must not be empty");
+    }
+    if secret.contains(skapi_core::PLACEHOLDER) {
+        return invalid("the secret value must not contain the placeholder itself");
+    }
+    Ok(())
+}
+
+fn check_limits(per_caller: Option<u32>, total: Option<u32>) -> Result<(), KeyringError> {
+    if per_caller == Some(0) || total == Some(0) {
+        return invalid("a rate limit must be at least 1 request per minute (leave it out for none)");
+    }
+    Ok(())
+}
+
+fn normalize_destinations(destinations: &[String]) -> Result<Vec<String>, KeyringError> {
+    destinations.iter().map(|d| crate::destination::normalize(d).map_err(KeyringError::Invalid)).collect()
 }
 
 impl Keyring {
@@ -57,23 +126,33 @@ impl Keyring {
         Keyring { db, master }
     }
 
+    fn info(&self, key: KeyRecord) -> KeyInfo {
+        let hint = self.master.open(&context(&key.service, &key.name), &key.sealed_secret).map(|s| hint(&s)).unwrap_or_default();
+        KeyInfo {
+            service: key.service,
+            name: key.name,
+            locked: key.locked,
+            destinations: key.destinations,
+            positions: key.positions,
+            rate_per_caller: key.rate_per_caller,
+            rate_total: key.rate_total,
+            hint,
+            created: key.created,
+            updated: key.updated,
+        }
+    }
+
     /// Saves a key; `replace` lets it overwrite one of the same name.
     pub fn add(&self, key: NewKey, replace: bool) -> Result<KeyInfo, KeyringError> {
-        let invalid = |m: &str| Err(KeyringError::Invalid(m.to_owned()));
-        if key.service.trim().is_empty() {
-            return invalid("the service id must not be empty");
+        if key.service.trim().is_empty() || key.service.len() > 128 {
+            return invalid("the service id must have 1 to 128 characters");
         }
-        if key.name.trim().is_empty() {
-            return invalid("the key name must not be empty");
+        if key.name.trim().is_empty() || key.name.len() > 128 {
+            return invalid("the key name must have 1 to 128 characters");
         }
-        if key.secret.is_empty() {
-            return invalid("the secret value must not be empty");
-        }
-        let destinations = key
-            .destinations
-            .iter()
-            .map(|d| crate::destination::normalize(d).map_err(KeyringError::Invalid))
-            .collect::<Result<Vec<_>, _>>()?;
+        check_value(&key.secret)?;
+        check_limits(key.rate_per_caller, key.rate_total)?;
+        let destinations = normalize_destinations(&key.destinations)?;
         let now = now_ms();
         let created = match self.db.blocking().get_key(&key.service, &key.name)? {
             Some(existing) if replace => existing.created,
@@ -85,15 +164,50 @@ impl Keyring {
             name: key.name,
             locked: key.locked,
             destinations,
+            positions: key.positions,
+            rate_per_caller: key.rate_per_caller,
+            rate_total: key.rate_total,
             created,
             updated: now,
         };
         self.db.blocking().insert_key(&record, replace)?;
-        Ok(record.into())
+        Ok(self.info(record))
+    }
+
+    /// Changes a key in place.
+    pub fn edit(&self, service: &str, name: &str, edit: KeyEdit) -> Result<KeyInfo, KeyringError> {
+        let mut key = self
+            .db
+            .blocking()
+            .get_key(service, name)?
+            .ok_or_else(|| KeyringError::NotFound { service: service.to_owned(), name: name.to_owned() })?;
+        if let Some(secret) = &edit.secret {
+            check_value(secret)?;
+            key.sealed_secret = self.master.seal(&context(service, name), secret);
+        }
+        if let Some(locked) = edit.locked {
+            key.locked = locked;
+        }
+        if let Some(destinations) = &edit.destinations {
+            key.destinations = normalize_destinations(destinations)?;
+        }
+        if let Some(positions) = edit.positions {
+            key.positions = positions;
+        }
+        if let Some(limit) = edit.rate_per_caller {
+            key.rate_per_caller = limit;
+        }
+        if let Some(limit) = edit.rate_total {
+            key.rate_total = limit;
+        }
+        check_limits(key.rate_per_caller, key.rate_total)?;
+        key.updated = now_ms();
+        self.db.blocking().insert_key(&key, true)?;
+        Ok(self.info(key))
     }
 
     pub fn list(&self, service: Option<&str>) -> Result<Vec<KeyInfo>, KeyringError> {
-        Ok(self.db.blocking().list_keys(service)?.into_iter().map(KeyInfo::from).collect())
+        Ok(self.db.blocking().list_keys(service)?.into_iter().map(|k| self.info(k)).collect())
     }
 
     pub fn remove(&self, service: &str, name: &str) -> Result<bool, KeyringError> {
@@ -103,8 +217,7 @@ impl Keyring {
     /// The key and its opened value, read fresh from the store (so a change made by the CLI
     /// on the same data directory is seen at once).
     pub async fn open(&self, service: &str, name: &str) -> Result<Option<(KeyRecord, String)>, KeyringError> {
-        let (s, n) = (service.to_owned(), name.to_owned());
-        let Some(key) = self.db.call(move |store| store.get_key(&s, &n)).await? else {
+        let Some(key) = self.get(service, name).await? else {
             return Ok(None);
         };
         let secret = self.master.open(&context(&key.service, &key.name), &key.sealed_secret)?;
@@ -115,5 +228,23 @@ impl Keyring {
     pub async fn get(&self, service: &str, name: &str) -> Result<Option<KeyRecord>, KeyringError> {
         let (s, n) = (service.to_owned(), name.to_owned());
         Ok(self.db.call(move |store| store.get_key(&s, &n)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_show_at_most_four_characters_of_long_values() {
+        assert_eq!(hint("sk-abcdefgh1234"), "1234");
+        assert_eq!(hint("short"), "");
+    }
+
+    #[test]
+    fn edits_parse_null_as_removing_a_limit() {
+        let e: KeyEdit = serde_json::from_str(r#"{"rate_total": null, "locked": true}"#).unwrap();
+        assert_eq!((e.rate_total, e.rate_per_caller, e.locked), (Some(None), None, Some(true)));
+        assert!(serde_json::from_str::<KeyEdit>(r#"{"secrt": "x"}"#).is_err());
     }
 }

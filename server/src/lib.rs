@@ -5,12 +5,14 @@
 //! the master key; `keyring` is what the CLI (and later the admin API) uses to manage keys.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod destination;
 pub mod engine;
 pub mod keyring;
 pub mod netguard;
+pub mod ratelimit;
 pub mod secrets;
 pub mod store;
 pub mod upstream;
@@ -25,6 +27,8 @@ pub struct AppState {
     pub db: store::Db,
     pub keyring: Arc<keyring::Keyring>,
     pub engine: Arc<engine::Engine>,
+    pub auth: Arc<auth::Verifier>,
+    pub limiter: Arc<ratelimit::RateLimiter>,
     pub config: Arc<ServeConfig>,
 }
 
@@ -39,9 +43,10 @@ impl AppState {
         let keyring = Arc::new(keyring::Keyring::new(db.clone(), secrets));
         let upstream = upstream::Upstream::new(&config)?;
         let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency);
+        let auth = Arc::new(auth::Verifier::load(&config.auth).await?);
         engine.recover().await?;
         engine.spawn_purger(config.purge_interval, config.expired_grace);
-        Ok(AppState { db, keyring, engine, config: Arc::new(config) })
+        Ok(AppState { db, keyring, engine, auth, limiter: Arc::default(), config: Arc::new(config) })
     }
 }
 

@@ -2,7 +2,9 @@
 //! directory (a running server on the same directory sees the change at once).
 
 use clap::{Args, Parser, Subcommand};
-use skapi_server::keyring::{Keyring, NewKey};
+use skapi_core::positions::Position;
+use skapi_server::keyring::{KeyEdit, Keyring, KeyringError, NewKey};
+use skapi_server::store::StoreError;
 use skapi_server::{secrets::MasterKey, store, ServeConfig};
 use std::io::Read;
 use std::path::PathBuf;
@@ -24,6 +26,26 @@ enum Command {
     /// Manage client-secret keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage per-service rules.
+    #[command(subcommand)]
+    Services(ServicesCommand),
+}
+
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// Set the origins whose pages may call a service (default: any origin).
+    Cors {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        service: String,
+        /// An allowed origin, e.g. https://app.example.com (repeatable).
+        #[arg(long = "origin", required_unless_present = "any_origin")]
+        origins: Vec<String>,
+        /// Allow any origin again.
+        #[arg(long, conflicts_with = "origins")]
+        any_origin: bool,
+    },
 }
 
 #[derive(Args)]
@@ -67,6 +89,44 @@ struct ServeArgs {
     /// Directory of the SDK build (wasm-pack's `pkg/`) served at `/pkg/`.
     #[arg(long)]
     pkg: Option<PathBuf>,
+    /// File holding the admin token (created with a random one when missing; default
+    /// `<data-dir>/admin.token`). The SKAPI_ADMIN_TOKEN variable overrides it.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// File holding the HS256 secret user tokens are signed with (32 bytes or more).
+    #[arg(long)]
+    jwt_secret_file: Option<PathBuf>,
+    /// JWKS (RS256/ES256 public keys) user tokens are signed with, from a file...
+    #[arg(long, conflicts_with = "jwt_secret_file")]
+    jwks_file: Option<PathBuf>,
+    /// ...or from a URL.
+    #[arg(long, conflicts_with_all = ["jwt_secret_file", "jwks_file"])]
+    jwks_url: Option<String>,
+    /// Required `iss` of user tokens.
+    #[arg(long)]
+    jwt_issuer: Option<String>,
+    /// Required `aud` of user tokens.
+    #[arg(long)]
+    jwt_audience: Option<String>,
+}
+
+/// Where the placeholder may stand and how often a key may be used.
+#[derive(Args)]
+struct KeyRules {
+    /// Where the placeholder may stand: url, headers, data, params (repeatable or
+    /// comma-separated; none = anywhere).
+    #[arg(long = "allow", value_delimiter = ',', value_parser = parse_position)]
+    positions: Vec<Position>,
+    /// Requests per minute one caller may make with the key.
+    #[arg(long)]
+    rate_per_caller: Option<u32>,
+    /// Requests per minute all callers together may make with the key.
+    #[arg(long)]
+    rate_total: Option<u32>,
+}
+
+fn parse_position(s: &str) -> Result<Position, String> {
+    Position::parse(s).ok_or_else(|| format!("\"{s}\" is not one of url, headers, data, params"))
 }
 
 #[derive(Subcommand)]
@@ -83,9 +143,42 @@ enum KeysCommand {
         /// URL prefix the secret may be sent to (repeatable; none = anywhere).
         #[arg(long = "destination")]
         destinations: Vec<String>,
+        #[command(flatten)]
+        rules: KeyRules,
         /// Overwrite a key of the same name.
         #[arg(long)]
         replace: bool,
+    },
+    /// Change a key; what is not given stays as it is.
+    Edit {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(flatten)]
+        key: KeyId,
+        /// Read a new value from standard input.
+        #[arg(long)]
+        value_from_stdin: bool,
+        /// Lock (true) or unlock (false) the key.
+        #[arg(long)]
+        locked: Option<bool>,
+        /// Replace the destinations with these (repeatable).
+        #[arg(long = "destination", conflicts_with = "any_destination")]
+        destinations: Vec<String>,
+        /// Remove every destination (the secret may then go anywhere).
+        #[arg(long)]
+        any_destination: bool,
+        /// Replace the allowed placeholder positions (repeatable or comma-separated).
+        #[arg(long = "allow", value_delimiter = ',', value_parser = parse_position, conflicts_with = "allow_anywhere")]
+        positions: Vec<Position>,
+        /// Allow the placeholder anywhere.
+        #[arg(long)]
+        allow_anywhere: bool,
+        /// Requests per minute one caller may make (0 = no limit).
+        #[arg(long)]
+        rate_per_caller: Option<u32>,
+        /// Requests per minute all callers together may make (0 = no limit).
+        #[arg(long)]
+        rate_total: Option<u32>,
     },
     /// List keys (never their values).
     List {
@@ -133,10 +226,15 @@ fn read_secret() -> anyhow::Result<String> {
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, replace } => {
+        KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, rules, replace } => {
             let keyring = open_keyring(&data)?;
             let secret = read_secret()?;
-            let info = keyring.add(NewKey { service, name, secret, locked, destinations }, replace)?;
+            let KeyRules { positions, rate_per_caller, rate_total } = rules;
+            let key = NewKey { service, name, secret, locked, destinations, positions, rate_per_caller, rate_total };
+            let info = keyring.add(key, replace).map_err(|e| match e {
+                KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
+                other => other.into(),
+            })?;
             eprintln!("saved key \"{}\" of service \"{}\"{}", info.name, info.service, if info.locked { " (locked)" } else { "" });
         }
         KeysCommand::List { data, service, json } => {
@@ -144,12 +242,53 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
-                println!("SERVICE\tNAME\tLOCKED\tDESTINATIONS");
+                println!("SERVICE\tNAME\tLOCKED\tENDS WITH\tDESTINATIONS\tPLACEHOLDER IN\tLIMITS (per min)");
                 for k in keys {
                     let dests = if k.destinations.is_empty() { "(any)".to_owned() } else { k.destinations.join(" ") };
-                    println!("{}\t{}\t{}\t{}", k.service, k.name, if k.locked { "yes" } else { "no" }, dests);
+                    let positions = if k.positions.is_empty() {
+                        "(any)".to_owned()
+                    } else {
+                        k.positions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+                    };
+                    let limit = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\tcaller {} / total {}",
+                        k.service,
+                        k.name,
+                        if k.locked { "yes" } else { "no" },
+                        if k.hint.is_empty() { "-".to_owned() } else { format!("…{}", k.hint) },
+                        dests,
+                        positions,
+                        limit(k.rate_per_caller),
+                        limit(k.rate_total)
+                    );
                 }
             }
+        }
+        KeysCommand::Edit {
+            data,
+            key: KeyId { service, name },
+            value_from_stdin,
+            locked,
+            destinations,
+            any_destination,
+            positions,
+            allow_anywhere,
+            rate_per_caller,
+            rate_total,
+        } => {
+            let keyring = open_keyring(&data)?;
+            let limit = |n: Option<u32>| n.map(|n| (n > 0).then_some(n));
+            let edit = KeyEdit {
+                secret: if value_from_stdin { Some(read_secret()?) } else { None },
+                locked,
+                destinations: if any_destination { Some(Vec::new()) } else { (!destinations.is_empty()).then_some(destinations) },
+                positions: if allow_anywhere { Some(Vec::new()) } else { (!positions.is_empty()).then_some(positions) },
+                rate_per_caller: limit(rate_per_caller),
+                rate_total: limit(rate_total),
+            };
+            let info = keyring.edit(&service, &name, edit)?;
+            eprintln!("updated key \"{}\" of service \"{}\"", info.name, info.service);
         }
         KeysCommand::Remove { data, key: KeyId { service, name } } => {
             if !open_keyring(&data)?.remove(&service, &name)? {
@@ -159,6 +298,68 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn services(command: ServicesCommand) -> anyhow::Result<()> {
+    match command {
+        ServicesCommand::Cors { data, service, origins, any_origin } => {
+            std::fs::create_dir_all(&data.data_dir)?;
+            let store = store::sqlite::SqliteStore::open(&data.data_dir.join(store::sqlite::DB_FILE))?;
+            let origins = if any_origin {
+                None
+            } else {
+                Some(
+                    origins
+                        .iter()
+                        .map(|o| skapi_server::api::normalize_origin(o).map_err(|f| anyhow::anyhow!(f.0.message)))
+                        .collect::<anyhow::Result<Vec<_>>>()?,
+                )
+            };
+            use skapi_server::store::Store;
+            store.set_service_origins(&service, origins.as_deref(), skapi_server::clock::now_ms())?;
+            match origins {
+                Some(o) => eprintln!("service \"{service}\" may be called from: {}", o.join(" ")),
+                None => eprintln!("service \"{service}\" may be called from any origin"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec())
+}
+
+fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    std::fs::create_dir_all(&args.data.data_dir)?;
+    let token_file = args.admin_token_file.unwrap_or_else(|| args.data.data_dir.join("admin.token"));
+    let admin_token = match std::env::var("SKAPI_ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => token,
+        _ => skapi_server::secrets::load_or_create_token(&token_file).map_err(|e| anyhow::anyhow!("{}: {e}", token_file.display()))?,
+    };
+    eprintln!("skapi-server: admin token in {}", token_file.display());
+    let auth = skapi_server::auth::AuthConfig {
+        hs256_secret: args.jwt_secret_file.as_deref().map(read_file).transpose()?,
+        jwks_file: args.jwks_file,
+        jwks_url: args.jwks_url,
+        issuer: args.jwt_issuer,
+        audience: args.jwt_audience,
+    };
+    Ok(ServeConfig {
+        allow_private_upstreams: args.allow_private_upstreams,
+        upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+        concurrency: args.concurrency,
+        max_response_bytes: args.max_response_bytes,
+        max_request_bytes: args.max_request_bytes,
+        www_dir: args.www,
+        pkg_dir: args.pkg,
+        expired_grace: Duration::from_millis(args.expired_grace_ms),
+        purge_interval: Duration::from_millis(args.purge_interval_ms.max(10)),
+        admin_token,
+        auth,
+        ..ServeConfig::new(args.listen, args.data.data_dir)
+    })
 }
 
 fn main() -> ExitCode {
@@ -174,21 +375,17 @@ fn main() -> ExitCode {
                         .unwrap_or_else(|_| "skapi_server=info,tower_http=warn".into()),
                 )
                 .init();
-            let config = ServeConfig {
-                allow_private_upstreams: args.allow_private_upstreams,
-                upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
-                concurrency: args.concurrency,
-                max_response_bytes: args.max_response_bytes,
-                max_request_bytes: args.max_request_bytes,
-                www_dir: args.www,
-                pkg_dir: args.pkg,
-                expired_grace: Duration::from_millis(args.expired_grace_ms),
-                purge_interval: Duration::from_millis(args.purge_interval_ms.max(10)),
-                ..ServeConfig::new(args.listen, args.data.data_dir)
+            let config = match serve_config(args) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("skapi-server: {e:#}");
+                    return ExitCode::FAILURE;
+                }
             };
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(skapi_server::serve(config)))
         }
         Command::Keys(command) => keys(command),
+        Command::Services(command) => services(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

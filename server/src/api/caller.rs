@@ -8,6 +8,8 @@ use skapi_core::wire::ContentMeta;
 use std::net::SocketAddr;
 
 use super::Failure;
+use crate::AppState;
+use skapi_core::ErrorCode;
 
 /// Longest public identifier accepted (the SDK sends 32 hex digits).
 const MAX_IDENTIFIER: usize = 128;
@@ -21,6 +23,8 @@ pub struct Caller {
     pub identity: String,
     /// The verified user id, when logged in (Locked keys need one).
     pub user: Option<String>,
+    /// The page's origin, for the service's CORS rule.
+    pub origin: Option<String>,
 }
 
 impl Caller {
@@ -44,24 +48,44 @@ impl Caller {
             let agent: String = agent.chars().take(MAX_AGENT).collect();
             format!("anon:{ip}|{agent}")
         };
-        Ok(Caller { meta, identity, user: None })
+        Ok(Caller { meta, identity, user: None, origin: None })
     }
 
-    /// The service a call is for: the body's, else `Content-Meta`'s.
-    pub fn service(&self, from_body: Option<&str>) -> Result<String, Failure> {
-        from_body
+    /// The service a call is for (the body's, else `Content-Meta`'s), once the page's origin
+    /// is known to be allowed to call it.
+    pub async fn service(&self, state: &AppState, from_body: Option<&str>) -> Result<String, Failure> {
+        let service = from_body
             .filter(|s| !s.is_empty())
             .or(Some(self.meta.service.as_str()).filter(|s| !s.is_empty()))
             .map(str::to_owned)
-            .ok_or_else(|| Failure::new(skapi_core::ErrorCode::InvalidRequest, "\"service\" is required."))
+            .ok_or_else(|| Failure::new(ErrorCode::InvalidRequest, "\"service\" is required."))?;
+        if let Some(origin) = &self.origin {
+            let s = service.clone();
+            if let Some(allowed) = state.db.call(move |store| store.service_origins(&s)).await? {
+                if !allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+                    return Err(Failure::new(ErrorCode::InvalidCors, format!("The origin {origin} may not call this service.")).deny_cors());
+                }
+            }
+        }
+        Ok(service)
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, Failure> {
+    /// A caller with a user token is that user (`sub:`); a token that does not verify is
+    /// refused, whatever the key.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Failure> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        Caller::from_parts(&parts.headers, peer)
+        let mut caller = Caller::from_parts(&parts.headers, peer)?;
+        caller.origin = parts.headers.get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let Some(token) = parts.headers.get("authorization") {
+            let token = token.to_str().map_err(|_| Failure::new(ErrorCode::Unauthorized, "The user token is not text."))?;
+            let user = state.auth.verify(token).await?;
+            caller.identity = format!("sub:{}", user.sub);
+            caller.user = Some(user.sub);
+        }
+        Ok(caller)
     }
 }

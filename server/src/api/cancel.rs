@@ -5,14 +5,15 @@ use super::{parse_body, Caller, Failure};
 use crate::engine::Cancel;
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 use skapi_core::wire::PollBody;
 
-pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<Value>, Failure> {
-    let body: PollBody = parse_body(&body)?;
-    let service = caller.service(body.service.as_deref())?;
+pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Failure> {
+    let body: PollBody = parse_body(body)?;
+    let service = caller.service(&state, body.service.as_deref()).await?;
     let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
     let record = own_record(&state, &caller, &service, full_id).await?;
     let (removed, message) = match state.engine.cancel(&record.new.id).await? {

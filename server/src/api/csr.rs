@@ -5,6 +5,7 @@ use crate::clock::now_ms;
 use crate::store::NewRecord;
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -36,9 +37,9 @@ fn check_headers(request: &Request) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn csr(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Json<StatusEnvelope>, Failure> {
-    let body: CsrBody = parse_body(&body)?;
-    let service = caller.service(body.service.as_deref())?;
+pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Json<StatusEnvelope>, Failure> {
+    let body: CsrBody = parse_body(body)?;
+    let service = caller.service(&state, body.service.as_deref()).await?;
     let owner = body.owner.clone().filter(|o| !o.is_empty()).unwrap_or_else(|| caller.meta.owner.clone());
     let request = Request::from_wire(&body)?;
     check_headers(&request)?;
@@ -56,8 +57,14 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
         ));
     }
     crate::destination::check(&key.destinations, &request.url)?;
-
+    skapi_core::positions::check(&key.positions, &request)?;
     let now = now_ms();
+    let key_id = format!("{service}\0{name}");
+    if let Err(seconds) = state.limiter.check(&key_id, &caller.identity, key.rate_per_caller, key.rate_total, now) {
+        return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
+            .retry_after(seconds));
+    }
+
     let short_id = id::short(now, &entropy());
     let queue_key = request
         .queue

@@ -5,6 +5,7 @@ use crate::clock::now_ms;
 use crate::store::{HistoryQuery, Outcome, Record};
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,9 +16,9 @@ use skapi_core::{id, ErrorCode};
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 1000;
 
-pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, Failure> {
-    let body: PollBody = parse_body(&body)?;
-    let service = caller.service(body.service.as_deref())?;
+pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Response, Failure> {
+    let body: PollBody = parse_body(body)?;
+    let service = caller.service(&state, body.service.as_deref()).await?;
     // 1.5.8 sends service and owner only in Content-Meta.
     let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
 
@@ -64,7 +65,7 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
     match (record.status, record.outcome) {
         (Status::Resolved, Some(Outcome::Resolved { body, .. })) => Ok(Json(body).into_response()),
         (Status::Failed, Some(Outcome::Failed { error, status_code, body, .. })) => {
-            Err(Failure(FailureBody { code: error.code, message: error.message, status_code, body }))
+            Err(Failure::body(FailureBody { code: error.code, message: error.message, status_code, body }))
         }
         (status, _) => {
             let in_queue = match (&record.new.queue_key, status) {

@@ -6,6 +6,7 @@
 pub mod sqlite;
 
 use serde_json::Value;
+use skapi_core::positions::Position;
 use skapi_core::wire::{CsrBody, Status};
 use skapi_core::{ApiError, Method};
 use std::sync::Arc;
@@ -31,6 +32,12 @@ pub struct KeyRecord {
     pub locked: bool,
     /// URL prefixes the secret may be sent to; empty = anywhere.
     pub destinations: Vec<String>,
+    /// Where the placeholder may stand; empty = anywhere.
+    pub positions: Vec<Position>,
+    /// Requests per minute one caller may make with this key.
+    pub rate_per_caller: Option<u32>,
+    /// Requests per minute all callers together may make with this key.
+    pub rate_total: Option<u32>,
     pub created: u64,
     pub updated: u64,
 }
@@ -101,6 +108,10 @@ pub trait Store: Send + Sync + 'static {
     fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>>;
     fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>>;
     fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool>;
+    /// Origins allowed to call a service; `None` = any origin.
+    fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
+    /// Sets (or with `None` clears) the origins allowed to call a service.
+    fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
 
     /// Writes a new `pending` record durably and returns its arrival sequence.
     fn insert_record(&self, record: &NewRecord) -> StoreResult<i64>;

@@ -53,6 +53,15 @@ CREATE INDEX records_by_queue ON records (queue_key, status, seq);
 "#, r#"
 CREATE INDEX records_by_queue_name ON records (service, queue, status);
 CREATE INDEX records_by_expiry ON records (expires);
+"#, r#"
+ALTER TABLE keys ADD COLUMN positions TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE keys ADD COLUMN rate_per_caller INTEGER;
+ALTER TABLE keys ADD COLUMN rate_total INTEGER;
+CREATE TABLE services (
+    service      TEXT PRIMARY KEY,
+    cors_origins TEXT NOT NULL,
+    updated      INTEGER NOT NULL
+);
 "#];
 
 pub struct SqliteStore {
@@ -104,12 +113,16 @@ fn parse_json(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
 
 fn key_from_row(row: &Row) -> rusqlite::Result<KeyRecord> {
     let destinations: String = row.get("destinations")?;
+    let positions: String = row.get("positions")?;
     Ok(KeyRecord {
         service: row.get("service")?,
         name: row.get("name")?,
         sealed_secret: row.get("secret")?,
         locked: row.get("locked")?,
         destinations: serde_json::from_str(&destinations).unwrap_or_default(),
+        positions: serde_json::from_str(&positions).unwrap_or_default(),
+        rate_per_caller: row.get("rate_per_caller")?,
+        rate_total: row.get("rate_total")?,
         created: row.get("created")?,
         updated: row.get("updated")?,
     })
@@ -231,12 +244,25 @@ impl Store for SqliteStore {
         let conn = self.lock();
         let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
         let sql = format!(
-            "{verb} INTO keys (service, name, secret, locked, destinations, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            "{verb} INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         );
         let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
+        let positions = serde_json::to_string(&key.positions).expect("positions serialise");
         let result = conn.execute(
             &sql,
-            params![key.service, key.name, key.sealed_secret, key.locked, destinations, key.created, key.updated],
+            params![
+                key.service,
+                key.name,
+                key.sealed_secret,
+                key.locked,
+                destinations,
+                positions,
+                key.rate_per_caller,
+                key.rate_total,
+                key.created,
+                key.updated
+            ],
         );
         match result {
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
@@ -263,6 +289,26 @@ impl Store for SqliteStore {
     fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
         let conn = self.lock();
         Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0)
+    }
+
+    fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let conn = self.lock();
+        let origins: Option<String> = conn
+            .query_row("SELECT cors_origins FROM services WHERE service = ?1", params![service], |r| r.get(0))
+            .optional()?;
+        origins.map(|o| serde_json::from_str(&o).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
+    }
+
+    fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
+        let conn = self.lock();
+        match origins {
+            Some(origins) => conn.execute(
+                "INSERT OR REPLACE INTO services (service, cors_origins, updated) VALUES (?1, ?2, ?3)",
+                params![service, serde_json::to_string(origins).expect("strings serialise"), now],
+            )?,
+            None => conn.execute("DELETE FROM services WHERE service = ?1", params![service])?,
+        };
+        Ok(())
     }
 
     fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {

@@ -196,6 +196,7 @@ impl Server {
                     secret: SECRET.into(),
                     locked: false,
                     destinations: destinations.iter().map(|d| d.to_string()).collect(),
+                    ..Default::default()
                 },
                 false,
             )

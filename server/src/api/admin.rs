@@ -1,0 +1,120 @@
+//! The admin HTTP API (the dashboard's, and any operator script's): keys and service CORS
+//! rules, behind the admin token (`Authorization: Bearer <token>`, compared in constant time).
+
+use super::{parse_body, Failure};
+use crate::keyring::{KeyEdit, KeyInfo, NewKey};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use skapi_core::ErrorCode;
+use subtle::ConstantTimeEq;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/keys", get(list_keys).post(add_key))
+        .route("/keys/{service}/{name}", patch(edit_key).delete(remove_key))
+        .route("/services/{service}", get(get_service).put(put_service))
+        .layer(axum::middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Lets a call through only with the admin token.
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.config.admin_token.as_bytes();
+    if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected)) {
+        return Failure::new(ErrorCode::Unauthorized, "The admin token is missing or wrong.").into_response();
+    }
+    next.run(request).await
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    service: Option<String>,
+}
+
+async fn list_keys(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<KeyInfo>>, Failure> {
+    let keyring = state.keyring.clone();
+    Ok(Json(blocking(move || keyring.list(q.service.as_deref())).await??))
+}
+
+async fn add_key(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<(StatusCode, Json<KeyInfo>), Failure> {
+    let key: NewKey = parse_body(body)?;
+    let keyring = state.keyring.clone();
+    Ok((StatusCode::CREATED, Json(blocking(move || keyring.add(key, false)).await??)))
+}
+
+async fn edit_key(
+    State(state): State<AppState>,
+    Path((service, name)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<KeyInfo>, Failure> {
+    let edit: KeyEdit = parse_body(body)?;
+    let keyring = state.keyring.clone();
+    Ok(Json(blocking(move || keyring.edit(&service, &name, edit)).await??))
+}
+
+async fn remove_key(State(state): State<AppState>, Path((service, name)): Path<(String, String)>) -> Result<StatusCode, Failure> {
+    let keyring = state.keyring.clone();
+    let (s, n) = (service.clone(), name.clone());
+    if blocking(move || keyring.remove(&s, &n)).await?? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::new(ErrorCode::NotExists, format!("No key \"{name}\" in service \"{service}\".")))
+    }
+}
+
+async fn get_service(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<Value>, Failure> {
+    let s = service.clone();
+    let origins = state.db.call(move |store| store.service_origins(&s)).await?;
+    Ok(Json(json!({"service": service, "cors_origins": origins})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceRules {
+    /// Origins allowed to call the service; `null` = any origin.
+    cors_origins: Option<Vec<String>>,
+}
+
+async fn put_service(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Failure> {
+    let rules: ServiceRules = parse_body(body)?;
+    let origins = rules.cors_origins.map(|list| list.iter().map(|o| normalize_origin(o)).collect::<Result<Vec<_>, _>>()).transpose()?;
+    let (s, o) = (service.clone(), origins.clone());
+    state.db.call(move |store| store.set_service_origins(&s, o.as_deref(), crate::clock::now_ms())).await?;
+    Ok(Json(json!({"service": service, "cors_origins": origins})))
+}
+
+/// `scheme://host[:port]`, lower-cased; `*` stays `*`.
+pub fn normalize_origin(origin: &str) -> Result<String, Failure> {
+    if origin == "*" {
+        return Ok(origin.to_owned());
+    }
+    let url = url::Url::parse(origin).map_err(|_| Failure::invalid_parameter(format!("\"{origin}\" is not an origin.")))?;
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return Err(Failure::invalid_parameter(format!("\"{}\" is not an origin.", url)));
+    }
+    Ok(origin.ascii_serialization())
+}
+
+/// Runs keyring work (SQLite and sealing) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| Failure::new(ErrorCode::ServerError, "The server failed to handle this call."))
+}
