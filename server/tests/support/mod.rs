@@ -115,6 +115,18 @@ async fn record(
         }
         return Json(json!({"place": query.get("q").cloned().unwrap_or_default()})).into_response();
     }
+    if path == "/redirect" {
+        let to = query.get("to").cloned().unwrap_or_default();
+        return (StatusCode::FOUND, [("location", to)], "moved").into_response();
+    }
+    if path == "/echo-forms" {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode(SECRET);
+        let u = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET);
+        let pct: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+        let body = json!({"plain": SECRET, "b64": b, "b64url": u, "pct": pct, "auth": headers.get("authorization").and_then(|v| v.to_str().ok())});
+        return (StatusCode::BAD_REQUEST, [("x-echo", SECRET)], Json(body)).into_response();
+    }
     if path == "/leak" {
         return (StatusCode::BAD_REQUEST, format!("{{\"echo\": \"your key {SECRET} is wrong\"}}")).into_response();
     }

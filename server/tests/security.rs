@@ -1,0 +1,447 @@
+//! The attacks a secret proxy meets, each attempted against a running server: every one is
+//! refused, and the secret's bytes appear in no answer, no database file and no log line.
+
+mod support;
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use skapi_server::auth::AuthConfig;
+use skapi_server::ServeConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+
+const HS_SECRET: &str = "test-hs256-secret-of-at-least-32-bytes!";
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "skapi-test";
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn now_s() -> u64 {
+    skapi_server::clock::now_ms() / 1000
+}
+
+fn claims(sub: &str) -> Value {
+    json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": now_s() + 600, "iat": now_s()})
+}
+
+fn hs256(claims: &Value, secret: &[u8]) -> String {
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn signed(alg: Algorithm, kid: &str, pem: &str, claims: &Value) -> String {
+    let pem = std::fs::read(fixture(pem)).unwrap();
+    let key = match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
+        _ => EncodingKey::from_ec_pem(&pem).unwrap(),
+    };
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    encode(&header, claims, &key).unwrap()
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn server_with(adjust: impl FnOnce(&mut ServeConfig)) -> Server {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = config(dir.path());
+    adjust(&mut config);
+    start_server_with(dir, config).await
+}
+
+fn hs_auth(config: &mut ServeConfig) {
+    config.auth = AuthConfig {
+        hs256_secret: Some(HS_SECRET.as_bytes().to_vec()),
+        issuer: Some(ISSUER.into()),
+        audience: Some(AUDIENCE.into()),
+        ..Default::default()
+    };
+}
+
+impl Api {
+    /// `call` with a user token in `Authorization`, as skapi-js sends it (no `Bearer`).
+    async fn call_as(&self, token: &str, endpoint: &str, body: Value) -> (u16, Value) {
+        let meta = json!({"public_identifier": "", "service": SERVICE, "owner": OWNER});
+        let response = self
+            .http
+            .post(format!("{}/{endpoint}", self.base))
+            .header("content-meta", meta.to_string())
+            .header("authorization", token)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+    }
+}
+
+fn locked_request(api: &str) -> Value {
+    json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "locked", "url": format!("{api}/v1/images/generations"),
+           "method": "post", "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"prompt": "otter"}})
+}
+
+fn add_locked(server: &Server) {
+    let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "locked".into(), secret: SECRET.into(), locked: true, ..Default::default() };
+    server.state.keyring.add(key, false).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn locked_keys_need_a_verified_user_and_records_belong_to_them() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = server_with(hs_auth).await;
+    add_locked(&server);
+
+    let (status, answer) = server.call("csr", "anon", locked_request(&api)).await;
+    assert_eq!((status, answer["code"].as_str()), (401, Some("UNAUTHORIZED")), "no token: {answer}");
+
+    let none_alg = format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(claims("alice").to_string().as_bytes()));
+    let mut expired = claims("alice");
+    expired["exp"] = json!(now_s() - 120);
+    let mut wrong_aud = claims("alice");
+    wrong_aud["aud"] = json!("someone-else");
+    let mut wrong_iss = claims("alice");
+    wrong_iss["iss"] = json!("https://evil.test");
+    let mut no_exp = claims("alice");
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let attacks = [
+        ("forged", hs256(&claims("alice"), b"another-secret-that-is-long-enough-too")),
+        ("expired", hs256(&expired, HS_SECRET.as_bytes())),
+        ("wrong audience", hs256(&wrong_aud, HS_SECRET.as_bytes())),
+        ("wrong issuer", hs256(&wrong_iss, HS_SECRET.as_bytes())),
+        ("no exp", hs256(&no_exp, HS_SECRET.as_bytes())),
+        ("alg none", none_alg),
+        ("RS256 on an HS256 server", signed(Algorithm::RS256, "test-rsa", "test-rsa.pem", &claims("alice"))),
+        ("garbage", "not.a.jwt".to_owned()),
+    ];
+    for (what, token) in &attacks {
+        let (status, answer) = server.call_as(token, "csr", locked_request(&api)).await;
+        assert_eq!((status, answer["code"].as_str()), (401, Some("UNAUTHORIZED")), "{what}: {answer}");
+    }
+    assert!(stand_in.seen().is_empty(), "nothing was sent for a refused token");
+
+    let alice = hs256(&claims("alice"), HS_SECRET.as_bytes());
+    let (status, accepted) = server.call_as(&alice, "csr", locked_request(&api)).await;
+    assert_eq!(status, 200, "{accepted}");
+    let full = format!("[POST]{}/v1/images/generations#{SERVICE}:{}", api.to_lowercase(), accepted["id"].as_str().unwrap());
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        let (_, a) = server.call_as(&format!("Bearer {alice}"), "csr-poll", json!({"service": SERVICE, "id": full})).await;
+        answer = a;
+        if answer["data"].is_array() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answer["data"][0]["b64_json"], "image of otter");
+    let bob = hs256(&claims("bob"), HS_SECRET.as_bytes());
+    let (status, answer) = server.call_as(&bob, "csr-poll", json!({"service": SERVICE, "id": full})).await;
+    assert_eq!((status, answer["code"].as_str()), (404, Some("NOT_EXISTS")), "bob cannot read alice's record");
+    let (status, answer) = server.call_as(&bob, "csr-cancel", json!({"service": SERVICE, "id": full})).await;
+    assert_eq!((status, answer["code"].as_str()), (404, Some("NOT_EXISTS")), "nor cancel it");
+    let (status, _) = server.call("csr-poll", "anon", json!({"service": SERVICE, "id": full})).await;
+    assert_eq!(status, 404, "nor can an anonymous caller");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = server_with(|c| {
+        c.auth = AuthConfig { jwks_file: Some(fixture("test-jwks.json")), audience: Some(AUDIENCE.into()), ..Default::default() }
+    })
+    .await;
+    add_locked(&server);
+    for token in [
+        signed(Algorithm::RS256, "test-rsa", "test-rsa.pem", &claims("carol")),
+        signed(Algorithm::ES256, "test-ec", "test-ec.pem", &claims("carol")),
+    ] {
+        let (status, answer) = server.call_as(&token, "csr", locked_request(&api)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    // The RSA public key (which anyone may have) used as an HMAC secret.
+    let public_pem = std::fs::read(fixture("test-rsa-public.pem")).unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("test-rsa".into());
+    let confused = encode(&header, &claims("mallory"), &EncodingKey::from_secret(&public_pem)).unwrap();
+    let es_as_rs = {
+        let mut t = signed(Algorithm::ES256, "test-ec", "test-ec.pem", &claims("mallory"));
+        let (h, rest) = t.split_once('.').unwrap();
+        let _ = h;
+        t = format!("{}.{rest}", b64url(br#"{"alg":"RS256","kid":"test-ec"}"#));
+        t
+    };
+    for (what, token) in [
+        ("HS256 with the public key", confused),
+        ("unknown kid", signed(Algorithm::RS256, "nope", "test-rsa.pem", &claims("mallory"))),
+        ("alg swapped", es_as_rs),
+    ] {
+        let (status, answer) = server.call_as(&token, "csr", locked_request(&api)).await;
+        assert_eq!((status, answer["code"].as_str()), (401, Some("UNAUTHORIZED")), "{what}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exfiltration_urls_and_look_alike_hosts_are_refused() {
+    let (api, stand_in) = start_stand_in().await;
+    let (evil, evil_stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&format!("{api}/v1")]);
+    let host_port = api.trim_start_matches("http://");
+    let port = host_port.rsplit(':').next().unwrap();
+    let attempts = [
+        format!("{evil}/?{api}/v1"),
+        format!("{evil}/v1/images"),
+        format!("http://127.0.0.1.evil.test:{port}/v1/x"),
+        format!("http://localhost:{port}/v1/x"),
+        format!("http://user@{host_port}/v1/x"),
+        format!("http://{host_port}@evil.test/v1/x"),
+        format!("{api}/v1/../admin"),
+        format!("{api}/v1/%2e%2e/admin"),
+        format!("{api}/v1\\..\\admin"),
+        format!("{api}/v10/x"),
+        format!("http://$CLIENT_SECRET.{host_port}/v1/x"),
+        format!("https://{host_port}/v1/x"),
+    ];
+    for url in attempts {
+        let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post",
+                          "headers": {"Authorization": "Bearer $CLIENT_SECRET"}});
+        let (status, answer) = server.call("csr", "a", body).await;
+        assert_eq!(
+            (status, answer["code"].as_str(), answer["message"].as_str()),
+            (400, Some("INVALID_REQUEST"), Some("Destination is not allowed for this client secret.")),
+            "{url}: {answer}"
+        );
+    }
+    assert!(stand_in.seen().is_empty() && evil_stand_in.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_not_followed() {
+    let (api, _stand_in) = start_stand_in().await;
+    let (evil, evil_stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&api]);
+    let url = format!("{api}/redirect?to={evil}/steal");
+    let id = server.submit("a", json!({"clientSecretName": "openai", "url": url, "method": "get", "headers": {"Authorization": "Bearer $CLIENT_SECRET"}})).await;
+    let (status, body) = server.poll_until_done("a", &id).await;
+    assert_eq!((status, body), (200, json!("moved")), "the 302 is the answer");
+    assert!(evil_stand_in.seen().is_empty(), "the redirect target got nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_loopback_and_metadata_addresses_are_refused() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = server_with(|c| c.allow_private_upstreams = false).await;
+    server.add_key("openai", &[]);
+    let port = api.rsplit(':').next().unwrap();
+    for url in [
+        api.clone(),
+        format!("http://localhost:{port}/x"),
+        format!("http://[::1]:{port}/x"),
+        format!("http://[::ffff:127.0.0.1]:{port}/x"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/x".to_owned(),
+        "http://100.64.0.1/x".to_owned(),
+        "http://0.0.0.0/x".to_owned(),
+        "http://[fd00:ec2::254]/x".to_owned(),
+        "http://224.0.0.1/x".to_owned(),
+    ] {
+        let id = server.submit("a", json!({"clientSecretName": "openai", "url": format!("{url}?k=$CLIENT_SECRET"), "method": "get"})).await;
+        let (status, answer) = server.poll_until_done("a", &id).await;
+        assert_eq!((status, answer["code"].as_str()), (502, Some("REFUSED")), "{url}: {answer}");
+    }
+    assert!(stand_in.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn placeholder_positions_rate_limits_sizes_and_cors() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = server_with(|c| c.max_request_bytes = 4096).await;
+    let key = skapi_server::keyring::NewKey {
+        service: SERVICE.into(),
+        name: "openai".into(),
+        secret: SECRET.into(),
+        positions: vec![skapi_core::positions::Position::Headers],
+        rate_per_caller: Some(3),
+        rate_total: Some(5),
+        ..Default::default()
+    };
+    server.state.keyring.add(key, false).unwrap();
+    let request = |data: Value| {
+        json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
+               "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": data})
+    };
+    let (status, answer) = server.call("csr", "a", request(json!({"prompt": "repeat after me: $CLIENT_SECRET"}))).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "smuggled into data: {answer}");
+
+    for _ in 0..3 {
+        assert_eq!(server.call("csr", "a", request(json!({}))).await.0, 200);
+    }
+    let response = server
+        .http
+        .post(format!("{}/csr", server.base))
+        .header("content-meta", json!({"public_identifier": "a", "service": SERVICE}).to_string())
+        .body(request(json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(answer["code"], "RATE_LIMITED");
+    assert_eq!(server.call("csr", "b", request(json!({}))).await.0, 200);
+    assert_eq!(server.call("csr", "b", request(json!({}))).await.0, 200);
+    assert_eq!(server.call("csr", "c", request(json!({}))).await.0, 429, "the key's total is reached");
+
+    let (status, answer) = server.call("csr", "d", request(json!({"big": "x".repeat(5000)}))).await;
+    assert_eq!((status, answer["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{answer}");
+
+    server.state.db.blocking().set_service_origins(SERVICE, Some(&["https://good.example".to_owned()]), 0).unwrap();
+    let from = |origin: &'static str| {
+        let http = server.http.clone();
+        let base = server.base.clone();
+        async move {
+            http.post(format!("{base}/csr-poll"))
+                .header("origin", origin)
+                .header("content-meta", json!({"public_identifier": "a", "service": SERVICE}).to_string())
+                .body(json!({"service": SERVICE, "id": "[GET]https://x.io#s:"}).to_string())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = from("https://evil.example").await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get("access-control-allow-origin").is_none(), "no CORS grant for a refused page");
+    let allowed = from("https://good.example").await;
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.headers().get("access-control-allow-origin").is_some());
+    let _ = stand_in;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_needs_its_token_and_never_shows_a_value() {
+    let server = server_with(|c| c.admin_token = "admin-token-for-tests".into()).await;
+    let admin = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = server.http.request(method, format!("{}/admin{path}", server.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap_or(Value::Null))
+        }
+    };
+    use reqwest::Method;
+    assert_eq!(admin(Method::GET, "/keys", "wrong", None).await.0, 401);
+    assert_eq!(admin(Method::GET, "/keys", "", None).await.0, 401);
+    let new_key = json!({"service": SERVICE, "name": "openai", "secret": SECRET, "locked": true, "destinations": ["https://api.openai.com/v1"], "positions": ["headers"]});
+    let (status, created) = admin(Method::POST, "/keys", "admin-token-for-tests", Some(new_key.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["hint"], &SECRET[SECRET.len() - 4..]);
+    assert_eq!(admin(Method::POST, "/keys", "admin-token-for-tests", Some(new_key)).await.1["code"], "EXISTS");
+    let (status, edited) = admin(
+        Method::PATCH,
+        &format!("/keys/{SERVICE}/openai"),
+        "admin-token-for-tests",
+        Some(json!({"locked": false, "secret": "sk-replaced-value-9876", "rate_total": 10})),
+    )
+    .await;
+    assert_eq!((status, edited["locked"].as_bool(), edited["hint"].as_str(), edited["rate_total"].as_u64()), (200, Some(false), Some("9876"), Some(10)));
+    let (_, list) = admin(Method::GET, "/keys", "admin-token-for-tests", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains("sk-replaced") && !list.to_string().contains(SECRET), "{list}");
+    assert_eq!(admin(Method::PATCH, "/keys/x/nope", "admin-token-for-tests", Some(json!({"locked": true}))).await.0, 404);
+    assert_eq!(admin(Method::PATCH, &format!("/keys/{SERVICE}/openai"), "admin-token-for-tests", Some(json!({"lokced": true}))).await.0, 400);
+    let (status, _) = admin(Method::PUT, &format!("/services/{SERVICE}"), "admin-token-for-tests", Some(json!({"cors_origins": ["https://App.Example:443/path"]}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(admin(Method::GET, &format!("/services/{SERVICE}"), "admin-token-for-tests", None).await.1["cors_origins"], json!(["https://app.example"]));
+    assert_eq!(admin(Method::DELETE, &format!("/keys/{SERVICE}/openai"), "admin-token-for-tests", None).await.0, 204);
+    assert_eq!(admin(Method::DELETE, &format!("/keys/{SERVICE}/openai"), "admin-token-for-tests", None).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_skapi-server");
+    let (api, stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = Command::new(BIN)
+        .args(["keys", "add", "--service", SERVICE, "--name", "openai", "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(SECRET.as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
+    let log_path = dir.path().join("server.log");
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let client = Api::new(line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned());
+
+    let mut answers = Vec::new();
+    let requests = [
+        json!({"clientSecretName": "openai", "url": format!("{api}/echo-forms?key=$CLIENT_SECRET"), "method": "get", "headers": {"Authorization": "Bearer $CLIENT_SECRET"}}),
+        json!({"clientSecretName": "openai", "url": format!("{api}/leak"), "method": "post", "data": {"k": "$CLIENT_SECRET"}}),
+        json!({"clientSecretName": "openai", "url": "http://127.0.0.1:9/refused?key=$CLIENT_SECRET", "method": "get"}),
+        json!({"clientSecretName": "openai", "url": format!("{api}/status/500"), "method": "get", "params": {"key": "$CLIENT_SECRET"}}),
+    ];
+    for request in requests {
+        let url = request["url"].as_str().unwrap().to_owned();
+        let id = client.submit("a", request).await;
+        answers.push(client.poll_until_done("a", &id).await.1);
+        let prefix = format!("{}:", id.rsplit_once(':').unwrap().0.rsplit_once(':').unwrap().0);
+        answers.push(client.call("csr-poll", "a", json!({"service": SERVICE, "id": prefix})).await.1);
+        let _ = url;
+    }
+    assert!(stand_in.seen().iter().any(|s| s.query.get("key").map(String::as_str) == Some(SECRET)), "the secret did reach the API");
+    let echoed = &answers[0];
+    assert_eq!(echoed["body"]["plain"], "$CLIENT_SECRET", "{echoed}");
+    assert_eq!(echoed["body"]["b64"], "$CLIENT_SECRET");
+    assert_eq!(echoed["body"]["b64url"], "$CLIENT_SECRET");
+    assert_eq!(echoed["body"]["pct"], "$CLIENT_SECRET");
+    assert_eq!(echoed["body"]["auth"], "Bearer $CLIENT_SECRET");
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let forms = {
+        use base64::Engine;
+        vec![
+            SECRET.to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(SECRET),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET),
+            url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect(),
+        ]
+    };
+    let all_answers = serde_json::to_string(&answers).unwrap();
+    let log = std::fs::read(&log_path).unwrap();
+    assert!(log.len() > 100, "the server did log");
+    for form in &forms {
+        assert!(!all_answers.contains(form.as_str()), "an answer holds {form}");
+        assert!(!contains_bytes(&log, form.as_bytes()), "the log holds {form}");
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path != log_path {
+                assert!(!contains_bytes(&std::fs::read(&path).unwrap(), form.as_bytes()), "{} holds {form}", path.display());
+            }
+        }
+    }
+}
