@@ -46,13 +46,26 @@ server_bin="${CARGO_TARGET_DIR:-$root/target}/debug/skapi-server"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name openai --destination "$standin/v1" --destination "$standin/status"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name maps --destination "$standin/maps"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service ap22compat --name openai --destination "$standin/v1"
+printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name locked --locked --destination "$standin/v1"
 
-"$server_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>&1 &
+# Users log in with HS256 tokens signed with this secret.
+head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/jwt.secret"
+id_token=$(JWT_SECRET="$(cat "$work/jwt.secret")" node -e '
+  const c = require("node:crypto");
+  const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const body = b({ alg: "HS256", typ: "JWT" }) + "." + b({ sub: "browser-user", aud: "skapi-browser", iat: now, exp: now + 3600, name: "Browser User" });
+  process.stdout.write(body + "." + c.createHmac("sha256", process.env.JWT_SECRET).update(body).digest("base64url"));
+')
+admin_token="admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+SKAPI_ADMIN_TOKEN="$admin_token" "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams \
+  --jwt-secret-file "$work/jwt.secret" --jwt-audience skapi-browser --www "$root/www" > "$work/server.log" 2>&1 &
 pids+=($!)
 endpoint=$(wait_for_url "$work/server.log")
 echo "$endpoint" > "$work/gateway"
 
-export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin"
+export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin" SKAPI_TEST_ID_TOKEN="$id_token" SKAPI_TEST_ADMIN_TOKEN="$admin_token"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 wasm-pack test --headless --chrome
 

@@ -99,4 +99,43 @@ impl Skapi {
     pub fn active_polls(&self) -> u32 {
         self.client.polls.len() as u32
     }
+
+    /// Logs a user in with tokens from your identity provider: `{idToken, accessToken?}`.
+    /// Resolves with `user`. Locked keys then work, and records belong to that user.
+    #[wasm_bindgen(js_name = loginWithToken)]
+    pub fn login_with_token(&self, params: JsValue) -> js_sys::Promise {
+        let name = "loginWithToken()";
+        let text = |key: &str| js::get(&params, key).as_string().filter(|s| !s.is_empty());
+        let Some(id_token) = text("idToken") else {
+            return js_sys::Promise::reject(&SdkError::from(skapi_core::ApiError::invalid_parameter("Key \"idToken\" is required.")).into_js(name));
+        };
+        match skapi_core::jwt::claims(&id_token) {
+            Ok(claims) => {
+                *self.client.tokens.borrow_mut() = Some(client::Tokens { id_token, access_token: text("accessToken"), claims });
+                js_sys::Promise::resolve(&self.user())
+            }
+            Err(e) => js_sys::Promise::reject(&SdkError::from(e).into_js(name)),
+        }
+    }
+
+    /// Forgets the logged-in user.
+    pub fn logout(&self) -> js_sys::Promise {
+        self.client.tokens.borrow_mut().take();
+        js_sys::Promise::resolve(&JsValue::from_str("SUCCESS: The user has been logged out."))
+    }
+
+    /// The logged-in user (the ID token's claims, with `user_id` = `sub`), or `null`.
+    #[wasm_bindgen(getter)]
+    pub fn user(&self) -> JsValue {
+        match &*self.client.tokens.borrow() {
+            Some(tokens) => {
+                let mut claims = tokens.claims.clone();
+                if let Some(sub) = claims.get("sub").cloned() {
+                    claims.insert("user_id".into(), sub);
+                }
+                js::from_serde(&claims)
+            }
+            None => JsValue::NULL,
+        }
+    }
 }

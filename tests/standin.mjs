@@ -16,8 +16,32 @@ function json(res, status, body) {
   res.end(JSON.stringify(body));
 }
 
+// A skapi-server look-alike that rate-limits: `/ratelimited/csr` answers 429 (Retry-After: 1)
+// every other time, `/always429/csr` always.
+let rateLimitedCalls = 0;
+function rateLimiting(req, res, url) {
+  const m = url.pathname.match(/^\/(ratelimited|always429)\/(service|csr)$/);
+  if (!m) return false;
+  res.setHeader('access-control-allow-origin', '*');
+  res.setHeader('access-control-allow-headers', req.headers['access-control-request-headers'] || '*');
+  res.setHeader('access-control-expose-headers', 'retry-after');
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204);
+    res.end();
+  } else if (m[2] === 'service') {
+    json(res, 200, { service: 'ok' });
+  } else if (m[1] === 'always429' || rateLimitedCalls++ % 2 === 0) {
+    res.setHeader('retry-after', '1');
+    json(res, 429, { code: 'RATE_LIMITED', message: 'Too many requests.' });
+  } else {
+    json(res, 200, { done: true });
+  }
+  return true;
+}
+
 function handle(req, res) {
   const url = new URL(req.url, 'http://stand-in');
+  if (rateLimiting(req, res, url)) return;
   let raw = '';
   req.on('data', (chunk) => { raw += chunk; });
   req.on('end', async () => {

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod gateway;
 pub mod id;
+pub mod jwt;
 pub mod method;
 pub mod placeholder;
 pub mod positions;
