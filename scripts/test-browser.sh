@@ -72,4 +72,4 @@ wasm-pack test --headless --chrome
 # skapi-js@1.5.8 beside the wasm SDK (built for the web) on one page.
 wasm-pack build --dev --target web --out-dir target/pkg-web --out-name skapi_wasm >/dev/null 2>&1 \
   || wasm-pack build --dev --target web --out-dir target/pkg-web --out-name skapi_wasm
-SKAPI_TEST_CDN_PORT="$cdn_port" SKAPI_TEST_PKG="$root/target/pkg-web" node --test tests/compat/
+SKAPI_TEST_CDN_PORT="$cdn_port" SKAPI_TEST_PKG="$root/target/pkg-web" node --test tests/compat/ tests/dashboard/

@@ -1,0 +1,113 @@
+// The dashboard driven as an operator would, in headless Chromium: connect, add a key, lock it,
+// edit it, delete it. Screenshots of each state go to tests/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const artifacts = path.join(root, 'tests/artifacts');
+const { SKAPI_TEST_ENDPOINT: endpoint, SKAPI_TEST_ADMIN_TOKEN: adminToken } = process.env;
+const SECRET = 'sk-dashboard-secret-value-1234';
+let browser, page;
+const consoleErrors = [];
+
+before(async () => {
+  assert.ok(endpoint && adminToken, 'run through scripts/test-browser.sh');
+  fs.mkdirSync(artifacts, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+});
+
+after(async () => browser?.close());
+
+const shot = (name) => page.screenshot({ path: path.join(artifacts, `dashboard-${name}.png`), fullPage: true });
+const editorClosed = () => page.waitForFunction(() => !document.querySelector('#editor').open);
+const row = (name) => page.locator('#keys tbody tr', { has: page.locator('td', { hasText: new RegExp(`^${name}$`) }) });
+
+test('an operator manages a key from the dashboard', async () => {
+  await page.goto(`${endpoint}/dashboard.html`);
+  await shot('1-start');
+
+  await page.fill('#token', 'wrong-token');
+  await page.click('#connect button');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /UNAUTHORIZED/);
+  consoleErrors.length = 0; // the 401 of the wrong token is expected
+
+  await page.fill('#token', adminToken);
+  await page.click('#connect button');
+  await page.waitForSelector('#keys-section:not([hidden])');
+  assert.ok(await row('openai').count() >= 1, 'the keys registered by the CLI are listed');
+
+  // Add, from the keyboard.
+  await page.focus('#add');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#editor[open]');
+  await page.fill('#key-form [name=service]', 'dash-svc');
+  await page.fill('#key-form [name=name]', 'dash-key');
+  await page.fill('#key-form [name=secret]', SECRET);
+  await page.fill('#key-form [name=destinations]', 'https://api.example.com/v1');
+  await shot('2-adding');
+  await page.focus('#key-form [name=secret]');
+  await page.keyboard.press('Enter'); // submits the form
+  await editorClosed();
+  await row('dash-key').waitFor();
+  assert.match(await row('dash-key').textContent(), /••••1234/);
+  assert.match(await row('dash-key').textContent(), /https:\/\/api\.example\.com\/v1/);
+  assert.ok(!(await page.content()).includes(SECRET), 'the value is never shown again');
+  await shot('3-added');
+
+  // Lock it.
+  await row('dash-key').getByRole('button', { name: 'Edit dash-svc/dash-key' }).click();
+  await page.check('#key-form [name=locked]');
+  await page.click('#key-form button[value=save]');
+  await editorClosed();
+  await page.waitForFunction(() => [...document.querySelectorAll('#keys tbody tr')].some((r) => r.textContent.includes('dash-key') && r.textContent.includes('Locked')));
+  await shot('4-locked');
+
+  // Edit destinations, positions and a limit; a bad limit is refused with a clear error first.
+  await row('dash-key').getByRole('button', { name: 'Edit dash-svc/dash-key' }).click();
+  await page.fill('#key-form [name=rate_total]', '-3');
+  await page.click('#key-form button[value=save]');
+  await page.waitForSelector('#form-error:not([hidden])');
+  assert.match(await page.textContent('#form-error'), /whole number/);
+  await page.fill('#key-form [name=rate_total]', '30');
+  await page.fill('#key-form [name=destinations]', 'https://api.example.com/v2\nhttps://backup.example.com/');
+  await page.check('#key-form [value=headers]');
+  await page.click('#key-form button[value=save]');
+  await editorClosed();
+  await page.waitForFunction(() => [...document.querySelectorAll('#keys tbody tr')].some((r) => r.textContent.includes('30 total')));
+  const edited = await row('dash-key').textContent();
+  assert.match(edited, /api\.example\.com\/v2/);
+  assert.match(edited, /headers/);
+  assert.match(edited, /••••1234/, 'an edit without a new value keeps the value');
+  await shot('5-edited');
+
+  // Phone width: readable, nothing wider than the screen.
+  await page.setViewportSize({ width: 375, height: 800 });
+  const overflow = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(overflow <= 375, `the page is ${overflow}px wide at 375px`);
+  await shot('6-phone');
+  await page.setViewportSize({ width: 1100, height: 800 });
+
+  // Delete, with confirmation; Cancel first keeps it.
+  await row('dash-key').getByRole('button', { name: 'Delete dash-svc/dash-key' }).click();
+  await page.waitForSelector('#confirm[open]');
+  await shot('7-confirm');
+  await page.click('#confirm button[value=cancel]');
+  assert.equal(await row('dash-key').count(), 1);
+  await row('dash-key').getByRole('button', { name: 'Delete dash-svc/dash-key' }).click();
+  await page.click('#confirm button[value=delete]');
+  await page.waitForFunction(() => ![...document.querySelectorAll('#keys tbody tr')].some((r) => r.textContent.includes('dash-key')));
+  await shot('8-deleted');
+
+  assert.deepEqual(consoleErrors, []);
+});

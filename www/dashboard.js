@@ -1,0 +1,187 @@
+// The dashboard: a thin client of skapi-server's admin API (/admin/…), with the admin token kept
+// in sessionStorage for this tab only.
+const $ = (selector) => document.querySelector(selector);
+const tokenKey = 'skapi-admin-token';
+let token = sessionStorage.getItem(tokenKey) || '';
+let editing = null; // the key being edited, or null when adding
+
+class AdminError extends Error {
+  constructor(message, code, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+async function admin(method, path, body) {
+  const response = await fetch(`/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = null;
+  try { data = JSON.parse(text); } catch { /* not JSON */ }
+  if (!response.ok) {
+    throw new AdminError(data?.message || text || `The server answered ${response.status}.`, data?.code, response.status);
+  }
+  return data;
+}
+
+function showError(target, error) {
+  const el = $(target);
+  el.textContent = error ? (error.code ? `${error.code}: ${error.message}` : error.message) : '';
+  el.hidden = !error;
+}
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function render(keys) {
+  const body = $('#keys tbody');
+  body.replaceChildren();
+  for (const key of keys) {
+    const tr = document.createElement('tr');
+    const limits = [key.rate_per_caller ? `${key.rate_per_caller} / caller` : null, key.rate_total ? `${key.rate_total} total` : null]
+      .filter(Boolean).join(', ') || 'none';
+    tr.append(
+      cell(key.service, 'mono'),
+      cell(key.name, 'mono strong'),
+      cell(key.locked ? 'Locked' : 'Open', key.locked ? 'pill locked' : 'pill'),
+      cell(key.hint ? `••••${key.hint}` : '••••', 'mono'),
+      cell(key.destinations.length ? key.destinations.join('\n') : 'anywhere', 'mono wrap'),
+      cell(key.positions.length ? key.positions.join(', ') : 'anywhere'),
+      cell(limits),
+    );
+    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits / min'].entries()) {
+      tr.children[i].dataset.label = label;
+    }
+    const actions = document.createElement('td');
+    const buttons = document.createElement('div');
+    buttons.className = 'row-actions';
+    actions.append(buttons);
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'secondary';
+    edit.textContent = 'Edit';
+    edit.setAttribute('aria-label', `Edit ${key.service}/${key.name}`);
+    edit.addEventListener('click', () => openEditor(key));
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'danger';
+    remove.textContent = 'Delete';
+    remove.setAttribute('aria-label', `Delete ${key.service}/${key.name}`);
+    remove.addEventListener('click', () => confirmDelete(key));
+    buttons.append(edit, remove);
+    tr.append(actions);
+    body.append(tr);
+  }
+  $('#empty').hidden = keys.length > 0;
+}
+
+async function refresh() {
+  try {
+    render(await admin('GET', '/keys'));
+    $('#keys-section').hidden = false;
+    $('#status').textContent = 'Connected.';
+    showError('#error', null);
+  } catch (e) {
+    $('#keys-section').hidden = true;
+    $('#status').textContent = e.status === 401 ? 'The admin token is wrong.' : 'Could not load the keys.';
+    showError('#error', e);
+  }
+}
+
+function openEditor(key) {
+  editing = key;
+  const form = $('#key-form');
+  form.reset();
+  showError('#form-error', null);
+  $('#editor-title').textContent = key ? `Edit ${key.service}/${key.name}` : 'Add key';
+  form.service.value = key?.service || form.service.value;
+  form.name.value = key?.name || '';
+  form.service.readOnly = form.name.readOnly = Boolean(key);
+  form.secret.required = !key;
+  form.secret.placeholder = key ? `Leave empty to keep ••••${key.hint || ''}` : '';
+  form.locked.checked = Boolean(key?.locked);
+  form.destinations.value = (key?.destinations || []).join('\n');
+  for (const box of form.querySelectorAll('[name=positions]')) box.checked = Boolean(key?.positions.includes(box.value));
+  form.rate_per_caller.value = key?.rate_per_caller ?? '';
+  form.rate_total.value = key?.rate_total ?? '';
+  $('#editor').showModal();
+  (key ? form.secret : form.service).focus();
+}
+
+function limit(input) {
+  if (input.value === '') return null;
+  const n = Number(input.value);
+  if (!Number.isInteger(n) || n < 1) throw new AdminError(`"${input.labels[0].textContent.trim()}" must be a whole number of 1 or more.`, 'INVALID_PARAMETER');
+  return n;
+}
+
+async function save(event) {
+  event.preventDefault();
+  const form = $('#key-form');
+  try {
+    if (!editing && (!form.service.value.trim() || !form.name.value.trim() || !form.secret.value)) {
+      throw new AdminError('Service, name and the client secret key are required.', 'INVALID_PARAMETER');
+    }
+    const fields = {
+      locked: form.locked.checked,
+      destinations: form.destinations.value.split('\n').map((l) => l.trim()).filter(Boolean),
+      positions: [...form.querySelectorAll('[name=positions]:checked')].map((b) => b.value),
+      rate_per_caller: limit(form.rate_per_caller),
+      rate_total: limit(form.rate_total),
+    };
+    if (editing) {
+      if (form.secret.value) fields.secret = form.secret.value;
+      await admin('PATCH', `/keys/${encodeURIComponent(editing.service)}/${encodeURIComponent(editing.name)}`, fields);
+    } else {
+      await admin('POST', '/keys', { service: form.service.value.trim(), name: form.name.value.trim(), secret: form.secret.value, ...fields });
+    }
+    form.secret.value = '';
+    $('#editor').close();
+    $('#status').textContent = `Saved ${editing ? `${editing.service}/${editing.name}` : `${form.service.value}/${form.name.value}`}.`;
+    await refresh();
+  } catch (e) {
+    showError('#form-error', e);
+  }
+}
+
+function confirmDelete(key) {
+  const dialog = $('#confirm');
+  $('#confirm-text').textContent = `Delete the key "${key.name}" of service "${key.service}"? Pages using it will get NOT_EXISTS.`;
+  dialog.returnValue = '';
+  dialog.showModal();
+  dialog.addEventListener('close', async () => {
+    if (dialog.returnValue !== 'delete') return;
+    try {
+      await admin('DELETE', `/keys/${encodeURIComponent(key.service)}/${encodeURIComponent(key.name)}`);
+      $('#status').textContent = `Deleted ${key.service}/${key.name}.`;
+      await refresh();
+    } catch (e) {
+      showError('#error', e);
+    }
+  }, { once: true });
+}
+
+$('#connect').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  token = $('#token').value.trim();
+  sessionStorage.setItem(tokenKey, token);
+  await refresh();
+});
+$('#add').addEventListener('click', () => openEditor(null));
+$('#key-form').addEventListener('submit', save);
+for (const button of document.querySelectorAll('[data-close]')) {
+  button.addEventListener('click', () => button.closest('dialog').close());
+}
+if (token) {
+  $('#token').value = token;
+  refresh();
+}
