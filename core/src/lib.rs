@@ -4,6 +4,7 @@
 //! natively with `cargo test -p skapi-core`.
 
 pub mod error;
+pub mod form;
 pub mod gateway;
 pub mod id;
 pub mod jwt;

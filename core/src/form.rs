@@ -1,0 +1,311 @@
+//! Turning a form's named controls into the params object, as skapi-js does: bracket names
+//! nest (`headers[Authorization]` → `headers.Authorization`, `data[a][b]` → `data.a.b`),
+//! numeric segments make arrays, `name[]` appends, a repeated name becomes an array.
+//!
+//! Names are untrusted page input: every limit below answers `INVALID_PARAMETER`, never a
+//! panic, a hang or a huge allocation. `__proto__` and friends are plain keys here, and stay
+//! plain own properties in JS (the SDK hands objects over through `JSON.parse`, which defines
+//! properties rather than assigning them).
+
+use crate::ApiError;
+use serde_json::{Map, Value};
+
+/// Longest control name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Most bracket segments in one name.
+pub const MAX_DEPTH: usize = 32;
+/// Largest array index a name may use (arrays are filled with `null` up to it).
+pub const MAX_INDEX: usize = 1000;
+
+/// One control's value, already typed by the control it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+}
+
+impl FieldValue {
+    fn into_json(self) -> Value {
+        match self {
+            FieldValue::Text(s) => Value::String(s),
+            // Whole numbers go out as integers (`1`, not `1.0`), as JavaScript would send them.
+            FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => Value::from(n as i64),
+            FieldValue::Number(n) => serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null),
+            FieldValue::Bool(b) => Value::Bool(b),
+        }
+    }
+}
+
+/// One name/value pair, in document order. `many` marks values of a `<select multiple>`,
+/// which make an array even when only one option is selected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub value: FieldValue,
+    pub many: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+    Append,
+}
+
+fn invalid(name: &str, why: &str) -> ApiError {
+    let shown: String = name.chars().take(60).collect();
+    let ellipsis = if shown.len() < name.len() { "…" } else { "" };
+    ApiError::invalid_parameter(format!("Form field name \"{shown}{ellipsis}\" {why}."))
+}
+
+/// Splits `a[b][0][]` into segments. A name without `[` is one plain key, whatever else it
+/// holds (so `a]]b` is the key `a]]b`).
+fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(invalid(name, &format!("is longer than {MAX_NAME_LEN} bytes")));
+    }
+    let Some(open) = name.find('[') else {
+        return Ok(vec![Segment::Key(name.to_owned())]);
+    };
+    if open == 0 {
+        return Err(invalid(name, "cannot start with a bracket"));
+    }
+    let mut segments = vec![Segment::Key(name[..open].to_owned())];
+    let mut rest = &name[open..];
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[').ok_or_else(|| invalid(name, "has text after a closing bracket"))?;
+        let close = inner.find(']').ok_or_else(|| invalid(name, "has an unclosed bracket"))?;
+        let segment = &inner[..close];
+        if segment.contains('[') {
+            return Err(invalid(name, "has a bracket inside a bracket"));
+        }
+        rest = &inner[close + 1..];
+        segments.push(if segment.is_empty() {
+            if !rest.is_empty() {
+                return Err(invalid(name, "has \"[]\" before its last segment"));
+            }
+            Segment::Append
+        } else if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            let index: usize = segment.parse().unwrap_or(usize::MAX);
+            if index > MAX_INDEX {
+                return Err(invalid(name, &format!("uses an index over {MAX_INDEX}")));
+            }
+            Segment::Index(index)
+        } else {
+            Segment::Key(segment.to_owned())
+        });
+        if segments.len() > MAX_DEPTH {
+            return Err(invalid(name, &format!("nests deeper than {MAX_DEPTH} levels")));
+        }
+    }
+    Ok(segments)
+}
+
+/// The container a segment needs one level down.
+fn container_for(next: &Segment) -> Value {
+    match next {
+        Segment::Key(_) => Value::Object(Map::new()),
+        Segment::Index(_) | Segment::Append => Value::Array(Vec::new()),
+    }
+}
+
+/// Puts a leaf value at `slot`: a second value for the same name makes an array.
+fn put_leaf(slot: &mut Value, value: Value, many: bool) {
+    match slot {
+        Value::Null => *slot = if many { Value::Array(vec![value]) } else { value },
+        Value::Array(items) => items.push(value),
+        other => {
+            let first = std::mem::take(other);
+            *other = Value::Array(vec![first, value]);
+        }
+    }
+}
+
+fn insert(root: &mut Map<String, Value>, name: &str, segments: &[Segment], value: Value, many: bool) -> Result<(), ApiError> {
+    let Segment::Key(first) = &segments[0] else { unreachable!("parse_name starts with a key") };
+    if segments.len() == 1 {
+        put_leaf(root.entry(first.clone()).or_insert(Value::Null), value, many);
+        return Ok(());
+    }
+    let mut node = root.entry(first.clone()).or_insert_with(|| container_for(&segments[1]));
+    for (i, segment) in segments.iter().enumerate().skip(1) {
+        let last = i == segments.len() - 1;
+        let conflict = || invalid(name, "conflicts with another field's name");
+        node = match (segment, node) {
+            (Segment::Append, Value::Array(items)) => {
+                items.push(if many { Value::Array(vec![value]) } else { value });
+                return Ok(());
+            }
+            (Segment::Key(key), Value::Object(map)) => {
+                if last {
+                    put_leaf(map.entry(key.clone()).or_insert(Value::Null), value, many);
+                    return Ok(());
+                }
+                map.entry(key.clone()).or_insert_with(|| container_for(&segments[i + 1]))
+            }
+            (Segment::Index(index), Value::Array(items)) => {
+                if items.len() <= *index {
+                    items.resize(*index + 1, Value::Null);
+                }
+                if last {
+                    put_leaf(&mut items[*index], value, many);
+                    return Ok(());
+                }
+                let slot = &mut items[*index];
+                if slot.is_null() {
+                    *slot = container_for(&segments[i + 1]);
+                }
+                slot
+            }
+            // An index into an object is a key ("0"), as in JS.
+            (Segment::Index(index), Value::Object(map)) => {
+                let key = index.to_string();
+                if last {
+                    put_leaf(map.entry(key).or_insert(Value::Null), value, many);
+                    return Ok(());
+                }
+                map.entry(key).or_insert_with(|| container_for(&segments[i + 1]))
+            }
+            _ => return Err(conflict()),
+        };
+    }
+    Err(invalid(name, "conflicts with another field's name"))
+}
+
+/// Builds the params object from a form's fields, in document order.
+pub fn build(fields: impl IntoIterator<Item = Field>) -> Result<Value, ApiError> {
+    let mut root = Map::new();
+    for field in fields {
+        let segments = parse_name(&field.name)?;
+        insert(&mut root, &field.name, &segments, field.value.into_json(), field.many)?;
+    }
+    Ok(Value::Object(root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(name: &str, value: &str) -> Field {
+        Field { name: name.into(), value: FieldValue::Text(value.into()), many: false }
+    }
+
+    #[test]
+    fn builds_the_seed_form() {
+        let fields = vec![
+            text("clientSecretName", "openai"),
+            text("url", "https://api.openai.com/v1/images/generations"),
+            text("method", "POST"),
+            text("headers[Content-Type]", "application/json"),
+            text("headers[Authorization]", "Bearer $CLIENT_SECRET"),
+            text("data[model]", "gpt-image-1.5"),
+            Field { name: "data[n]".into(), value: FieldValue::Number(1.0), many: false },
+            text("data[size]", "1024x1024"),
+            text("data[prompt]", "A cute baby sea otter"),
+        ];
+        assert_eq!(
+            build(fields).unwrap(),
+            json!({
+                "clientSecretName": "openai", "url": "https://api.openai.com/v1/images/generations", "method": "POST",
+                "headers": {"Content-Type": "application/json", "Authorization": "Bearer $CLIENT_SECRET"},
+                "data": {"model": "gpt-image-1.5", "n": 1, "size": "1024x1024", "prompt": "A cute baby sea otter"}
+            })
+        );
+    }
+
+    #[test]
+    fn nests_indexes_appends_and_repeats() {
+        let fields = vec![
+            text("data[a][b]", "x"),
+            text("list[1]", "second"),
+            text("list[0]", "first"),
+            text("tags[]", "t1"),
+            text("tags[]", "t2"),
+            text("same", "1"),
+            text("same", "2"),
+            text("same", "3"),
+            text("rows[0][name]", "r0"),
+            text("rows[1][name]", "r1"),
+            Field { name: "pick".into(), value: FieldValue::Text("only".into()), many: true },
+            Field { name: "flag".into(), value: FieldValue::Bool(false), many: false },
+        ];
+        assert_eq!(
+            build(fields).unwrap(),
+            json!({"data": {"a": {"b": "x"}}, "list": ["first", "second"], "tags": ["t1", "t2"], "same": ["1", "2", "3"],
+                   "rows": [{"name": "r0"}, {"name": "r1"}], "pick": ["only"], "flag": false})
+        );
+    }
+
+    #[test]
+    fn prototype_names_are_plain_keys() {
+        let v = build(vec![text("__proto__[polluted]", "1"), text("constructor[prototype][x]", "2")]).unwrap();
+        assert_eq!(v, json!({"__proto__": {"polluted": "1"}, "constructor": {"prototype": {"x": "2"}}}));
+    }
+
+    #[test]
+    fn malformed_names_are_refused_or_plain() {
+        for bad in ["a[", "[0]", "a[b]c", "a[]b", "a[][x]", "a[b[c]]", "x[99999999999999999999]", "x[1001]"] {
+            let err = build(vec![text(bad, "v")]).unwrap_err();
+            assert_eq!(err.code, crate::ErrorCode::InvalidParameter, "{bad}");
+        }
+        assert_eq!(build(vec![text("a]]b", "v")]).unwrap(), json!({"a]]b": "v"}));
+        assert_eq!(build(vec![text("", "v")]).unwrap(), json!({"": "v"}));
+        let deep = format!("a{}", "[x]".repeat(10_000));
+        assert!(build(vec![text(&deep, "v")]).unwrap_err().message.contains("longer than"));
+        let deep_short = format!("a{}", "[x]".repeat(40));
+        assert!(build(vec![text(&deep_short, "v")]).unwrap_err().message.contains("deeper"));
+        let huge = "n".repeat(1 << 20);
+        assert!(build(vec![text(&huge, "v")]).unwrap_err().message.contains("longer than"));
+        assert!(build(vec![text("a", "1"), text("a[b]", "2")]).is_err(), "scalar then object");
+        assert!(build(vec![text("a[0]", "1"), text("a[b]", "2")]).is_err(), "array then key");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_]{0,6}",
+            "[a-z]{1,4}(\\[[a-z0-9]{0,3}\\]){0,5}",
+            "[\\[\\]a-z0-9_]{0,24}",
+            any::<String>(),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = FieldValue> {
+        prop_oneof![
+            any::<String>().prop_map(FieldValue::Text),
+            any::<f64>().prop_map(FieldValue::Number),
+            any::<bool>().prop_map(FieldValue::Bool),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any list of fields gives an object or INVALID_PARAMETER — never a panic — and the
+        /// same input gives the same answer.
+        #[test]
+        fn never_panics_and_is_deterministic(fields in prop::collection::vec((name(), value(), any::<bool>()), 0..12)) {
+            let fields: Vec<Field> = fields.into_iter().map(|(name, value, many)| Field { name, value, many }).collect();
+            let first = build(fields.clone());
+            match &first {
+                Ok(v) => prop_assert!(v.is_object()),
+                Err(e) => prop_assert_eq!(e.code, crate::ErrorCode::InvalidParameter),
+            }
+            prop_assert_eq!(first, build(fields));
+        }
+
+        /// A plain name (no brackets) always lands as a top-level key holding its value.
+        #[test]
+        fn plain_names_are_top_level_keys(key in "[a-zA-Z_][a-zA-Z0-9_]{0,10}", text in any::<String>()) {
+            let v = build(vec![Field { name: key.clone(), value: FieldValue::Text(text.clone()), many: false }]).unwrap();
+            prop_assert_eq!(&v[&key], &Value::String(text));
+        }
+    }
+}
