@@ -6,6 +6,7 @@
 
 mod client;
 mod error;
+mod form;
 mod history;
 mod identity;
 mod js;
@@ -137,5 +138,11 @@ impl Skapi {
             }
             None => JsValue::NULL,
         }
+    }
+
+    /// The response a form with an `action` attribute left for this page (once), or `null`.
+    #[wasm_bindgen(js_name = getFormResponse)]
+    pub fn get_form_response(&self) -> js_sys::Promise {
+        js_sys::Promise::resolve(&form::take_response(&self.client.service))
     }
 }

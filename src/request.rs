@@ -105,13 +105,37 @@ pub fn poll_function(client: Rc<Client>, full_id: String, queue: Option<String>,
     Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(poll).into_js_value()
 }
 
-/// `clientSecretRequest(params)`: validated at once; calls sharing a queue run in call order.
+/// `clientSecretRequest(params | SubmitEvent | HTMLFormElement | FormData)`: validated at once;
+/// calls sharing a queue run in call order. A form with an `action` goes there with the
+/// response once it resolves.
 pub fn client_secret_request(client: Rc<Client>, params: JsValue) -> js_sys::Promise {
-    let callbacks = Callbacks::from(&params);
     let invalid = |e: ApiError| js_sys::Promise::reject(&SdkError::from(e).into_js(METHOD));
-    let Some(json) = js::to_json(&params) else {
-        return invalid(ApiError::invalid_parameter("\"params\" should be type: <object>."));
+    let (json, action, callbacks) = match crate::form::read(&params) {
+        Some(Ok(form)) => match skapi_core::form::build(form.fields) {
+            Ok(json) => (json, form.action, Callbacks::default()),
+            Err(e) => return invalid(e),
+        },
+        Some(Err(e)) => return invalid(e),
+        None => match js::to_json(&params) {
+            Some(json) => (json, None, Callbacks::from(&params)),
+            None => return invalid(ApiError::invalid_parameter("\"params\" should be type: <object>.")),
+        },
     };
+    let Some(action) = action else {
+        return send(client, json, callbacks);
+    };
+    let service = client.service.clone();
+    let sent = send(client, json, callbacks);
+    let go = Closure::once_into_js(move |response: JsValue| -> JsValue {
+        crate::form::go_to_action(&service, &action, &response);
+        response
+    });
+    let then = js_sys::Function::from(js::get(&sent, "then"));
+    then.call1(&sent, &go).map(js_sys::Promise::from).unwrap_or(sent)
+}
+
+fn send(client: Rc<Client>, json: Value, callbacks: Callbacks) -> js_sys::Promise {
+    let invalid = |e: ApiError| js_sys::Promise::reject(&SdkError::from(e).into_js(METHOD));
     // Validation errors reject before any network call (and, as in skapi-js, skip onError).
     let (request, poll_ms) = match Request::from_js(&json) {
         Ok(parsed) => parsed,

@@ -1,0 +1,34 @@
+// Builds the npm package into dist/ from wasm-pack's output (see scripts/build-package.sh):
+// the ES module for bundlers (wasm inlined), the classic script and its .wasm, the types.
+import { build } from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [pkgDir, distDir] = process.argv.slice(2);
+const glue = path.join(pkgDir, 'skapi_wasm.js');
+
+// The glue's fallback (fetch the .wasm next to the module) is never taken — the entries always
+// hand over the wasm — and its `new URL(…, import.meta.url)` would make bundlers look for a file.
+const source = fs.readFileSync(glue, 'utf8');
+const fallback = "new URL('skapi_wasm_bg.wasm', import.meta.url)";
+if (!source.includes(fallback)) throw new Error(`the wasm-bindgen glue changed: ${fallback} not found`);
+fs.writeFileSync(glue, source.replace(fallback, "(() => { throw new Error('skapi-wasm: load the module through its entry point'); })()"));
+
+const snippet = fs.readdirSync(path.join(pkgDir, 'snippets'), { recursive: true })
+  .map((f) => path.join(pkgDir, 'snippets', f))
+  .find((f) => f.endsWith('.js') && fs.readFileSync(f, 'utf8').includes('class SkapiError'));
+if (!snippet) throw new Error('SkapiError not found in the snippets');
+const wasm = path.join(pkgDir, 'skapi_wasm_bg.wasm');
+fs.writeFileSync(path.join(pkgDir, 'skapi_wasm_inline.mjs'), `export default ${JSON.stringify(fs.readFileSync(wasm).toString('base64'))};\n`);
+
+fs.mkdirSync(distDir, { recursive: true });
+const alias = {
+  'skapi-wasm-glue': path.resolve(glue),
+  'skapi-wasm-inline': path.resolve(pkgDir, 'skapi_wasm_inline.mjs'),
+  'skapi-wasm-error': path.resolve(snippet),
+};
+const common = { bundle: true, minify: true, alias, target: 'es2020', legalComments: 'none', logLevel: 'warning' };
+await build({ ...common, entryPoints: ['js/esm-entry.mjs'], format: 'esm', outfile: path.join(distDir, 'skapi.mjs') });
+await build({ ...common, entryPoints: ['js/global-entry.mjs'], format: 'iife', outfile: path.join(distDir, 'skapi.js') });
+fs.copyFileSync(wasm, path.join(distDir, 'skapi_wasm_bg.wasm'));
+fs.copyFileSync('js/skapi.d.ts', path.join(distDir, 'skapi.d.ts'));

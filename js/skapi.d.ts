@@ -1,0 +1,184 @@
+// Types of skapi-wasm's JS API (SPEC §2): the same API as skapi-js for client-secret requests.
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'get' | 'post' | 'put' | 'delete';
+
+/** A JSON value, as request bodies and third-party answers are. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+export interface SkapiOptions {
+  /** Base URL of a self-hosted skapi-server; all gateways point there. */
+  endpoint?: string;
+  /** Where Skapi's gateway JSON is found when there is no `endpoint` (default: Skapi's CDN). */
+  cdn?: string;
+}
+
+export type RequestStatus = 'pending' | 'running' | 'resolved' | 'failed';
+
+export interface ClientSecretRequestParams<R = Json> {
+  /** Name of the client secret key saved in the service. */
+  clientSecretName: string;
+  /** Third-party API endpoint URL; `$CLIENT_SECRET` may stand in its path or query. */
+  url: string;
+  method: HttpMethod;
+  headers?: Record<string, string | number | boolean>;
+  /** Request body (POST, PUT). */
+  data?: { [key: string]: Json } | Json[];
+  /** Query parameters (GET, DELETE). */
+  params?: { [key: string]: Json };
+  /** Polling interval in ms; > 0 resolves with the final answer. Non-negative. */
+  poll?: number | boolean;
+  /** Lifetime of the record in ms (default 15 minutes). */
+  expires?: number;
+  /** Requests sharing url, method and queue run one at a time, in order. */
+  queue?: string;
+  onResponse?: (response: R | PendingRequest<R>) => void;
+  onError?: (error: SkapiError) => void;
+}
+
+/** What `poll()` accepts: an interval in ms, or `{latency}`. */
+export type PollArgument = number | { latency?: number; onResponse?: (response: Json) => void; onError?: (error: SkapiError) => void };
+
+/** A promise that polls, and can be stopped: it then resolves `{id, status: 'stopped'}`. */
+export interface PollPromise<T> extends Promise<T | StoppedPoll> {
+  stop(): void;
+}
+
+export interface StoppedPoll {
+  id: string | null;
+  status: 'stopped';
+}
+
+/** The answer of a request made without `poll`. */
+export interface PendingRequest<R = Json> {
+  /** The server's id of the request (`<ms>:<entropy>`). */
+  id: string;
+  status: 'pending' | 'running';
+  queue_name?: string;
+  /** Position in the queue: 1 = next to run. */
+  in_queue?: number;
+  /** Polls until the request finishes (default every 1000 ms). */
+  poll(arg?: PollArgument): PollPromise<R>;
+}
+
+export interface ApiError {
+  code: SkapiErrorCode;
+  message: string;
+}
+
+/** A recorded request, as `clientSecretRequestHistory` lists it. Timestamps in ms. */
+export interface PollingResult {
+  id: string;
+  status: RequestStatus;
+  status_code: number | null;
+  response_body: Json | null;
+  /** `data` (or `params` for GET/DELETE) as sent, placeholders as written. */
+  request_body: Json | null;
+  error: ApiError | null;
+  created: number | null;
+  updated: number | null;
+  expires: number | null;
+  queue_name: string | null;
+  /** On unfinished items: polls until the item finishes. */
+  poll?(arg?: PollArgument): PollPromise<Json>;
+}
+
+export interface HistoryParams {
+  url: string;
+  method: HttpMethod;
+  queue?: string;
+  status?: RequestStatus;
+  /** ms; > 0 gives a promise per unfinished item in `pending`. Non-negative. */
+  poll?: number;
+}
+
+export interface FetchOptions {
+  limit?: number;
+  startKey?: Json;
+  fetchMore?: boolean;
+  ascending?: boolean;
+}
+
+export interface HistoryPage {
+  list: PollingResult[];
+  startKey: Json;
+  endOfList: boolean;
+  startKeyHistory: Json[];
+  pending: PollPromise<PollingResult>[];
+}
+
+export interface CancelParams {
+  url: string;
+  method: HttpMethod;
+  /** The id `clientSecretRequest` answered (or a full id). */
+  id: string;
+  queue?: string;
+}
+
+export interface StopPollingParams {
+  url?: string;
+  method?: HttpMethod;
+  id?: string;
+  queue?: string;
+}
+
+export interface User {
+  user_id: string;
+  sub: string;
+  [claim: string]: Json;
+}
+
+export type SkapiErrorCode =
+  | 'INVALID_PARAMETER'
+  | 'INVALID_REQUEST'
+  | 'NOT_EXISTS'
+  | 'UNAUTHORIZED'
+  | 'EXPIRED'
+  | 'RATE_LIMITED'
+  | 'NETWORK_ERROR'
+  | 'THIRD_PARTY_ERROR'
+  | 'TIMEOUT'
+  | 'REFUSED'
+  | 'CANCELED'
+  | 'INTERRUPTED'
+  | 'SERVER_ERROR'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INVALID_CORS'
+  | 'EXISTS'
+  | (string & {});
+
+/** Every rejection: `name` is the method that failed, e.g. `clientSecretRequest()`. */
+export declare class SkapiError extends Error {
+  code: SkapiErrorCode;
+  /** The third party's status, when it answered. */
+  status_code?: number;
+  /** The third party's body, when it answered. */
+  body?: Json;
+}
+
+export declare class Skapi {
+  constructor(service: string, owner: string, options?: SkapiOptions);
+  readonly service: string;
+  readonly owner: string;
+  /** The logged-in user, or null. */
+  readonly user: User | null;
+
+  clientSecretRequest<R = Json>(params: ClientSecretRequestParams<R> & { poll: number | true }): PollPromise<R>;
+  clientSecretRequest<R = Json>(params: ClientSecretRequestParams<R>): PollPromise<R | PendingRequest<R>>;
+  clientSecretRequest(form: SubmitEvent | HTMLFormElement | FormData): PollPromise<Json>;
+  clientSecretRequestHistory(params: HistoryParams, fetchOptions?: FetchOptions): Promise<HistoryPage>;
+  cancelClientSecretRequest(params: CancelParams): Promise<{ removed: boolean; message: string }>;
+  /** Stops polls by id, by queue, or all; returns how many were stopped. */
+  stopClientSecretPolling(params?: StopPollingParams): number;
+  isPollStopped(result: unknown): result is StoppedPoll;
+  clientSecretRequestQueueCount(params: { queue: string }): Promise<{ queue_name: string; in_queue: number }>;
+  loginWithToken(params: { idToken: string; accessToken?: string }): Promise<User>;
+  logout(): Promise<string>;
+  /** The response a form with an `action` left for this page (once), or null. */
+  getFormResponse(): Promise<Json | null>;
+  /** Polls running now. */
+  activePolls(): number;
+}
+
+export declare function isPollStopped(result: unknown): result is StoppedPoll;
+
+export default Skapi;

@@ -1,0 +1,81 @@
+// The public `Skapi` class: a thin shell over the wasm module's, so that pages need no init
+// call. It loads the module once, answers at once what needs no module, and — when a form is
+// submitted before the module is ready — cancels the submit synchronously and keeps a snapshot
+// of the form's values as they were at submit time.
+
+const SNAPSHOT = '__skapiFormSnapshot';
+
+function snapshot(input) {
+  if (typeof SubmitEvent !== 'undefined' && input instanceof SubmitEvent) {
+    input.preventDefault();
+    return { [SNAPSHOT]: true, form: input.target.cloneNode(true), submitter: input.submitter || null };
+  }
+  if (typeof HTMLFormElement !== 'undefined' && input instanceof HTMLFormElement) {
+    return { [SNAPSHOT]: true, form: input.cloneNode(true), submitter: null };
+  }
+  return input;
+}
+
+/** A promise for a poll promise that is not made yet, with a `stop()` that reaches it. */
+function deferredPoll(later) {
+  let stopRequested = false;
+  let inner = null;
+  const outer = later.then((p) => {
+    inner = p;
+    if (stopRequested && typeof p?.stop === 'function') p.stop();
+    return p;
+  });
+  outer.stop = () => {
+    stopRequested = true;
+    if (inner && typeof inner.stop === 'function') inner.stop();
+  };
+  return outer;
+}
+
+export function isPollStopped(result) {
+  return !!result && typeof result === 'object' && result.status === 'stopped';
+}
+
+/** `load()` resolves with the wasm-bindgen module once it is initialised. */
+export function defineSkapi(load) {
+  let loading = null;
+  const module = () => (loading ??= load());
+
+  return class Skapi {
+    #inner = null;
+    #ready;
+    #service;
+    #owner;
+
+    constructor(service, owner, options) {
+      this.#service = service;
+      this.#owner = owner;
+      this.#ready = module().then((m) => (this.#inner = new m.Skapi(service, owner, options)));
+      this.#ready.catch(() => {}); // reported by the calls that wait for it
+    }
+
+    get service() { return this.#service; }
+    get owner() { return this.#owner; }
+    get user() { return this.#inner ? this.#inner.user : null; }
+
+    #call(name, args) {
+      return this.#inner ? this.#inner[name](...args) : this.#ready.then((inner) => inner[name](...args));
+    }
+
+    clientSecretRequest(params) {
+      if (this.#inner) return this.#inner.clientSecretRequest(params);
+      const frozen = snapshot(params);
+      return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequest(frozen)));
+    }
+
+    clientSecretRequestHistory(params, fetchOptions) { return this.#call('clientSecretRequestHistory', [params, fetchOptions]); }
+    cancelClientSecretRequest(params) { return this.#call('cancelClientSecretRequest', [params]); }
+    clientSecretRequestQueueCount(params) { return this.#call('clientSecretRequestQueueCount', [params]); }
+    loginWithToken(params) { return this.#call('loginWithToken', [params]); }
+    logout() { return this.#call('logout', []); }
+    getFormResponse() { return this.#call('getFormResponse', []); }
+    stopClientSecretPolling(params) { return this.#inner ? this.#inner.stopClientSecretPolling(params) : 0; }
+    isPollStopped(result) { return isPollStopped(result); }
+    activePolls() { return this.#inner ? this.#inner.activePolls() : 0; }
+  };
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the npm package into dist/: wasm-pack (release), wasm-opt -Oz (binaryen from npm:
+# Debian's is too old for current Rust output), then esbuild bundles the two entry points.
+# `--dev` skips wasm-opt and builds the debug profile (faster, for local iteration).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+profile=--release
+[ "${1:-}" = "--dev" ] && profile=--dev
+out=target/pkg-npm
+rm -rf "$out" dist
+wasm-pack build $profile --target web --out-dir "$out" --out-name skapi_wasm --no-pack >/dev/null 2>&1 \
+  || wasm-pack build $profile --target web --out-dir "$out" --out-name skapi_wasm --no-pack
+if [ "$profile" = --release ]; then
+  node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "$out/skapi_wasm_bg.wasm" -o "$out/skapi_wasm_bg.wasm"
+fi
+node js/build.mjs "$out" dist
+echo "built dist/: $(cd dist && ls | tr '\n' ' ')"
