@@ -47,6 +47,7 @@ printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name maps --destination "$standin/maps"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service ap22compat --name openai --destination "$standin/v1"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name locked --locked --destination "$standin/v1"
+printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service seed-form --name openai
 
 # Users log in with HS256 tokens signed with this secret.
 head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/jwt.secret"
@@ -69,7 +70,8 @@ export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin" SKAPI_TEST_
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 wasm-pack test --headless --chrome
 
-# skapi-js@1.5.8 beside the wasm SDK (built for the web) on one page.
-wasm-pack build --dev --target web --out-dir target/pkg-web --out-name skapi_wasm >/dev/null 2>&1 \
-  || wasm-pack build --dev --target web --out-dir target/pkg-web --out-name skapi_wasm
-SKAPI_TEST_CDN_PORT="$cdn_port" SKAPI_TEST_PKG="$root/target/pkg-web" node --test tests/compat/ tests/dashboard/
+# The npm package (npm pack builds dist/ first), then: skapi-js@1.5.8 beside it on one page,
+# the dashboard, and the package in bundlers, a script tag and tsc.
+npm pack --silent --pack-destination "$work" >/dev/null
+export SKAPI_TEST_TARBALL="$work/skapi-wasm-0.1.0.tgz" SKAPI_TEST_CDN_PORT="$cdn_port" SKAPI_TEST_PKG="$root/dist"
+node --test --test-concurrency=1 tests/compat/ tests/dashboard/ tests/packaging/

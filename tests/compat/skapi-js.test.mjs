@@ -18,8 +18,7 @@ const CDN_HOST = 'd3e9syvbtso631.cloudfront.net';
 const PAGE = `<!doctype html><meta charset="utf-8"><title>compat</title>
 <script src="/skapi.js"></script>
 <script type="module">
-  import init, { Skapi as WasmSkapi } from '/pkg/skapi_wasm.js';
-  await init();
+  import { Skapi as WasmSkapi } from '/pkg/skapi.mjs';
   window.sdks = {
     js: new __SKAPI_BUNDLE__.Skapi(${JSON.stringify(SERVICE)}, ${JSON.stringify(OWNER)}),
     wasm: new WasmSkapi(${JSON.stringify(SERVICE)}, ${JSON.stringify(OWNER)}, { endpoint: ${JSON.stringify(endpoint)} }),

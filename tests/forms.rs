@@ -1,0 +1,142 @@
+//! Forms as pages submit them, read by the SDK in headless Chromium: control types, bracket
+//! names, the submitter, refusals, and no prototype pollution. What the SDK built is read back
+//! from the server's record of the request (`request_body`).
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{HtmlFormElement, SubmitEvent};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A form in the page with `inner` as its controls, sending the seed request with `tag`.
+fn form(tag: &str, inner: &str) -> HtmlFormElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let form: HtmlFormElement = document.create_element("form").unwrap().dyn_into().unwrap();
+    form.set_inner_html(&format!(
+        r#"<input name="clientSecretName" type="hidden" value="openai">
+           <input name="url" type="hidden" value="{}/v1/images/generations?form={tag}">
+           <input name="method" type="hidden" value="POST">
+           <input name="headers[Authorization]" type="hidden" value="Bearer $CLIENT_SECRET">
+           {inner}"#,
+        stand_in()
+    ));
+    document.body().unwrap().append_child(&form).unwrap();
+    form
+}
+
+/// Sends `input` and returns the request body the server recorded.
+async fn recorded(input: JsValue, tag: &str) -> Value {
+    let skapi = skapi();
+    let pending = settle(skapi.client_secret_request(input)).await.unwrap();
+    let id = get(&pending, "id");
+    let url = format!("{}/v1/images/generations?form={tag}", stand_in());
+    let history = settle(skapi.client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+    let list = rust(&get(&history, "list"));
+    list.as_array().unwrap().iter().find(|i| i["id"] == rust(&id)).expect("recorded")["request_body"].clone()
+}
+
+#[wasm_bindgen_test]
+async fn control_types_and_bracket_names() {
+    let f = form(
+        "types",
+        r#"<input name="data[n]" type="number" value="2">
+           <input name="data[empty]" type="number" value="">
+           <input name="data[ratio]" type="range" min="0" max="1" step="0.25" value="0.5">
+           <input name="data[on]" type="checkbox" checked>
+           <input name="data[off]" type="checkbox">
+           <input name="data[agree]" type="checkbox" value="yes" checked>
+           <input name="data[skip]" type="checkbox" value="no">
+           <input name="data[size]" type="radio" value="small">
+           <input name="data[size]" type="radio" value="large" checked>
+           <select name="data[colors]" multiple><option selected>red</option><option>green</option><option selected>blue</option></select>
+           <select name="data[one]" multiple><option selected>only</option></select>
+           <select name="data[model]"><option>a</option><option selected>gpt-image-1.5</option></select>
+           <textarea name="data[prompt]">A cute baby sea otter</textarea>
+           <input name="data[list][1]" value="second">
+           <input name="data[list][0]" value="first">
+           <input name="data[tags][]" value="t1"><input name="data[tags][]" value="t2">
+           <input name="data[again]" value="1"><input name="data[again]" value="2">
+           <input name="data[deep][a][b]" value="x">
+           <input name="data[gone]" value="disabled" disabled>
+           <fieldset disabled><input name="data[inside]" value="disabled too"></fieldset>
+           <input value="no name">
+           <button name="data[button]" value="not the submitter">b</button>"#,
+    );
+    let body = recorded(f.into(), "types").await;
+    assert_eq!(
+        body,
+        json!({"n": 2, "ratio": 0.5, "on": true, "off": false, "agree": "yes", "size": "large",
+               "colors": ["red", "blue"], "one": ["only"], "model": "gpt-image-1.5", "prompt": "A cute baby sea otter",
+               "list": ["first", "second"], "tags": ["t1", "t2"], "again": ["1", "2"], "deep": {"a": {"b": "x"}}})
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_submit_event_is_cancelled_at_once_and_names_its_submitter() {
+    let f = form("submit", r#"<input name="data[prompt]" value="otter"><button name="data[via]" value="the button">Go</button>"#);
+    let init = web_sys::SubmitEventInit::new();
+    init.set_cancelable(true);
+    let button: web_sys::HtmlElement = f.query_selector("button").unwrap().unwrap().dyn_into().unwrap();
+    init.set_submitter(Some(&button));
+    let event = SubmitEvent::new_with_event_init_dict("submit", &init).unwrap();
+    // Dispatch so the event has its form as target; a listener hands it to the SDK.
+    let skapi = skapi();
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let keep = sent.clone();
+    let listener = Closure::<dyn FnMut(SubmitEvent)>::new(move |e: SubmitEvent| {
+        *keep.borrow_mut() = Some(skapi.client_secret_request(e.clone().into()));
+        assert!(e.default_prevented(), "preventDefault() happened synchronously");
+    });
+    f.add_event_listener_with_callback("submit", listener.as_ref().unchecked_ref()).unwrap();
+    f.dispatch_event(&event).unwrap();
+    assert!(event.default_prevented());
+    let pending = settle(sent.borrow_mut().take().unwrap()).await.unwrap();
+    assert_eq!(rust(&get(&pending, "status")), json!("pending"));
+    let body = recorded_by_id(&pending, "submit").await;
+    assert_eq!(body, json!({"prompt": "otter", "via": "the button"}));
+}
+
+async fn recorded_by_id(pending: &JsValue, tag: &str) -> Value {
+    let url = format!("{}/v1/images/generations?form={tag}", stand_in());
+    let history = settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+    let list = rust(&get(&history, "list"));
+    list.as_array().unwrap().iter().find(|i| i["id"] == rust(&get(pending, "id"))).expect("recorded")["request_body"].clone()
+}
+
+#[wasm_bindgen_test]
+async fn form_data_is_accepted_and_files_are_refused() {
+    let data = web_sys::FormData::new().unwrap();
+    for (k, v) in [("clientSecretName", "openai"), ("method", "POST"), ("headers[Authorization]", "Bearer $CLIENT_SECRET"), ("data[a][]", "1"), ("data[a][]", "2")] {
+        data.append_with_str(k, v).unwrap();
+    }
+    data.append_with_str("url", &format!("{}/v1/images/generations?form=formdata", stand_in())).unwrap();
+    assert_eq!(recorded(data.into(), "formdata").await, json!({"a": ["1", "2"]}));
+
+    let with_file = form("file", r#"<input name="data[upload]" type="file">"#);
+    let err = settle(skapi().client_secret_request(with_file.into())).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+    let bad_name = form("badname", r#"<input name="data[open" value="x">"#);
+    let err = settle(skapi().client_secret_request(bad_name.into())).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+}
+
+#[wasm_bindgen_test]
+async fn prototype_names_pollute_nothing() {
+    let f = form(
+        "proto",
+        r#"<input name="data[__proto__][polluted]" value="yes">
+           <input name="__proto__[polluted]" value="yes">
+           <input name="constructor[prototype][polluted]" value="yes">"#,
+    );
+    let body = recorded(f.into(), "proto").await;
+    assert_eq!(body["__proto__"]["polluted"], "yes", "kept as a plain own property: {body}");
+    let probe = js_sys::Object::new();
+    assert!(get(&probe, "polluted").is_undefined(), "Object.prototype is untouched");
+    assert!(js_sys::Reflect::get(&js_sys::Object::get_prototype_of(&probe), &"polluted".into()).unwrap().is_undefined());
+}

@@ -1,0 +1,168 @@
+// The packed npm tarball used the ways pages use it: installed into a Vite app, a webpack 5 app
+// and an esbuild bundle (each built, then run in headless Chromium against skapi-server); the
+// classic script with the seed's form, submitted by a real click (also before the wasm has
+// loaded); and `tsc --strict` over a usage file against the declarations.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const { SKAPI_TEST_ENDPOINT: endpoint, SKAPI_TEST_STANDIN: standIn, SKAPI_TEST_TARBALL: tarball } = process.env;
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'skapi-packaging-'));
+const servers = [];
+let browser;
+
+const image = { created: 1, data: [{ b64_json: 'image of A cute baby sea otter' }], n: 1 };
+
+/** A fresh app directory with the tarball installed. */
+function app(name, files) {
+  const dir = path.join(work, name);
+  fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+  for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), text);
+  fs.copyFileSync(path.join(here, 'app.js'), path.join(dir, 'src/index.js'));
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', tarball], { cwd: dir, stdio: 'inherit' });
+  return dir;
+}
+
+/** Serves `dir`; `slow` delays the named files. Returns the base URL. */
+async function serve(dir, slow = {}) {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://app');
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204);
+      return res.end();
+    }
+    const file = path.join(dir, path.normalize(url.pathname === '/' ? '/index.html' : url.pathname).replace(/^(\.\.[/\\])+/, ''));
+    if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404);
+      return res.end();
+    }
+    const delay = slow[path.basename(file)];
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
+    res.end(fs.readFileSync(file));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+async function open(url) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  return { page, errors };
+}
+
+async function resultOf(base) {
+  const { page, errors } = await open(`${base}/?endpoint=${encodeURIComponent(endpoint)}&api=${encodeURIComponent(standIn)}`);
+  await page.waitForFunction(() => document.body?.dataset.result, null, { timeout: 20000 });
+  const result = JSON.parse(await page.evaluate(() => document.body.dataset.result));
+  await page.close();
+  return { result, errors };
+}
+
+before(async () => {
+  assert.ok(endpoint && standIn && tarball, 'run through scripts/test-browser.sh');
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const s of servers) s.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('a Vite app', async () => {
+  const dir = app('vite-app', { 'index.html': '<!doctype html><meta charset="utf-8"><body><script type="module" src="/src/index.js"></script></body>' });
+  const { build } = await import('vite');
+  await build({ root: dir, logLevel: 'warn', configFile: false, build: { outDir: path.join(dir, 'dist') } });
+  const { result, errors } = await resultOf(await serve(path.join(dir, 'dist')));
+  assert.deepEqual(result, image);
+  assert.deepEqual(errors, []);
+});
+
+test('a webpack 5 app', async () => {
+  const dir = app('webpack-app', {});
+  fs.mkdirSync(path.join(dir, 'dist'));
+  fs.writeFileSync(path.join(dir, 'dist/index.html'), '<!doctype html><meta charset="utf-8"><body><script src="main.js"></script></body>');
+  const { default: webpack } = await import('webpack');
+  const stats = await new Promise((resolve, reject) => webpack({
+    mode: 'production', context: dir, entry: './src/index.js',
+    output: { path: path.join(dir, 'dist'), filename: 'main.js' },
+    performance: { hints: false },
+  }, (e, s) => (e ? reject(e) : resolve(s))));
+  assert.ok(!stats.hasErrors(), stats.toString('errors-only'));
+  const { result, errors } = await resultOf(await serve(path.join(dir, 'dist')));
+  assert.deepEqual(result, image);
+  assert.deepEqual(errors, []);
+});
+
+test('an esbuild bundle', async () => {
+  const dir = app('esbuild-app', {});
+  const esbuild = await import('esbuild');
+  await esbuild.build({ absWorkingDir: dir, entryPoints: ['src/index.js'], bundle: true, format: 'esm', outfile: 'dist/app.js', logLevel: 'warning' });
+  fs.writeFileSync(path.join(dir, 'dist/index.html'), '<!doctype html><meta charset="utf-8"><body><script type="module" src="app.js"></script></body>');
+  const { result, errors } = await resultOf(await serve(path.join(dir, 'dist')));
+  assert.deepEqual(result, image);
+  assert.deepEqual(errors, []);
+});
+
+/** The seed's form page with the classic script, as a newcomer copies it. */
+function seedFormSite(name) {
+  const dir = app(name, {});
+  const site = path.join(dir, 'site');
+  fs.mkdirSync(site);
+  for (const f of ['skapi.js', 'skapi_wasm_bg.wasm']) fs.copyFileSync(path.join(dir, 'node_modules/skapi-wasm/dist', f), path.join(site, f));
+  fs.copyFileSync(path.join(here, 'seed-form.html'), path.join(site, 'index.html'));
+  return site;
+}
+
+async function submitSeedForm(base, { beforeLoad }) {
+  const { page, errors } = await open(`${base}/?endpoint=${encodeURIComponent(endpoint)}`);
+  const logged = new Promise((resolve) => page.on('console', (m) => { if (m.type() === 'log') resolve(m.args()[0].jsonValue()); }));
+  const url = page.url();
+  if (!beforeLoad) await page.waitForLoadState('networkidle');
+  await page.click('input[type=submit]');
+  if (beforeLoad) {
+    // The module is still loading: values changed after the click must not count.
+    await page.fill('textarea', 'changed after submit');
+  }
+  const result = await logged;
+  assert.equal(result.status, 'pending');
+  assert.match(result.id, /^\d+:\w+$/);
+  assert.equal(page.url(), url, 'the page did not navigate');
+  const history = await page.evaluate(() => skapi.clientSecretRequestHistory({ url: 'https://api.openai.com/v1/images/generations', method: 'POST' }));
+  const item = history.list.find((i) => i.id === result.id);
+  assert.deepEqual(item.request_body, { model: 'gpt-image-1.5', n: 1, size: '1024x1024', prompt: 'A cute baby sea otter' });
+  assert.deepEqual(errors, []);
+  await page.close();
+}
+
+test('the seed form with the script tag, submitted by a click', async () => {
+  await submitSeedForm(await serve(seedFormSite('script-tag')), { beforeLoad: false });
+});
+
+test('the seed form submitted before the wasm has loaded', async () => {
+  await submitSeedForm(await serve(seedFormSite('script-tag-slow'), { 'skapi_wasm_bg.wasm': 1500 }), { beforeLoad: true });
+});
+
+test('tsc --strict compiles a usage file against the declarations', () => {
+  const dir = app('typescript', {});
+  fs.copyFileSync(path.join(here, 'usage.ts'), path.join(dir, 'usage.ts'));
+  execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['--strict', '--noEmit', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--lib', 'es2022,dom', 'usage.ts'], { cwd: dir, stdio: 'inherit' });
+});

@@ -1,0 +1,48 @@
+// Compiled with `tsc --strict` against the package's declarations: every method of SPEC §2.
+import Skapi, { Skapi as Named, SkapiError, isPollStopped, type PollingResult, type PendingRequest, type HistoryPage } from 'skapi-wasm';
+
+const skapi: Skapi = new Named('service', 'owner', { endpoint: 'http://127.0.0.1:8787' });
+
+async function main(): Promise<void> {
+  const image = await skapi.clientSecretRequest<{ data: { b64_json: string }[] }>({
+    clientSecretName: 'openai',
+    url: 'https://api.openai.com/v1/images/generations',
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer $CLIENT_SECRET' },
+    data: { model: 'gpt-image-1.5', prompt: 'A cute baby sea otter', n: 1, size: '1024x1024' },
+    poll: 1000,
+    queue: 'image-jobs',
+    expires: 60_000,
+    onResponse: (r) => console.log(r),
+    onError: (e: SkapiError) => console.error(e.code, e.status_code, e.body),
+  });
+  if (!isPollStopped(image)) console.log(image.data[0].b64_json);
+
+  const pending = (await skapi.clientSecretRequest({ clientSecretName: 'maps', url: 'https://maps.example/geo', method: 'GET', params: { key: '$CLIENT_SECRET' } })) as PendingRequest;
+  const polling = pending.poll({ latency: 500 });
+  polling.stop();
+  const stopped = await polling;
+  console.log(skapi.isPollStopped(stopped), pending.id, pending.in_queue);
+
+  const page: HistoryPage = await skapi.clientSecretRequestHistory({ url: 'https://maps.example/geo', method: 'GET', poll: 2000 }, { limit: 10, fetchMore: true });
+  const finals: (PollingResult | { id: string | null; status: 'stopped' })[] = await Promise.all(page.pending);
+  const first: PollingResult | undefined = page.list[0];
+  console.log(finals.length, first?.status, first?.request_body, page.endOfList, page.startKeyHistory);
+
+  const removed: { removed: boolean; message: string } = await skapi.cancelClientSecretRequest({ url: 'https://maps.example/geo', method: 'GET', id: pending.id });
+  const count: number = skapi.stopClientSecretPolling({ queue: 'image-jobs' }) + skapi.stopClientSecretPolling();
+  const queue = await skapi.clientSecretRequestQueueCount({ queue: 'image-jobs' });
+  const user = await skapi.loginWithToken({ idToken: 'a.b.c', accessToken: 'd.e.f' });
+  console.log(removed.removed, count, queue.in_queue, user.user_id, skapi.user?.user_id);
+  await skapi.logout();
+  const form = document.createElement('form');
+  await skapi.clientSecretRequest(form);
+  form.addEventListener('submit', (event: SubmitEvent) => void skapi.clientSecretRequest(event));
+  console.log(await skapi.getFormResponse());
+  try {
+    await skapi.clientSecretRequest({ clientSecretName: '', url: 'x', method: 'GET' });
+  } catch (e) {
+    if (e instanceof SkapiError) console.log(e.name, e.code satisfies string, e.message);
+  }
+}
+void main();
