@@ -129,6 +129,7 @@ function seedFormSite(name) {
   fs.mkdirSync(site);
   for (const f of ['skapi.js', 'skapi_wasm_bg.wasm']) fs.copyFileSync(path.join(dir, 'node_modules/skapi-wasm/dist', f), path.join(site, f));
   fs.copyFileSync(path.join(here, 'seed-form.html'), path.join(site, 'index.html'));
+  for (const f of ['action-form.html', 'done.html']) fs.copyFileSync(path.join(here, f), path.join(site, f));
   return site;
 }
 
@@ -159,6 +160,22 @@ test('the seed form with the script tag, submitted by a click', async () => {
 
 test('the seed form submitted before the wasm has loaded', async () => {
   await submitSeedForm(await serve(seedFormSite('script-tag-slow'), { 'skapi_wasm_bg.wasm': 1500 }), { beforeLoad: true });
+});
+
+test('a form with an action leaves the response for the action page', async () => {
+  const base = await serve(seedFormSite('script-tag-action'));
+  const { page, errors } = await open(`${base}/action-form.html?endpoint=${encodeURIComponent(endpoint)}`);
+  await page.waitForLoadState('networkidle');
+  await Promise.all([page.waitForURL(/done\.html\?from=form$/), page.click('input[type=submit]')]);
+  await page.waitForFunction(() => document.body?.dataset.response !== undefined);
+  const response = JSON.parse(await page.evaluate(() => document.body.dataset.response));
+  assert.equal(response.status, 'pending');
+  assert.match(response.id, /^\d+:\w+$/);
+  await page.reload();
+  await page.waitForFunction(() => document.body?.dataset.response !== undefined);
+  assert.equal(await page.evaluate(() => document.body.dataset.response), 'null', 'a response is given once');
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 test('tsc --strict compiles a usage file against the declarations', () => {
