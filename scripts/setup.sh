@@ -12,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   say "apt-get install ${apt_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
