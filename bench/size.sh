@@ -34,5 +34,5 @@ printf '%-48s %12s %12s\n' "skapi-js@1.5.8 dist/skapi.js (script tag)" "$(kb "$(
 if command -v twiggy >/dev/null 2>&1; then
   echo
   echo "largest items of the wasm before wasm-opt (twiggy top):"
-  twiggy top -n 12 target/wasm32-unknown-unknown/release/skapi_wasm.wasm | sed -n '3,16p'
+  twiggy top -n 12 target/wasm32-unknown-unknown/wasm-release/skapi_wasm.wasm | sed -n '3,16p'
 fi

@@ -5,13 +5,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-profile=--release
+profile="--profile wasm-release"
 [ "${1:-}" = "--dev" ] && profile=--dev
 out=target/pkg-npm
 rm -rf "$out" dist
 wasm-pack build $profile --target web --out-dir "$out" --out-name skapi_wasm --no-pack >/dev/null 2>&1 \
   || wasm-pack build $profile --target web --out-dir "$out" --out-name skapi_wasm --no-pack
-if [ "$profile" = --release ]; then
+if [ "$profile" != --dev ]; then
   node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "$out/skapi_wasm_bg.wasm" -o "$out/skapi_wasm_bg.wasm"
 fi
 node js/build.mjs "$out" dist

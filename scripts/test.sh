@@ -16,6 +16,9 @@ cargo test --workspace 2>&1 | tee -a "$log" || status=1
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
 "$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || status=1
 
+echo "== end to end: the README's first command, then the demo page as a newcomer uses it"
+node --test tests/e2e/ 2>&1 | tee -a "$log" || status=1
+
 # cargo's "test result: ok. N passed; N failed" and node's "# pass N" / "# fail N".
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      /^# pass / { p += $3 } /^# fail / { f += $3 }

@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub admin_token: String,
     /// How user tokens are verified.
     pub auth: crate::auth::AuthConfig,
+    /// Serve the demo's stand-in APIs at `/demo-api` and keep the `demo` service's keys.
+    pub demo: bool,
 }
 
 impl ServeConfig {
@@ -45,6 +47,7 @@ impl ServeConfig {
             pkg_dir: None,
             admin_token: String::new(),
             auth: crate::auth::AuthConfig::default(),
+            demo: false,
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

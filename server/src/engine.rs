@@ -68,6 +68,11 @@ impl Engine {
         })
     }
 
+    /// Lets secrets go to this one private address (the demo's stand-ins on this server).
+    pub fn allow_upstream(&self, addr: std::net::SocketAddr) {
+        self.upstream.allow(addr);
+    }
+
     /// Cancels a request: a pending one is never sent; a running one is aborted.
     pub async fn cancel(&self, id: &str) -> Result<Cancel, StoreError> {
         let error = ApiError::new(ErrorCode::Canceled, "The request was cancelled before it was sent.");

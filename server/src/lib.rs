@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod destination;
 pub mod engine;
 pub mod keyring;
@@ -56,6 +57,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::open(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let addr = listener.local_addr()?;
+    if state.config.demo {
+        // The demo's stand-ins live on this very server, on loopback.
+        let own = std::net::SocketAddr::new(
+            if addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { addr.ip() },
+            addr.port(),
+        );
+        state.engine.allow_upstream(own);
+        let (state, base) = (state.clone(), format!("http://{own}"));
+        tokio::task::spawn_blocking(move || demo::ensure_keys(&state, &base)).await??;
+    }
     println!("skapi-server listening on http://{addr}/");
     axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {

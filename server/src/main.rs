@@ -108,6 +108,10 @@ struct ServeArgs {
     /// Required `aud` of user tokens.
     #[arg(long)]
     jwt_audience: Option<String>,
+    /// Serve the demo: offline stand-ins for an image API and a GET-style API at /demo-api,
+    /// and the `demo` service's keys `openai` and `maps` (random secrets) pointing at them.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// Where the placeholder may stand and how often a key may be used.
@@ -358,6 +362,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         purge_interval: Duration::from_millis(args.purge_interval_ms.max(10)),
         admin_token,
         auth,
+        demo: args.demo,
         ..ServeConfig::new(args.listen, args.data.data_dir)
     })
 }

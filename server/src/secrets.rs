@@ -70,15 +70,20 @@ impl MasterKey {
     }
 }
 
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> String {
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The admin token in `path`, created (32 random bytes as hex, mode 0600) when missing.
 pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
         Ok(token) => Ok(token.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use chacha20poly1305::aead::rand_core::RngCore;
-            let mut bytes = [0u8; 32];
-            OsRng.fill_bytes(&mut bytes);
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let token = random_hex(32);
             write_private(path, token.as_bytes())?;
             Ok(token)
         }

@@ -40,6 +40,9 @@ pub fn router(state: AppState) -> Router {
         .route("/csr-poll", post(poll::csr_poll))
         .route("/csr-cancel", post(cancel::csr_cancel))
         .nest("/admin", admin::router(state.clone()));
+    if state.config.demo {
+        router = router.nest("/demo-api", crate::demo::router());
+    }
     if let Some(dir) = &state.config.pkg_dir {
         router = router.nest_service("/pkg", tower_http::services::ServeDir::new(dir));
     }

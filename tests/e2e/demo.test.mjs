@@ -1,0 +1,126 @@
+// What a newcomer does: run the README's first command (scripts/run.sh), open the URL it
+// prints, generate the seed's image, reload, find it in the history; then the GET-style demo
+// and the queued pair. Screenshots go to tests/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const artifacts = path.join(root, 'tests/artifacts');
+const data = fs.mkdtempSync(path.join(os.tmpdir(), 'skapi-demo-'));
+let server, url, browser, page;
+const consoleErrors = [];
+
+before(async () => {
+  fs.mkdirSync(artifacts, { recursive: true });
+  server = spawn(path.join(root, 'scripts/run.sh'), [], {
+    env: { ...process.env, SKAPI_LISTEN: '127.0.0.1:0', SKAPI_DATA_DIR: data },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  url = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const found = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (found) resolve(found[0]);
+    });
+    server.on('exit', (code) => reject(new Error(`scripts/run.sh exited with ${code}: ${out}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+});
+
+after(async () => {
+  await browser?.close();
+  if (server?.pid) {
+    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* already gone */ }
+  }
+  fs.rmSync(data, { recursive: true, force: true });
+});
+
+const shot = (name) => page.screenshot({ path: path.join(artifacts, `demo-${name}.png`), fullPage: true });
+
+test('the seed form generates an image that survives a reload', async () => {
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'one URL printed');
+  await page.goto(url);
+  await shot('1-start');
+  assert.equal(await page.inputValue('textarea[name="data[prompt]"]'), 'A cute baby sea otter');
+  const secretFile = fs.readFileSync(path.join(data, 'skapi.sqlite3'));
+  assert.ok(secretFile.length > 0);
+
+  await page.click('#seed-form input[type=submit]');
+  await page.waitForFunction(() => /Waiting|Generating|Queued/.test(document.querySelector('#status').textContent));
+  await shot('2-pending');
+  await page.waitForSelector('#result img', { timeout: 20000 });
+  assert.match(await page.textContent('#status'), /Done/);
+  const src = await page.getAttribute('#result img', 'src');
+  assert.match(src, /^data:image\/png;base64,iVBOR/);
+  const size = await page.evaluate(() => { const i = document.querySelector('#result img'); return [i.naturalWidth, i.naturalHeight]; });
+  assert.deepEqual(size, [256, 256], 'a real picture decoded');
+  await shot('3-image');
+
+  // A different prompt draws a different picture.
+  await page.fill('textarea[name="data[prompt]"]', 'A grumpy old walrus');
+  await page.click('#seed-form input[type=submit]');
+  await page.waitForFunction((first) => document.querySelector('#result img')?.src !== first && /Done/.test(document.querySelector('#status').textContent), src, { timeout: 20000 });
+  assert.notEqual(await page.getAttribute('#result img', 'src'), src);
+
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll('#history li').length >= 2);
+  const history = await page.$$eval('#history li', (items) => items.map((li) => ({ text: li.textContent, thumb: !!li.querySelector('img') })));
+  assert.ok(history.some((h) => h.text.includes('A cute baby sea otter') && h.text.includes('Done') && h.thumb), JSON.stringify(history));
+  assert.ok(history.some((h) => h.text.includes('A grumpy old walrus')));
+  await shot('4-history-after-reload');
+  const html = await page.content();
+  const secrets = fs.readFileSync(path.join(data, 'master.key')); // the key file exists; secrets are sealed
+  assert.equal(secrets.length, 32);
+  assert.ok(!html.includes('$CLIENT_SECRET"') || html.includes('Bearer $CLIENT_SECRET'), 'only the placeholder is in the page');
+});
+
+test('a reload while a request runs resumes polling it', async () => {
+  await page.fill('textarea[name="data[prompt]"]', 'A lighthouse at dusk');
+  await page.click('#seed-form input[type=submit]');
+  await page.waitForFunction(() => /Waiting|Generating|Queued/.test(document.querySelector('#status').textContent));
+  await page.reload();
+  await page.waitForFunction(() => [...document.querySelectorAll('#history li')].some((li) => li.textContent.includes('A lighthouse at dusk')));
+  await page.waitForFunction(() => [...document.querySelectorAll('#history li')].some((li) => li.textContent.includes('A lighthouse at dusk') && li.textContent.includes('Done') && li.querySelector('img')), null, { timeout: 20000 });
+});
+
+test('a GET-style API with the key in the query, and a queued pair', async () => {
+  await page.fill('#place', 'Busan');
+  await page.click('#geo-form button');
+  await page.waitForFunction(() => document.querySelector('#geo-result').textContent.includes('"query": "Busan"'));
+  const geo = JSON.parse(await page.textContent('#geo-result'));
+  assert.equal(typeof geo.lat, 'number');
+
+  await page.click('#pair');
+  await page.waitForFunction(() => ['A', 'B'].every((r) => document.querySelector(`[data-row=${r}]`).dataset.finished), null, { timeout: 20000 });
+  const rows = await page.$$eval('#pair-rows tr', (trs) => trs.map((tr) => ({ ...tr.dataset })));
+  const [a, b] = rows;
+  assert.ok(Number(b.started) >= Number(a.finished), `B started after A finished: ${JSON.stringify(rows)}`);
+  await shot('5-get-and-queue');
+});
+
+test('readable at 375 px and no console errors', async () => {
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelectorAll('#history li').length >= 1);
+  const width = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(width <= 375, `the page is ${width}px wide at 375px`);
+  await shot('6-phone');
+  await page.goto(`${url}dashboard.html`);
+  const dashWidth = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(dashWidth <= 375, `the dashboard is ${dashWidth}px wide at 375px`);
+  assert.deepEqual(consoleErrors, []);
+});

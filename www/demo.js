@@ -1,0 +1,220 @@
+// The demo page: follows what the seed's form started (status, picture, history), plus a
+// GET-style API and a queue. Everything goes through `skapi` (see index.html).
+const $ = (selector) => document.querySelector(selector);
+const API = {
+  'stand-in': `${location.origin}/demo-api/v1/images/generations`,
+  openai: 'https://api.openai.com/v1/images/generations',
+};
+const form = $('#seed-form');
+const apiKey = 'skapi-demo-api';
+
+function imageUrl() {
+  return form.elements.url.value;
+}
+
+function chooseApi(choice) {
+  form.elements.url.value = API[choice] || API['stand-in'];
+  localStorage.setItem(apiKey, choice);
+  for (const radio of document.querySelectorAll('input[name=api]')) radio.checked = radio.value === choice;
+}
+
+function describeError(e) {
+  const status = e.status_code ? ` (the API answered ${e.status_code})` : '';
+  return `${e.code || 'ERROR'}: ${e.message}${status}`;
+}
+
+function setStatus(text, kind = '') {
+  const el = $('#status');
+  el.textContent = text;
+  el.className = `status ${kind}`;
+}
+
+function pictures(body) {
+  const data = body && Array.isArray(body.data) ? body.data : [];
+  return data.map((d) => (d.b64_json ? `data:image/png;base64,${d.b64_json}` : d.url)).filter(Boolean);
+}
+
+function showPictures(body, alt) {
+  const result = $('#result');
+  const srcs = pictures(body);
+  if (!srcs.length) {
+    result.innerHTML = '<span class="placeholder">The API answered without a picture.</span>';
+    return;
+  }
+  result.replaceChildren(...srcs.map((src) => Object.assign(document.createElement('img'), { src, alt })));
+}
+
+function time(ms) {
+  return ms ? new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : '—';
+}
+
+const STATUS_TEXT = { pending: 'Waiting', running: 'Generating', resolved: 'Done', failed: 'Failed', stopped: 'Stopped' };
+
+/** Shows where a request stands until it finishes (the history says pending or running). */
+async function watchStatus(id, queuePosition) {
+  let position = queuePosition;
+  const started = Date.now();
+  while (true) {
+    let item = null;
+    try {
+      const page = await skapi.clientSecretRequestHistory({ url: imageUrl(), method: 'POST' }, { limit: 20 });
+      item = page.list.find((i) => i.id === id);
+    } catch { /* the next tick tries again */ }
+    if (!item || item.status === 'resolved' || item.status === 'failed') return;
+    const seconds = Math.round((Date.now() - started) / 1000);
+    if (item.status === 'pending') {
+      setStatus(position > 1 ? `Queued — position ${position} in "image-jobs" (${seconds} s)…` : `Waiting for the image API (${seconds} s)…`, 'busy');
+      position = Math.max(1, position - 1);
+    } else {
+      setStatus(`Generating — the image API is working (${seconds} s)…`, 'busy');
+    }
+    await new Promise((r) => setTimeout(r, 700));
+  }
+}
+
+const demo = {
+  /** What the seed form's promise resolved with: a pending request to follow. */
+  async track(request) {
+    form.querySelector('[type=submit]').disabled = true;
+    try {
+      if (!request || !request.poll) {
+        showPictures(request, form.elements['data[prompt]'].value);
+        return;
+      }
+      setStatus(request.in_queue > 1 ? `Queued — position ${request.in_queue}…` : 'Sent — waiting for the image API…', 'busy');
+      const watching = watchStatus(request.id, request.in_queue || 1);
+      const body = await request.poll({ latency: 700 });
+      await watching;
+      showPictures(body, form.elements['data[prompt]'].value);
+      setStatus('Done — the picture came back through skapi-server.', 'ok');
+    } catch (e) {
+      demo.fail(e);
+    } finally {
+      form.querySelector('[type=submit]').disabled = false;
+      loadHistory();
+    }
+  },
+
+  fail(e) {
+    setStatus(`Failed — ${describeError(e)}`, 'bad');
+    form.querySelector('[type=submit]').disabled = false;
+  },
+};
+window.demo = demo;
+
+function historyItem(item) {
+  const li = document.createElement('li');
+  li.dataset.id = item.id;
+  const thumb = document.createElement('div');
+  thumb.className = 'thumb';
+  const src = item.status === 'resolved' ? pictures(item.response_body)[0] : null;
+  if (src) thumb.append(Object.assign(document.createElement('img'), { src, alt: '' }));
+  const text = document.createElement('div');
+  const prompt = document.createElement('p');
+  prompt.className = 'prompt';
+  prompt.textContent = item.request_body?.prompt ?? '(no prompt)';
+  const meta = document.createElement('p');
+  meta.className = 'meta';
+  const badge = document.createElement('span');
+  badge.className = `badge ${item.status}`;
+  badge.textContent = STATUS_TEXT[item.status] || item.status;
+  meta.append(badge, ` ${time(item.created)}`);
+  if (item.status === 'failed' && item.error) meta.append(` — ${item.error.code}: ${item.error.message}`);
+  text.append(prompt, meta);
+  li.append(thumb, text);
+  return li;
+}
+
+let historyRun = 0;
+async function loadHistory() {
+  const run = ++historyRun;
+  try {
+    const page = await skapi.clientSecretRequestHistory({ url: imageUrl(), method: 'POST', poll: 1000 }, { limit: 12 });
+    if (run !== historyRun) return;
+    $('#history').replaceChildren(...page.list.map(historyItem));
+    $('#history-empty').hidden = page.list.length > 0;
+    // Unfinished requests (after a reload too) are polled; each shows up once it ends.
+    for (const pending of page.pending) {
+      pending.then((item) => {
+        if (run !== historyRun || !item || !item.id) return;
+        $(`#history li[data-id="${CSS.escape(item.id)}"]`)?.replaceWith(historyItem(item));
+      }, () => {});
+    }
+  } catch (e) {
+    $('#history-empty').hidden = false;
+    $('#history-empty').textContent = `Could not load the history: ${describeError(e)}`;
+  }
+}
+
+$('#geo-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const out = $('#geo-result');
+  out.textContent = 'Looking up…';
+  try {
+    const answer = await skapi.clientSecretRequest({
+      clientSecretName: 'maps',
+      url: `${location.origin}/demo-api/geo`,
+      method: 'GET',
+      params: { key: '$CLIENT_SECRET', q: event.target.elements.q.value },
+      poll: 300,
+    });
+    out.textContent = JSON.stringify(answer, null, 2);
+  } catch (e) {
+    out.textContent = describeError(e);
+  }
+});
+
+$('#pair').addEventListener('click', async () => {
+  const button = $('#pair');
+  button.disabled = true;
+  const url = `${location.origin}/demo-api/geo`;
+  const rows = { A: $('[data-row=A]'), B: $('[data-row=B]') };
+  for (const row of Object.values(rows)) {
+    for (const cell of row.querySelectorAll('.st, .t0, .t1')) cell.textContent = '—';
+    delete row.dataset.started;
+    delete row.dataset.finished;
+    delete row.dataset.status;
+  }
+  try {
+    // Sent at once, without polling, so both wait on the server's queue.
+    const sent = await Promise.all(['A', 'B'].map((name) => skapi.clientSecretRequest({
+      clientSecretName: 'maps', url, method: 'GET', queue: 'pair',
+      params: { key: '$CLIENT_SECRET', q: `request ${name}`, delay: 1500 },
+    })));
+    const ids = { A: sent[0].id, B: sent[1].id };
+    let done = false;
+    while (!done) {
+      const page = await skapi.clientSecretRequestHistory({ url, method: 'GET', queue: 'pair' }, { limit: 10 });
+      done = true;
+      for (const name of ['A', 'B']) {
+        const item = page.list.find((i) => i.id === ids[name]);
+        if (!item) continue;
+        const row = rows[name];
+        row.querySelector('.st').textContent = STATUS_TEXT[item.status] || item.status;
+        row.dataset.status = item.status;
+        if (item.status === 'running' && !row.dataset.started) {
+          row.dataset.started = item.updated; // when it left the queue
+          row.querySelector('.t0').textContent = time(item.updated);
+        }
+        if (item.status === 'resolved' || item.status === 'failed') {
+          row.dataset.finished = item.updated;
+          row.querySelector('.t1').textContent = time(item.updated);
+        } else {
+          done = false;
+        }
+      }
+      if (!done) await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (e) {
+    rows.A.querySelector('.st').textContent = describeError(e);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$('#refresh').addEventListener('click', loadHistory);
+for (const radio of document.querySelectorAll('input[name=api]')) {
+  radio.addEventListener('change', () => { chooseApi(radio.value); loadHistory(); });
+}
+chooseApi(localStorage.getItem(apiKey) || 'stand-in');
+loadHistory();
