@@ -39,10 +39,13 @@ pub fn ensure_keys(state: &AppState, base: &str) -> anyhow::Result<()> {
         ("maps", "/demo-api/geo", vec![skapi_core::positions::Position::Params]),
     ] {
         let destinations = vec![format!("{base}{path}")];
-        let existing = state.keyring.list(Some(SERVICE))?.into_iter().any(|k| k.name == name);
-        if existing {
-            let edit = KeyEdit { destinations: Some(destinations), ..Default::default() };
-            state.keyring.edit(SERVICE, name, edit)?;
+        let existing = state.keyring.list(Some(SERVICE))?.into_iter().find(|k| k.name == name);
+        if let Some(key) = existing {
+            // Follow this server's address, unless the operator pointed the key at a real API.
+            if key.destinations.iter().all(|d| d.contains("/demo-api/")) {
+                let edit = KeyEdit { destinations: Some(destinations), ..Default::default() };
+                state.keyring.edit(SERVICE, name, edit)?;
+            }
         } else {
             let secret = crate::secrets::random_hex(32);
             let key = NewKey { service: SERVICE.into(), name: name.into(), secret, destinations, positions, ..Default::default() };
