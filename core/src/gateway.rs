@@ -2,6 +2,7 @@
 //! "Boot and gateways"). The admin JSON maps names to base URLs; anonymous calls rotate over
 //! the `*_public` bases, logged-in ones over the `*_private` bases.
 
+use crate::encoding::percent_encode;
 use serde_json::Value;
 
 /// Skapi's CDN, which serves each service's gateway JSON.
@@ -59,21 +60,8 @@ impl Gateways {
 
     /// The connection check's URL.
     pub fn service_check_url(&self, service: &str, owner: &str) -> String {
-        format!("{}service?service={}&owner={}&refresh=false", self.service, encode(service), encode(owner))
+        format!("{}service?service={}&owner={}&refresh=false", self.service, percent_encode(service), percent_encode(owner))
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Nothing here touches the network, a clock or JavaScript, so all of it is tested
 //! natively with `cargo test -p skapi-core`.
 
+pub mod encoding;
 pub mod error;
 pub mod form;
 pub mod gateway;

@@ -1,5 +1,6 @@
 //! Scrubbing a secret out of anything the server stores or returns.
 
+use crate::encoding::{base64, percent_encode, BASE64 as STANDARD, BASE64_URL as URL_SAFE};
 use crate::PLACEHOLDER;
 
 /// Replaces every occurrence of `secret` in `text` by the placeholder — as written, and in the
@@ -21,38 +22,6 @@ pub fn redact(text: &str, secret: &str) -> String {
     for form in forms {
         if form != secret && !form.is_empty() {
             out = out.replace(&form, PLACEHOLDER);
-        }
-    }
-    out
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Padded base64 of `bytes` with `alphabet` (a few lines here keep the wasm SDK free of a
-/// base64 dependency it would not otherwise need).
-fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
         }
     }
     out

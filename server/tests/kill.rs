@@ -4,45 +4,17 @@
 mod support;
 
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 use support::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_skapi-server");
-
-/// Starts `skapi-server serve` and returns it with the URL it printed.
-fn serve(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (child, url)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {
     let (api, stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut add = Command::new(BIN)
-        .args(["keys", "add", "--service", SERVICE, "--name", "openai", "--data-dir"])
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(SECRET.as_bytes()).unwrap();
-    assert!(add.wait().unwrap().success());
+    cli_add_key(dir.path(), "openai");
 
-    let (mut first, base) = serve(dir.path());
-    let client = Api::new(base);
+    let (mut first, client) = spawn_server(dir.path(), Stdio::null(), &[]);
     let url = format!("{api}/slow?ms=400&q=k");
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -60,8 +32,7 @@ async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
 
-    let (mut second, base) = serve(dir.path());
-    let client = Api::new(base);
+    let (mut second, client) = spawn_server(dir.path(), Stdio::null(), &[]);
     let (status, answer) = client.poll_until_done("caller-a", &ids[0]).await;
     assert_eq!((status, answer["code"].as_str()), (500, Some("INTERRUPTED")), "{answer}");
     for id in &ids[1..] {

@@ -370,32 +370,12 @@ async fn the_admin_api_needs_its_token_and_never_shows_a_value() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-    const BIN: &str = env!("CARGO_BIN_EXE_skapi-server");
     let (api, stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut add = Command::new(BIN)
-        .args(["keys", "add", "--service", SERVICE, "--name", "openai", "--data-dir"])
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(SECRET.as_bytes()).unwrap();
-    assert!(add.wait().unwrap().success());
+    cli_add_key(dir.path(), "openai");
     let log_path = dir.path().join("server.log");
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let client = Api::new(line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned());
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (mut server, client) = spawn_server(dir.path(), log.into(), &[("RUST_LOG", "debug")]);
 
     let mut answers = Vec::new();
     let requests = [

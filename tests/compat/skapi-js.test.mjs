@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/browser.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { SKAPI_TEST_ENDPOINT: endpoint, SKAPI_TEST_STANDIN: standIn, SKAPI_TEST_CDN_PORT: cdnPort, SKAPI_TEST_PKG: pkgDir } = process.env;
@@ -48,11 +48,7 @@ before(async () => {
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((r) => site.listen(0, '127.0.0.1', r));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--no-first-run', `--host-resolver-rules=MAP ${CDN_HOST} 127.0.0.1:${cdnPort}`, '--ignore-certificate-errors'],
-  });
+  browser = await launchChromium([`--host-resolver-rules=MAP ${CDN_HOST} 127.0.0.1:${cdnPort}`, '--ignore-certificate-errors']);
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
