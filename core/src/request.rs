@@ -251,3 +251,83 @@ mod tests {
         assert!(err(json!([1])).contains("params"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::wire::CsrBody;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+            Just(Value::String("$CLIENT_SECRET".into())),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::hash_map(".{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Any JSON as a csr body: a validated request or INVALID_PARAMETER/INVALID_REQUEST,
+        /// never a panic; and a request that validates has a placeholder somewhere.
+        #[test]
+        fn csr_bodies_validate_or_refuse(body in prop::collection::hash_map(
+            prop_oneof![Just("url".to_owned()), Just("clientSecretName".to_owned()), Just("method".to_owned()),
+                        Just("headers".to_owned()), Just("data".to_owned()), Just("params".to_owned()),
+                        Just("expires".to_owned()), Just("queue".to_owned()), ".{0,8}"],
+            json_value(), 0..8)) {
+            let value = Value::Object(body.into_iter().collect());
+            if let Ok(wire) = serde_json::from_value::<CsrBody>(value.clone()) {
+                match Request::from_wire(&wire) {
+                    Ok(request) => prop_assert!(request.has_placeholder()),
+                    Err(e) => prop_assert!(matches!(e.code, crate::ErrorCode::InvalidParameter | crate::ErrorCode::InvalidRequest)),
+                }
+            }
+            let _ = Request::from_js(&value);
+        }
+
+        /// Filling in the secret leaves no placeholder behind and changes nothing else.
+        #[test]
+        fn substitution_fills_every_placeholder(value in json_value(), secret in "[a-zA-Z0-9_-]{1,20}") {
+            let filled = crate::placeholder::fill_value(&value, &secret);
+            prop_assert!(!crate::placeholder::contains(&filled));
+            let back = crate::placeholder::fill_value(&value, crate::PLACEHOLDER);
+            prop_assert_eq!(back, value);
+        }
+
+        /// Redaction removes every occurrence of the secret (in every encoding it knows).
+        #[test]
+        fn redaction_leaves_no_secret(prefix in ".{0,20}", suffix in ".{0,20}", secret in "[a-zA-Z0-9/+=_ -]{6,24}") {
+            let text = format!("{prefix}{secret}{suffix}{}", crate::encoding::percent_encode(&secret));
+            let out = crate::redact::redact(&text, &secret);
+            prop_assert!(!out.contains(&secret));
+            prop_assert!(!out.contains(&crate::encoding::percent_encode(&secret)));
+        }
+
+        /// A composed full id splits back into its key and short id, whatever the url and queue.
+        #[test]
+        fn full_ids_split_back(url in ".{0,40}", queue in proptest::option::of(".{0,10}"), ms in any::<u64>(), entropy in "[a-zA-Z0-9]{1,12}") {
+            let short = crate::id::short(ms, &entropy);
+            let key = crate::id::key_v1(crate::Method::Post, &url, queue.as_deref());
+            let full = crate::id::full(&key, &short);
+            prop_assert_eq!(crate::id::split_full(&full), Some((key.as_str(), short.as_str())));
+        }
+
+        /// Splitting any string never panics.
+        #[test]
+        fn id_splitting_never_panics(text in ".{0,60}") {
+            let _ = crate::id::split_full(&text);
+            let _ = crate::id::split_prefix(&text);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Server throughput: N clients each loop csr → (third party answers at once) → poll until
+//! resolved, against an in-process skapi-server on a fresh data directory and an in-process
+//! stand-in API. Prints completed requests/s and latency percentiles.
+//!
+//! `cargo run --release -p skapi-server --example bench_server -- [clients…] [--seconds S] [--poll-ms MS] [--queue]`
+
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use skapi_server::keyring::NewKey;
+use skapi_server::{AppState, ServeConfig};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+async fn listen(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Run {
+    completed: usize,
+    seconds: f64,
+    accept_ms: Vec<f64>,
+    total_ms: Vec<f64>,
+    polls: usize,
+}
+
+async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool) -> Run {
+    let stand_in = listen(Router::new().route("/api", post(|body: Json<Value>| async move { Json(json!({"echo": body.0})) }))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
+    let state = AppState::open(config).await.unwrap();
+    let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
+    state.keyring.add(key, false).unwrap();
+    let base = listen(skapi_server::api::router(state)).await;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let url = format!("{stand_in}/api");
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, base, url) = (http.clone(), base.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let meta = json!({"public_identifier": format!("client{c}"), "service": "bench", "owner": "o"}).to_string();
+            let (mut accept, mut total, mut polls) = (Vec::new(), Vec::new(), 0usize);
+            let mut body = json!({"service": "bench", "owner": "o", "clientSecretName": "k", "url": url, "method": "post",
+                                  "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"n": 1}});
+            if queue {
+                body["queue"] = json!("one");
+            }
+            let body = body.to_string();
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let answer: Value = serde_json::from_str(
+                    &http.post(format!("{base}/csr")).header("content-meta", &meta).body(body.clone()).send().await.unwrap().text().await.unwrap(),
+                )
+                .unwrap();
+                accept.push(start.elapsed().as_secs_f64() * 1000.0);
+                let id = format!("[POST]{}#bench:{}", url.to_lowercase(), answer["id"].as_str().unwrap());
+                let poll = json!({"service": "bench", "id": id}).to_string();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+                    polls += 1;
+                    let answer: Value = serde_json::from_str(
+                        &http.post(format!("{base}/csr-poll")).header("content-meta", &meta).body(poll.clone()).send().await.unwrap().text().await.unwrap(),
+                    )
+                    .unwrap_or(Value::Null);
+                    if answer.get("echo").is_some() {
+                        break;
+                    }
+                }
+                total.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            (accept, total, polls)
+        }));
+    }
+    let started = Instant::now();
+    let mut run = Run { completed: 0, seconds: 0.0, accept_ms: Vec::new(), total_ms: Vec::new(), polls: 0 };
+    for t in tasks {
+        let (a, t, p) = t.await.unwrap();
+        run.completed += t.len();
+        run.accept_ms.extend(a);
+        run.total_ms.extend(t);
+        run.polls += p;
+    }
+    run.seconds = started.elapsed().as_secs_f64().max(seconds);
+    run.accept_ms.sort_by(|a, b| a.total_cmp(b));
+    run.total_ms.sort_by(|a, b| a.total_cmp(b));
+    run
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str, default: f64| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let seconds = value("--seconds", 10.0);
+    let poll_ms = value("--poll-ms", 5.0) as u64;
+    let queue = args.iter().any(|a| a == "--queue");
+    let mut clients: Vec<usize> = args.iter().take_while(|a| !a.starts_with("--")).filter_map(|a| a.parse().ok()).collect();
+    if clients.is_empty() {
+        clients = vec![1, 16, 64];
+    }
+    println!("skapi-server: csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row", if queue { ", one queue" } else { "" });
+    println!("{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>12}", "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req");
+    for c in clients {
+        let r = run(c, seconds, poll_ms, queue).await;
+        println!(
+            "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>12.2}",
+            c,
+            r.completed as f64 / r.seconds,
+            percentile(&r.accept_ms, 0.5),
+            percentile(&r.accept_ms, 0.99),
+            percentile(&r.total_ms, 0.5),
+            percentile(&r.total_ms, 0.99),
+            r.polls as f64 / r.completed.max(1) as f64
+        );
+    }
+}
