@@ -64,23 +64,102 @@ CREATE TABLE services (
 );
 "#];
 
+/// Connections that only read (WAL lets them read beside the writer).
+const READERS: usize = 4;
+/// Most writes committed together in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A write waiting for the writer thread: it runs its statements and returns what reports its
+/// outcome once the batch's commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce(Result<(), String>) + Send>) + Send>;
+
+/// Writes go to one thread that commits them in batches ("group commit"): one fsync for every
+/// write waiting at that moment, and no write is acknowledged before its batch is on disk.
+/// Reads use a small pool of their own connections.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<std::sync::mpsc::Sender<Job>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// The writer thread: runs each job in a savepoint of the batch's transaction (a failing job
+/// rolls back alone), commits, then tells every job how the commit went.
+fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        let mut reports = Vec::with_capacity(batch.len());
+        for job in batch {
+            if begun.is_err() {
+                reports.push(job(&conn).1);
+                continue;
+            }
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let (ok, report) = job(&conn);
+            if !ok {
+                let _ = conn.execute_batch("ROLLBACK TO job");
+            }
+            let _ = conn.execute_batch("RELEASE job");
+            reports.push(report);
+        }
+        let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for report in reports {
+            report(committed.clone());
+        }
+    }
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let store = SqliteStore { conn: Mutex::new(conn) };
-        store.migrate()?;
-        Ok(store)
+        let mut conn = connect(path)?;
+        Self::migrate(&mut conn)?;
+        let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>()?;
+        let (sender, jobs) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_batches(conn, jobs))
+            .map_err(|e| StoreError::Corrupt(format!("the writer thread could not start: {e}")))?;
+        Ok(SqliteStore { writer: Mutex::new(sender), readers, next_reader: Default::default() })
     }
 
-    fn migrate(&self) -> StoreResult<()> {
-        let mut conn = self.lock();
+    /// Runs `work` on the writer thread, in the next batch; returns once that batch committed.
+    fn write<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn| {
+            let result = work(conn);
+            let ok = result.is_ok();
+            let report = move |committed: Result<(), String>| {
+                let _ = reply.send(match (result, committed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("the write could not be committed: {e}"))),
+                });
+            };
+            (ok, Box::new(report) as Box<dyn FnOnce(Result<(), String>) + Send>)
+        });
+        let sender = self.writer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        sender.send(job).map_err(|_| StoreError::Corrupt("the writer thread has stopped".into()))?;
+        answer.recv().map_err(|_| StoreError::Corrupt("the writer thread has stopped".into()))?
+    }
+
+    fn migrate(conn: &mut Connection) -> StoreResult<()> {
         let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if applied > MIGRATIONS.len() {
             return Err(StoreError::Corrupt(format!(
@@ -97,9 +176,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A reading connection (round robin over the pool).
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let i = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -241,35 +322,37 @@ fn records(rows: Vec<RecordRow>) -> StoreResult<Vec<Record>> {
 
 impl Store for SqliteStore {
     fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
-        let conn = self.lock();
-        let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
-        let sql = format!(
-            "{verb} INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        );
-        let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
-        let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-        let result = conn.execute(
-            &sql,
-            params![
-                key.service,
-                key.name,
-                key.sealed_secret,
-                key.locked,
-                destinations,
-                positions,
-                key.rate_per_caller,
-                key.rate_total,
-                key.created,
-                key.updated
-            ],
-        );
-        match result {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                Err(StoreError::Exists(format!("key \"{}\" of service \"{}\"", key.name, key.service)))
+        let key = key.clone();
+        self.write(move |conn| {
+            let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
+            let sql = format!(
+                "{verb} INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            );
+            let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
+            let positions = serde_json::to_string(&key.positions).expect("positions serialise");
+            let result = conn.execute(
+                &sql,
+                params![
+                    key.service,
+                    key.name,
+                    key.sealed_secret,
+                    key.locked,
+                    destinations,
+                    positions,
+                    key.rate_per_caller,
+                    key.rate_total,
+                    key.created,
+                    key.updated
+                ],
+            );
+            match result {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Exists(format!("key \"{}\" of service \"{}\"", key.name, key.service)))
+                }
+                other => other.map(|_| ()).map_err(Into::into),
             }
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        })
     }
 
     fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
@@ -287,8 +370,10 @@ impl Store for SqliteStore {
     }
 
     fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        let conn = self.lock();
-        Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0)
+        let (service, name) = (service.to_owned(), name.to_owned());
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0)
+        })
     }
 
     fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
@@ -300,42 +385,46 @@ impl Store for SqliteStore {
     }
 
     fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
-        let conn = self.lock();
-        match origins {
-            Some(origins) => conn.execute(
-                "INSERT OR REPLACE INTO services (service, cors_origins, updated) VALUES (?1, ?2, ?3)",
-                params![service, serde_json::to_string(origins).expect("strings serialise"), now],
-            )?,
-            None => conn.execute("DELETE FROM services WHERE service = ?1", params![service])?,
-        };
-        Ok(())
+        let (service, origins) = (service.to_owned(), origins.map(<[String]>::to_vec));
+        self.write(move |conn| {
+            match origins {
+                Some(origins) => conn.execute(
+                    "INSERT OR REPLACE INTO services (service, cors_origins, updated) VALUES (?1, ?2, ?3)",
+                    params![service, serde_json::to_string(&origins).expect("strings serialise"), now],
+                )?,
+                None => conn.execute("DELETE FROM services WHERE service = ?1", params![service])?,
+            };
+            Ok(())
+        })
     }
 
     fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
-                request, request_body, status, created, updated, expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', ?14, ?14, ?15)",
-            params![
-                r.id,
-                r.service,
-                r.owner,
-                r.caller,
-                r.key_name,
-                r.method.lower(),
-                r.url,
-                r.key_v1,
-                r.key_v2,
-                r.queue,
-                r.queue_key,
-                serde_json::to_string(&r.request).expect("wire bodies serialise"),
-                r.request_body.as_ref().map(json_text),
-                r.created,
-                r.expires,
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+        let r = r.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
+                    request, request_body, status, created, updated, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', ?14, ?14, ?15)",
+                params![
+                    r.id,
+                    r.service,
+                    r.owner,
+                    r.caller,
+                    r.key_name,
+                    r.method.lower(),
+                    r.url,
+                    r.key_v1,
+                    r.key_v2,
+                    r.queue,
+                    r.queue_key,
+                    serde_json::to_string(&r.request).expect("wire bodies serialise"),
+                    r.request_body.as_ref().map(json_text),
+                    r.created,
+                    r.expires,
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
     }
 
     fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
@@ -344,12 +433,14 @@ impl Store for SqliteStore {
     }
 
     fn mark_running(&self, id: &str, now: u64) -> StoreResult<bool> {
-        let conn = self.lock();
-        let n = conn.execute(
-            "UPDATE records SET status = 'running', updated = ?2 WHERE id = ?1 AND status = 'pending'",
-            params![id, now],
-        )?;
-        Ok(n > 0)
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE records SET status = 'running', updated = ?2 WHERE id = ?1 AND status = 'pending'",
+                params![id, now],
+            )?;
+            Ok(n > 0)
+        })
     }
 
     fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
@@ -357,33 +448,29 @@ impl Store for SqliteStore {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
             Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
         };
-        let conn = self.lock();
-        let n = conn.execute(
-            "UPDATE records SET status = ?2, status_code = ?3, response_body = ?4, truncated = ?5,
-                error_code = ?6, error_message = ?7, updated = ?8
-             WHERE id = ?1 AND status IN ('pending', 'running')",
-            params![
-                id,
-                status,
-                status_code,
-                body.map(json_text),
-                truncated,
-                error.map(|e| e.code.as_str()),
-                error.map(|e| e.message.as_str()),
-                now
-            ],
-        )?;
-        Ok(n > 0)
+        let (id, body) = (id.to_owned(), body.map(json_text));
+        let (code, message) = (error.map(|e| e.code.as_str()), error.map(|e| e.message.clone()));
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE records SET status = ?2, status_code = ?3, response_body = ?4, truncated = ?5,
+                    error_code = ?6, error_message = ?7, updated = ?8
+                 WHERE id = ?1 AND status IN ('pending', 'running')",
+                params![id, status, status_code, body, truncated, code, message, now],
+            )?;
+            Ok(n > 0)
+        })
     }
 
     fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
-        let conn = self.lock();
-        let n = conn.execute(
-            "UPDATE records SET status = 'failed', error_code = ?2, error_message = ?3, updated = ?4
-             WHERE id = ?1 AND status = 'pending'",
-            params![id, error.code.as_str(), error.message, now],
-        )?;
-        Ok(n > 0)
+        let (id, error) = (id.to_owned(), error.clone());
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE records SET status = 'failed', error_code = ?2, error_message = ?3, updated = ?4
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, error.code.as_str(), error.message, now],
+            )?;
+            Ok(n > 0)
+        })
     }
 
     fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
@@ -396,8 +483,9 @@ impl Store for SqliteStore {
     }
 
     fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        let conn = self.lock();
-        Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?)
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?)
+        })
     }
 
     fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
@@ -475,10 +563,12 @@ impl Store for SqliteStore {
     }
 
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        let conn = self.lock();
-        Ok(conn.execute(
-            "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3 WHERE status = 'running'",
-            params![error.code.as_str(), error.message, now],
-        )?)
+        let error = error.clone();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3 WHERE status = 'running'",
+                params![error.code.as_str(), error.message, now],
+            )?)
+        })
     }
 }
