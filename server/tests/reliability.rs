@@ -1,0 +1,246 @@
+//! Reliability under load and faults (bounded in count and time, loopback only):
+//! - 10,000 requests over 100 queues from 8 clients: every request ends, each queue keeps its
+//!   order, nothing is sent twice, and the database and the stand-in API agree;
+//! - the same under faults: the API refusing, resetting, hanging and answering 5xx at random,
+//!   and the server killed with SIGKILL and restarted twice.
+
+mod support;
+
+use serde_json::{json, Value};
+use skapi_core::wire::Status;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Reads one HTTP request's body (enough HTTP for the stand-in below).
+async fn read_body(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some(buf[end + 4..end + 4 + length].to_vec());
+        }
+    }
+}
+
+/// What a faulty API did with each tag, in arrival order.
+#[derive(Default)]
+struct Faulty {
+    arrivals: Mutex<Vec<(String, &'static str)>>,
+}
+
+/// A stand-in API that answers each request by its tag's hash: OK, refuse (close at once),
+/// reset (half an answer), hang (never answer), or 503. `faults` = share of faulty answers.
+async fn faulty_api(faults: u64) -> (String, Arc<Faulty>) {
+    let record = Arc::new(Faulty::default());
+    let seen = record.clone();
+    let base = raw_server(move |mut stream| {
+        let seen = seen.clone();
+        async move {
+            let Some(body) = read_body(&mut stream).await else { return };
+            let tag = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["tag"].as_str().map(str::to_owned)).unwrap_or_default();
+            let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+            let fate = if hash % 100 >= faults { "ok" } else { ["refuse", "reset", "hang", "503"][(hash / 100 % 4) as usize] };
+            seen.arrivals.lock().unwrap().push((tag.clone(), fate));
+            match fate {
+                "refuse" => {}
+                "reset" => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"par").await;
+                }
+                "hang" => tokio::time::sleep(Duration::from_secs(30)).await,
+                "503" => {
+                    let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}").await;
+                }
+                _ => {
+                    let body = json!({"tag": tag}).to_string();
+                    let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                }
+            }
+        }
+    })
+    .await;
+    (base, record)
+}
+
+/// Sends `total` tagged requests over `queues` queues from `clients` clients; returns, per
+/// queue, the tags in acceptance order, and every full id.
+async fn send_load(api: &Api, url: &str, round: usize, total: usize, queues: usize, clients: usize) -> (HashMap<String, Vec<String>>, Vec<String>) {
+    let accepted: Arc<Mutex<(HashMap<String, Vec<String>>, Vec<String>)>> = Arc::default();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (api, url, accepted) = (api.clone(), url.to_owned(), accepted.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (c..total).step_by(clients) {
+                let queue = format!("q{}", i % queues);
+                let tag = format!("{queue}-{round}.{i}");
+                let mut body = tagged(&url, &tag);
+                body["queue"] = json!(queue);
+                body["service"] = json!(SERVICE);
+                body["owner"] = json!(OWNER);
+                let (status, answer) = api.call("csr", "load", body).await;
+                assert_eq!(status, 200, "{answer}");
+                let full = format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), answer["id"].as_str().unwrap());
+                let mut a = accepted.lock().unwrap();
+                a.0.entry(queue).or_default().push(tag);
+                a.1.push(full);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    Arc::try_unwrap(accepted).ok().unwrap().into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_requests_over_a_hundred_queues() {
+    let (api, stand_in) = faulty_api(0).await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let url = format!("{api}/load");
+    let started = Instant::now();
+    let (_per_queue, ids) = send_load(&server.api, &url, 0, 10_000, 100, 8).await;
+    assert_eq!(ids.len(), 10_000);
+    // Wait for the engine to drain (bounded).
+    let store = server.state.db.clone();
+    let shorts: Vec<String> = ids.iter().map(|f| skapi_core::id::split_full(f).unwrap().1.to_owned()).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if stand_in.arrivals.lock().unwrap().len() >= 10_000 && store.blocking().pending().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the load did not finish in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let arrivals = stand_in.arrivals.lock().unwrap().clone();
+    let tags: Vec<&String> = arrivals.iter().map(|(t, _)| t).collect();
+    let unique: HashSet<&&String> = tags.iter().collect();
+    assert_eq!((tags.len(), unique.len()), (10_000, 10_000), "each request sent exactly once");
+
+    // Per queue, the API saw the acceptance order; the database agrees with the API.
+    let mut by_queue: HashMap<String, Vec<String>> = HashMap::new();
+    for tag in &tags {
+        by_queue.entry(tag.split('-').next().unwrap().to_owned()).or_default().push((*tag).clone());
+    }
+    let mut resolved = 0;
+    let mut accepted_by_queue: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    for short in &shorts {
+        let record = store.blocking().get_record(short).unwrap().expect("every record kept");
+        assert_eq!(record.status, Status::Resolved, "{short}");
+        resolved += 1;
+        let tag = record.new.request_body.as_ref().unwrap()["tag"].as_str().unwrap().to_owned();
+        accepted_by_queue.entry(record.new.queue.clone().unwrap()).or_default().push((record.seq, tag));
+    }
+    assert_eq!(resolved, 10_000);
+    for (queue, mut accepted) in accepted_by_queue {
+        accepted.sort();
+        let accepted: Vec<String> = accepted.into_iter().map(|(_, t)| t).collect();
+        assert_eq!(by_queue[&queue], accepted, "queue {queue} kept its order");
+    }
+    eprintln!("10,000 requests over 100 queues: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
+    let (api, stand_in) = faulty_api(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    cli_add_key(dir.path(), "openai");
+    let url = format!("{api}/faults");
+    // A short upstream timeout, so hanging calls end (as TIMEOUT) within the test's bounds.
+    let serve = |dir: &std::path::Path| {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--upstream-timeout-ms", "500", "--data-dir"])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        (child, Api::new(line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned()))
+    };
+
+    let mut all_ids = Vec::new();
+    for round in 0..3 {
+        let (mut server, client) = serve(dir.path());
+        let (_, ids) = send_load(&client, &url, round, 400, 10, 8).await;
+        all_ids.extend(ids);
+        if round < 2 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.kill().unwrap(); // SIGKILL, mid-load
+            server.wait().unwrap();
+        } else {
+            // Let the last server drain, then check through it.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut finished = 0;
+            while finished < all_ids.len() {
+                assert!(Instant::now() < deadline, "not every request ended in time ({finished}/{})", all_ids.len());
+                finished = 0;
+                for id in &all_ids {
+                    let (status, answer) = client.call("csr-poll", "load", json!({"service": SERVICE, "id": id})).await;
+                    let unfinished = status == 200 && matches!(answer["status"].as_str(), Some("pending" | "running")) && answer["id"].is_string();
+                    if !unfinished {
+                        finished += 1;
+                    }
+                }
+                if finished < all_ids.len() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+            // Every request ended in a defined state.
+            let mut codes: HashMap<String, usize> = HashMap::new();
+            for id in &all_ids {
+                let (status, answer) = client.call("csr-poll", "load", json!({"service": SERVICE, "id": id})).await;
+                let code = if status == 200 { "RESOLVED".to_owned() } else { answer["code"].as_str().unwrap_or("?").to_owned() };
+                assert!(["RESOLVED", "NETWORK_ERROR", "TIMEOUT", "THIRD_PARTY_ERROR", "INTERRUPTED"].contains(&code.as_str()), "{id}: {status} {answer}");
+                *codes.entry(code).or_default() += 1;
+            }
+            eprintln!("1,200 requests under faults and two SIGKILLs: {codes:?}");
+            assert!(codes.get("RESOLVED").copied().unwrap_or(0) > 600, "{codes:?}");
+            server.kill().unwrap();
+            server.wait().unwrap();
+        }
+    }
+    let arrivals = stand_in.arrivals.lock().unwrap().clone();
+    let mut seen = HashSet::new();
+    for (tag, _) in &arrivals {
+        assert!(seen.insert(tag.clone()), "{tag} was sent twice");
+    }
+    // Per queue, whatever was sent went in acceptance order (the database's), interrupted ones
+    // simply absent.
+    let store = skapi_server::store::sqlite::SqliteStore::open(&dir.path().join(skapi_server::store::sqlite::DB_FILE)).unwrap();
+    let mut per_queue: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+    for id in &all_ids {
+        use skapi_server::store::Store;
+        let record = store.get_record(skapi_core::id::split_full(id).unwrap().1).unwrap().expect("every accepted request kept");
+        let tag = record.new.request_body.as_ref().unwrap()["tag"].as_str().unwrap().to_owned();
+        per_queue.entry(record.new.queue.clone().unwrap()).or_default().push((record.seq, tag));
+    }
+    for (queue, mut accepted) in per_queue {
+        accepted.sort();
+        let accepted: Vec<String> = accepted.into_iter().map(|(_, t)| t).collect();
+        let sent: Vec<&String> = arrivals.iter().map(|(t, _)| t).filter(|t| t.split('-').next() == Some(queue.as_str())).collect();
+        let order: Vec<&String> = accepted.iter().filter(|t| sent.contains(t)).collect();
+        assert_eq!(sent.len(), order.len(), "queue {queue}: the API saw only accepted requests");
+        assert_eq!(sent, order, "queue {queue}");
+    }
+}
