@@ -40,6 +40,8 @@ pub enum ErrorCode {
     InvalidCors,
     /// A key of that name already exists.
     Exists,
+    /// The server's disk is full: it takes no new work until space is freed.
+    StorageFull,
 }
 
 impl ErrorCode {
@@ -61,6 +63,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::InvalidCors => "INVALID_CORS",
             ErrorCode::Exists => "EXISTS",
+            ErrorCode::StorageFull => "STORAGE_FULL",
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorCode {
             ErrorCode::ServerError | ErrorCode::Interrupted => 500,
             ErrorCode::ThirdPartyError | ErrorCode::NetworkError | ErrorCode::Refused => 502,
             ErrorCode::Timeout => 504,
+            ErrorCode::StorageFull => 507,
         }
     }
 }

@@ -244,3 +244,66 @@ async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
         assert_eq!(sent, order, "queue {queue}");
     }
 }
+
+/// A small tmpfs for the data directory (root only; `SKAPI_SKIP_DISK_FULL=1` skips the test
+/// where mounting is not allowed, saying so).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status().map(|s| s.success()).unwrap_or(false);
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_refuses_new_work_clearly_and_keeps_what_was_accepted() {
+    let Some(disk) = Tmpfs::mount("1m") else {
+        if std::env::var("SKAPI_SKIP_DISK_FULL").as_deref() == Ok("1") {
+            eprintln!("SKIPPED: a tmpfs could not be mounted here (SKAPI_SKIP_DISK_FULL=1)");
+            return;
+        }
+        panic!("mounting a tmpfs failed: run as root, or set SKAPI_SKIP_DISK_FULL=1 to skip this test");
+    };
+    let (api, _stand_in) = faulty_api(0).await;
+    cli_add_key(&disk.0, "openai");
+    let (mut server, client) = spawn_server(&disk.0, std::process::Stdio::null(), &[]);
+    let url = format!("{api}/full");
+    let filler = "x".repeat(16 * 1024);
+    let mut accepted = Vec::new();
+    let mut refusal = None;
+    for i in 0..500 {
+        let mut body = tagged(&url, &format!("full-{i}"));
+        body["data"]["filler"] = json!(filler);
+        body["service"] = json!(SERVICE);
+        let (status, answer) = client.call("csr", "disk", body).await;
+        if status == 200 {
+            accepted.push(format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), answer["id"].as_str().unwrap()));
+        } else {
+            refusal = Some((status, answer));
+            break;
+        }
+    }
+    let (status, answer) = refusal.expect("the disk never filled up");
+    assert_eq!((status, answer["code"].as_str()), (507, Some("STORAGE_FULL")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("storage is full"));
+    assert!(accepted.len() >= 5, "some requests fitted first ({})", accepted.len());
+    // Nothing accepted is lost: each one still answers, with its own state.
+    for id in &accepted {
+        let (status, answer) = client.call("csr-poll", "disk", json!({"service": SERVICE, "id": id})).await;
+        assert_ne!(answer["code"].as_str(), Some("NOT_EXISTS"), "{id} was lost: {status} {answer}");
+    }
+    // And the server is still up, refusing clearly.
+    let (status, _) = client.call("csr", "disk", tagged(&url, "after")).await;
+    assert!(status == 507 || status == 200, "{status}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -57,7 +57,13 @@ impl From<ApiError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
-        Failure::internal(&e)
+        match e {
+            StoreError::Full => Failure::new(
+                ErrorCode::StorageFull,
+                "The server's storage is full: it takes no new requests until space is freed. Requests already accepted are kept.",
+            ),
+            other => Failure::internal(&other),
+        }
     }
 }
 
@@ -67,6 +73,7 @@ impl From<KeyringError> for Failure {
             KeyringError::Invalid(message) => Failure::invalid_parameter(message),
             KeyringError::NotFound { .. } => Failure::new(ErrorCode::NotExists, e.to_string()),
             KeyringError::Store(StoreError::Exists(what)) => Failure::new(ErrorCode::Exists, format!("{what} already exists.")),
+            KeyringError::Store(e @ StoreError::Full) => e.into(),
             other => Failure::internal(&other),
         }
     }

@@ -14,11 +14,29 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("{0} already exists")]
     Exists(String),
+    #[error("the disk holding the database is full")]
+    Full,
+}
+
+impl StoreError {
+    /// `Full` for SQLite's "database or disk is full", else the error as it is.
+    pub fn from_sqlite(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(e)
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

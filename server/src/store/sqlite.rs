@@ -71,7 +71,20 @@ const MAX_BATCH: usize = 512;
 
 /// A write waiting for the writer thread: it runs its statements and returns what reports its
 /// outcome once the batch's commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce(Result<(), String>) + Send>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce(Result<(), Committed>) + Send>) + Send>;
+
+/// Why a batch did not commit.
+#[derive(Clone, Debug)]
+struct Committed {
+    full: bool,
+    message: String,
+}
+
+impl Committed {
+    fn from(e: rusqlite::Error) -> Committed {
+        Committed { full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull), message: e.to_string() }
+    }
+}
 
 /// Writes go to one thread that commits them in batches ("group commit"): one fsync for every
 /// write waiting at that moment, and no write is acknowledged before its batch is on disk.
@@ -101,7 +114,7 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Committed::from);
         let mut reports = Vec::with_capacity(batch.len());
         for job in batch {
             if begun.is_err() {
@@ -116,7 +129,7 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             let _ = conn.execute_batch("RELEASE job");
             reports.push(report);
         }
-        let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(Committed::from));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -145,14 +158,15 @@ impl SqliteStore {
         let job: Job = Box::new(move |conn| {
             let result = work(conn);
             let ok = result.is_ok();
-            let report = move |committed: Result<(), String>| {
+            let report = move |committed: Result<(), Committed>| {
                 let _ = reply.send(match (result, committed) {
                     (Err(e), _) => Err(e),
                     (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("the write could not be committed: {e}"))),
+                    (Ok(_), Err(Committed { full: true, .. })) => Err(StoreError::Full),
+                    (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("the write could not be committed: {}", e.message))),
                 });
             };
-            (ok, Box::new(report) as Box<dyn FnOnce(Result<(), String>) + Send>)
+            (ok, Box::new(report) as Box<dyn FnOnce(Result<(), Committed>) + Send>)
         });
         let sender = self.writer.lock().unwrap_or_else(|e| e.into_inner()).clone();
         sender.send(job).map_err(|_| StoreError::Corrupt("the writer thread has stopped".into()))?;
