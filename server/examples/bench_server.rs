@@ -1,8 +1,12 @@
 //! Server throughput: N clients each loop csr → (third party answers at once) → poll until
 //! resolved, against an in-process skapi-server on a fresh data directory and an in-process
-//! stand-in API. Prints completed requests/s and latency percentiles.
+//! stand-in API. Prints completed requests/s, latency percentiles and the process's memory.
 //!
 //! `cargo run --release -p skapi-server --example bench_server -- [clients…] [--seconds S] [--poll-ms MS] [--queue]`
+//! `… -- --queue-overhead 1000` — 1,000 requests through one queue, time per request
+//! `… -- [clients…] --direct URL` — the same load against a plain proxy (e.g. nginx) at URL
+//! `… -- --stand-in-only ADDR` — only serve the stand-in API at ADDR (for bench/server.sh)
+//! `… -- [clients…] --stand-in URL` — use that stand-in instead of an in-process one
 
 use axum::routing::post;
 use axum::{Json, Router};
@@ -32,16 +36,27 @@ struct Run {
     accept_ms: Vec<f64>,
     total_ms: Vec<f64>,
     polls: usize,
+    /// Resident memory once the server was up, and the peak after the load (kB).
+    rest_kb: u64,
+    load_kb: u64,
 }
 
-async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool) -> Run {
-    let stand_in = listen(Router::new().route("/api", post(|body: Json<Value>| async move { Json(json!({"echo": body.0})) }))).await;
+fn stand_in_app() -> Router {
+    Router::new().route("/api", post(|body: Json<Value>| async move { Json(json!({"echo": body.0})) }))
+}
+
+async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: Option<&str>) -> Run {
+    let stand_in = match external {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => listen(stand_in_app()).await,
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
     let state = AppState::open(config).await.unwrap();
     let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
     state.keyring.add(key, false).unwrap();
     let base = listen(skapi_server::api::router(state)).await;
+    let rest_kb = memory_kb().0;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let url = format!("{stand_in}/api");
@@ -83,7 +98,7 @@ async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool) -> Run {
         }));
     }
     let started = Instant::now();
-    let mut run = Run { completed: 0, seconds: 0.0, accept_ms: Vec::new(), total_ms: Vec::new(), polls: 0 };
+    let mut run = Run { completed: 0, seconds: 0.0, accept_ms: Vec::new(), total_ms: Vec::new(), polls: 0, rest_kb, load_kb: 0 };
     for t in tasks {
         let (a, t, p) = t.await.unwrap();
         run.completed += t.len();
@@ -92,9 +107,80 @@ async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool) -> Run {
         run.polls += p;
     }
     run.seconds = started.elapsed().as_secs_f64().max(seconds);
+    run.load_kb = memory_kb().1;
     run.accept_ms.sort_by(|a, b| a.total_cmp(b));
     run.total_ms.sort_by(|a, b| a.total_cmp(b));
     run
+}
+
+/// Resident memory of this process (kB): now and at its peak.
+fn memory_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// N clients POSTing to `url` as fast as they can (a proxy that adds the secret itself).
+async fn direct(url: &str, clients: usize, seconds: f64) -> (f64, Vec<f64>) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url) = (http.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let response = http.post(&url).header("content-type", "application/json").body(r#"{"n":1}"#).send().await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.unwrap();
+                times.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_by(|a, b| a.total_cmp(b));
+    (all.len() as f64 / seconds, all)
+}
+
+/// `n` requests into one queue from 8 clients; the time until the last one resolved.
+async fn queue_overhead(n: usize) {
+    let stand_in = listen(Router::new().route("/api", post(|body: Json<Value>| async move { Json(json!({"echo": body.0})) }))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig { allow_private_upstreams: true, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
+    let state = AppState::open(config).await.unwrap();
+    let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
+    state.keyring.add(key, false).unwrap();
+    let base = listen(skapi_server::api::router(state.clone())).await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let (http, base, url) = (http.clone(), base.clone(), format!("{stand_in}/api"));
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"service": "bench", "owner": "o", "clientSecretName": "k", "url": url, "method": "post", "queue": "one",
+                              "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"n": 1}}).to_string();
+            for _ in (c..n).step_by(8) {
+                http.post(format!("{base}/csr")).header("content-meta", r#"{"public_identifier":"q","service":"bench"}"#).body(body.clone()).send().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accepted = started.elapsed().as_secs_f64();
+    while !state.db.blocking().pending().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let total = started.elapsed().as_secs_f64();
+    println!("{n} requests through one queue: accepted in {accepted:.2} s, all resolved after {total:.2} s → {:.2} ms per request (run one at a time: includes the stand-in's answer and three durable writes)", total * 1000.0 / n as f64);
 }
 
 #[tokio::main]
@@ -108,19 +194,42 @@ async fn main() {
     if clients.is_empty() {
         clients = vec![1, 16, 64];
     }
+    if let Some(n) = args.iter().position(|a| a == "--queue-overhead").map(|_| value("--queue-overhead", 1000.0) as usize) {
+        queue_overhead(n).await;
+        return;
+    }
+    if let Some(addr) = args.iter().position(|a| a == "--stand-in-only").and_then(|i| args.get(i + 1)) {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        println!("stand-in listening on http://{}", listener.local_addr().unwrap());
+        axum::serve(listener, stand_in_app()).await.unwrap();
+        return;
+    }
+    let external = args.iter().position(|a| a == "--stand-in").and_then(|i| args.get(i + 1)).cloned();
+    if let Some(url) = args.iter().position(|a| a == "--direct").and_then(|i| args.get(i + 1)) {
+        println!("plain proxy at {url}: POST, the proxy adds the secret; {seconds} s per row");
+        println!("{:>8} {:>12} {:>14} {:>14}", "clients", "completed/s", "p50 ms", "p99 ms");
+        for c in clients {
+            let (rate, times) = direct(url, c, seconds).await;
+            println!("{:>8} {:>12.0} {:>14.2} {:>14.2}", c, rate, percentile(&times, 0.5), percentile(&times, 0.99));
+        }
+        return;
+    }
     println!("skapi-server: csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row", if queue { ", one queue" } else { "" });
-    println!("{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>12}", "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req");
+    println!("{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14}", "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak");
     for c in clients {
-        let r = run(c, seconds, poll_ms, queue).await;
+        let r = run(c, seconds, poll_ms, queue, external.as_deref()).await;
         println!(
-            "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>12.2}",
+            "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>10.2} {:>8}/{} MB",
             c,
             r.completed as f64 / r.seconds,
             percentile(&r.accept_ms, 0.5),
             percentile(&r.accept_ms, 0.99),
             percentile(&r.total_ms, 0.5),
             percentile(&r.total_ms, 0.99),
-            r.polls as f64 / r.completed.max(1) as f64
+            r.polls as f64 / r.completed.max(1) as f64,
+            r.rest_kb / 1024,
+            r.load_kb / 1024
         );
     }
+    println!("RSS: this process (server and bench clients): once the server is up, and the peak so far");
 }
