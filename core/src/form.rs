@@ -286,7 +286,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(crate::test_cases(2000)))]
 
         /// Any list of fields gives an object or INVALID_PARAMETER — never a panic — and the
         /// same input gives the same answer.

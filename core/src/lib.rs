@@ -21,3 +21,9 @@ pub use error::{ApiError, ErrorCode};
 pub use method::Method;
 pub use placeholder::PLACEHOLDER;
 pub use request::Request;
+
+/// Property-test cases per property: `default`, or `PROPTEST_CASES` for a longer run.
+#[cfg(test)]
+pub(crate) fn test_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

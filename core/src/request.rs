@@ -276,7 +276,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #![proptest_config(ProptestConfig::with_cases(crate::test_cases(1000)))]
 
         /// Any JSON as a csr body: a validated request or INVALID_PARAMETER/INVALID_REQUEST,
         /// never a panic; and a request that validates has a placeholder somewhere.
