@@ -10,7 +10,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 
-echo "== native tests (skapi-core, skapi-server, SDK)"
+echo "== native tests (skapi-core, skapi-server on SQLite and PostgreSQL, SDK)"
+SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
+export SKAPI_TEST_POSTGRES
 cargo test --workspace 2>&1 | tee -a "$log" || status=1
 
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"

@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub auth: crate::auth::AuthConfig,
     /// Serve the demo's stand-in APIs at `/demo-api` and keep the `demo` service's keys.
     pub demo: bool,
+    /// `postgres://…` to keep records and keys in PostgreSQL; default: SQLite in `data_dir`.
+    pub database: Option<String>,
 }
 
 impl ServeConfig {
@@ -48,6 +50,7 @@ impl ServeConfig {
             admin_token: String::new(),
             auth: crate::auth::AuthConfig::default(),
             demo: false,
+            database: None,
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

@@ -38,8 +38,9 @@ impl AppState {
     /// requests interrupted by a previous crash, and resumes pending ones.
     pub async fn open(config: ServeConfig) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = store::sqlite::SqliteStore::open(&config.data_dir.join(store::sqlite::DB_FILE))?;
-        let db = store::Db::new(Arc::new(store));
+        let (database, data_dir) = (config.database.clone(), config.data_dir.clone());
+        let store = tokio::task::spawn_blocking(move || store::open(database.as_deref(), &data_dir)).await??;
+        let db = store::Db::new(store);
         let secrets = Arc::new(secrets::MasterKey::load_or_create(&config.data_dir)?);
         let keyring = Arc::new(keyring::Keyring::new(db.clone(), secrets));
         let upstream = upstream::Upstream::new(&config)?;

@@ -50,9 +50,13 @@ enum ServicesCommand {
 
 #[derive(Args)]
 struct DataDir {
-    /// Directory holding the database and the master key.
+    /// Directory holding the master key (and the SQLite database, unless --database is given).
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
+    /// Keep records and keys in PostgreSQL (postgres://…) instead of SQLite. Every instance on
+    /// one database needs the same master key file.
+    #[arg(long, env = "SKAPI_DATABASE")]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -214,9 +218,9 @@ struct KeyId {
 
 fn open_keyring(data: &DataDir) -> anyhow::Result<Keyring> {
     std::fs::create_dir_all(&data.data_dir)?;
-    let sqlite = store::sqlite::SqliteStore::open(&data.data_dir.join(store::sqlite::DB_FILE))?;
+    let store = store::open(data.database.as_deref(), &data.data_dir)?;
     let master = MasterKey::load_or_create(&data.data_dir)?;
-    Ok(Keyring::new(store::Db::new(Arc::new(sqlite)), Arc::new(master)))
+    Ok(Keyring::new(store::Db::new(store), Arc::new(master)))
 }
 
 /// The secret from standard input, without the line break a shell or `echo` adds.
@@ -308,7 +312,7 @@ fn services(command: ServicesCommand) -> anyhow::Result<()> {
     match command {
         ServicesCommand::Cors { data, service, origins, any_origin } => {
             std::fs::create_dir_all(&data.data_dir)?;
-            let store = store::sqlite::SqliteStore::open(&data.data_dir.join(store::sqlite::DB_FILE))?;
+            let store = store::open(data.database.as_deref(), &data.data_dir)?;
             let origins = if any_origin {
                 None
             } else {
@@ -319,7 +323,6 @@ fn services(command: ServicesCommand) -> anyhow::Result<()> {
                         .collect::<anyhow::Result<Vec<_>>>()?,
                 )
             };
-            use skapi_server::store::Store;
             store.set_service_origins(&service, origins.as_deref(), skapi_server::clock::now_ms())?;
             match origins {
                 Some(o) => eprintln!("service \"{service}\" may be called from: {}", o.join(" ")),
@@ -363,6 +366,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         admin_token,
         auth,
         demo: args.demo,
+        database: args.data.database.clone(),
         ..ServeConfig::new(args.listen, args.data.data_dir)
     })
 }

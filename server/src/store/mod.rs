@@ -3,6 +3,8 @@
 //!
 //! The trait is synchronous; [`Db`] runs its calls on tokio's blocking pool.
 
+pub mod postgres;
+mod row;
 pub mod sqlite;
 
 use serde_json::Value;
@@ -153,6 +155,16 @@ pub trait Store: Send + Sync + 'static {
     fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
     /// Ends every `running` record with `error` (after a crash); returns how many.
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+}
+
+/// Opens the store a server or the CLI was pointed at: PostgreSQL for a `postgres://` URL,
+/// else SQLite in the data directory. Blocking: call it outside the async runtime.
+pub fn open(database: Option<&str>, data_dir: &std::path::Path) -> StoreResult<Arc<dyn Store>> {
+    match database {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Arc::new(postgres::PgStore::open(url)?)),
+        Some(other) => Err(StoreError::Corrupt(format!("unsupported database URL \"{other}\" (expected postgres://…)"))),
+        None => Ok(Arc::new(sqlite::SqliteStore::open(&data_dir.join(sqlite::DB_FILE))?)),
+    }
 }
 
 /// The store as the async parts of the server use it.

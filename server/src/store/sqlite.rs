@@ -1,9 +1,9 @@
 //! The embedded default: one SQLite file in the data directory, in WAL mode with full sync, so
 //! a record `csr` has acknowledged survives a crash.
 
+use super::row::RecordRow;
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
-use skapi_core::ErrorCode;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -202,10 +202,6 @@ fn json_text(v: &Value) -> String {
     serde_json::to_string(v).expect("serialising a JSON value does not fail")
 }
 
-fn parse_json(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))).transpose()
-}
-
 fn key_from_row(row: &Row) -> rusqlite::Result<KeyRecord> {
     let destinations: String = row.get("destinations")?;
     let positions: String = row.get("positions")?;
@@ -221,33 +217,6 @@ fn key_from_row(row: &Row) -> rusqlite::Result<KeyRecord> {
         created: row.get("created")?,
         updated: row.get("updated")?,
     })
-}
-
-/// Raw columns of a record row; decoded outside rusqlite's closure so JSON errors surface.
-struct RecordRow {
-    seq: i64,
-    id: String,
-    service: String,
-    owner: String,
-    caller: String,
-    key_name: String,
-    method: String,
-    url: String,
-    key_v1: String,
-    key_v2: String,
-    queue: Option<String>,
-    queue_key: Option<String>,
-    request: String,
-    request_body: Option<String>,
-    status: String,
-    status_code: Option<u16>,
-    response_body: Option<String>,
-    truncated: bool,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    created: u64,
-    updated: u64,
-    expires: u64,
 }
 
 fn record_row(row: &Row) -> rusqlite::Result<RecordRow> {
@@ -276,58 +245,6 @@ fn record_row(row: &Row) -> rusqlite::Result<RecordRow> {
         updated: row.get("updated")?,
         expires: row.get("expires")?,
     })
-}
-
-impl TryFrom<RecordRow> for Record {
-    type Error = StoreError;
-
-    fn try_from(r: RecordRow) -> StoreResult<Record> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("record {}: {what}", r.id));
-        let status = Status::parse(&r.status).ok_or_else(|| corrupt("status"))?;
-        let method = Method::parse(&r.method).map_err(|_| corrupt("method"))?;
-        let request: CsrBody = serde_json::from_str(&r.request).map_err(|_| corrupt("request"))?;
-        let body = parse_json(r.response_body, "response body")?;
-        let outcome = match status {
-            Status::Resolved => Some(Outcome::Resolved {
-                status_code: r.status_code.unwrap_or(0),
-                body: body.unwrap_or(Value::Null),
-                truncated: r.truncated,
-            }),
-            Status::Failed => {
-                let code = r.error_code.as_deref().and_then(ErrorCode::parse).unwrap_or(ErrorCode::ServerError);
-                Some(Outcome::Failed {
-                    error: ApiError::new(code, r.error_message.unwrap_or_default()),
-                    status_code: r.status_code,
-                    body,
-                    truncated: r.truncated,
-                })
-            }
-            Status::Pending | Status::Running => None,
-        };
-        Ok(Record {
-            seq: r.seq,
-            new: NewRecord {
-                request_body: parse_json(r.request_body, "request body")?,
-                id: r.id,
-                service: r.service,
-                owner: r.owner,
-                caller: r.caller,
-                key_name: r.key_name,
-                method,
-                url: r.url,
-                key_v1: r.key_v1,
-                key_v2: r.key_v2,
-                queue: r.queue,
-                queue_key: r.queue_key,
-                request,
-                created: r.created,
-                expires: r.expires,
-            },
-            status,
-            outcome,
-            updated: r.updated,
-        })
-    }
 }
 
 fn records(rows: Vec<RecordRow>) -> StoreResult<Vec<Record>> {

@@ -1,0 +1,177 @@
+//! One conformance suite for every storage engine: SQLite always; PostgreSQL when
+//! `SKAPI_TEST_POSTGRES` names a server (the test command starts one: scripts/postgres.sh).
+
+mod support;
+
+use serde_json::json;
+use skapi_core::positions::Position;
+use skapi_core::wire::{CsrBody, Status};
+use skapi_core::{ApiError, ErrorCode, Method};
+use skapi_server::store::postgres::PgStore;
+use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
+use skapi_server::store::{HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
+use support::*;
+
+fn key(name: &str) -> KeyRecord {
+    KeyRecord {
+        service: SERVICE.into(),
+        name: name.into(),
+        sealed_secret: vec![1, 2, 3],
+        locked: true,
+        destinations: vec!["https://api.example.com/v1".into()],
+        positions: vec![Position::Headers],
+        rate_per_caller: Some(5),
+        rate_total: None,
+        created: 1,
+        updated: 2,
+    }
+}
+
+fn record(id: &str, queue: Option<&str>, created: u64) -> NewRecord {
+    let url = "https://api.example.com/v1/x";
+    NewRecord {
+        id: id.into(),
+        service: SERVICE.into(),
+        owner: OWNER.into(),
+        caller: "pid:a".into(),
+        key_name: "k".into(),
+        method: Method::Post,
+        url: url.into(),
+        key_v1: skapi_core::id::key_v1(Method::Post, url, queue),
+        key_v2: skapi_core::id::key_v2(Method::Post, url, SERVICE),
+        queue: queue.map(str::to_owned),
+        queue_key: queue.map(|q| format!("k:{q}")),
+        request: serde_json::from_value::<CsrBody>(json!({"url": url, "data": {"n": created}})).unwrap(),
+        request_body: Some(json!({"n": created})),
+        created,
+        expires: created + 1_000_000,
+    }
+}
+
+fn conformance(store: &dyn Store) {
+    // Keys.
+    store.insert_key(&key("k"), false).unwrap();
+    assert!(matches!(store.insert_key(&key("k"), false), Err(StoreError::Exists(_))));
+    let mut changed = key("k");
+    changed.locked = false;
+    store.insert_key(&changed, true).unwrap();
+    assert_eq!(store.get_key(SERVICE, "k").unwrap(), Some(changed));
+    store.insert_key(&KeyRecord { service: "other".into(), ..key("k2") }, false).unwrap();
+    assert_eq!(store.list_keys(Some(SERVICE)).unwrap().len(), 1);
+    assert_eq!(store.list_keys(None).unwrap().len(), 2);
+    assert!(store.remove_key("other", "k2").unwrap());
+    assert!(!store.remove_key("other", "k2").unwrap());
+    assert_eq!(store.get_key("other", "k2").unwrap(), None);
+
+    // Services.
+    assert_eq!(store.service_origins(SERVICE).unwrap(), None);
+    store.set_service_origins(SERVICE, Some(&["https://a.example".to_owned()]), 5).unwrap();
+    assert_eq!(store.service_origins(SERVICE).unwrap(), Some(vec!["https://a.example".to_owned()]));
+    store.set_service_origins(SERVICE, None, 6).unwrap();
+    assert_eq!(store.service_origins(SERVICE).unwrap(), None);
+
+    // Records: acceptance order, queue head, lifecycle.
+    let s1 = store.insert_record(&record("1:a", Some("q"), 10)).unwrap();
+    let s2 = store.insert_record(&record("2:b", Some("q"), 11)).unwrap();
+    let s3 = store.insert_record(&record("3:c", None, 12)).unwrap();
+    assert!(s1 < s2 && s2 < s3);
+    assert_eq!(store.queue_position("k:q", s2).unwrap(), 2);
+    assert_eq!(store.count_waiting(SERVICE, "q").unwrap(), 2);
+    assert_eq!(store.next_in_queue("k:q").unwrap().as_deref(), Some("1:a"));
+    assert!(store.mark_running("1:a", 20).unwrap());
+    assert!(!store.mark_running("1:a", 21).unwrap(), "only a pending record starts");
+    assert_eq!(store.next_in_queue("k:q").unwrap().as_deref(), Some("2:b"));
+    let resolved = Outcome::Resolved { status_code: 200, body: json!({"ok": true}), truncated: false };
+    assert!(store.finish("1:a", &resolved, 30).unwrap());
+    assert!(!store.finish("1:a", &resolved, 31).unwrap(), "a finished record stays as it is");
+    let got = store.get_record("1:a").unwrap().unwrap();
+    assert_eq!((got.status, got.outcome, got.updated, got.seq), (Status::Resolved, Some(resolved), 30, s1));
+    assert_eq!(got.new, record("1:a", Some("q"), 10));
+    let canceled = ApiError::new(ErrorCode::Canceled, "cancelled");
+    assert!(store.fail_pending("2:b", &canceled, 40).unwrap());
+    assert!(!store.fail_pending("2:b", &canceled, 41).unwrap());
+    match store.get_record("2:b").unwrap().unwrap().outcome {
+        Some(Outcome::Failed { error, .. }) => assert_eq!(error.code, ErrorCode::Canceled),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.pending().unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
+    assert!(store.mark_running("3:c", 50).unwrap());
+    let interrupted = ApiError::new(ErrorCode::Interrupted, "stopped");
+    assert_eq!(store.fail_running(&interrupted, 60).unwrap(), 1);
+
+    // History: filters and paging.
+    let query = |f: &dyn Fn(&mut HistoryQuery)| {
+        let mut q = HistoryQuery {
+            service: SERVICE.into(),
+            caller: "pid:a".into(),
+            key: skapi_core::id::key_v2(Method::Post, "https://api.example.com/v1/x", SERVICE),
+            limit: 10,
+            live_at: 0,
+            ..Default::default()
+        };
+        f(&mut q);
+        store.history(&q).unwrap().into_iter().map(|r| r.new.id).collect::<Vec<_>>()
+    };
+    assert_eq!(query(&|_| {}), vec!["3:c", "2:b", "1:a"]);
+    assert_eq!(query(&|q| q.ascending = true), vec!["1:a", "2:b", "3:c"]);
+    assert_eq!(query(&|q| q.queue_prefix = Some("q".into())), vec!["2:b", "1:a"]);
+    assert_eq!(query(&|q| q.queue_exclude = Some("q".into())), vec!["3:c"]);
+    assert_eq!(query(&|q| q.status = Some(Status::Resolved)), vec!["1:a"]);
+    assert_eq!(query(&|q| { q.limit = 1; q.after_seq = Some(s3) }), vec!["2:b"]);
+    assert_eq!(query(&|q| q.caller = "pid:b".into()), Vec::<String>::new());
+    assert_eq!(query(&|q| q.key = skapi_core::id::key_v1(Method::Post, "https://api.example.com/v1/x", Some("q"))), vec!["2:b", "1:a"]);
+    assert_eq!(query(&|q| q.live_at = 10_000_000), Vec::<String>::new(), "expired records are not listed");
+
+    // Expiry purge.
+    assert_eq!(store.purge_expired(1_000_011).unwrap(), 2);
+    assert_eq!(store.get_record("1:a").unwrap(), None);
+    assert!(store.get_record("3:c").unwrap().is_some());
+}
+
+#[test]
+fn sqlite_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&SqliteStore::open(&dir.path().join(DB_FILE)).unwrap());
+}
+
+/// A fresh database on the test PostgreSQL, or `None` (saying so) when there is none.
+fn postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("SKAPI_TEST_POSTGRES") else {
+        eprintln!("SKIPPED: SKAPI_TEST_POSTGRES is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let name = format!("skapi_test_{}_{}", std::process::id(), skapi_server::clock::now_ms());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("the test PostgreSQL is reachable");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{prefix}/{name}"))
+}
+
+#[test]
+fn postgres_conforms() {
+    let Some(url) = postgres_database() else { return };
+    conformance(&PgStore::open(&url).unwrap());
+    // Opening again applies no migration twice.
+    PgStore::open(&url).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_example_runs_on_postgres() {
+    let Some(url) = tokio::task::spawn_blocking(postgres_database).await.unwrap() else { return };
+    let (api, stand_in) = start_stand_in().await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { database: Some(url), ..config(dir.path()) }).await;
+    let keyring = server.state.keyring.clone();
+    tokio::task::spawn_blocking(move || {
+        let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), ..Default::default() };
+        keyring.add(key, false).unwrap();
+    })
+    .await
+    .unwrap();
+    let id = server.submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/v1/images/generations"), "method": "post",
+        "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"prompt": "otter on postgres"}})).await;
+    let (status, body) = server.poll_until_done("a", &id).await;
+    assert_eq!((status, body["data"][0]["b64_json"].as_str()), (200, Some("image of otter on postgres")));
+    assert_eq!(stand_in.seen()[0].headers["authorization"], format!("Bearer {SECRET}"));
+    assert!(!server.data_files().iter().any(|(_, b)| contains_bytes(b, SECRET.as_bytes())));
+}
