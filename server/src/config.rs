@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// `postgres://…` to keep records and keys in PostgreSQL; default: SQLite in `data_dir`.
     pub database: Option<String>,
+    /// How long a claim on a running request lasts unless its instance renews it.
+    pub lease: Duration,
 }
 
 impl ServeConfig {
@@ -51,6 +53,7 @@ impl ServeConfig {
             auth: crate::auth::AuthConfig::default(),
             demo: false,
             database: None,
+            lease: Duration::from_secs(10),
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

@@ -23,6 +23,8 @@ pub struct Engine {
     /// Requests running in this process, and how to cancel each (the runner acknowledges once
     /// the record is written).
     running: Mutex<HashMap<String, oneshot::Sender<oneshot::Sender<()>>>>,
+    /// How long a claim on a running request lasts unless renewed.
+    lease: Duration,
 }
 
 /// What a cancel did.
@@ -39,6 +41,9 @@ pub enum Cancel {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// An unqueued pending request older than this is picked up by any instance.
+const IDLE_AFTER_MS: u64 = 2_000;
 
 /// Removes a request from the running registry however its run ends.
 struct Running<'a> {
@@ -57,7 +62,7 @@ fn failure(code: ErrorCode, message: impl Into<String>) -> Outcome {
 }
 
 impl Engine {
-    pub fn new(db: Db, keyring: Arc<Keyring>, upstream: Upstream, concurrency: usize) -> Arc<Engine> {
+    pub fn new(db: Db, keyring: Arc<Keyring>, upstream: Upstream, concurrency: usize, lease: Duration) -> Arc<Engine> {
         Arc::new(Engine {
             db,
             keyring,
@@ -65,6 +70,7 @@ impl Engine {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             queues: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            lease,
         })
     }
 
@@ -121,7 +127,9 @@ impl Engine {
             "The server stopped while this request was running; it was not sent again.",
         );
         let now = now_ms();
-        let n = self.db.call(move |s| s.fail_running(&interrupted, now)).await?;
+        // Alone on its store, this process knows that whatever runs was its own; with a shared
+        // store another instance may be running it, and only a lease running out tells.
+        let n = self.db.call(move |s| if s.shared() { Ok(0) } else { s.fail_running(&interrupted, now) }).await?;
         if n > 0 {
             tracing::warn!(count = n, "requests interrupted by a previous stop marked failed");
         }
@@ -150,28 +158,20 @@ impl Engine {
         tokio::spawn(self.clone().queue_worker(queue_key));
     }
 
+    fn lease_until(&self, now: u64) -> u64 {
+        now + self.lease.as_millis() as u64
+    }
+
     async fn queue_worker(self: Arc<Self>, queue_key: String) {
-        let mut last: Option<String> = None;
         loop {
-            let key = queue_key.clone();
-            let next = match self.db.call(move |s| s.next_in_queue(&key)).await {
-                Ok(next) => next,
-                Err(e) => {
-                    tracing::error!(queue = queue_key, error = %e, "queue could not be read; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            match next {
-                Some(id) => {
-                    if last.as_ref() == Some(&id) {
-                        // The record could not be ended (the store refuses writes): wait, not spin.
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    self.run(&id).await;
-                    last = Some(id);
-                }
-                None => {
+            let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let (key, now) = (queue_key.clone(), now_ms());
+            let lease_until = self.lease_until(now);
+            // Claimed only while nothing of this queue runs — here or in another instance.
+            match self.db.call(move |s| s.claim_next_in_queue(&key, now, lease_until)).await {
+                Ok(Some(id)) => self.run_claimed(&id, permit).await,
+                Ok(None) => {
+                    drop(permit);
                     // Retire unless work arrived while this worker was looking.
                     let mut queues = lock(&self.queues);
                     match queues.get_mut(&queue_key) {
@@ -182,11 +182,28 @@ impl Engine {
                         }
                     }
                 }
+                Err(e) => {
+                    drop(permit);
+                    tracing::error!(queue = queue_key, error = %e, "queue could not be read; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
 
+    /// Runs a request without a queue, if it is still pending.
     async fn run(&self, id: &str) {
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (owned, now) = (id.to_owned(), now_ms());
+        let lease_until = self.lease_until(now);
+        match self.db.call(move |s| s.claim(&owned, now, lease_until)).await {
+            Ok(true) => self.run_claimed(id, permit).await,
+            Ok(false) => {}
+            Err(e) => tracing::error!(id, error = %e, "request could not be claimed"),
+        }
+    }
+
+    async fn run_claimed(&self, id: &str, _permit: tokio::sync::OwnedSemaphorePermit) {
         if let Err(e) = self.try_run(id).await {
             tracing::error!(id, error = %e, "request could not be run");
             let id = id.to_owned();
@@ -195,27 +212,20 @@ impl Engine {
         }
     }
 
+    /// Runs a request this instance has claimed (it is `running`, leased to us).
     async fn try_run(&self, id: &str) -> Result<(), StoreError> {
+        let (abort, aborted) = oneshot::channel::<oneshot::Sender<()>>();
+        lock(&self.running).insert(id.to_owned(), abort);
+        let _registered = Running { engine: self, id };
         let owned = id.to_owned();
         let Some(record) = self.db.call(move |s| s.get_record(&owned)).await? else {
             return Ok(());
         };
-        if record.status != skapi_core::wire::Status::Pending {
-            return Ok(());
-        }
-        let _permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let now = now_ms();
-        let owned = id.to_owned();
         if now >= record.new.expires {
             let outcome = failure(ErrorCode::Expired, "The request expired before it could run.");
+            let owned = id.to_owned();
             self.db.call(move |s| s.finish(&owned, &outcome, now)).await?;
-            return Ok(());
-        }
-        // Registered before it turns `running`, so a cancel always finds it one way or the other.
-        let (abort, aborted) = oneshot::channel::<oneshot::Sender<()>>();
-        lock(&self.running).insert(id.to_owned(), abort);
-        let _registered = Running { engine: self, id };
-        if !self.db.call(move |s| s.mark_running(&owned, now)).await? {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(record.new.expires - now);
@@ -236,6 +246,48 @@ impl Engine {
             let _ = ack.send(());
         }
         Ok(())
+    }
+
+    /// Keeps the leases of this instance's running requests fresh, ends requests whose lease ran
+    /// out (their instance died), and picks up work nobody is doing (a queue left by a dead
+    /// instance, a request accepted by one that died before starting it).
+    pub fn spawn_maintenance(self: &Arc<Self>) {
+        let engine = Arc::downgrade(self);
+        let every = (self.lease / 3).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(engine) = engine.upgrade() else { return };
+                let now = now_ms();
+                let mine: Vec<String> = lock(&engine.running).keys().cloned().collect();
+                let lease_until = engine.lease_until(now);
+                let interrupted = ApiError::new(
+                    ErrorCode::Interrupted,
+                    "The server running this request stopped; it was not sent again.",
+                );
+                let work = engine
+                    .db
+                    .call(move |s| {
+                        s.renew_leases(&mine, lease_until)?;
+                        s.fail_expired_leases(&interrupted, now)?;
+                        s.idle_work(now.saturating_sub(IDLE_AFTER_MS))
+                    })
+                    .await;
+                match work {
+                    Ok((queues, ids)) => {
+                        for queue_key in queues {
+                            engine.dispatch(String::new(), Some(queue_key));
+                        }
+                        for id in ids {
+                            engine.dispatch(id, None);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "lease upkeep failed"),
+                }
+            }
+        });
     }
 
     /// Re-reads the key (it may have changed since acceptance), re-checks where the secret may

@@ -44,10 +44,11 @@ impl AppState {
         let secrets = Arc::new(secrets::MasterKey::load_or_create(&config.data_dir)?);
         let keyring = Arc::new(keyring::Keyring::new(db.clone(), secrets));
         let upstream = upstream::Upstream::new(&config)?;
-        let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency);
+        let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency, config.lease);
         let auth = Arc::new(auth::Verifier::load(&config.auth).await?);
         engine.recover().await?;
         engine.spawn_purger(config.purge_interval, config.expired_grace);
+        engine.spawn_maintenance();
         Ok(AppState { db, keyring, engine, auth, limiter: Arc::default(), config: Arc::new(config) })
     }
 }

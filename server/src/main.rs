@@ -112,6 +112,10 @@ struct ServeArgs {
     /// Required `aud` of user tokens.
     #[arg(long)]
     jwt_audience: Option<String>,
+    /// Milliseconds a claim on a running request lasts unless renewed (several instances on one
+    /// database: an instance that dies leaves its running requests INTERRUPTED after this).
+    #[arg(long, default_value_t = 10_000)]
+    lease_ms: u64,
     /// Serve the demo: offline stand-ins for an image API and a GET-style API at /demo-api,
     /// and the `demo` service's keys `openai` and `maps` (random secrets) pointing at them.
     #[arg(long)]
@@ -367,6 +371,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         auth,
         demo: args.demo,
         database: args.data.database.clone(),
+        lease: Duration::from_millis(args.lease_ms.max(300)),
         ..ServeConfig::new(args.listen, args.data.data_dir)
     })
 }

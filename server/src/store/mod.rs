@@ -153,6 +153,22 @@ pub trait Store: Send + Sync + 'static {
     fn pending(&self) -> StoreResult<Vec<Record>>;
     /// The id of the oldest `pending` record of a queue.
     fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
+    /// `pending` → `running` with a lease until `lease_until`; false when no longer pending.
+    fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool>;
+    /// Atomically: when no request of the queue runs, its oldest pending one turns `running`
+    /// (leased) and its id is returned.
+    fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>>;
+    /// Extends the leases of requests this instance runs.
+    fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
+    /// Ends `running` records whose lease ran out (their instance died) with `error`.
+    fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+    /// Work nobody is doing: queues with pending requests and none running, and unqueued
+    /// pending requests accepted before `before`.
+    fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)>;
+    /// True when several server instances may share this store.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Ends every `running` record with `error` (after a crash); returns how many.
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
 }

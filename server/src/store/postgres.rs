@@ -2,8 +2,11 @@
 //! postgres://…`). Same records and keys as the SQLite default; migrations are versioned in a
 //! `schema_migrations` table and applied at start.
 //!
-//! Not here yet: coordination between instances (a queue's head claimed with a lease, expiry
-//! purged once); until then, run one instance per database.
+//! Several instances coordinate through the rows themselves: a queue's head is claimed under a
+//! row lock (`SELECT … FOR UPDATE`) only while nothing of that queue runs; a running request
+//! holds a lease its instance renews, and an instance that finds a lease run out ends that
+//! request `INTERRUPTED`; expired records are purged under an advisory lock, by one instance at
+//! a time.
 
 use super::row::RecordRow;
 use super::*;
@@ -64,6 +67,8 @@ CREATE INDEX records_by_status ON records (status, seq);
 CREATE INDEX records_by_queue ON records (queue_key, status, seq);
 CREATE INDEX records_by_queue_name ON records (service, queue, status);
 CREATE INDEX records_by_expiry ON records (expires);
+"#, r#"
+ALTER TABLE records ADD COLUMN lease_until BIGINT;
 "#];
 
 #[derive(Debug, thiserror::Error)]
@@ -327,7 +332,13 @@ impl Store for PgStore {
     }
 
     fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        Ok(self.client().execute("DELETE FROM records WHERE expires <= $1", &[&ms(cutoff)])? as usize)
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        // One instance purges at a time; the others skip this round.
+        let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[])?.get(0);
+        let n = if mine { tx.execute("DELETE FROM records WHERE expires <= $1", &[&ms(cutoff)])? as usize } else { 0 };
+        tx.commit()?;
+        Ok(n)
     }
 
     fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
@@ -373,6 +384,71 @@ impl Store for PgStore {
     fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
         let row = self.client().query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
+        let n = self.client().execute(
+            "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending'",
+            &[&id, &ms(now), &ms(lease_until)],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        let head = tx.query_opt(
+            "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1 FOR UPDATE",
+            &[&queue_key],
+        )?;
+        let claimed = match head {
+            Some(row) if row.get::<_, &str>(1) == "pending" => {
+                let id: String = row.get(0);
+                tx.execute("UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1", &[&id, &ms(now), &ms(lease_until)])?;
+                Some(id)
+            }
+            _ => None,
+        };
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
+        if !ids.is_empty() {
+            self.client().execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)])?;
+        }
+        Ok(())
+    }
+
+    fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        Ok(self.client().execute(
+            "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
+             WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3",
+            &[&error.code.as_str(), &error.message, &ms(now)],
+        )? as usize)
+    }
+
+    fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let mut client = self.client();
+        let queues = client
+            .query(
+                "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let ids = client
+            .query("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < $1 ORDER BY seq LIMIT 1000", &[&ms(before)])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok((queues, ids))
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {

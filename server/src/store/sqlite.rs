@@ -62,6 +62,8 @@ CREATE TABLE services (
     cors_origins TEXT NOT NULL,
     updated      INTEGER NOT NULL
 );
+"#, r#"
+ALTER TABLE records ADD COLUMN lease_until INTEGER;
 "#];
 
 /// Connections that only read (WAL lets them read beside the writer).
@@ -491,6 +493,76 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE records SET status = 'running', updated = ?2, lease_until = ?3 WHERE id = ?1 AND status = 'pending'",
+                params![id, now, lease_until],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
+        let queue_key = queue_key.to_owned();
+        // The writer thread runs one job at a time: the look and the claim are one step.
+        self.write(move |conn| {
+            let head: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT id, status FROM records WHERE queue_key = ?1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1",
+                    params![queue_key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match head {
+                Some((id, status)) if status == "pending" => {
+                    conn.execute(
+                        "UPDATE records SET status = 'running', updated = ?2, lease_until = ?3 WHERE id = ?1",
+                        params![id, now, lease_until],
+                    )?;
+                    Ok(Some(id))
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        self.write(move |conn| {
+            for id in &ids {
+                conn.execute("UPDATE records SET lease_until = ?2 WHERE id = ?1 AND status = 'running'", params![id, lease_until])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        let error = error.clone();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3
+                 WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < ?3",
+                params![error.code.as_str(), error.message, now],
+            )?)
+        })
+    }
+
+    fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
+        )?;
+        let queues = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < ?1 ORDER BY seq LIMIT 1000",
+        )?;
+        let ids = stmt.query_map(params![before], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok((queues, ids))
     }
 
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
