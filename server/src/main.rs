@@ -114,7 +114,7 @@ struct ServeArgs {
     jwt_audience: Option<String>,
     /// Milliseconds a claim on a running request lasts unless renewed (several instances on one
     /// database: an instance that dies leaves its running requests INTERRUPTED after this).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "SKAPI_LEASE_MS")]
     lease_ms: u64,
     /// Serve the demo: offline stand-ins for an image API and a GET-style API at /demo-api,
     /// and the `demo` service's keys `openai` and `maps` (random secrets) pointing at them.

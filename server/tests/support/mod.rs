@@ -305,10 +305,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_skapi-server");
 
 /// `skapi-server keys add` through the CLI, the value on standard input.
 pub fn cli_add_key(data: &std::path::Path, name: &str) {
+    cli_add_key_with(data, name, &[]);
+}
+
+/// The same, with environment variables (e.g. `SKAPI_DATABASE`).
+pub fn cli_add_key_with(data: &std::path::Path, name: &str, envs: &[(&str, &str)]) {
     use std::io::Write;
     let mut add = std::process::Command::new(BIN)
         .args(["keys", "add", "--service", SERVICE, "--name", name, "--data-dir"])
         .arg(data)
+        .envs(envs.iter().copied())
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,0 +1,85 @@
+//! Three skapi-server instances on one PostgreSQL behave as one: any instance answers any
+//! poll, a queue runs one at a time in acceptance order whichever instance accepted each
+//! request, and an instance killed mid-queue leaves its running request INTERRUPTED (once its
+//! lease runs out) while another instance takes the rest of the queue, in order.
+//! Needs `SKAPI_TEST_POSTGRES` (the test command starts a PostgreSQL on loopback).
+
+mod support;
+
+use serde_json::json;
+use std::process::Stdio;
+use std::time::Duration;
+use support::*;
+
+fn fresh_database() -> Option<String> {
+    let Ok(base) = std::env::var("SKAPI_TEST_POSTGRES") else {
+        eprintln!("SKIPPED: SKAPI_TEST_POSTGRES is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let name = format!("skapi_instances_{}_{}", std::process::id(), skapi_server::clock::now_ms());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("the test PostgreSQL is reachable");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
+    let Some(database) = tokio::task::spawn_blocking(fresh_database).await.unwrap() else { return };
+    let (api, stand_in) = start_stand_in().await;
+    // One data directory: every instance needs the same master key.
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "1000")];
+    cli_add_key_with(dir.path(), "openai", &envs);
+    let mut instances: Vec<(std::process::Child, Api)> = (0..3).map(|_| spawn_server(dir.path(), Stdio::null(), &envs)).collect();
+
+    // One queue, requests accepted round robin by the three instances.
+    let url = format!("{api}/slow?ms=60&q=shared");
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let mut body = tagged(&url, &format!("s{i:02}"));
+        body["queue"] = json!("shared");
+        ids.push(instances[i % 3].1.submit("caller", body).await);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        // Polled through another instance than the one that accepted it.
+        let (status, answer) = instances[(i + 1) % 3].1.poll_until_done("caller", id).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let expected: Vec<String> = (0..24).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(stand_in.tags(), expected, "one queue, acceptance order, across instances");
+    assert_eq!(stand_in.inflight.lock().unwrap().max_per_queue, 1, "never two at once");
+    let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
+    let (_, page) = instances[2].1.call("csr-poll", "caller", json!({"service": SERVICE, "id": prefix, "limit": 100})).await;
+    assert_eq!(page["list"].as_array().unwrap().len(), 24, "history through any instance");
+
+    // An instance dies while it runs the queue's head.
+    let url = format!("{api}/slow?ms=400&q=killed");
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let mut body = tagged(&url, &format!("k{i}"));
+        body["queue"] = json!("killed");
+        ids.push(instances[0].1.submit("caller", body).await);
+    }
+    for _ in 0..250 {
+        if stand_in.tags().iter().any(|t| t == "k0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (mut dead, _) = instances.remove(0);
+    dead.kill().unwrap(); // SIGKILL while k0 runs
+    dead.wait().unwrap();
+    let survivor = instances[0].1.clone();
+    let (status, answer) = survivor.poll_until_done("caller", &ids[0]).await;
+    assert_eq!((status, answer["code"].as_str()), (500, Some("INTERRUPTED")), "{answer}");
+    for id in &ids[1..] {
+        let (status, answer) = survivor.poll_until_done("caller", id).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let killed: Vec<String> = stand_in.tags().into_iter().filter(|t| t.starts_with('k')).collect();
+    assert_eq!(killed, vec!["k0", "k1", "k2", "k3", "k4", "k5"], "the rest of the queue, in order, each once");
+    for (mut child, _) in instances {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
