@@ -118,6 +118,9 @@ impl Request {
         if queue.as_ref().is_some_and(|q| q.len() > MAX_QUEUE_LEN) {
             return Err(ApiError::invalid_parameter(format!("\"queue\" should be at most {MAX_QUEUE_LEN} bytes.")));
         }
+        if queue.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
+            return Err(ApiError::invalid_parameter("\"queue\" should have no control characters."));
+        }
 
         let request = Request { client_secret_name, url, method, headers, data, params, queue, expires_ms };
         if !request.has_placeholder() {

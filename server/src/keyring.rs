@@ -150,6 +150,9 @@ impl Keyring {
         if key.name.trim().is_empty() || key.name.len() > 128 {
             return invalid("the key name must have 1 to 128 characters");
         }
+        if key.service.chars().chain(key.name.chars()).any(char::is_control) {
+            return invalid("the service id and key name must have no control characters");
+        }
         check_value(&key.secret)?;
         check_limits(key.rate_per_caller, key.rate_total)?;
         let destinations = normalize_destinations(&key.destinations)?;

@@ -28,7 +28,7 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     let (api, stand_in) = start_stand_in().await;
     // One data directory: every instance needs the same master key.
     let dir = tempfile::tempdir().unwrap();
-    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "1000")];
+    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "1000"), ("SKAPI_ADMIN_TOKEN", "admin-for-tests")];
     cli_add_key_with(dir.path(), "openai", &envs);
     let mut instances: Vec<(std::process::Child, Api)> = (0..3).map(|_| spawn_server(dir.path(), Stdio::null(), &envs)).collect();
 
@@ -51,6 +51,18 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
     let (_, page) = instances[2].1.call("csr-poll", "caller", json!({"service": SERVICE, "id": prefix, "limit": 100})).await;
     assert_eq!(page["list"].as_array().unwrap().len(), 24, "history through any instance");
+
+    // A key's rate limit counts across instances.
+    let limited = json!({"service": SERVICE, "name": "limited", "secret": SECRET, "rate_total": 3});
+    let created = instances[0].1.http.post(format!("{}/admin/keys", instances[0].1.base)).bearer_auth("admin-for-tests").body(limited.to_string()).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "limited", "url": format!("{api}/echo"), "method": "post",
+                          "headers": {"Authorization": "Bearer $CLIENT_SECRET"}});
+        statuses.push(instances[i % 3].1.call("csr", &format!("caller{i}"), body).await.0);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429], "three in total, whichever instance");
 
     // An instance dies while it runs the queue's head.
     let url = format!("{api}/slow?ms=400&q=killed");

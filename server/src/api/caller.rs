@@ -37,15 +37,15 @@ impl Caller {
             }
             None => ContentMeta::default(),
         };
-        if meta.public_identifier.len() > MAX_IDENTIFIER {
-            return Err(Failure::invalid_parameter("The public identifier is too long."));
+        if meta.public_identifier.len() > MAX_IDENTIFIER || meta.public_identifier.chars().any(char::is_control) {
+            return Err(Failure::invalid_parameter("The public identifier is too long or holds control characters."));
         }
         let identity = if !meta.public_identifier.is_empty() {
             format!("pid:{}", meta.public_identifier)
         } else {
             let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
             let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let agent: String = agent.chars().take(MAX_AGENT).collect();
+            let agent: String = agent.chars().filter(|c| !c.is_control()).take(MAX_AGENT).collect();
             format!("anon:{ip}|{agent}")
         };
         Ok(Caller { meta, identity, user: None, origin: None })

@@ -60,7 +60,17 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
     skapi_core::positions::check(&key.positions, &request)?;
     let now = now_ms();
     let key_id = format!("{service}\0{name}");
-    if let Err(seconds) = state.limiter.check(&key_id, &caller.identity, key.rate_per_caller, key.rate_total, now) {
+    // A shared store counts for every instance; otherwise this process counts.
+    let (per_caller, total, who) = (key.rate_per_caller, key.rate_total, caller.identity.clone());
+    let counted = {
+        let key_id = key_id.clone();
+        state.db.call(move |s| s.rate_check(&key_id, &who, per_caller, total, now).transpose()).await?
+    };
+    let verdict = match counted {
+        Some(verdict) => verdict,
+        None => state.limiter.check(&key_id, &caller.identity, per_caller, total, now),
+    };
+    if let Err(seconds) = verdict {
         return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
             .retry_after(seconds));
     }

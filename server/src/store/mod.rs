@@ -169,6 +169,12 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Counts one request against a key's limits in the store (for shared stores, so that
+    /// every instance counts together): `Ok(Err(seconds))` when a limit is reached (nothing
+    /// counted). `None` when this store keeps no counters (the process counts in memory).
+    fn rate_check(&self, _key_id: &str, _caller: &str, _per_caller: Option<u32>, _total: Option<u32>, _now: u64) -> Option<StoreResult<Result<(), u64>>> {
+        None
+    }
     /// Ends every `running` record with `error` (after a crash); returns how many.
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
 }

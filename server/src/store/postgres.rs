@@ -69,6 +69,12 @@ CREATE INDEX records_by_queue_name ON records (service, queue, status);
 CREATE INDEX records_by_expiry ON records (expires);
 "#, r#"
 ALTER TABLE records ADD COLUMN lease_until BIGINT;
+CREATE TABLE rate_windows (
+    counter TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (counter, window_start)
+);
 "#];
 
 #[derive(Debug, thiserror::Error)]
@@ -449,6 +455,40 @@ impl Store for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn rate_check(&self, key_id: &str, caller: &str, per_caller: Option<u32>, total: Option<u32>, now: u64) -> Option<StoreResult<Result<(), u64>>> {
+        if per_caller.is_none() && total.is_none() {
+            return Some(Ok(Ok(())));
+        }
+        const WINDOW_MS: u64 = 60_000;
+        let window = (now / WINDOW_MS * WINDOW_MS) as i64;
+        let retry_after = ((now / WINDOW_MS + 1) * WINDOW_MS - now).div_ceil(1000).max(1);
+        let attempt = || -> StoreResult<Result<(), u64>> {
+            let mut client = self.client();
+            let mut tx = client.transaction()?;
+            for (counter, limit) in [(format!("{key_id}\0*"), total), (format!("{key_id}\0{caller}"), per_caller)] {
+                let Some(limit) = limit else { continue };
+                // PostgreSQL text holds no NUL.
+                let counter = counter.replace('\0', "\u{1}");
+                // The row lock taken by the upsert orders instances counting the same window.
+                let count: i32 = tx
+                    .query_one(
+                        "INSERT INTO rate_windows (counter, window_start, count) VALUES ($1, $2, 1)
+                         ON CONFLICT (counter, window_start) DO UPDATE SET count = rate_windows.count + 1 RETURNING count",
+                        &[&counter, &window],
+                    )?
+                    .get(0);
+                if count as u32 > limit {
+                    tx.rollback()?;
+                    return Ok(Err(retry_after));
+                }
+            }
+            tx.execute("DELETE FROM rate_windows WHERE window_start < $1", &[&(window - WINDOW_MS as i64)])?;
+            tx.commit()?;
+            Ok(Ok(()))
+        };
+        Some(attempt())
     }
 
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
