@@ -7,6 +7,8 @@
 //! `… -- [clients…] --direct URL` — the same load against a plain proxy (e.g. nginx) at URL
 //! `… -- --stand-in-only ADDR` — only serve the stand-in API at ADDR (for bench/server.sh)
 //! `… -- [clients…] --stand-in URL` — use that stand-in instead of an in-process one
+//! `… -- [clients…] --instances N --database postgres://…` — N `skapi-server` processes (the
+//!   release binary) on one PostgreSQL, the clients spread over them
 
 use axum::routing::post;
 use axum::{Json, Router};
@@ -45,24 +47,82 @@ fn stand_in_app() -> Router {
     Router::new().route("/api", post(|body: Json<Value>| async move { Json(json!({"echo": body.0})) }))
 }
 
-async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: Option<&str>) -> Run {
+/// Servers to load: one in this process (SQLite), or `instances` processes on `database`.
+struct Servers {
+    bases: Vec<String>,
+    children: Vec<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn servers(instances: Option<(usize, String)>) -> Servers {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((n, database)) = instances else {
+        let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
+        let state = AppState::open(config).await.unwrap();
+        let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
+        state.keyring.add(key, false).unwrap();
+        let base = listen(skapi_server::api::router(state)).await;
+        return Servers { bases: vec![base], children: Vec::new(), _dir: dir };
+    };
+    use std::io::{BufRead, Write};
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("skapi-server");
+    let data = dir.path().to_owned();
+    let database2 = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut add = std::process::Command::new(&bin)
+            .args(["keys", "add", "--service", "bench", "--name", "k", "--replace", "--data-dir"])
+            .arg(&data)
+            .env("SKAPI_DATABASE", &database2)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("target/release/skapi-server (cargo build --release -p skapi-server)");
+        add.stdin.take().unwrap().write_all(b"sk-bench-secret").unwrap();
+        assert!(add.wait().unwrap().success());
+        let mut children = Vec::new();
+        let mut bases = Vec::new();
+        for _ in 0..n {
+            let mut child = std::process::Command::new(&bin)
+                .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--concurrency", "256", "--data-dir"])
+                .arg(&data)
+                .env("SKAPI_DATABASE", &database2)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            bases.push(line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned());
+            children.push(child);
+        }
+        Servers { bases, children, _dir: dir }
+    })
+    .await
+    .unwrap()
+}
+
+async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: Option<&str>, instances: Option<(usize, String)>) -> Run {
     let stand_in = match external {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => listen(stand_in_app()).await,
     };
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
-    let state = AppState::open(config).await.unwrap();
-    let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
-    state.keyring.add(key, false).unwrap();
-    let base = listen(skapi_server::api::router(state)).await;
+    let servers = servers(instances).await;
     let rest_kb = memory_kb().0;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let url = format!("{stand_in}/api");
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (http, base, url) = (http.clone(), base.clone(), url.clone());
+        let (http, base, url) = (http.clone(), servers.bases[c % servers.bases.len()].clone(), url.clone());
         tasks.push(tokio::spawn(async move {
             let meta = json!({"public_identifier": format!("client{c}"), "service": "bench", "owner": "o"}).to_string();
             let (mut accept, mut total, mut polls) = (Vec::new(), Vec::new(), 0usize);
@@ -205,6 +265,8 @@ async fn main() {
         return;
     }
     let external = args.iter().position(|a| a == "--stand-in").and_then(|i| args.get(i + 1)).cloned();
+    let database = args.iter().position(|a| a == "--database").and_then(|i| args.get(i + 1)).cloned();
+    let instances = args.iter().position(|a| a == "--instances").map(|_| value("--instances", 1.0) as usize).zip(database);
     if let Some(url) = args.iter().position(|a| a == "--direct").and_then(|i| args.get(i + 1)) {
         println!("plain proxy at {url}: POST, the proxy adds the secret; {seconds} s per row");
         println!("{:>8} {:>12} {:>14} {:>14}", "clients", "completed/s", "p50 ms", "p99 ms");
@@ -214,10 +276,14 @@ async fn main() {
         }
         return;
     }
-    println!("skapi-server: csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row", if queue { ", one queue" } else { "" });
+    let backend = match &instances {
+        Some((n, _)) => format!("{n} instance(s) on PostgreSQL"),
+        None => "one in-process instance on SQLite".to_owned(),
+    };
+    println!("skapi-server ({backend}): csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row", if queue { ", one queue" } else { "" });
     println!("{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14}", "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak");
     for c in clients {
-        let r = run(c, seconds, poll_ms, queue, external.as_deref()).await;
+        let r = run(c, seconds, poll_ms, queue, external.as_deref(), instances.clone()).await;
         println!(
             "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>10.2} {:>8}/{} MB",
             c,
