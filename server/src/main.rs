@@ -70,7 +70,7 @@ struct ServeArgs {
     #[arg(long)]
     allow_private_upstreams: bool,
     /// Milliseconds a third party may take to answer.
-    #[arg(long, default_value_t = 120_000)]
+    #[arg(long, default_value_t = 120_000, env = "SKAPI_UPSTREAM_TIMEOUT_MS")]
     upstream_timeout_ms: u64,
     /// Requests without a queue that may run at once.
     #[arg(long, default_value_t = 64)]

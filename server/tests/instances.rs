@@ -11,20 +11,13 @@ use std::process::Stdio;
 use std::time::Duration;
 use support::*;
 
-fn fresh_database() -> Option<String> {
-    let Ok(base) = std::env::var("SKAPI_TEST_POSTGRES") else {
-        eprintln!("SKIPPED: SKAPI_TEST_POSTGRES is not set (scripts/test.sh sets it)");
-        return None;
-    };
-    let name = format!("skapi_instances_{}_{}", std::process::id(), skapi_server::clock::now_ms());
-    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("the test PostgreSQL is reachable");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
-}
+/// These tests each run several server processes: one at a time, so timing holds on 2 cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
-    let Some(database) = tokio::task::spawn_blocking(fresh_database).await.unwrap() else { return };
+    let _serial = SERIAL.lock().await;
+    let Some(database) = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap() else { return };
     let (api, stand_in) = start_stand_in().await;
     // One data directory: every instance needs the same master key.
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +58,7 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     assert_eq!(statuses, vec![200, 200, 200, 429, 429], "three in total, whichever instance");
 
     // An instance dies while it runs the queue's head.
-    let url = format!("{api}/slow?ms=400&q=killed");
+    let url = format!("{api}/slow?ms=800&q=killed");
     let mut ids = Vec::new();
     for i in 0..6 {
         let mut body = tagged(&url, &format!("k{i}"));
@@ -90,6 +83,62 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     }
     let killed: Vec<String> = stand_in.tags().into_iter().filter(|t| t.starts_with('k')).collect();
     assert_eq!(killed, vec!["k0", "k1", "k2", "k3", "k4", "k5"], "the rest of the queue, in order, each once");
+    for (mut child, _) in instances {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// The reliability suite's faults, with three instances: the API refusing, resetting, hanging
+/// and answering 503 at random, and an instance killed with SIGKILL (and started again) twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_and_sigkills_across_three_instances() {
+    let _serial = SERIAL.lock().await;
+    let Some(database) = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap() else { return };
+    let (api, stand_in) = faulty_api(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "1000"), ("SKAPI_UPSTREAM_TIMEOUT_MS", "500")];
+    cli_add_key_with(dir.path(), "openai", &envs);
+    let mut instances: Vec<(std::process::Child, Api)> = (0..3).map(|_| spawn_server(dir.path(), Stdio::null(), &envs)).collect();
+    let url = format!("{api}/faults");
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        let (_, sent) = send_load(&instances[round].1, &url, round, 300, 10, 8).await;
+        ids.extend(sent);
+        if round < 2 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let (mut child, _) = std::mem::replace(&mut instances[round], spawn_server(dir.path(), Stdio::null(), &envs));
+            child.kill().unwrap(); // SIGKILL mid-load; a fresh instance takes its place
+            child.wait().unwrap();
+        }
+    }
+    let client = instances[2].1.clone();
+    let mut codes: std::collections::HashMap<String, usize> = Default::default();
+    for id in &ids {
+        let (status, answer) = client.poll_until_done("load", id).await;
+        let code = if status == 200 { "RESOLVED".to_owned() } else { answer["code"].as_str().unwrap_or("?").to_owned() };
+        assert!(["RESOLVED", "NETWORK_ERROR", "TIMEOUT", "THIRD_PARTY_ERROR", "INTERRUPTED"].contains(&code.as_str()), "{id}: {status} {answer}");
+        *codes.entry(code).or_default() += 1;
+    }
+    eprintln!("900 requests, three instances, faults and two SIGKILLs: {codes:?}");
+    let arrivals = stand_in.arrivals.lock().unwrap().clone();
+    let mut seen = std::collections::HashSet::new();
+    for (tag, _) in &arrivals {
+        assert!(seen.insert(tag.clone()), "{tag} was sent twice");
+    }
+    // Each queue: what reached the API came in acceptance order (history, oldest first).
+    for q in 0..10 {
+        let queue = format!("q{q}");
+        let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
+        let (_, page) = client
+            .call("csr-poll", "load", json!({"service": SERVICE, "id_prefix": prefix, "queue_exact": queue, "ascending": true, "limit": 1000}))
+            .await;
+        let accepted: Vec<String> = page["list"].as_array().unwrap().iter().map(|i| i["reqbdy"]["tag"].as_str().unwrap().to_owned()).collect();
+        let sent: Vec<&String> = arrivals.iter().map(|(t, _)| t).filter(|t| t.split('-').next() == Some(queue.as_str())).collect();
+        let order: Vec<&String> = accepted.iter().filter(|t| sent.contains(t)).collect();
+        assert_eq!(sent, order, "queue {queue}");
+        assert_eq!(sent.len(), order.len());
+    }
     for (mut child, _) in instances {
         child.kill().unwrap();
         child.wait().unwrap();

@@ -6,108 +6,11 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use skapi_core::wire::Status;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Reads one HTTP request's body (enough HTTP for the stand-in below).
-async fn read_body(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-            while buf.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return Some(buf[end + 4..end + 4 + length].to_vec());
-        }
-    }
-}
-
-/// What a faulty API did with each tag, in arrival order.
-#[derive(Default)]
-struct Faulty {
-    arrivals: Mutex<Vec<(String, &'static str)>>,
-}
-
-/// A stand-in API that answers each request by its tag's hash: OK, refuse (close at once),
-/// reset (half an answer), hang (never answer), or 503. `faults` = share of faulty answers.
-async fn faulty_api(faults: u64) -> (String, Arc<Faulty>) {
-    let record = Arc::new(Faulty::default());
-    let seen = record.clone();
-    let base = raw_server(move |mut stream| {
-        let seen = seen.clone();
-        async move {
-            let Some(body) = read_body(&mut stream).await else { return };
-            let tag = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["tag"].as_str().map(str::to_owned)).unwrap_or_default();
-            let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
-            let fate = if hash % 100 >= faults { "ok" } else { ["refuse", "reset", "hang", "503"][(hash / 100 % 4) as usize] };
-            seen.arrivals.lock().unwrap().push((tag.clone(), fate));
-            match fate {
-                "refuse" => {}
-                "reset" => {
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"par").await;
-                }
-                "hang" => tokio::time::sleep(Duration::from_secs(30)).await,
-                "503" => {
-                    let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}").await;
-                }
-                _ => {
-                    let body = json!({"tag": tag}).to_string();
-                    let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                }
-            }
-        }
-    })
-    .await;
-    (base, record)
-}
-
-/// Sends `total` tagged requests over `queues` queues from `clients` clients; returns, per
-/// queue, the tags in acceptance order, and every full id.
-async fn send_load(api: &Api, url: &str, round: usize, total: usize, queues: usize, clients: usize) -> (HashMap<String, Vec<String>>, Vec<String>) {
-    let accepted: Arc<Mutex<(HashMap<String, Vec<String>>, Vec<String>)>> = Arc::default();
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let (api, url, accepted) = (api.clone(), url.to_owned(), accepted.clone());
-        tasks.push(tokio::spawn(async move {
-            for i in (c..total).step_by(clients) {
-                let queue = format!("q{}", i % queues);
-                let tag = format!("{queue}-{round}.{i}");
-                let mut body = tagged(&url, &tag);
-                body["queue"] = json!(queue);
-                body["service"] = json!(SERVICE);
-                body["owner"] = json!(OWNER);
-                let (status, answer) = api.call("csr", "load", body).await;
-                assert_eq!(status, 200, "{answer}");
-                let full = format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), answer["id"].as_str().unwrap());
-                let mut a = accepted.lock().unwrap();
-                a.0.entry(queue).or_default().push(tag);
-                a.1.push(full);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    Arc::try_unwrap(accepted).ok().unwrap().into_inner().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_requests_over_a_hundred_queues() {

@@ -134,22 +134,9 @@ fn sqlite_conforms() {
     conformance(&SqliteStore::open(&dir.path().join(DB_FILE)).unwrap());
 }
 
-/// A fresh database on the test PostgreSQL, or `None` (saying so) when there is none.
-fn postgres_database() -> Option<String> {
-    let Ok(base) = std::env::var("SKAPI_TEST_POSTGRES") else {
-        eprintln!("SKIPPED: SKAPI_TEST_POSTGRES is not set (scripts/test.sh sets it)");
-        return None;
-    };
-    let name = format!("skapi_test_{}_{}", std::process::id(), skapi_server::clock::now_ms());
-    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("the test PostgreSQL is reachable");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{prefix}/{name}"))
-}
-
 #[test]
 fn postgres_conforms() {
-    let Some(url) = postgres_database() else { return };
+    let Some(url) = fresh_postgres_database() else { return };
     conformance(&PgStore::open(&url).unwrap());
     // Opening again applies no migration twice.
     PgStore::open(&url).unwrap();
@@ -157,7 +144,7 @@ fn postgres_conforms() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_example_runs_on_postgres() {
-    let Some(url) = tokio::task::spawn_blocking(postgres_database).await.unwrap() else { return };
+    let Some(url) = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap() else { return };
     let (api, stand_in) = start_stand_in().await;
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let server = start_server_with(dir.clone(), skapi_server::ServeConfig { database: Some(url), ..config(dir.path()) }).await;
