@@ -7,8 +7,8 @@ dir="${SKAPI_PG_DIR:-/tmp/skapi-pg}"
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "[postgres] apt-get install postgresql" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
+  apt-get update -qq >&2
+  apt-get install -y -qq postgresql >&2
 fi
 bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
