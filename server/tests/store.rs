@@ -78,8 +78,10 @@ fn conformance(store: &dyn Store) {
     assert_eq!(store.queue_position("k:q", s2).unwrap(), 2);
     assert_eq!(store.count_waiting(SERVICE, "q").unwrap(), 2);
     assert_eq!(store.next_in_queue("k:q").unwrap().as_deref(), Some("1:a"));
-    assert!(store.mark_running("1:a", 20).unwrap());
-    assert!(!store.mark_running("1:a", 21).unwrap(), "only a pending record starts");
+    assert_eq!(store.claim_next_in_queue("k:q", 20, 1_000).unwrap().as_deref(), Some("1:a"));
+    assert_eq!(store.claim_next_in_queue("k:q", 21, 1_000).unwrap(), None, "one at a time per queue");
+    assert!(!store.claim("1:a", 21, 1_000).unwrap(), "only a pending record starts");
+    assert_eq!(store.idle_work(100).unwrap(), (vec![], vec!["3:c".to_owned()]), "the queue is busy; 3:c waits");
     assert_eq!(store.next_in_queue("k:q").unwrap().as_deref(), Some("2:b"));
     let resolved = Outcome::Resolved { status_code: 200, body: json!({"ok": true}), truncated: false };
     assert!(store.finish("1:a", &resolved, 30).unwrap());
@@ -95,9 +97,12 @@ fn conformance(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
     assert_eq!(store.pending().unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
-    assert!(store.mark_running("3:c", 50).unwrap());
+    assert!(store.claim("3:c", 50, 55).unwrap());
+    store.renew_leases(&["3:c".to_owned()], 58).unwrap();
     let interrupted = ApiError::new(ErrorCode::Interrupted, "stopped");
-    assert_eq!(store.fail_running(&interrupted, 60).unwrap(), 1);
+    assert_eq!(store.fail_expired_leases(&interrupted, 57).unwrap(), 0, "the lease still holds");
+    assert_eq!(store.fail_expired_leases(&interrupted, 59).unwrap(), 1, "the lease ran out");
+    assert_eq!(store.fail_running(&interrupted, 60).unwrap(), 0);
 
     // History: filters and paging.
     let query = |f: &dyn Fn(&mut HistoryQuery)| {

@@ -136,8 +136,6 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a new `pending` record durably and returns its arrival sequence.
     fn insert_record(&self, record: &NewRecord) -> StoreResult<i64>;
     fn get_record(&self, id: &str) -> StoreResult<Option<Record>>;
-    /// `pending` → `running`; false when the record is no longer pending.
-    fn mark_running(&self, id: &str, now: u64) -> StoreResult<bool>;
     /// Ends an unfinished record; false when it had already ended.
     fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;
     /// Ends a record that has not started (`pending`) with `error`; false otherwise.

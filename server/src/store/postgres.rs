@@ -297,11 +297,6 @@ impl Store for PgStore {
         row.map(|r| Record::try_from(record_row(&r))).transpose()
     }
 
-    fn mark_running(&self, id: &str, now: u64) -> StoreResult<bool> {
-        let n = self.client().execute("UPDATE records SET status = 'running', updated = $2 WHERE id = $1 AND status = 'pending'", &[&id, &ms(now)])?;
-        Ok(n > 0)
-    }
-
     fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
         let (status, status_code, body, truncated, error) = match outcome {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),

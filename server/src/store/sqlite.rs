@@ -365,17 +365,6 @@ impl Store for SqliteStore {
         row.map(Record::try_from).transpose()
     }
 
-    fn mark_running(&self, id: &str, now: u64) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE records SET status = 'running', updated = ?2 WHERE id = ?1 AND status = 'pending'",
-                params![id, now],
-            )?;
-            Ok(n > 0)
-        })
-    }
-
     fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
         let (status, status_code, body, truncated, error) = match outcome {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
