@@ -1,6 +1,8 @@
-//! Scheduling: every accepted request runs exactly once, in the background. Requests of one
+//! Scheduling: every accepted request runs at most once, in the background. Requests of one
 //! queue (service, method, url, queue name) run one at a time in arrival order; the rest start
-//! at once, bounded by a concurrency limit (the excess waits as `pending`).
+//! at once, bounded by a concurrency limit (the excess waits as `pending`). A request is
+//! claimed in the store with a lease before it runs, so that several instances sharing a store
+//! never run the same request, nor two of one queue at once.
 
 use crate::clock::now_ms;
 use crate::keyring::Keyring;
@@ -11,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
-
 
 pub struct Engine {
     db: Db,
