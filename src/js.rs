@@ -33,3 +33,10 @@ pub fn from_serde<T: Serialize>(value: &T) -> JsValue {
     let text = serde_json::to_string(value).expect("wire values serialise");
     js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL)
 }
+
+/// A JS promise for a Rust future. Every future is boxed to one type first, so the promise
+/// machinery is compiled once rather than once per caller (it is most of the wasm's glue).
+pub fn promise(future: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> js_sys::Promise {
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    wasm_bindgen_futures::future_to_promise(boxed)
+}

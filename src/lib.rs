@@ -66,14 +66,14 @@ impl Skapi {
     #[wasm_bindgen(js_name = clientSecretRequestHistory)]
     pub fn client_secret_request_history(&self, params: JsValue, fetch_options: Option<JsValue>) -> js_sys::Promise {
         let client = self.client.clone();
-        wasm_bindgen_futures::future_to_promise(history::client_secret_request_history(client, params, fetch_options))
+        js::promise(history::client_secret_request_history(client, params, fetch_options))
     }
 
     /// Cancels a request: `{removed, message}`. A pending request is never sent; a running one
     /// is aborted.
     #[wasm_bindgen(js_name = cancelClientSecretRequest)]
     pub fn cancel_client_secret_request(&self, params: JsValue) -> js_sys::Promise {
-        wasm_bindgen_futures::future_to_promise(request::cancel(self.client.clone(), params))
+        js::promise(request::cancel(self.client.clone(), params))
     }
 
     /// Stops polls by `id` (with `url` and `method`, or a full id), by `queue`, or all; returns
@@ -92,7 +92,7 @@ impl Skapi {
     /// How many requests wait in queues of this name: `{queue_name, in_queue}`.
     #[wasm_bindgen(js_name = clientSecretRequestQueueCount)]
     pub fn client_secret_request_queue_count(&self, params: JsValue) -> js_sys::Promise {
-        wasm_bindgen_futures::future_to_promise(request::queue_count(self.client.clone(), params))
+        js::promise(request::queue_count(self.client.clone(), params))
     }
 
     /// Polls running now (for tests and diagnostics).

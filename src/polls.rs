@@ -104,9 +104,10 @@ where
     let token = client.polls.next.get();
     client.polls.next.set(token + 1);
     client.polls.entries.borrow_mut().insert(token, entry.clone());
-    let future = Abortable::new(work(entry.clone()), registration);
+    let work: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(work(entry.clone()));
+    let future = Abortable::new(work, registration);
     let registry_owner = client.clone();
-    let promise = wasm_bindgen_futures::future_to_promise(async move {
+    let promise = js::promise(async move {
         let outcome = future.await;
         registry_owner.polls.entries.borrow_mut().remove(&token);
         match outcome {
