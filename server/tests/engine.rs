@@ -126,7 +126,7 @@ async fn expiry_abandons_work_answers_expired_and_purges() {
         assert_eq!((status, answer["code"].as_str()), (410, Some("EXPIRED")), "{answer}");
     }
     wait_until(|| {
-        let record = server.state.db.blocking().get_record(head.rsplit_once('#').unwrap().1.split_once(':').unwrap().1);
+        let record = blocking(|| server.state.db.blocking().get_record(head.rsplit_once('#').unwrap().1.split_once(':').unwrap().1));
         record.unwrap().is_none()
     })
     .await;

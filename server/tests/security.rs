@@ -89,7 +89,7 @@ fn locked_request(api: &str) -> Value {
 
 fn add_locked(server: &Server) {
     let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "locked".into(), secret: SECRET.into(), locked: true, ..Default::default() };
-    server.state.keyring.add(key, false).unwrap();
+    blocking(|| server.state.keyring.add(key, false)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -272,7 +272,7 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
         rate_total: Some(5),
         ..Default::default()
     };
-    server.state.keyring.add(key, false).unwrap();
+    blocking(|| server.state.keyring.add(key, false)).unwrap();
     let request = |data: Value| {
         json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
                "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": data})
@@ -303,7 +303,7 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
     let (status, answer) = server.call("csr", "d", request(json!({"big": "x".repeat(5000)}))).await;
     assert_eq!((status, answer["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{answer}");
 
-    server.state.db.blocking().set_service_origins(SERVICE, Some(&["https://good.example".to_owned()]), 0).unwrap();
+    blocking(|| server.state.db.blocking().set_service_origins(SERVICE, Some(&["https://good.example".to_owned()]), 0)).unwrap();
     let from = |origin: &'static str| {
         let http = server.http.clone();
         let base = server.base.clone();

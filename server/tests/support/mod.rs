@@ -172,12 +172,25 @@ impl std::ops::Deref for Server {
     }
 }
 
+/// The test server's settings. With `SKAPI_TEST_BACKEND=postgres` the server keeps its records
+/// in a fresh PostgreSQL database instead of SQLite (the same tests, the other engine).
 pub fn config(dir: &std::path::Path) -> ServeConfig {
+    let database = match std::env::var("SKAPI_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(blocking(|| fresh_postgres_database().expect("SKAPI_TEST_BACKEND=postgres needs SKAPI_TEST_POSTGRES"))),
+        _ => None,
+    };
     ServeConfig {
         allow_private_upstreams: true,
         upstream_timeout: Duration::from_secs(5),
+        database,
         ..ServeConfig::new("127.0.0.1:0", dir)
     }
+}
+
+/// Runs store work from a test body: the PostgreSQL client blocks, which an async worker
+/// thread may only do inside `block_in_place`.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
 }
 
 /// Starts skapi-server on a fresh data directory.
@@ -199,6 +212,10 @@ pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig)
 
 impl Server {
     pub fn add_key(&self, name: &str, destinations: &[&str]) {
+        blocking(|| self.add_key_now(name, destinations))
+    }
+
+    fn add_key_now(&self, name: &str, destinations: &[&str]) {
         self.state
             .keyring
             .add(
