@@ -68,19 +68,7 @@ async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
     cli_add_key(dir.path(), "openai");
     let url = format!("{api}/faults");
     // A short upstream timeout, so hanging calls end (as TIMEOUT) within the test's bounds.
-    let serve = |dir: &std::path::Path| {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--upstream-timeout-ms", "500", "--data-dir"])
-            .arg(dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        (child, Api::new(line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned()))
-    };
+    let serve = |dir: &std::path::Path| spawn_server(dir, std::process::Stdio::null(), &[("SKAPI_UPSTREAM_TIMEOUT_MS", "500")]);
 
     let mut all_ids = Vec::new();
     for round in 0..3 {

@@ -8,7 +8,7 @@
 //! request `INTERRUPTED`; expired records are purged under an advisory lock, by one instance at
 //! a time.
 
-use super::row::RecordRow;
+use super::row::{json_text, RecordRow};
 use super::*;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Row};
@@ -77,10 +77,6 @@ CREATE TABLE rate_windows (
 );
 "#];
 
-#[derive(Debug, thiserror::Error)]
-#[error("postgres: {0}")]
-pub struct PgError(#[from] ::postgres::Error);
-
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
         if e.code() == Some(&::postgres::error::SqlState::UNIQUE_VIOLATION) {
@@ -89,7 +85,7 @@ impl From<::postgres::Error> for StoreError {
         if e.code() == Some(&::postgres::error::SqlState::DISK_FULL) {
             return StoreError::Full;
         }
-        StoreError::Corrupt(PgError(e).to_string())
+        StoreError::Corrupt(format!("postgres: {e}"))
     }
 }
 
@@ -147,10 +143,6 @@ fn record_row(row: &Row) -> RecordRow {
 
 fn records(rows: Vec<Row>) -> StoreResult<Vec<Record>> {
     rows.iter().map(|r| Record::try_from(record_row(r))).collect()
-}
-
-fn json_text(v: &Value) -> String {
-    serde_json::to_string(v).expect("serialising a JSON value does not fail")
 }
 
 impl PgStore {

@@ -4,6 +4,11 @@
 use super::*;
 use skapi_core::ErrorCode;
 
+/// A JSON value as stored text.
+pub fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).expect("serialising a JSON value does not fail")
+}
+
 pub fn parse_json(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))).transpose()
 }

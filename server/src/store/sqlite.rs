@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in the data directory, in WAL mode with full sync, so
 //! a record `csr` has acknowledged survives a crash.
 
-use super::row::RecordRow;
+use super::row::{json_text, RecordRow};
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::path::Path;
@@ -198,10 +198,6 @@ impl SqliteStore {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
         self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-fn json_text(v: &Value) -> String {
-    serde_json::to_string(v).expect("serialising a JSON value does not fail")
 }
 
 fn key_from_row(row: &Row) -> rusqlite::Result<KeyRecord> {
