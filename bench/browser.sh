@@ -15,7 +15,7 @@ STANDIN_SECRET=sk-bench GATEWAY_FILE="$work/gateway" STANDIN_TLS_CERT="$work/c" 
 pids+=($!)
 for _ in $(seq 1 100); do grep -q 'tls port' "$work/standin.log" && break; sleep 0.1; done
 standin=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$work/standin.log" | head -1)
-printf sk-bench | target/release/skapi-server keys add --data-dir "$work/data" --service ap22bench --name openai 2>/dev/null
+printf sk-bench | target/release/skapi-server keys add --data-dir "$work/data" --service ap22bench --name openai --destination "$standin" 2>/dev/null
 target/release/skapi-server serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>/dev/null &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q listening "$work/server.log" && break; sleep 0.1; done

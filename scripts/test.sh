@@ -13,10 +13,10 @@ status=0
 echo "== native tests (skapi-core, skapi-server on SQLite and PostgreSQL, SDK)"
 SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
 export SKAPI_TEST_POSTGRES
-cargo test --workspace 2>&1 | tee -a "$log" || status=1
+cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || status=1
 
 echo "== the server's API, engine and security tests again, on PostgreSQL"
-SKAPI_TEST_BACKEND=postgres cargo test -p skapi-server --test api --test engine --test security 2>&1 | tee -a "$log" || status=1
+SKAPI_TEST_BACKEND=postgres cargo test --no-fail-fast -p skapi-server --test api --test engine --test security 2>&1 | tee -a "$log" || status=1
 
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
 "$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || status=1

@@ -62,7 +62,7 @@ fn parse_paging(options: Option<&Value>) -> Result<Paging, ApiError> {
     let limit = match obj.get("limit") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_f64() {
-            Some(n) if n >= 1.0 && n <= 1000.0 => Some(n as u32),
+            Some(n) if (1.0..=1000.0).contains(&n) => Some(n as u32),
             _ => return Err(ApiError::invalid_parameter("\"limit\" should be a number from 1 to 1000.")),
         },
     };

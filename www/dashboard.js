@@ -54,7 +54,9 @@ function render(keys) {
       cell(key.name, 'mono strong'),
       cell(key.locked ? 'Locked' : 'Open', key.locked ? 'pill locked' : 'pill'),
       cell(key.hint ? `••••${key.hint}` : '••••', 'mono'),
-      cell(key.destinations.length ? key.destinations.join('\n') : 'anywhere', 'mono wrap'),
+      key.destinations === 'any'
+        ? cell('⚠ any destination', 'mono wrap warning')
+        : cell(key.destinations.length ? key.destinations.join('\n') : 'none: every request refused', 'mono wrap'),
       cell(key.positions.length ? key.positions.join(', ') : 'anywhere'),
       cell(limits),
     );
@@ -109,7 +111,9 @@ function openEditor(key) {
   form.secret.required = !key;
   form.secret.placeholder = key ? `Leave empty to keep ••••${key.hint || ''}` : '';
   form.locked.checked = Boolean(key?.locked);
-  form.destinations.value = (key?.destinations || []).join('\n');
+  const anywhere = key?.destinations === 'any';
+  form.any_destination.checked = anywhere;
+  form.destinations.value = anywhere ? '' : (key?.destinations || []).join('\n');
   for (const box of form.querySelectorAll('[name=positions]')) box.checked = Boolean(key?.positions.includes(box.value));
   form.rate_per_caller.value = key?.rate_per_caller ?? '';
   form.rate_total.value = key?.rate_total ?? '';
@@ -131,9 +135,12 @@ async function save(event) {
     if (!editing && (!form.service.value.trim() || !form.name.value.trim() || !form.secret.value)) {
       throw new AdminError('Service, name and the client secret key are required.', 'INVALID_PARAMETER');
     }
+    if (!form.any_destination.checked && !form.destinations.value.trim()) {
+      throw new AdminError('Give at least one destination, or choose "Any destination".', 'INVALID_PARAMETER');
+    }
     const fields = {
       locked: form.locked.checked,
-      destinations: form.destinations.value.split('\n').map((l) => l.trim()).filter(Boolean),
+      destinations: form.any_destination.checked ? 'any' : form.destinations.value.split('\n').map((l) => l.trim()).filter(Boolean),
       positions: [...form.querySelectorAll('[name=positions]:checked')].map((b) => b.value),
       rate_per_caller: limit(form.rate_per_caller),
       rate_total: limit(form.rate_total),

@@ -9,6 +9,33 @@ use serde_json::{Map, Value};
 pub const DEFAULT_EXPIRES_MS: u64 = 15 * 60 * 1000;
 /// Queue names longer than this are refused.
 pub const MAX_QUEUE_LEN: usize = 256;
+/// The longest a record may be kept: 30 days. Longer (or non-finite) `expires` are refused.
+pub const MAX_EXPIRES_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Headers that belong to the connection, not to the request: the server sets them itself, and
+/// a caller who could set them could bend where and how the secret is delivered (a `Host` that
+/// a shared front end routes by, a smuggled body length).
+const CONNECTION_HEADERS: [&str; 9] =
+    ["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"];
+
+/// True when the caller may not set header `name` (any case).
+pub fn forbidden_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    CONNECTION_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-")
+}
+
+fn check_expires(ms: f64) -> Result<u64, ApiError> {
+    if !ms.is_finite() || ms < 1.0 {
+        return Err(ApiError::invalid_parameter("\"expires\" should be a positive number."));
+    }
+    if ms > MAX_EXPIRES_MS as f64 {
+        return Err(ApiError::invalid_parameter(format!(
+            "\"expires\" should be at most {MAX_EXPIRES_MS} ms (30 days; {} s on the wire).",
+            MAX_EXPIRES_MS / 1000
+        )));
+    }
+    Ok(ms.round() as u64)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -74,11 +101,7 @@ impl Request {
             .as_object()
             .ok_or_else(|| ApiError::invalid_parameter("\"params\" should be type: <object>."))?;
         let poll = opt_ms(obj, "poll", Some(1000.0))?.unwrap_or(0.0);
-        let expires_ms = match opt_ms(obj, "expires", None)? {
-            Some(ms) if ms < 1.0 => return Err(ApiError::invalid_parameter("\"expires\" should be a positive number.")),
-            Some(ms) => Some(ms.round() as u64),
-            None => None,
-        };
+        let expires_ms = opt_ms(obj, "expires", None)?.map(check_expires).transpose()?;
         let request = Request::build(obj, expires_ms)?;
         Ok((request, poll))
     }
@@ -87,13 +110,7 @@ impl Request {
     pub fn from_wire(body: &CsrBody) -> Result<Request, ApiError> {
         let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
         let obj = value.as_object().cloned().unwrap_or_default();
-        let expires_ms = match body.expires {
-            None => None,
-            Some(s) if !s.is_finite() || s <= 0.0 => {
-                return Err(ApiError::invalid_parameter("\"expires\" should be a positive number."))
-            }
-            Some(s) => Some((s * 1000.0).round() as u64),
-        };
+        let expires_ms = body.expires.map(|s| check_expires(s * 1000.0)).transpose()?;
         Request::build(&obj, expires_ms)
     }
 
@@ -107,6 +124,9 @@ impl Request {
         let headers = opt_object(obj, "headers")?.unwrap_or_default();
         if headers.values().any(|v| v.is_object() || v.is_array()) {
             return Err(ApiError::invalid_parameter("\"headers\" values should be strings."));
+        }
+        if let Some(name) = headers.keys().find(|name| forbidden_header(name)) {
+            return Err(ApiError::invalid_parameter(format!("Header \"{name}\" may not be set: the server sets it itself.")));
         }
         let data = match obj.get("data") {
             None | Some(Value::Null) => None,
@@ -245,6 +265,28 @@ mod tests {
     }
 
     #[test]
+    fn refuses_connection_headers_by_name() {
+        for name in ["Host", "content-length", "Transfer-Encoding", "CONNECTION", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "proxy-anything"] {
+            let mut headers = json!({"Authorization": "Bearer $CLIENT_SECRET"});
+            headers[name] = json!("x");
+            let message = err(with(seed(), "headers", headers));
+            assert!(message.contains(&format!("\"{name}\"")), "{name}: {message}");
+        }
+        assert!(Request::from_js(&with(seed(), "headers", json!({"Authorization": "Bearer $CLIENT_SECRET", "X-Host": "h"}))).is_ok());
+    }
+
+    #[test]
+    fn refuses_expires_past_the_maximum_or_not_finite() {
+        assert!(err(with(seed(), "expires", json!(1e20))).contains("at most"));
+        assert!(Request::from_js(&with(seed(), "expires", json!(MAX_EXPIRES_MS))).is_ok());
+        let (r, _) = Request::from_js(&seed()).unwrap();
+        for seconds in [1e308, 1e20, f64::INFINITY, f64::NAN, (MAX_EXPIRES_MS / 1000 + 1) as f64] {
+            let wire = CsrBody { expires: Some(seconds), ..r.to_wire("s", "o") };
+            assert_eq!(Request::from_wire(&wire).unwrap_err().code, crate::ErrorCode::InvalidParameter, "{seconds}");
+        }
+    }
+
+    #[test]
     fn refuses_wrong_types() {
         assert!(err(with(seed(), "headers", json!("x"))).contains("\"headers\" should be type: <object>"));
         assert!(err(with(seed(), "headers", json!({"a": {"b": 1}}))).contains("strings"));
@@ -306,15 +348,6 @@ mod properties {
             prop_assert!(!crate::placeholder::contains(&filled));
             let back = crate::placeholder::fill_value(&value, crate::PLACEHOLDER);
             prop_assert_eq!(back, value);
-        }
-
-        /// Redaction removes every occurrence of the secret (in every encoding it knows).
-        #[test]
-        fn redaction_leaves_no_secret(prefix in ".{0,20}", suffix in ".{0,20}", secret in "[a-zA-Z0-9/+=_ -]{6,24}") {
-            let text = format!("{prefix}{secret}{suffix}{}", crate::encoding::percent_encode(&secret));
-            let out = crate::redact::redact(&text, &secret);
-            prop_assert!(!out.contains(&secret));
-            prop_assert!(!out.contains(&crate::encoding::percent_encode(&secret)));
         }
 
         /// A composed full id splits back into its key and short id, whatever the url and queue.

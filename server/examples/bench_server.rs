@@ -68,7 +68,7 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
     let Some((n, database)) = instances else {
         let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
         let state = AppState::open(config).await.unwrap();
-        let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
+        let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
         state.keyring.add(key, false).unwrap();
         let base = listen(skapi_server::api::router(state)).await;
         return Servers { bases: vec![base], children: Vec::new(), _dir: dir };
@@ -215,7 +215,7 @@ async fn queue_overhead(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig { allow_private_upstreams: true, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
     let state = AppState::open(config).await.unwrap();
-    let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), ..Default::default() };
+    let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
     state.keyring.add(key, false).unwrap();
     let base = listen(skapi_server::api::router(state.clone())).await;
     let http = reqwest::Client::new();

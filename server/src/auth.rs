@@ -89,6 +89,7 @@ impl Verifier {
     fn validation(&self, algorithm: Algorithm) -> Validation {
         let mut v = Validation::new(algorithm);
         v.leeway = 5;
+        v.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
         if let Some(iss) = &self.issuer {
             v.set_issuer(&[iss]);
@@ -117,6 +118,11 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<User, ApiError> {
         let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
         let header = decode_header(token).map_err(|_| unauthorized("The user token is not a valid JWT."))?;
+        // `crit` names extensions a verifier must understand, and this one understands none
+        // (RFC 7515 §4.1.11).
+        if header.crit.is_some() {
+            return Err(unauthorized("The user token names critical extensions (\"crit\"), which this server does not support."));
+        }
         let (key, algorithm) = match &self.keys {
             Keys::Off => return Err(unauthorized("This server does not accept user tokens.")),
             Keys::Hs256(key) => (key.clone(), Algorithm::HS256),
@@ -150,6 +156,7 @@ impl Verifier {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => unauthorized("The user token has expired."),
+                ErrorKind::ImmatureSignature => unauthorized("The user token is not valid yet (nbf)."),
                 ErrorKind::InvalidAudience => unauthorized("The user token is not for this audience."),
                 ErrorKind::InvalidIssuer => unauthorized("The user token is not from the expected issuer."),
                 _ => unauthorized("The user token is not valid."),

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub database: Option<String>,
     /// How long a claim on a running request lasts unless its instance renews it.
     pub lease: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl ServeConfig {
@@ -54,6 +56,7 @@ impl ServeConfig {
             demo: false,
             database: None,
             lease: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

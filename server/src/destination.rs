@@ -1,19 +1,99 @@
 //! Where a key's secret may be sent: URL prefixes with scheme, host and port exact and the
 //! path matched on a `/` boundary (`https://api.x.com/v1` allows `/v1` and `/v1/…`, not `/v10`).
+//! The host's first label may be `*` (`https://*.x.com/v1`: any subdomain, not `x.com`
+//! itself). A key sent anywhere says so explicitly ([`Destinations::Any`]); a key with no
+//! destination at all is sent nowhere.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use skapi_core::{ApiError, ErrorCode};
 use url::Url;
 
 pub const NOT_ALLOWED: &str = "Destination is not allowed for this client secret.";
+pub const NONE_SET: &str =
+    "This client secret has no destinations: its operator must add one (or choose \"any destination\" explicitly).";
+
+/// A key's destinations: on the wire and in the store, `"any"` or a list of URL prefixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destinations {
+    /// The operator chose to let the secret go to any URL.
+    Any,
+    /// Only under these prefixes (normalised); empty = nowhere.
+    Only(Vec<String>),
+}
+
+impl Default for Destinations {
+    fn default() -> Self {
+        Destinations::Only(Vec::new())
+    }
+}
+
+impl Destinations {
+    pub fn is_any(&self) -> bool {
+        matches!(self, Destinations::Any)
+    }
+
+    /// Normalises each prefix an operator gave (see [`normalize`]).
+    pub fn normalized(&self) -> Result<Destinations, String> {
+        match self {
+            Destinations::Any => Ok(Destinations::Any),
+            Destinations::Only(list) => list.iter().map(|d| normalize(d)).collect::<Result<_, _>>().map(Destinations::Only),
+        }
+    }
+
+    /// As text for people: the prefixes, or `(any destination)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Destinations::Any => "(any destination)".to_owned(),
+            Destinations::Only(list) if list.is_empty() => "(none: refused)".to_owned(),
+            Destinations::Only(list) => list.join(" "),
+        }
+    }
+}
+
+impl Serialize for Destinations {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Destinations::Any => s.serialize_str("any"),
+            Destinations::Only(list) => list.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Destinations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "any" => Ok(Destinations::Any),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!("destinations should be \"any\" or a list of URLs, not \"{w}\""))),
+            Raw::List(list) => Ok(Destinations::Only(list)),
+        }
+    }
+}
 
 /// Parses and normalises a destination prefix given by an operator.
 pub fn normalize(prefix: &str) -> Result<String, String> {
     let url = Url::parse(prefix).map_err(|e| format!("destination \"{prefix}\" is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+    let Some(host) = url.host_str().filter(|_| matches!(url.scheme(), "http" | "https")) else {
         return Err(format!("destination \"{prefix}\" must be an http(s) URL with a host"));
-    }
+    };
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("destination \"{prefix}\" must not carry a user name or password"));
+    }
+    if host.contains('*') {
+        let rest = host.strip_prefix("*.").unwrap_or("*");
+        if rest.contains('*') || rest.split('.').filter(|l| !l.is_empty()).count() < 2 {
+            return Err(format!(
+                "destination \"{prefix}\": a wildcard may only be the first label of a host with at least two more (https://*.example.com)"
+            ));
+        }
+    }
+    if suspicious(prefix, &url) {
+        return Err(format!("destination \"{prefix}\" must not hold encoded or dot path segments"));
     }
     let mut url = url;
     url.set_query(None);
@@ -21,23 +101,41 @@ pub fn normalize(prefix: &str) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-/// True when the raw url has a shape that could make a prefix check lie: a backslash, a `..`
-/// segment (plain or percent-encoded) or user info.
+/// True when the raw url has a shape that could make a prefix check lie: a backslash, user
+/// info, a `.` or `..` segment (also next to a `;` parameter), or an encoded `/`, `\` or `.`
+/// in the path (in either case, also encoded again as `%25…`), which a server behind the
+/// destination may decode into a traversal.
 fn suspicious(raw: &str, url: &Url) -> bool {
     let lower = raw.to_ascii_lowercase();
-    let path_end = lower.find(['?', '#']).unwrap_or(lower.len());
-    let path_part = &lower[..path_end];
+    let after_scheme = lower.find("://").map_or(0, |i| i + 3);
+    let path_start = lower[after_scheme..].find('/').map_or(lower.len(), |i| after_scheme + i);
+    let path_end = lower[path_start..].find(['?', '#']).map_or(lower.len(), |i| path_start + i);
+    let mut path = lower[path_start..path_end].to_owned();
+    // `%252e` is `%2e` once decoded: undo every layer of encoded percent signs first.
+    while path.contains("%25") {
+        path = path.replace("%25", "%");
+    }
+    let dot_segment = |seg: &str| seg.split(';').any(|piece| matches!(piece, "." | ".."));
     raw.contains('\\')
-        || path_part.split('/').any(|seg| matches!(seg, ".." | "%2e%2e" | ".%2e" | "%2e."))
+        || ["%2f", "%5c", "%2e"].iter().any(|encoded| path.contains(encoded))
+        || path.split('/').any(dot_segment)
         || !url.username().is_empty()
         || url.password().is_some()
 }
 
+fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(parent) => host.len() > parent.len() + 1 && host.ends_with(parent) && host[..host.len() - parent.len()].ends_with('.'),
+        None => pattern == host,
+    }
+}
+
 fn under(prefix: &Url, url: &Url) -> bool {
-    if prefix.scheme() != url.scheme()
-        || prefix.host_str() != url.host_str()
-        || prefix.port_or_known_default() != url.port_or_known_default()
-    {
+    let hosts = match (prefix.host_str(), url.host_str()) {
+        (Some(pattern), Some(host)) => host_matches(pattern, host),
+        _ => false,
+    };
+    if prefix.scheme() != url.scheme() || !hosts || prefix.port_or_known_default() != url.port_or_known_default() {
         return false;
     }
     let base = prefix.path().trim_end_matches('/');
@@ -45,17 +143,19 @@ fn under(prefix: &Url, url: &Url) -> bool {
     base.is_empty() || path == base || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// Checks `raw` (the request url) against a key's destinations; no destinations = anywhere.
-pub fn check(destinations: &[String], raw: &str) -> Result<(), ApiError> {
+/// Checks `raw` (the request url) against a key's destinations.
+pub fn check(destinations: &Destinations, raw: &str) -> Result<(), ApiError> {
     let refuse = || ApiError::new(ErrorCode::InvalidRequest, NOT_ALLOWED);
     let url = Url::parse(raw).map_err(|_| ApiError::invalid_parameter(format!("\"{raw}\" is an invalid url.")))?;
-    if destinations.is_empty() {
-        return Ok(());
-    }
+    let list = match destinations {
+        Destinations::Any => return Ok(()),
+        Destinations::Only(list) if list.is_empty() => return Err(ApiError::new(ErrorCode::InvalidRequest, NONE_SET)),
+        Destinations::Only(list) => list,
+    };
     if suspicious(raw, &url) {
         return Err(refuse());
     }
-    let allowed = destinations.iter().filter_map(|d| Url::parse(d).ok()).any(|prefix| under(&prefix, &url));
+    let allowed = list.iter().filter_map(|d| Url::parse(d).ok()).any(|prefix| under(&prefix, &url));
     if allowed {
         Ok(())
     } else {
@@ -67,8 +167,12 @@ pub fn check(destinations: &[String], raw: &str) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
-    fn dests() -> Vec<String> {
-        vec![normalize("https://api.openai.com/v1").unwrap(), normalize("http://127.0.0.1:9000/").unwrap()]
+    fn dests() -> Destinations {
+        Destinations::Only(vec![
+            normalize("https://api.openai.com/v1").unwrap(),
+            normalize("http://127.0.0.1:9000/").unwrap(),
+            normalize("https://*.maps.example.com/v2").unwrap(),
+        ])
     }
 
     #[test]
@@ -78,6 +182,9 @@ mod tests {
             "https://api.openai.com/v1/images/generations?x=$CLIENT_SECRET",
             "https://API.OpenAI.com:443/v1/x",
             "http://127.0.0.1:9000/anything",
+            "https://eu.maps.example.com/v2/route",
+            "https://a.b.maps.example.com/v2",
+            "https://api.openai.com/v1/x?q=%2e%2e%2f",
         ] {
             assert!(check(&dests(), u).is_ok(), "{u}");
         }
@@ -97,21 +204,39 @@ mod tests {
             "https://api.openai.com/v1/%2e%2e/admin",
             "https://api.openai.com\\@evil.io/v1",
             "http://127.0.0.1:9001/",
+            "https://maps.example.com/v2/route",
+            "https://evilmaps.example.com/v2",
+            "https://eu.maps.example.com.evil.io/v2",
         ] {
             assert_eq!(check(&dests(), u).unwrap_err().message, NOT_ALLOWED, "{u}");
         }
     }
 
     #[test]
-    fn no_destinations_means_anywhere() {
-        assert!(check(&[], "https://anywhere.example/x").is_ok());
+    fn refuses_encoded_traversal() {
+        for path in ["..%2fx", "..%2Fx", "..%5cx", "%2e%2e/x", "%2E./x", "x%2fy", "%252e%252e/x", "%25252e%25252e/x", "..;/x", "..;jsessionid=1/x", ".;/x", "x/.."] {
+            let u = format!("https://api.openai.com/v1/{path}");
+            assert_eq!(check(&dests(), &u).unwrap_err().message, NOT_ALLOWED, "{u}");
+        }
+        assert!(check(&dests(), "https://api.openai.com/v1/a;b=c/d").is_ok(), "a plain path parameter is fine");
+    }
+
+    #[test]
+    fn any_is_explicit_and_none_is_nowhere() {
+        assert!(check(&Destinations::Any, "https://anywhere.example/x").is_ok());
+        assert_eq!(check(&Destinations::default(), "https://anywhere.example/x").unwrap_err().message, NONE_SET);
+        assert_eq!(serde_json::to_string(&Destinations::Any).unwrap(), "\"any\"");
+        assert_eq!(serde_json::from_str::<Destinations>("\"any\"").unwrap(), Destinations::Any);
+        assert_eq!(serde_json::from_str::<Destinations>("[\"https://x.io/\"]").unwrap(), Destinations::Only(vec!["https://x.io/".into()]));
+        assert!(serde_json::from_str::<Destinations>("\"anywhere\"").is_err());
     }
 
     #[test]
     fn normalizes_operator_input() {
         assert_eq!(normalize("HTTPS://Api.X.com/v1?q=1").unwrap(), "https://api.x.com/v1");
-        assert!(normalize("ftp://x.io").is_err());
-        assert!(normalize("https://u:p@x.io").is_err());
-        assert!(normalize("nope").is_err());
+        assert_eq!(normalize("https://*.X.com/v1").unwrap(), "https://*.x.com/v1");
+        for bad in ["ftp://x.io", "https://u:p@x.io", "nope", "https://*.com/", "https://a.*.x.com/", "https://*/", "https://x.io/a/%2e%2e/b"] {
+            assert!(normalize(bad).is_err(), "{bad}");
+        }
     }
 }

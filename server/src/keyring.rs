@@ -4,6 +4,7 @@
 
 use crate::clock::now_ms;
 use crate::secrets::{MasterKey, SecretError};
+use crate::destination::Destinations;
 use crate::store::{Db, KeyRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use skapi_core::positions::Position;
@@ -20,7 +21,8 @@ pub struct KeyInfo {
     pub service: String,
     pub name: String,
     pub locked: bool,
-    pub destinations: Vec<String>,
+    /// `"any"` (the operator's explicit choice) or the URL prefixes.
+    pub destinations: Destinations,
     pub positions: Vec<Position>,
     pub rate_per_caller: Option<u32>,
     pub rate_total: Option<u32>,
@@ -39,8 +41,9 @@ pub struct NewKey {
     pub secret: String,
     #[serde(default)]
     pub locked: bool,
+    /// Required: at least one URL prefix, or `"any"`.
     #[serde(default)]
-    pub destinations: Vec<String>,
+    pub destinations: Destinations,
     #[serde(default)]
     pub positions: Vec<Position>,
     #[serde(default)]
@@ -55,7 +58,7 @@ pub struct NewKey {
 pub struct KeyEdit {
     pub secret: Option<String>,
     pub locked: Option<bool>,
-    pub destinations: Option<Vec<String>>,
+    pub destinations: Option<Destinations>,
     pub positions: Option<Vec<Position>>,
     #[serde(default, with = "double_option")]
     pub rate_per_caller: Option<Option<u32>>,
@@ -117,8 +120,14 @@ fn check_limits(per_caller: Option<u32>, total: Option<u32>) -> Result<(), Keyri
     Ok(())
 }
 
-fn normalize_destinations(destinations: &[String]) -> Result<Vec<String>, KeyringError> {
-    destinations.iter().map(|d| crate::destination::normalize(d).map_err(KeyringError::Invalid)).collect()
+/// Normalised destinations; a key must have at least one, or be sent anywhere explicitly.
+fn normalize_destinations(destinations: &Destinations) -> Result<Destinations, KeyringError> {
+    if *destinations == Destinations::default() {
+        return invalid(
+            "a key needs at least one destination (a URL prefix its secret may be sent to), or \"any destination\" chosen explicitly",
+        );
+    }
+    destinations.normalized().map_err(KeyringError::Invalid)
 }
 
 impl Keyring {

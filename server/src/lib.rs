@@ -37,7 +37,7 @@ impl AppState {
     /// Opens the data directory (creating the database and master key on first run), marks
     /// requests interrupted by a previous crash, and resumes pending ones.
     pub async fn open(config: ServeConfig) -> anyhow::Result<AppState> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        secrets::create_data_dir(&config.data_dir)?;
         let (database, data_dir) = (config.database.clone(), config.data_dir.clone());
         let store = tokio::task::spawn_blocking(move || store::open(database.as_deref(), &data_dir)).await??;
         let db = store::Db::new(store);

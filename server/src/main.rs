@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use skapi_core::positions::Position;
+use skapi_server::destination::Destinations;
 use skapi_server::keyring::{KeyEdit, Keyring, KeyringError, NewKey};
 use skapi_server::store::StoreError;
 use skapi_server::{secrets::MasterKey, store, ServeConfig};
@@ -116,6 +117,10 @@ struct ServeArgs {
     /// database: an instance that dies leaves its running requests INTERRUPTED after this).
     #[arg(long, default_value_t = 10_000, env = "SKAPI_LEASE_MS")]
     lease_ms: u64,
+    /// A proxy in front of this server (CIDR, repeatable): for calls from it, the client's
+    /// address is taken from X-Forwarded-For (the nearest address not itself trusted).
+    #[arg(long = "trusted-proxy", value_parser = parse_cidr)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Serve the demo: offline stand-ins for an image API and a GET-style API at /demo-api,
     /// and the `demo` service's keys `openai` and `maps` (random secrets) pointing at them.
     #[arg(long)]
@@ -137,6 +142,12 @@ struct KeyRules {
     rate_total: Option<u32>,
 }
 
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("\"{s}\" is not an address or CIDR range (e.g. 10.0.0.0/8)"))
+}
+
 fn parse_position(s: &str) -> Result<Position, String> {
     Position::parse(s).ok_or_else(|| format!("\"{s}\" is not one of url, headers, data, params"))
 }
@@ -152,9 +163,14 @@ enum KeysCommand {
         /// Only logged-in users may use the key.
         #[arg(long)]
         locked: bool,
-        /// URL prefix the secret may be sent to (repeatable; none = anywhere).
-        #[arg(long = "destination")]
+        /// URL prefix the secret may be sent to (repeatable; `https://*.example.com/…` for any
+        /// subdomain). Required, unless --any-destination.
+        #[arg(long = "destination", required_unless_present = "any_destination")]
         destinations: Vec<String>,
+        /// Let the secret go to any URL (not recommended: anyone who can call the service can
+        /// then send the key to a server of their own).
+        #[arg(long, conflicts_with = "destinations")]
+        any_destination: bool,
         #[command(flatten)]
         rules: KeyRules,
         /// Overwrite a key of the same name.
@@ -176,7 +192,7 @@ enum KeysCommand {
         /// Replace the destinations with these (repeatable).
         #[arg(long = "destination", conflicts_with = "any_destination")]
         destinations: Vec<String>,
-        /// Remove every destination (the secret may then go anywhere).
+        /// Let the secret go to any URL (not recommended).
         #[arg(long)]
         any_destination: bool,
         /// Replace the allowed placeholder positions (repeatable or comma-separated).
@@ -221,7 +237,7 @@ struct KeyId {
 }
 
 fn open_keyring(data: &DataDir) -> anyhow::Result<Keyring> {
-    std::fs::create_dir_all(&data.data_dir)?;
+    skapi_server::secrets::create_data_dir(&data.data_dir)?;
     let store = store::open(data.database.as_deref(), &data.data_dir)?;
     let master = MasterKey::load_or_create(&data.data_dir)?;
     Ok(Keyring::new(store::Db::new(store), Arc::new(master)))
@@ -238,16 +254,20 @@ fn read_secret() -> anyhow::Result<String> {
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, rules, replace } => {
+        KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, any_destination, rules, replace } => {
             let keyring = open_keyring(&data)?;
             let secret = read_secret()?;
             let KeyRules { positions, rate_per_caller, rate_total } = rules;
+            let destinations = if any_destination { Destinations::Any } else { Destinations::Only(destinations) };
             let key = NewKey { service, name, secret, locked, destinations, positions, rate_per_caller, rate_total };
             let info = keyring.add(key, replace).map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
                 other => other.into(),
             })?;
             eprintln!("saved key \"{}\" of service \"{}\"{}", info.name, info.service, if info.locked { " (locked)" } else { "" });
+            if info.destinations.is_any() {
+                eprintln!("warning: the key may be sent to any destination: anyone who can call the service can send it to a server of their own");
+            }
         }
         KeysCommand::List { data, service, json } => {
             let keys = open_keyring(&data)?.list(service.as_deref())?;
@@ -256,7 +276,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             } else {
                 println!("SERVICE\tNAME\tLOCKED\tENDS WITH\tDESTINATIONS\tPLACEHOLDER IN\tLIMITS (per min)");
                 for k in keys {
-                    let dests = if k.destinations.is_empty() { "(any)".to_owned() } else { k.destinations.join(" ") };
+                    let dests = k.destinations.describe();
                     let positions = if k.positions.is_empty() {
                         "(any)".to_owned()
                     } else {
@@ -294,7 +314,11 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let edit = KeyEdit {
                 secret: if value_from_stdin { Some(read_secret()?) } else { None },
                 locked,
-                destinations: if any_destination { Some(Vec::new()) } else { (!destinations.is_empty()).then_some(destinations) },
+                destinations: if any_destination {
+                    Some(Destinations::Any)
+                } else {
+                    (!destinations.is_empty()).then_some(Destinations::Only(destinations))
+                },
                 positions: if allow_anywhere { Some(Vec::new()) } else { (!positions.is_empty()).then_some(positions) },
                 rate_per_caller: limit(rate_per_caller),
                 rate_total: limit(rate_total),
@@ -315,7 +339,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
 fn services(command: ServicesCommand) -> anyhow::Result<()> {
     match command {
         ServicesCommand::Cors { data, service, origins, any_origin } => {
-            std::fs::create_dir_all(&data.data_dir)?;
+            skapi_server::secrets::create_data_dir(&data.data_dir)?;
             let store = store::open(data.database.as_deref(), &data.data_dir)?;
             let origins = if any_origin {
                 None
@@ -343,7 +367,7 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
-    std::fs::create_dir_all(&args.data.data_dir)?;
+    skapi_server::secrets::create_data_dir(&args.data.data_dir)?;
     let token_file = args.admin_token_file.unwrap_or_else(|| args.data.data_dir.join("admin.token"));
     let admin_token = match std::env::var("SKAPI_ADMIN_TOKEN") {
         Ok(token) if !token.is_empty() => token,
@@ -372,6 +396,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         demo: args.demo,
         database: args.data.database.clone(),
         lease: Duration::from_millis(args.lease_ms.max(300)),
+        trusted_proxies: args.trusted_proxies,
         ..ServeConfig::new(args.listen, args.data.data_dir)
     })
 }

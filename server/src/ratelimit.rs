@@ -14,9 +14,10 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Counts one request of `caller` with key `key_id`, or returns the seconds to wait when a
-    /// limit is reached (nothing is counted then).
-    pub fn check(&self, key_id: &str, caller: &str, per_caller: Option<u32>, total: Option<u32>, now_ms: u64) -> Result<(), u64> {
+    /// Counts one request with key `key_id` against the total and, for each name the caller
+    /// is counted as, the per-caller limit; or returns the seconds to wait when a limit is
+    /// reached (nothing is counted then).
+    pub fn check(&self, key_id: &str, callers: &[String], per_caller: Option<u32>, total: Option<u32>, now_ms: u64) -> Result<(), u64> {
         if per_caller.is_none() && total.is_none() {
             return Ok(());
         }
@@ -26,7 +27,9 @@ impl RateLimiter {
         if windows.len() >= SWEEP_AT {
             windows.retain(|_, (w, _)| *w == window);
         }
-        let counters = [(format!("{key_id}\0*"), total), (format!("{key_id}\0{caller}"), per_caller)];
+        let counters: Vec<(String, Option<u32>)> = std::iter::once((format!("{key_id}\0*"), total))
+            .chain(callers.iter().map(|caller| (format!("{key_id}\0{caller}"), per_caller)))
+            .collect();
         let full = counters.iter().any(|(id, limit)| match (limit, windows.get(id)) {
             (Some(limit), Some((w, count))) => *w == window && count >= limit,
             _ => false,
@@ -51,17 +54,32 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    fn who(name: &str) -> Vec<String> {
+        vec![name.to_owned()]
+    }
+
     #[test]
     fn limits_each_caller_and_everyone() {
         let limiter = RateLimiter::default();
         let t = 120_000;
-        assert!(limiter.check("k", "a", Some(2), Some(3), t).is_ok());
-        assert!(limiter.check("k", "a", Some(2), Some(3), t + 1).is_ok());
-        assert_eq!(limiter.check("k", "a", Some(2), Some(3), t + 1_000), Err(59));
-        assert!(limiter.check("k", "b", Some(2), Some(3), t + 2).is_ok());
-        assert!(limiter.check("k", "c", Some(2), Some(3), t + 3).is_err(), "the total is reached");
-        assert!(limiter.check("other", "a", Some(2), Some(3), t).is_ok(), "keys count apart");
-        assert!(limiter.check("k", "a", Some(2), Some(3), t + 60_000).is_ok(), "a new window");
-        assert!(limiter.check("k", "a", None, None, t).is_ok());
+        assert!(limiter.check("k", &who("a"), Some(2), Some(3), t).is_ok());
+        assert!(limiter.check("k", &who("a"), Some(2), Some(3), t + 1).is_ok());
+        assert_eq!(limiter.check("k", &who("a"), Some(2), Some(3), t + 1_000), Err(59));
+        assert!(limiter.check("k", &who("b"), Some(2), Some(3), t + 2).is_ok());
+        assert!(limiter.check("k", &who("c"), Some(2), Some(3), t + 3).is_err(), "the total is reached");
+        assert!(limiter.check("other", &who("a"), Some(2), Some(3), t).is_ok(), "keys count apart");
+        assert!(limiter.check("k", &who("a"), Some(2), Some(3), t + 60_000).is_ok(), "a new window");
+        assert!(limiter.check("k", &who("a"), None, None, t).is_ok());
+    }
+
+    #[test]
+    fn a_caller_counted_under_two_names_is_limited_by_either() {
+        let limiter = RateLimiter::default();
+        let t = 120_000;
+        let as_ = |id: &str| vec![format!("pid:{id}"), "addr:10.0.0.1".to_owned()];
+        assert!(limiter.check("k", &as_("a"), Some(2), None, t).is_ok());
+        assert!(limiter.check("k", &as_("b"), Some(2), None, t).is_ok());
+        assert!(limiter.check("k", &as_("c"), Some(2), None, t).is_err(), "a new identifier, the same address");
+        assert!(limiter.check("k", &["pid:c".to_owned(), "addr:10.0.0.2".to_owned()], Some(2), None, t).is_ok());
     }
 }

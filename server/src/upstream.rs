@@ -6,7 +6,7 @@ use crate::netguard::{self, GuardedResolver, PrivateAddress};
 use crate::store::Outcome;
 use serde_json::{Map, Value};
 use skapi_core::placeholder::{fill, fill_value};
-use skapi_core::redact::redact;
+use skapi_core::redact::{self, redact};
 use skapi_core::{ApiError, ErrorCode, Method, Request};
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,22 +134,24 @@ impl Upstream {
 
         let mut response = builder.send().await.map_err(|e| self.transport_failure(e, secret))?;
         let status = response.status().as_u16();
+        // Read a little past the limit, so that a secret straddling it is still redacted whole
+        // before the body is cut.
+        let limit = self.max_response_bytes;
+        let read_limit = limit.saturating_add(redact::lookahead(secret));
         let mut bytes = Vec::new();
-        let mut truncated = false;
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_failure(e, secret))? {
-            let room = self.max_response_bytes - bytes.len();
-            if chunk.len() > room {
-                bytes.extend_from_slice(&chunk[..room]);
-                truncated = true;
+            let room = read_limit - bytes.len();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.len() >= room {
                 break;
             }
-            bytes.extend_from_slice(&chunk);
         }
-        let text = redact(&String::from_utf8_lossy(&bytes), secret);
+        let truncated = bytes.len() > limit;
+        let text = String::from_utf8_lossy(&bytes);
         let body = if truncated {
-            Value::String(text)
+            Value::String(redact::redact_truncated(&text, limit, secret))
         } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            redact::redact_body(&text, secret)
         };
         if status >= 400 {
             let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");

@@ -44,7 +44,7 @@ fn keys_add_list_remove() {
         assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
     }
 
-    let empty = run(&["keys", "add", "--data-dir", data, "--service", "svc", "--name", "blank"], "\n");
+    let empty = run(&["keys", "add", "--data-dir", data, "--service", "svc", "--name", "blank", "--any-destination"], "\n");
     assert!(!empty.status.success());
     assert!(text(&empty).contains("must not be empty"));
     let bad = run(&["keys", "add", "--data-dir", data, "--service", "svc", "--name", "x", "--destination", "ftp://x"], "v");
@@ -54,4 +54,45 @@ fn keys_add_list_remove() {
     assert!(remove.status.success(), "{}", text(&remove));
     let missing = run(&["keys", "remove", "--data-dir", data, "--service", "svc", "--name", "openai"], "");
     assert!(!missing.status.success());
+}
+
+#[test]
+fn a_key_needs_a_destination_unless_any_is_chosen_explicitly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let none = run(&["keys", "add", "--data-dir", data, "--service", "svc", "--name", "k"], SECRET);
+    assert!(!none.status.success());
+    assert!(text(&none).contains("--destination"), "{}", text(&none));
+
+    let any = run(&["keys", "add", "--data-dir", data, "--service", "svc", "--name", "k", "--any-destination"], SECRET);
+    assert!(any.status.success(), "{}", text(&any));
+    assert!(text(&any).contains("warning"), "{}", text(&any));
+    let list = run(&["keys", "list", "--data-dir", data, "--json"], "");
+    let keys: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(keys[0]["destinations"], "any");
+    assert!(text(&run(&["keys", "list", "--data-dir", data], "")).contains("(any destination)"));
+
+    let wildcard = run(&["keys", "edit", "--data-dir", data, "--service", "svc", "--name", "k", "--destination", "https://*.Example.com/v1"], "");
+    assert!(wildcard.status.success(), "{}", text(&wildcard));
+    let list = run(&["keys", "list", "--data-dir", data, "--json"], "");
+    let keys: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(keys[0]["destinations"], serde_json::json!(["https://*.example.com/v1"]));
+    let apex_wildcard = run(&["keys", "edit", "--data-dir", data, "--service", "svc", "--name", "k", "--destination", "https://*.com/"], "");
+    assert!(!apex_wildcard.status.success());
+}
+
+#[test]
+fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let add = run(&["keys", "add", "--data-dir", data.to_str().unwrap(), "--service", "svc", "--name", "k", "--any-destination"], SECRET);
+    assert!(add.status.success(), "{}", text(&add));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
 }

@@ -46,7 +46,7 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     assert_eq!(page["list"].as_array().unwrap().len(), 24, "history through any instance");
 
     // A key's rate limit counts across instances.
-    let limited = json!({"service": SERVICE, "name": "limited", "secret": SECRET, "rate_total": 3});
+    let limited = json!({"service": SERVICE, "name": "limited", "secret": SECRET, "destinations": "any", "rate_total": 3});
     let created = instances[0].1.http.post(format!("{}/admin/keys", instances[0].1.base)).bearer_auth("admin-for-tests").body(limited.to_string()).send().await.unwrap();
     assert_eq!(created.status(), 201);
     let mut statuses = Vec::new();
@@ -102,12 +102,12 @@ async fn faults_and_sigkills_across_three_instances() {
     let mut instances: Vec<(std::process::Child, Api)> = (0..3).map(|_| spawn_server(dir.path(), Stdio::null(), &envs)).collect();
     let url = format!("{api}/faults");
     let mut ids = Vec::new();
-    for round in 0..3 {
-        let (_, sent) = send_load(&instances[round].1, &url, round, 300, 10, 8).await;
+    for (round, instance) in instances.iter_mut().enumerate() {
+        let (_, sent) = send_load(&instance.1, &url, round, 300, 10, 8).await;
         ids.extend(sent);
         if round < 2 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let (mut child, _) = std::mem::replace(&mut instances[round], spawn_server(dir.path(), Stdio::null(), &envs));
+            let (mut child, _) = std::mem::replace(instance, spawn_server(dir.path(), Stdio::null(), &envs));
             child.kill().unwrap(); // SIGKILL mid-load; a fresh instance takes its place
             child.wait().unwrap();
         }

@@ -48,7 +48,7 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join(DB_FILE)).unwrap());
         let master = Arc::new(MasterKey::load_or_create(dir.path()).unwrap());
         let keyring = Keyring::new(Db::new(store.clone()), master);
-        let key = NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), ..Default::default() };
+        let key = NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
         keyring.add(key, false).unwrap();
         let now = skapi_server::clock::now_ms();
         store.insert_record(&record("1:running", &url, now)).unwrap();

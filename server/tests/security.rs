@@ -88,7 +88,7 @@ fn locked_request(api: &str) -> Value {
 }
 
 fn add_locked(server: &Server) {
-    let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "locked".into(), secret: SECRET.into(), locked: true, ..Default::default() };
+    let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "locked".into(), secret: SECRET.into(), locked: true, destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
     blocking(|| server.state.keyring.add(key, false)).unwrap();
 }
 
@@ -262,7 +262,13 @@ async fn private_loopback_and_metadata_addresses_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn placeholder_positions_rate_limits_sizes_and_cors() {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(|c| c.max_request_bytes = 4096).await;
+    // Behind a proxy, so that callers come from addresses of their own.
+    let server = server_with(|c| {
+        c.max_request_bytes = 4096;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let from = |who: &str| Some(format!("198.51.100.{}", who.as_bytes()[0]));
     let key = skapi_server::keyring::NewKey {
         service: SERVICE.into(),
         name: "openai".into(),
@@ -270,6 +276,7 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
         positions: vec![skapi_core::positions::Position::Headers],
         rate_per_caller: Some(3),
         rate_total: Some(5),
+        destinations: skapi_server::destination::Destinations::Any,
         ..Default::default()
     };
     blocking(|| server.state.keyring.add(key, false)).unwrap();
@@ -281,12 +288,13 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
     assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "smuggled into data: {answer}");
 
     for _ in 0..3 {
-        assert_eq!(server.call("csr", "a", request(json!({}))).await.0, 200);
+        assert_eq!(server.call_forwarded("csr", "a", from("a").as_deref(), request(json!({}))).await.0, 200);
     }
     let response = server
         .http
         .post(format!("{}/csr", server.base))
         .header("content-meta", json!({"public_identifier": "a", "service": SERVICE}).to_string())
+        .header("x-forwarded-for", from("a").unwrap())
         .body(request(json!({})).to_string())
         .send()
         .await
@@ -296,9 +304,10 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
     assert!((1..=60).contains(&retry));
     let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(answer["code"], "RATE_LIMITED");
-    assert_eq!(server.call("csr", "b", request(json!({}))).await.0, 200);
-    assert_eq!(server.call("csr", "b", request(json!({}))).await.0, 200);
-    assert_eq!(server.call("csr", "c", request(json!({}))).await.0, 429, "the key's total is reached");
+    assert_eq!(server.call_forwarded("csr", "a2", from("a").as_deref(), request(json!({}))).await.0, 429, "a new identifier from the same address");
+    assert_eq!(server.call_forwarded("csr", "b", from("b").as_deref(), request(json!({}))).await.0, 200);
+    assert_eq!(server.call_forwarded("csr", "b", from("b").as_deref(), request(json!({}))).await.0, 200);
+    assert_eq!(server.call_forwarded("csr", "c", from("c").as_deref(), request(json!({}))).await.0, 429, "the key's total is reached");
 
     let (status, answer) = server.call("csr", "d", request(json!({"big": "x".repeat(5000)}))).await;
     assert_eq!((status, answer["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{answer}");
@@ -348,6 +357,14 @@ async fn the_admin_api_needs_its_token_and_never_shows_a_value() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["hint"], &SECRET[SECRET.len() - 4..]);
     assert_eq!(admin(Method::POST, "/keys", "admin-token-for-tests", Some(new_key)).await.1["code"], "EXISTS");
+    let without = json!({"service": SERVICE, "name": "nowhere", "secret": SECRET});
+    let (status, refused) = admin(Method::POST, "/keys", "admin-token-for-tests", Some(without)).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("at least one destination"), "{refused}");
+    let anywhere = json!({"service": SERVICE, "name": "anywhere", "secret": SECRET, "destinations": "any"});
+    let (status, created) = admin(Method::POST, "/keys", "admin-token-for-tests", Some(anywhere)).await;
+    assert_eq!((status, created["destinations"].as_str()), (201, Some("any")), "{created}");
+    assert_eq!(admin(Method::DELETE, &format!("/keys/{SERVICE}/anywhere"), "admin-token-for-tests", None).await.0, 204);
     let (status, edited) = admin(
         Method::PATCH,
         &format!("/keys/{SERVICE}/openai"),
@@ -424,4 +441,266 @@ async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
             }
         }
     }
+}
+
+/// Every way a reader could decode `text` — as written, percent-decoded, hex-decoded and
+/// base64-decoded at each alignment, each piece between placeholders apart — and whether any
+/// of them holds 8 bytes in a row of the secret.
+fn leaks_secret(text: &str) -> Option<String> {
+    let windows: Vec<&[u8]> = SECRET.as_bytes().windows(8).collect();
+    let holds = |bytes: &[u8]| windows.iter().any(|w| contains_bytes(bytes, w));
+    let pct = |s: &str| -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match (b[i], b.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())) {
+                (b'%', Some(v)) => {
+                    out.push(v);
+                    i += 3;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        out
+    };
+    for piece in text.split(skapi_core::PLACEHOLDER) {
+        let mut readings = vec![piece.as_bytes().to_vec(), pct(piece)];
+        for word in piece.split(|c: char| !c.is_ascii_alphanumeric() && !"+/-_".contains(c)) {
+            for offset in 0..4.min(word.len()) {
+                readings.push(skapi_core::encoding::base64_decode(&word[offset..]).unwrap_or_default());
+            }
+            for offset in 0..2.min(word.len()) {
+                let hex = &word[offset..];
+                readings.push((0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect());
+            }
+        }
+        if let Some(r) = readings.iter().find(|r| holds(r)) {
+            return Some(format!("{piece:?} reads as {:?}", String::from_utf8_lossy(r)));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redaction_decodes_escapes_percent_hex_and_base64_at_any_alignment() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&api]);
+    for query in ["", "?as=text"] {
+        let id = server
+            .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/echo-encodings{query}"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}))
+            .await;
+        let (status, answer) = server.poll_until_done("a", &id).await;
+        assert_eq!(status, 200, "{answer}");
+        let text = answer.to_string();
+        assert!(leaks_secret(&text).is_none(), "{query}: {:?}\n{text}", leaks_secret(&text));
+        if query.is_empty() {
+            assert!(answer.is_object(), "a JSON answer stays JSON: {answer}");
+            for (name, value) in answer.as_object().unwrap() {
+                let value = value.as_str().unwrap_or_default();
+                assert!(value.contains(skapi_core::PLACEHOLDER) || name.contains(skapi_core::PLACEHOLDER), "{name}: {value}");
+            }
+        } else {
+            assert_eq!(answer.as_str().map(|t| t.lines().count()), Some(10), "{answer}");
+        }
+        // And the same in the history listing.
+        let prefix = format!("{}:", id.rsplit_once(':').unwrap().0.rsplit_once(':').unwrap().0);
+        let (_, history) = server.call("csr-poll", "a", json!({"service": SERVICE, "id": prefix})).await;
+        assert!(leaks_secret(&history.to_string()).is_none(), "{history}");
+    }
+    // The test's own reader finds the secret in the raw answer (so it can fail).
+    assert!(leaks_secret(&support::echo_encodings(false)).is_some());
+    assert!(leaks_secret(&support::echo_encodings(true)).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_answer_never_ends_with_a_piece_of_the_secret() {
+    let (api, _stand_in) = start_stand_in().await;
+    let limit = 200;
+    let server = server_with(|c| c.max_response_bytes = limit).await;
+    server.add_key("openai", &[&api]);
+    for n in (limit - SECRET.len() - 4)..=(limit + 2) {
+        let id = server
+            .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/filler?n={n}"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}))
+            .await;
+        let (status, answer) = server.poll_until_done("a", &id).await;
+        assert_eq!(status, 200, "{answer}");
+        let prefix = format!("{}:", id.rsplit_once(':').unwrap().0.rsplit_once(':').unwrap().0);
+        let (_, history) = server.call("csr-poll", "a", json!({"service": SERVICE, "id": prefix, "limit": 1})).await;
+        let item = &history["list"][0];
+        assert!(item["rslv"]["truncated"].is_string(), "n = {n}: {item}");
+        let kept = item["rslv"]["truncated"].as_str().unwrap();
+        assert!(kept.len() <= limit, "n = {n}: {} bytes", kept.len());
+        for k in 1..=SECRET.len() {
+            assert!(!kept.ends_with(&SECRET[..k]), "n = {n}: ends with {:?}", &SECRET[..k]);
+        }
+        assert!(kept.starts_with(&"x".repeat(n.min(limit) - SECRET.len())), "n = {n}: the filler is kept");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_headers_are_refused_by_name() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&api]);
+    for header in ["Host", "content-length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization"] {
+        let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
+                          "headers": {"Authorization": "Bearer $CLIENT_SECRET", header: "evil.example"}});
+        let (status, answer) = server.call("csr", "a", body).await;
+        assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{header}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(&format!("\"{header}\"")), "{answer}");
+    }
+    assert!(stand_in.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encoded_traversal_and_wildcards_in_destinations() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&format!("{api}/allowed"), "http://*.example.test/v1"]);
+    let csr = |url: String| {
+        json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post",
+               "headers": {"Authorization": "Bearer $CLIENT_SECRET"}})
+    };
+    for path in ["..%2fx", "..%2Fx", "..%5cx", "%2e%2e/x", "%252e%252e/x", "..;/x", "x%2f..%2fy"] {
+        let (status, answer) = server.call("csr", "a", csr(format!("{api}/allowed/{path}"))).await;
+        assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "{path}: {answer}");
+    }
+    assert_eq!(server.call("csr", "a", csr(format!("{api}/allowed/x"))).await.0, 200);
+    assert_eq!(server.call("csr", "a", csr("http://api.example.test/v1/chat".into())).await.0, 200, "a subdomain of the wildcard");
+    for url in ["http://example.test/v1/chat", "http://api.example.test.evil.io/v1/chat", "http://api.example.test/v2"] {
+        let (status, answer) = server.call("csr", "a", csr(url.into())).await;
+        assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "{url}: {answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(stand_in.seen().iter().all(|s| s.path == "/allowed/x"), "only the allowed call arrived");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_without_destinations_is_sent_nowhere() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    let key = |destinations| skapi_server::keyring::NewKey {
+        service: SERVICE.into(),
+        name: "openai".into(),
+        secret: SECRET.into(),
+        destinations,
+        ..Default::default()
+    };
+    use skapi_server::destination::Destinations;
+    let refused = blocking(|| server.state.keyring.add(key(Destinations::Only(vec![])), false));
+    assert!(refused.unwrap_err().to_string().contains("at least one destination"));
+    // A key stored without destinations (e.g. by an older version) refuses every request.
+    let record = skapi_server::store::KeyRecord {
+        service: SERVICE.into(),
+        name: "old".into(),
+        sealed_secret: vec![0; 40],
+        locked: false,
+        destinations: Destinations::Only(vec![]),
+        positions: vec![],
+        rate_per_caller: None,
+        rate_total: None,
+        created: 0,
+        updated: 0,
+    };
+    blocking(|| server.state.db.blocking().insert_key(&record, false)).unwrap();
+    let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "old", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
+    let (status, answer) = server.call("csr", "a", body).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("no destinations"), "{answer}");
+    assert!(stand_in.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expires_past_its_maximum_is_refused() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&api]);
+    for expires in [json!(1e308), json!(1e20), json!(30 * 24 * 3600 + 1)] {
+        let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/x"), "method": "get",
+                          "params": {"k": "$CLIENT_SECRET"}, "expires": expires});
+        let (status, answer) = server.call("csr", "a", body).await;
+        assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{expires}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_caller_limits_count_anonymous_callers_by_address_too() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()]).await;
+    let key = skapi_server::keyring::NewKey {
+        service: SERVICE.into(),
+        name: "openai".into(),
+        secret: SECRET.into(),
+        destinations: skapi_server::destination::Destinations::Any,
+        rate_per_caller: Some(5),
+        ..Default::default()
+    };
+    blocking(|| server.state.keyring.add(key, false)).unwrap();
+    let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
+    // A fresh public identifier for every call (2.0) gains nothing.
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        statuses.push(server.call("csr", &format!("rotated-{i}"), body.clone()).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
+
+    // Nor does a fresh user agent for every 1.5.8 call, from a server whose window is fresh.
+    let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let key = skapi_server::keyring::NewKey {
+        service: SERVICE.into(),
+        name: "openai".into(),
+        secret: SECRET.into(),
+        destinations: skapi_server::destination::Destinations::Any,
+        rate_per_caller: Some(5),
+        ..Default::default()
+    };
+    blocking(|| server.state.keyring.add(key, false)).unwrap();
+    let mut v1 = body.clone();
+    v1.as_object_mut().unwrap().remove("service");
+    let send = |agent: String, forwarded: Option<&'static str>| {
+        let mut request = server
+            .http
+            .post(format!("{}/csr", server.base))
+            .header("content-meta", json!({"public_identifier": "", "service": SERVICE, "owner": OWNER}).to_string())
+            .header("user-agent", agent)
+            .body(v1.to_string());
+        if let Some(f) = forwarded {
+            request = request.header("x-forwarded-for", f);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        statuses.push(send(format!("agent-{i}"), Some("203.0.113.1")).await);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429], "one client address behind a trusted proxy");
+    assert_eq!(send("agent-x".into(), Some("203.0.113.2")).await, 200, "another client behind the same proxy counts apart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_not_valid_yet_or_with_critical_extensions_are_refused() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = server_with(hs_auth).await;
+    add_locked(&server);
+    let mut future = claims("alice");
+    future["nbf"] = json!(now_s() + 600);
+    let mut just_now = claims("alice");
+    just_now["nbf"] = json!(now_s() + 1);
+    let crit = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp".into()]);
+        encode(&header, &claims("alice"), &EncodingKey::from_secret(HS_SECRET.as_bytes())).unwrap()
+    };
+    for (what, token) in [("nbf in the future", hs256(&future, HS_SECRET.as_bytes())), ("crit header", crit)] {
+        let (status, answer) = server.call_as(&token, "csr", locked_request(&api)).await;
+        assert_eq!((status, answer["code"].as_str()), (401, Some("UNAUTHORIZED")), "{what}: {answer}");
+    }
+    let (status, answer) = server.call_as(&hs256(&just_now, HS_SECRET.as_bytes()), "csr", locked_request(&api)).await;
+    assert_eq!(status, 200, "nbf within the leeway: {answer}");
+    let _ = stand_in;
 }

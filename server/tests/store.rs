@@ -18,7 +18,7 @@ fn key(name: &str) -> KeyRecord {
         name: name.into(),
         sealed_secret: vec![1, 2, 3],
         locked: true,
-        destinations: vec!["https://api.example.com/v1".into()],
+        destinations: skapi_server::destination::Destinations::Only(vec!["https://api.example.com/v1".into()]),
         positions: vec![Position::Headers],
         rate_per_caller: Some(5),
         rate_total: None,
@@ -155,7 +155,7 @@ async fn the_seed_example_runs_on_postgres() {
     let server = start_server_with(dir.clone(), skapi_server::ServeConfig { database: Some(url), ..config(dir.path()) }).await;
     let keyring = server.state.keyring.clone();
     tokio::task::spawn_blocking(move || {
-        let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), ..Default::default() };
+        let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
         keyring.add(key, false).unwrap();
     })
     .await

@@ -88,6 +88,19 @@ test('an operator manages a key from the dashboard', async () => {
   assert.match(edited, /••••1234/, 'an edit without a new value keeps the value');
   await shot('5-edited');
 
+  // No destination at all is refused; "any destination" must be chosen, and shows as a warning.
+  await row('dash-key').getByRole('button', { name: 'Edit dash-svc/dash-key' }).click();
+  await page.fill('#key-form [name=destinations]', '');
+  await page.click('#key-form button[value=save]');
+  await page.waitForSelector('#form-error:not([hidden])');
+  assert.match(await page.textContent('#form-error'), /at least one destination/);
+  await page.check('#key-form [name=any_destination]');
+  await page.click('#key-form button[value=save]');
+  await editorClosed();
+  await page.waitForFunction(() => [...document.querySelectorAll('#keys tbody tr')].some((r) => r.textContent.includes('dash-key') && r.textContent.includes('any destination')));
+  assert.equal(await row('dash-key').locator('.warning').count(), 1, 'any destination is shown as a warning');
+  await shot('5b-any-destination');
+
   // Phone width: readable, nothing wider than the screen.
   await page.setViewportSize({ width: 375, height: 800 });
   const overflow = await page.evaluate(() => document.scrollingElement.scrollWidth);

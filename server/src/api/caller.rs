@@ -1,11 +1,12 @@
-//! Who is calling: the service from `Content-Meta` or the body, and the identity that owns
-//! records — the SDK's public identifier, or for 1.5.8 (which sends none) IP and user agent.
+//! Who is calling: the service from `Content-Meta` or the body, the identity that owns
+//! records — the SDK's public identifier, or for 1.5.8 (which sends none) IP and user agent —
+//! and whom a per-caller rate limit counts.
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use skapi_core::wire::ContentMeta;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::Failure;
 use crate::AppState;
@@ -25,10 +26,47 @@ pub struct Caller {
     pub user: Option<String>,
     /// The page's origin, for the service's CORS rule.
     pub origin: Option<String>,
+    /// Who a per-caller rate limit counts: a signed-in user by `sub`; an anonymous caller by
+    /// its identity *and* by its address, so that a fresh identifier per call gains nothing.
+    pub counted_as: Vec<String>,
+}
+
+/// The client's address: the peer's, or — when the peer is a trusted proxy — the nearest
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_address(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer?;
+    if !is_trusted(&client) {
+        return Some(client);
+    }
+    let hops = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let hops: Vec<&str> = hops.map(str::trim).collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim_start_matches('[').split(']').next().unwrap_or(hop).parse::<IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// The address as a rate-limit bucket: IPv4 as it is, IPv6 by its /64 (one host's share).
+fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("addr:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        v4 => format!("addr:{v4}"),
+    }
 }
 
 impl Caller {
-    pub fn from_parts(headers: &HeaderMap, peer: Option<SocketAddr>) -> Result<Caller, Failure> {
+    pub fn from_parts(headers: &HeaderMap, address: Option<IpAddr>) -> Result<Caller, Failure> {
         let meta: ContentMeta = match headers.get("content-meta") {
             Some(v) => {
                 let text = v.to_str().map_err(|_| Failure::invalid_parameter("The Content-Meta header is not text."))?;
@@ -43,12 +81,13 @@ impl Caller {
         let identity = if !meta.public_identifier.is_empty() {
             format!("pid:{}", meta.public_identifier)
         } else {
-            let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+            let ip = address.map(|ip| ip.to_string()).unwrap_or_default();
             let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
             let agent: String = agent.chars().filter(|c| !c.is_control()).take(MAX_AGENT).collect();
             format!("anon:{ip}|{agent}")
         };
-        Ok(Caller { meta, identity, user: None, origin: None })
+        let counted_as = std::iter::once(identity.clone()).chain(address.map(address_bucket)).collect();
+        Ok(Caller { meta, identity, user: None, origin: None, counted_as })
     }
 
     /// The service a call is for (the body's, else `Content-Meta`'s), once the page's origin
@@ -77,15 +116,46 @@ impl FromRequestParts<AppState> for Caller {
     /// A caller with a user token is that user (`sub:`); a token that does not verify is
     /// refused, whatever the key.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Failure> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let mut caller = Caller::from_parts(&parts.headers, peer)?;
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let address = client_address(&parts.headers, peer, &state.config.trusted_proxies);
+        let mut caller = Caller::from_parts(&parts.headers, address)?;
         caller.origin = parts.headers.get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(token) = parts.headers.get("authorization") {
             let token = token.to_str().map_err(|_| Failure::new(ErrorCode::Unauthorized, "The user token is not text."))?;
             let user = state.auth.verify(token).await?;
             caller.identity = format!("sub:{}", user.sub);
+            caller.counted_as = vec![caller.identity.clone()];
             caller.user = Some(user.sub);
         }
         Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let h = forwarded("6.6.6.6, 203.0.113.7, 10.1.1.1");
+        assert_eq!(client_address(&h, ip("10.0.0.2"), &trusted), ip("203.0.113.7"), "nearest untrusted hop");
+        assert_eq!(client_address(&h, ip("198.51.100.9"), &trusted), ip("198.51.100.9"), "an untrusted peer's header is ignored");
+        assert_eq!(client_address(&h, ip("10.0.0.2"), &[]), ip("10.0.0.2"), "no trusted proxies");
+        assert_eq!(client_address(&forwarded("garbage"), ip("10.0.0.2"), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_address(&forwarded("[2001:db8::1]"), ip("10.0.0.2"), &trusted), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn anonymous_callers_are_counted_by_address_too_and_ipv6_by_its_64() {
+        let caller = Caller::from_parts(&HeaderMap::new(), "2001:db8:1:2:aaaa::1".parse().ok()).unwrap();
+        assert_eq!(caller.counted_as, vec!["anon:2001:db8:1:2:aaaa::1|".to_owned(), "addr:2001:db8:1:2::/64".to_owned()]);
     }
 }

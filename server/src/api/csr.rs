@@ -64,11 +64,11 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
     // no trip to the store on this path).
     let (per_caller, total) = (key.rate_per_caller, key.rate_total);
     let verdict = if (per_caller.is_some() || total.is_some()) && state.db.blocking().shared() {
-        let (counter, who) = (key_id.clone(), caller.identity.clone());
+        let (counter, who) = (key_id.clone(), caller.counted_as.clone());
         let counted = state.db.call(move |s| s.rate_check(&counter, &who, per_caller, total, now).transpose()).await?;
-        counted.unwrap_or_else(|| state.limiter.check(&key_id, &caller.identity, per_caller, total, now))
+        counted.unwrap_or_else(|| state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now))
     } else {
-        state.limiter.check(&key_id, &caller.identity, per_caller, total, now)
+        state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now)
     };
     if let Err(seconds) = verdict {
         return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))

@@ -5,11 +5,13 @@
 //!   picture that depends on the prompt;
 //! - `GET /demo-api/geo?key=<the maps key>&q=…[&delay=ms]` — a GET-style API with the key in
 //!   the query.
+//!
 //! Each secret is random, sealed like any other and shown nowhere; the stand-ins check what
 //! they receive against the keyring at request time.
 
 mod png;
 
+use crate::destination::Destinations;
 use crate::keyring::{KeyEdit, NewKey};
 use skapi_core::encoding;
 use crate::AppState;
@@ -39,11 +41,11 @@ pub fn ensure_keys(state: &AppState, base: &str) -> anyhow::Result<()> {
         ("openai", "/demo-api/v1", vec![skapi_core::positions::Position::Headers]),
         ("maps", "/demo-api/geo", vec![skapi_core::positions::Position::Params]),
     ] {
-        let destinations = vec![format!("{base}{path}")];
+        let destinations = Destinations::Only(vec![format!("{base}{path}")]);
         let existing = state.keyring.list(Some(SERVICE))?.into_iter().find(|k| k.name == name);
         if let Some(key) = existing {
             // Follow this server's address, unless the operator pointed the key at a real API.
-            if key.destinations.iter().all(|d| d.contains("/demo-api/")) {
+            if matches!(&key.destinations, Destinations::Only(list) if list.iter().all(|d| d.contains("/demo-api/"))) {
                 let edit = KeyEdit { destinations: Some(destinations), ..Default::default() };
                 state.keyring.edit(SERVICE, name, edit)?;
             }

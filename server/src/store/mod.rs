@@ -23,6 +23,8 @@ pub enum StoreError {
     Exists(String),
     #[error("the disk holding the database is full")]
     Full,
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 impl StoreError {
@@ -50,8 +52,8 @@ pub struct KeyRecord {
     pub name: String,
     pub sealed_secret: Vec<u8>,
     pub locked: bool,
-    /// URL prefixes the secret may be sent to; empty = anywhere.
-    pub destinations: Vec<String>,
+    /// Where the secret may be sent (`Any` only when the operator chose it).
+    pub destinations: crate::destination::Destinations,
     /// Where the placeholder may stand; empty = anywhere.
     pub positions: Vec<Position>,
     /// Requests per minute one caller may make with this key.
@@ -168,9 +170,10 @@ pub trait Store: Send + Sync + 'static {
         false
     }
     /// Counts one request against a key's limits in the store (for shared stores, so that
-    /// every instance counts together): `Ok(Err(seconds))` when a limit is reached (nothing
-    /// counted). `None` when this store keeps no counters (the process counts in memory).
-    fn rate_check(&self, _key_id: &str, _caller: &str, _per_caller: Option<u32>, _total: Option<u32>, _now: u64) -> Option<StoreResult<Result<(), u64>>> {
+    /// every instance counts together): the total, and the per-caller limit for each name the
+    /// caller is counted as. `Ok(Err(seconds))` when a limit is reached (nothing counted).
+    /// `None` when this store keeps no counters (the process counts in memory).
+    fn rate_check(&self, _key_id: &str, _callers: &[String], _per_caller: Option<u32>, _total: Option<u32>, _now: u64) -> Option<StoreResult<Result<(), u64>>> {
         None
     }
     /// Ends every `running` record with `error` (after a crash); returns how many.

@@ -104,6 +104,7 @@ fn key_from_row(row: &Row) -> KeyRecord {
         name: row.get("name"),
         sealed_secret: row.get("secret"),
         locked: row.get("locked"),
+        // Unreadable destinations read as none (every request refused), never as anywhere.
         destinations: serde_json::from_str(row.get("destinations")).unwrap_or_default(),
         positions: serde_json::from_str(row.get("positions")).unwrap_or_default(),
         rate_per_caller: row.get::<_, Option<i32>>("rate_per_caller").map(|v| v as u32),
@@ -444,7 +445,7 @@ impl Store for PgStore {
         true
     }
 
-    fn rate_check(&self, key_id: &str, caller: &str, per_caller: Option<u32>, total: Option<u32>, now: u64) -> Option<StoreResult<Result<(), u64>>> {
+    fn rate_check(&self, key_id: &str, callers: &[String], per_caller: Option<u32>, total: Option<u32>, now: u64) -> Option<StoreResult<Result<(), u64>>> {
         if per_caller.is_none() && total.is_none() {
             return Some(Ok(Ok(())));
         }
@@ -454,7 +455,8 @@ impl Store for PgStore {
         let attempt = || -> StoreResult<Result<(), u64>> {
             let mut client = self.client();
             let mut tx = client.transaction()?;
-            for (counter, limit) in [(format!("{key_id}\0*"), total), (format!("{key_id}\0{caller}"), per_caller)] {
+            let each = callers.iter().map(|caller| (format!("{key_id}\0{caller}"), per_caller));
+            for (counter, limit) in std::iter::once((format!("{key_id}\0*"), total)).chain(each) {
                 let Some(limit) = limit else { continue };
                 // PostgreSQL text holds no NUL.
                 let counter = counter.replace('\0', "\u{1}");

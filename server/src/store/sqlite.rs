@@ -143,6 +143,8 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        // SQLite creates the -wal and -shm files with the database file's mode: 0600 for all.
+        crate::secrets::make_private(path)?;
         let mut conn = connect(path)?;
         Self::migrate(&mut conn)?;
         let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>()?;
@@ -208,6 +210,7 @@ fn key_from_row(row: &Row) -> rusqlite::Result<KeyRecord> {
         name: row.get("name")?,
         sealed_secret: row.get("secret")?,
         locked: row.get("locked")?,
+        // Unreadable destinations read as none (every request refused), never as anywhere.
         destinations: serde_json::from_str(&destinations).unwrap_or_default(),
         positions: serde_json::from_str(&positions).unwrap_or_default(),
         rate_per_caller: row.get("rate_per_caller")?,

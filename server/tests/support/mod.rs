@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use skapi_server::destination::Destinations;
 use skapi_server::keyring::NewKey;
 use skapi_server::{AppState, ServeConfig};
 use std::collections::HashMap;
@@ -127,6 +128,15 @@ async fn record(
         let body = json!({"plain": SECRET, "b64": b, "b64url": u, "pct": pct, "auth": headers.get("authorization").and_then(|v| v.to_str().ok())});
         return (StatusCode::BAD_REQUEST, [("x-echo", SECRET)], Json(body)).into_response();
     }
+    if path == "/echo-encodings" {
+        let as_text = query.get("as").map(String::as_str) == Some("text");
+        let content_type = if as_text { "text/plain" } else { "application/json" };
+        return ([("content-type", content_type)], echo_encodings(as_text)).into_response();
+    }
+    if path == "/filler" {
+        let n = query.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+        return format!("{}{SECRET} and the rest of the answer", "x".repeat(n)).into_response();
+    }
     if path == "/leak" {
         return (StatusCode::BAD_REQUEST, format!("{{\"echo\": \"your key {SECRET} is wrong\"}}")).into_response();
     }
@@ -140,6 +150,34 @@ async fn record(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     Json(json!({"method": method.as_str(), "path": path, "body": String::from_utf8_lossy(&body)})).into_response()
+}
+
+/// The secret written back in every encoding a reader might decode: JSON escapes of every
+/// character and of one, percent-encoding of every byte (either case) and of some, hex in
+/// either case, base64 and base64url at several alignments (e.g. `Basic base64(user:secret)`),
+/// and the secret as an object key. As JSON text, or (`text`) as plain lines.
+pub fn echo_encodings(text: bool) -> String {
+    use base64::Engine;
+    let (std, url) = (base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
+    let every_escaped: String = SECRET.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let one_escaped = SECRET.replacen('k', "\\u006B", 1);
+    let forms = [
+        ("every_escaped", every_escaped.clone()),
+        ("one_escaped", one_escaped),
+        ("pct_upper", SECRET.bytes().map(|b| format!("%{b:02X}")).collect()),
+        ("pct_lower", SECRET.bytes().map(|b| format!("%{b:02x}")).collect()),
+        ("pct_some", SECRET.bytes().enumerate().map(|(i, b)| if i % 3 == 0 { format!("%{b:02x}") } else { (b as char).to_string() }).collect()),
+        ("hex", SECRET.bytes().map(|b| format!("{b:02x}")).collect()),
+        ("hex_upper", SECRET.bytes().map(|b| format!("{b:02X}")).collect()),
+        ("basic", format!("Basic {}", std.encode(format!("user:{SECRET}")))),
+        ("b64_shift1", std.encode(format!("a{SECRET}!"))),
+        ("b64url_shift2", url.encode(format!("ab{SECRET}"))),
+    ];
+    if text {
+        return forms.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+    }
+    let fields: Vec<String> = forms.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect();
+    format!("{{{},\"{every_escaped}\":\"as a key\"}}", fields.join(","))
 }
 
 /// Starts the stand-in API; returns its base url (`http://127.0.0.1:PORT`).
@@ -211,6 +249,8 @@ pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig)
 }
 
 impl Server {
+    /// Adds key `name` with these destinations; none given = any destination (chosen
+    /// explicitly, as an operator must).
     pub fn add_key(&self, name: &str, destinations: &[&str]) {
         blocking(|| self.add_key_now(name, destinations))
     }
@@ -224,7 +264,11 @@ impl Server {
                     name: name.into(),
                     secret: SECRET.into(),
                     locked: false,
-                    destinations: destinations.iter().map(|d| d.to_string()).collect(),
+                    destinations: if destinations.is_empty() {
+                        Destinations::Any
+                    } else {
+                        Destinations::Only(destinations.iter().map(|d| d.to_string()).collect())
+                    },
                     ..Default::default()
                 },
                 false,
@@ -251,16 +295,21 @@ impl Api {
 
     /// POSTs `body` to an endpoint as an SDK would, with a public identifier in Content-Meta.
     pub async fn call(&self, endpoint: &str, identifier: &str, body: Value) -> (u16, Value) {
+        self.call_forwarded(endpoint, identifier, None, body).await
+    }
+
+    /// `call` through a proxy that says the client is `client` (`X-Forwarded-For`).
+    pub async fn call_forwarded(&self, endpoint: &str, identifier: &str, client: Option<&str>, body: Value) -> (u16, Value) {
         let meta = json!({"public_identifier": identifier, "service": SERVICE, "owner": OWNER});
-        let response = self
+        let mut request = self
             .http
             .post(format!("{}/{endpoint}", self.base))
             .header("content-type", "application/json")
-            .header("content-meta", meta.to_string())
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+            .header("content-meta", meta.to_string());
+        if let Some(client) = client {
+            request = request.header("x-forwarded-for", client);
+        }
+        let response = request.body(body.to_string()).send().await.unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
@@ -329,7 +378,7 @@ pub fn cli_add_key(data: &std::path::Path, name: &str) {
 pub fn cli_add_key_with(data: &std::path::Path, name: &str, envs: &[(&str, &str)]) {
     use std::io::Write;
     let mut add = std::process::Command::new(BIN)
-        .args(["keys", "add", "--service", SERVICE, "--name", name, "--data-dir"])
+        .args(["keys", "add", "--any-destination", "--service", SERVICE, "--name", name, "--data-dir"])
         .arg(data)
         .envs(envs.iter().copied())
         .stdin(std::process::Stdio::piped())
@@ -428,10 +477,12 @@ pub async fn faulty_api(faults: u64) -> (String, Arc<Faulty>) {
     (base, record)
 }
 
-/// Sends `total` tagged requests over `queues` queues from `clients` clients; returns, per
-/// queue, the tags in acceptance order, and every full id.
-pub async fn send_load(api: &Api, url: &str, round: usize, total: usize, queues: usize, clients: usize) -> (HashMap<String, Vec<String>>, Vec<String>) {
-    let accepted: Arc<Mutex<(HashMap<String, Vec<String>>, Vec<String>)>> = Arc::default();
+/// Per queue, the tags in acceptance order; and every full id.
+pub type Accepted = (HashMap<String, Vec<String>>, Vec<String>);
+
+/// Sends `total` tagged requests over `queues` queues from `clients` clients.
+pub async fn send_load(api: &Api, url: &str, round: usize, total: usize, queues: usize, clients: usize) -> Accepted {
+    let accepted: Arc<Mutex<Accepted>> = Arc::default();
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (api, url, accepted) = (api.clone(), url.to_owned(), accepted.clone());
