@@ -10,6 +10,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 
+echo "== style: cargo fmt --check, cargo clippy -D warnings"
+# Each check that fails counts as one failed test in the summary.
+cargo fmt --all --check 2>&1 | tee -a "$log" || { status=1; echo "style: FAILED cargo fmt" | tee -a "$log"; }
+cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee -a "$log" || { status=1; echo "style: FAILED cargo clippy" | tee -a "$log"; }
+
 echo "== native tests (skapi-core, skapi-server on SQLite and PostgreSQL, SDK)"
 SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
 export SKAPI_TEST_POSTGRES
@@ -24,8 +29,8 @@ echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
 echo "== end to end: the README's first command, then the demo page as a newcomer uses it"
 node --test tests/e2e/ 2>&1 | tee -a "$log" || status=1
 
-# cargo's "test result: ok. N passed; N failed" and node's "# pass N" / "# fail N".
+# cargo's "test result: ok. N passed; N failed", node's "# pass N" / "# fail N", and the style checks.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     /^# pass / { p += $3 } /^# fail / { f += $3 }
+     /^# pass / { p += $3 } /^# fail / { f += $3 } /^style: FAILED/ { f += 1 }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit $status

@@ -69,8 +69,7 @@ struct Answer {
 
 async fn fetch(url: &str, init: &RequestInit) -> Result<Answer, SdkError> {
     let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::NetworkError, "No window to fetch from."))?;
-    let response: Response =
-        JsFuture::from(window.fetch_with_str_and_init(url, init)).await.map_err(network)?.dyn_into().map_err(network)?;
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, init)).await.map_err(network)?.dyn_into().map_err(network)?;
     let text = JsFuture::from(response.text().map_err(network)?).await.map_err(network)?.as_string().unwrap_or_default();
     let retry_after = response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
     Ok(Answer { status: response.status(), text, retry_after })
@@ -119,11 +118,8 @@ impl Client {
         if skapi_core::url::authority(base).is_none() {
             return Err(SdkError::new(ErrorCode::InvalidParameter, format!("\"{base}\" is an invalid url.")));
         }
-        let meta = ContentMeta {
-            public_identifier: crate::identity::public_identifier(&service, &owner),
-            service: service.clone(),
-            owner: owner.clone(),
-        };
+        let meta =
+            ContentMeta { public_identifier: crate::identity::public_identifier(&service, &owner), service: service.clone(), owner: owner.clone() };
         let boot = boot(route, service.clone(), owner.clone()).boxed_local().shared();
         // Start at once, as skapi-js does, so the first call does not wait for a round trip.
         wasm_bindgen_futures::spawn_local(boot.clone().map(|_| ()));

@@ -44,7 +44,12 @@ impl SdkError {
     /// the status.
     pub fn from_answer(status: u16, text: &str) -> SdkError {
         if let Ok(failure) = serde_json::from_str::<FailureBody>(text) {
-            return SdkError { code: failure.code.as_str().to_owned(), message: failure.message, status_code: failure.status_code, body: failure.body };
+            return SdkError {
+                code: failure.code.as_str().to_owned(),
+                message: failure.message,
+                status_code: failure.status_code,
+                body: failure.body,
+            };
         }
         if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
             if let Some(message) = map.get("message").and_then(Value::as_str) {

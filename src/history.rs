@@ -27,12 +27,13 @@ fn parse_query(params: &Value) -> Result<Query, ApiError> {
     let url = text("url").ok_or_else(|| ApiError::invalid_parameter("Key \"url\" is required."))?;
     skapi_core::url::validate(&url)?;
     let method = Method::parse(&text("method").ok_or_else(|| ApiError::invalid_parameter("Key \"method\" is required."))?)?;
-    let status = match text("status") {
-        Some(s) => Some(Status::parse(&s).ok_or_else(|| {
-            ApiError::invalid_parameter("\"status\" should be either \"pending\" or \"running\" or \"resolved\" or \"failed\".")
-        })?),
-        None => None,
-    };
+    let status =
+        match text("status") {
+            Some(s) => Some(Status::parse(&s).ok_or_else(|| {
+                ApiError::invalid_parameter("\"status\" should be either \"pending\" or \"running\" or \"resolved\" or \"failed\".")
+            })?),
+            None => None,
+        };
     let poll_ms = match obj.get("poll") {
         None | Some(Value::Null) => 0.0,
         Some(Value::Number(n)) => n.as_f64().unwrap_or(-1.0),

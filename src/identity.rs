@@ -5,10 +5,7 @@ use wasm_bindgen::JsValue;
 
 fn random_hex() -> String {
     let mut bytes = [0u8; 16];
-    let filled = web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .map(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok())
-        .unwrap_or(false);
+    let filled = web_sys::window().and_then(|w| w.crypto().ok()).map(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok()).unwrap_or(false);
     if !filled {
         // No Web Crypto (very old or unusual hosts): fall back to Math.random.
         for b in bytes.iter_mut() {

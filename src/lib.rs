@@ -33,9 +33,7 @@ impl Skapi {
     /// Skapi's CDN).
     #[wasm_bindgen(constructor)]
     pub fn new(service: String, owner: String, options: Option<JsValue>) -> Result<Skapi, JsValue> {
-        let option = |key: &str| {
-            options.as_ref().map(|o| js::get(o, key)).and_then(|v| v.as_string()).filter(|s| !s.is_empty())
-        };
+        let option = |key: &str| options.as_ref().map(|o| js::get(o, key)).and_then(|v| v.as_string()).filter(|s| !s.is_empty());
         let route = match (option("endpoint"), option("cdn")) {
             (Some(endpoint), _) => Route::Endpoint(endpoint),
             (None, cdn) => Route::Cdn(cdn.unwrap_or_else(|| skapi_core::gateway::DEFAULT_CDN.to_owned())),

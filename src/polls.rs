@@ -54,11 +54,7 @@ impl PollRegistry {
                     }
                 }
             };
-            PollRegistry {
-                next: Cell::new(0),
-                entries: RefCell::new(HashMap::new()),
-                stop_fn: Closure::<dyn FnMut(f64)>::new(stop).into_js_value(),
-            }
+            PollRegistry { next: Cell::new(0), entries: RefCell::new(HashMap::new()), stop_fn: Closure::<dyn FnMut(f64)>::new(stop).into_js_value() }
         })
     }
 

@@ -3,9 +3,9 @@
 use crate::client::Client;
 use crate::error::SdkError;
 use crate::js;
+use crate::polls::Selector;
 use gloo_timers::future::TimeoutFuture;
 use serde_json::Value;
-use crate::polls::Selector;
 use skapi_core::wire::PollBody;
 use skapi_core::{id, ApiError, ErrorCode, Method, Request};
 use std::rc::Rc;
@@ -47,20 +47,15 @@ impl Callbacks {
 /// True when `answer` is the status envelope of request `short` that has not finished — and
 /// not a third-party body that merely looks like one.
 pub fn is_unfinished(answer: &Value, short: &str) -> bool {
-    answer.get("id").and_then(Value::as_str) == Some(short)
-        && matches!(answer.get("status").and_then(Value::as_str), Some("pending" | "running"))
+    answer.get("id").and_then(Value::as_str) == Some(short) && matches!(answer.get("status").and_then(Value::as_str), Some("pending" | "running"))
 }
 
 /// Polls a full id every `interval_ms` until it finishes; the third party's answer, or the
 /// failure as an error.
 pub async fn poll_until_done(client: &Client, full_id: &str, interval_ms: u32) -> Result<Value, SdkError> {
     let short = id::split_full(full_id).map(|(_, s)| s.to_owned()).unwrap_or_default();
-    let body = PollBody {
-        service: Some(client.service.clone()),
-        owner: Some(client.owner.clone()),
-        id: Some(full_id.to_owned()),
-        ..Default::default()
-    };
+    let body =
+        PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), id: Some(full_id.to_owned()), ..Default::default() };
     loop {
         TimeoutFuture::new(interval_ms).await;
         let answer = client.post("csr-poll", &body).await?;
@@ -206,7 +201,8 @@ pub async fn queue_count(client: Rc<Client>, params: JsValue) -> Result<JsValue,
     const NAME: &str = "clientSecretRequestQueueCount()";
     let params = js::to_json(&params).unwrap_or(Value::Null);
     let queue = text_field(&params, "queue").ok_or_else(|| SdkError::from(ApiError::invalid_parameter("\"queue\" is required.")).into_js(NAME))?;
-    let body = PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), queue: Some(format!("{queue}:")), ..Default::default() };
+    let body =
+        PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), queue: Some(format!("{queue}:")), ..Default::default() };
     let answer = client.post("csr-poll", &body).await.map_err(|e| e.into_js(NAME))?;
     Ok(js::from_serde(&answer))
 }

@@ -112,7 +112,13 @@ async fn recorded_by_id(pending: &JsValue, tag: &str) -> Value {
 #[wasm_bindgen_test]
 async fn form_data_is_accepted_and_files_are_refused() {
     let data = web_sys::FormData::new().unwrap();
-    for (k, v) in [("clientSecretName", "openai"), ("method", "POST"), ("headers[Authorization]", "Bearer $CLIENT_SECRET"), ("data[a][]", "1"), ("data[a][]", "2")] {
+    for (k, v) in [
+        ("clientSecretName", "openai"),
+        ("method", "POST"),
+        ("headers[Authorization]", "Bearer $CLIENT_SECRET"),
+        ("data[a][]", "1"),
+        ("data[a][]", "2"),
+    ] {
         data.append_with_str(k, v).unwrap();
     }
     data.append_with_str("url", &format!("{}/v1/images/generations?form=formdata", stand_in())).unwrap();

@@ -70,7 +70,8 @@ async fn stop_client_secret_polling_by_id_queue_and_all() {
 async fn ten_thousand_polls_leave_nothing_behind() {
     let skapi = skapi();
     let pending = settle(skapi.client_secret_request(js(seed(json!({}))))).await.unwrap();
-    let memory = || wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+    let memory =
+        || wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
     let arg = js(json!({"latency": 60000}));
     // Warm up allocator pools before measuring.
     for _ in 0..200 {

@@ -85,7 +85,10 @@ async fn invalid_params_reject_before_any_network_call() {
     // An endpoint nobody listens on: a network call would fail with NETWORK_ERROR instead.
     let offline = Skapi::new(SERVICE.into(), OWNER.into(), Some(js(json!({"endpoint": "http://127.0.0.1:9/"})))).unwrap();
     let cases = [
-        (seed(json!({"headers": {"Authorization": "Bearer x"}})), "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\"."),
+        (
+            seed(json!({"headers": {"Authorization": "Bearer x"}})),
+            "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\".",
+        ),
         (seed(json!({"method": "PATCH"})), "\"method\" should be either \"GET\" or \"POST\" or \"DELETE\" or \"PUT\"."),
         (seed(json!({"poll": -1})), "\"poll\" should be a non-negative number."),
         (seed(json!({"clientSecretName": ""})), "Key \"clientSecretName\" is required."),
@@ -98,7 +101,8 @@ async fn invalid_params_reject_before_any_network_call() {
     }
     let err = settle(offline.client_secret_request(JsValue::UNDEFINED)).await.unwrap_err();
     assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
-    let err = settle(offline.client_secret_request_history(js(json!({"url": "https://x.io", "method": "POST", "poll": -5})), None)).await.unwrap_err();
+    let err =
+        settle(offline.client_secret_request_history(js(json!({"url": "https://x.io", "method": "POST", "poll": -5})), None)).await.unwrap_err();
     assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequestHistory()");
     // The same call against the offline endpoint, once valid, does reach for the network.
     let err = settle(offline.client_secret_request(js(seed(json!({}))))).await.unwrap_err();

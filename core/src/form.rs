@@ -269,20 +269,11 @@ mod properties {
     use proptest::prelude::*;
 
     fn name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z_]{0,6}",
-            "[a-z]{1,4}(\\[[a-z0-9]{0,3}\\]){0,5}",
-            "[\\[\\]a-z0-9_]{0,24}",
-            any::<String>(),
-        ]
+        prop_oneof!["[a-z_]{0,6}", "[a-z]{1,4}(\\[[a-z0-9]{0,3}\\]){0,5}", "[\\[\\]a-z0-9_]{0,24}", any::<String>(),]
     }
 
     fn value() -> impl Strategy<Value = FieldValue> {
-        prop_oneof![
-            any::<String>().prop_map(FieldValue::Text),
-            any::<f64>().prop_map(FieldValue::Number),
-            any::<bool>().prop_map(FieldValue::Bool),
-        ]
+        prop_oneof![any::<String>().prop_map(FieldValue::Text), any::<f64>().prop_map(FieldValue::Number), any::<bool>().prop_map(FieldValue::Bool),]
     }
 
     proptest! {

@@ -42,10 +42,7 @@ pub fn short(ms: u64, entropy: &str) -> String {
 pub fn is_short(s: &str) -> bool {
     match s.split_once(':') {
         Some((ms, entropy)) => {
-            !ms.is_empty()
-                && ms.bytes().all(|b| b.is_ascii_digit())
-                && !entropy.is_empty()
-                && entropy.bytes().all(|b| b.is_ascii_alphanumeric())
+            !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) && !entropy.is_empty() && entropy.bytes().all(|b| b.is_ascii_alphanumeric())
         }
         None => false,
     }

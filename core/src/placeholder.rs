@@ -30,9 +30,7 @@ pub fn fill_value(value: &Value, secret: &str) -> Value {
     match value {
         Value::String(s) => Value::String(fill(s, secret)),
         Value::Array(items) => Value::Array(items.iter().map(|v| fill_value(v, secret)).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), fill_value(v, secret))).collect())
-        }
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), fill_value(v, secret))).collect()),
         other => other.clone(),
     }
 }
@@ -67,9 +65,6 @@ mod tests {
     #[test]
     fn fills_every_occurrence_and_keeps_the_rest() {
         let v = json!({"auth": "$CLIENT_SECRET:$CLIENT_SECRET", "n": 1, "list": ["k=$CLIENT_SECRET", false]});
-        assert_eq!(
-            fill_value(&v, "s3"),
-            json!({"auth": "s3:s3", "n": 1, "list": ["k=s3", false]})
-        );
+        assert_eq!(fill_value(&v, "s3"), json!({"auth": "s3:s3", "n": 1, "list": ["k=s3", false]}));
     }
 }

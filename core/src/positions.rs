@@ -55,10 +55,9 @@ pub fn check(allowed: &[Position], request: &Request) -> Result<(), ApiError> {
         return Ok(());
     }
     match used(request).into_iter().find(|p| !allowed.contains(p)) {
-        Some(p) => Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!("\"$CLIENT_SECRET\" is not allowed in \"{}\" for this client secret.", p.as_str()),
-        )),
+        Some(p) => {
+            Err(ApiError::new(ErrorCode::InvalidRequest, format!("\"$CLIENT_SECRET\" is not allowed in \"{}\" for this client secret.", p.as_str())))
+        }
         None => Ok(()),
     }
 }

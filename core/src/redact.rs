@@ -302,14 +302,8 @@ fn base64(text: &[u8], offset: usize, m: &mut Matcher) {
 /// Every reading of `text`: the secret's spans, and the earliest tail that could begin it.
 fn scan(text: &[u8], secret: &[u8]) -> (Vec<(usize, usize)>, Option<usize>) {
     type View = fn(&[u8], &mut Matcher);
-    let views: [View; 6] = [
-        |t, m| hex(t, 0, m),
-        |t, m| hex(t, 1, m),
-        |t, m| base64(t, 0, m),
-        |t, m| base64(t, 1, m),
-        |t, m| base64(t, 2, m),
-        |t, m| base64(t, 3, m),
-    ];
+    let views: [View; 6] =
+        [|t, m| hex(t, 0, m), |t, m| hex(t, 1, m), |t, m| base64(t, 0, m), |t, m| base64(t, 1, m), |t, m| base64(t, 2, m), |t, m| base64(t, 3, m)];
     let (mut found, mut tail) = escapes(text, secret);
     for view in views {
         let mut m = Matcher::new(secret);

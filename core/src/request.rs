@@ -97,9 +97,7 @@ impl Request {
     /// From the JS API's `clientSecretRequest(params)` object, as JSON. Returns the request and
     /// the poll interval in ms (0 = do not poll).
     pub fn from_js(params: &Value) -> Result<(Request, f64), ApiError> {
-        let obj = params
-            .as_object()
-            .ok_or_else(|| ApiError::invalid_parameter("\"params\" should be type: <object>."))?;
+        let obj = params.as_object().ok_or_else(|| ApiError::invalid_parameter("\"params\" should be type: <object>."))?;
         let poll = opt_ms(obj, "poll", Some(1000.0))?.unwrap_or(0.0);
         let expires_ms = opt_ms(obj, "expires", None)?.map(check_expires).transpose()?;
         let request = Request::build(obj, expires_ms)?;
@@ -266,7 +264,9 @@ mod tests {
 
     #[test]
     fn refuses_connection_headers_by_name() {
-        for name in ["Host", "content-length", "Transfer-Encoding", "CONNECTION", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "proxy-anything"] {
+        for name in
+            ["Host", "content-length", "Transfer-Encoding", "CONNECTION", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "proxy-anything"]
+        {
             let mut headers = json!({"Authorization": "Bearer $CLIENT_SECRET"});
             headers[name] = json!("x");
             let message = err(with(seed(), "headers", headers));

@@ -50,7 +50,12 @@ mod tests {
 
     #[test]
     fn accepts_http_and_https_urls() {
-        for u in ["https://api.openai.com/v1/images/generations", "HTTP://127.0.0.1:8080", "https://x.io?k=$CLIENT_SECRET", "https://x.io/$CLIENT_SECRET/a"] {
+        for u in [
+            "https://api.openai.com/v1/images/generations",
+            "HTTP://127.0.0.1:8080",
+            "https://x.io?k=$CLIENT_SECRET",
+            "https://x.io/$CLIENT_SECRET/a",
+        ] {
             assert!(validate(u).is_ok(), "{u}");
         }
     }

@@ -68,7 +68,13 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
     let Some((n, database)) = instances else {
         let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
         let state = AppState::open(config).await.unwrap();
-        let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
+        let key = NewKey {
+            service: "bench".into(),
+            name: "k".into(),
+            secret: "sk-bench-secret".into(),
+            destinations: skapi_server::destination::Destinations::Any,
+            ..Default::default()
+        };
         state.keyring.add(key, false).unwrap();
         let base = listen(skapi_server::api::router(state)).await;
         return Servers { bases: vec![base], children: Vec::new(), _dir: dir };
@@ -145,7 +151,16 @@ async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: 
                     tokio::time::sleep(Duration::from_millis(poll_ms)).await;
                     polls += 1;
                     let answer: Value = serde_json::from_str(
-                        &http.post(format!("{base}/csr-poll")).header("content-meta", &meta).body(poll.clone()).send().await.unwrap().text().await.unwrap(),
+                        &http
+                            .post(format!("{base}/csr-poll"))
+                            .header("content-meta", &meta)
+                            .body(poll.clone())
+                            .send()
+                            .await
+                            .unwrap()
+                            .text()
+                            .await
+                            .unwrap(),
                     )
                     .unwrap_or(Value::Null);
                     if answer.get("echo").is_some() {
@@ -176,9 +191,7 @@ async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: 
 /// Resident memory of this process (kB): now and at its peak.
 fn memory_kb() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
-    };
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
     (field("VmRSS:"), field("VmHWM:"))
 }
 
@@ -215,7 +228,13 @@ async fn queue_overhead(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig { allow_private_upstreams: true, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
     let state = AppState::open(config).await.unwrap();
-    let key = NewKey { service: "bench".into(), name: "k".into(), secret: "sk-bench-secret".into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
+    let key = NewKey {
+        service: "bench".into(),
+        name: "k".into(),
+        secret: "sk-bench-secret".into(),
+        destinations: skapi_server::destination::Destinations::Any,
+        ..Default::default()
+    };
     state.keyring.add(key, false).unwrap();
     let base = listen(skapi_server::api::router(state.clone())).await;
     let http = reqwest::Client::new();
@@ -225,9 +244,15 @@ async fn queue_overhead(n: usize) {
         let (http, base, url) = (http.clone(), base.clone(), format!("{stand_in}/api"));
         tasks.push(tokio::spawn(async move {
             let body = json!({"service": "bench", "owner": "o", "clientSecretName": "k", "url": url, "method": "post", "queue": "one",
-                              "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"n": 1}}).to_string();
+                              "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"n": 1}})
+            .to_string();
             for _ in (c..n).step_by(8) {
-                http.post(format!("{base}/csr")).header("content-meta", r#"{"public_identifier":"q","service":"bench"}"#).body(body.clone()).send().await.unwrap();
+                http.post(format!("{base}/csr"))
+                    .header("content-meta", r#"{"public_identifier":"q","service":"bench"}"#)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -246,7 +271,8 @@ async fn queue_overhead(n: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str, default: f64| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let value =
+        |flag: &str, default: f64| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
     let seconds = value("--seconds", 10.0);
     let poll_ms = value("--poll-ms", 5.0) as u64;
     let queue = args.iter().any(|a| a == "--queue");
@@ -280,8 +306,14 @@ async fn main() {
         Some((n, _)) => format!("{n} instance(s) on PostgreSQL"),
         None => "one in-process instance on SQLite".to_owned(),
     };
-    println!("skapi-server ({backend}): csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row", if queue { ", one queue" } else { "" });
-    println!("{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14}", "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak");
+    println!(
+        "skapi-server ({backend}): csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row",
+        if queue { ", one queue" } else { "" }
+    );
+    println!(
+        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14}",
+        "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak"
+    );
     for c in clients {
         let r = run(c, seconds, poll_ms, queue, external.as_deref(), instances.clone()).await;
         println!(

@@ -9,8 +9,7 @@ use skapi_core::{ApiError, ErrorCode};
 use url::Url;
 
 pub const NOT_ALLOWED: &str = "Destination is not allowed for this client secret.";
-pub const NONE_SET: &str =
-    "This client secret has no destinations: its operator must add one (or choose \"any destination\" explicitly).";
+pub const NONE_SET: &str = "This client secret has no destinations: its operator must add one (or choose \"any destination\" explicitly).";
 
 /// A key's destinations: on the wire and in the store, `"any"` or a list of URL prefixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,7 +213,20 @@ mod tests {
 
     #[test]
     fn refuses_encoded_traversal() {
-        for path in ["..%2fx", "..%2Fx", "..%5cx", "%2e%2e/x", "%2E./x", "x%2fy", "%252e%252e/x", "%25252e%25252e/x", "..;/x", "..;jsessionid=1/x", ".;/x", "x/.."] {
+        for path in [
+            "..%2fx",
+            "..%2Fx",
+            "..%5cx",
+            "%2e%2e/x",
+            "%2E./x",
+            "x%2fy",
+            "%252e%252e/x",
+            "%25252e%25252e/x",
+            "..;/x",
+            "..;jsessionid=1/x",
+            ".;/x",
+            "x/..",
+        ] {
             let u = format!("https://api.openai.com/v1/{path}");
             assert_eq!(check(&dests(), &u).unwrap_err().message, NOT_ALLOWED, "{u}");
         }

@@ -123,10 +123,7 @@ impl Engine {
     /// party, so it ends `INTERRUPTED` rather than being sent twice; `pending` ones run again,
     /// in arrival order.
     pub async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
-        let interrupted = ApiError::new(
-            ErrorCode::Interrupted,
-            "The server stopped while this request was running; it was not sent again.",
-        );
+        let interrupted = ApiError::new(ErrorCode::Interrupted, "The server stopped while this request was running; it was not sent again.");
         let now = now_ms();
         // Alone on its store, this process knows that whatever runs was its own; with a shared
         // store another instance may be running it, and only a lease running out tells.
@@ -264,10 +261,7 @@ impl Engine {
                 let now = now_ms();
                 let mine: Vec<String> = lock(&engine.running).keys().cloned().collect();
                 let lease_until = engine.lease_until(now);
-                let interrupted = ApiError::new(
-                    ErrorCode::Interrupted,
-                    "The server running this request stopped; it was not sent again.",
-                );
+                let interrupted = ApiError::new(ErrorCode::Interrupted, "The server running this request stopped; it was not sent again.");
                 let work = engine
                     .db
                     .call(move |s| {
@@ -300,9 +294,7 @@ impl Engine {
         };
         let (key, secret) = match self.keyring.open(&record.service, &record.key_name).await {
             Ok(Some(found)) => found,
-            Ok(None) => {
-                return failure(ErrorCode::NotExists, format!("The client secret \"{}\" no longer exists.", record.key_name))
-            }
+            Ok(None) => return failure(ErrorCode::NotExists, format!("The client secret \"{}\" no longer exists.", record.key_name)),
             Err(e) => {
                 tracing::error!(key = record.key_name, error = %e, "client secret could not be opened");
                 return failure(ErrorCode::ServerError, "The client secret could not be opened.");

@@ -3,8 +3,8 @@
 //! last four characters, as a hint, to operators).
 
 use crate::clock::now_ms;
-use crate::secrets::{MasterKey, SecretError};
 use crate::destination::Destinations;
+use crate::secrets::{MasterKey, SecretError};
 use crate::store::{Db, KeyRecord, StoreError};
 use serde::{Deserialize, Serialize};
 use skapi_core::positions::Position;
@@ -123,9 +123,7 @@ fn check_limits(per_caller: Option<u32>, total: Option<u32>) -> Result<(), Keyri
 /// Normalised destinations; a key must have at least one, or be sent anywhere explicitly.
 fn normalize_destinations(destinations: &Destinations) -> Result<Destinations, KeyringError> {
     if *destinations == Destinations::default() {
-        return invalid(
-            "a key needs at least one destination (a URL prefix its secret may be sent to), or \"any destination\" chosen explicitly",
-        );
+        return invalid("a key needs at least one destination (a URL prefix its secret may be sent to), or \"any destination\" chosen explicitly");
     }
     destinations.normalized().map_err(KeyringError::Invalid)
 }

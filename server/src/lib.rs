@@ -61,10 +61,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if state.config.demo {
         // The demo's stand-ins live on this very server, on loopback.
-        let own = std::net::SocketAddr::new(
-            if addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { addr.ip() },
-            addr.port(),
-        );
+        let own = std::net::SocketAddr::new(if addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { addr.ip() }, addr.port());
         state.engine.allow_upstream(own);
         let (state, base) = (state.clone(), format!("http://{own}"));
         tokio::task::spawn_blocking(move || demo::ensure_keys(&state, &base)).await??;

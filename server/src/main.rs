@@ -409,10 +409,7 @@ fn main() -> ExitCode {
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal())
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "skapi_server=info,tower_http=warn".into()),
-                )
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "skapi_server=info,tower_http=warn".into()))
                 .init();
             let config = match serve_config(args) {
                 Ok(config) => config,

@@ -79,8 +79,7 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> =
-                addrs.into_iter().filter(|a| allow_private || is_public(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| allow_private || is_public(a.ip())).collect();
             if allowed.is_empty() {
                 return Err(Box::new(PrivateAddress) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -96,16 +95,43 @@ mod tests {
     #[test]
     fn classifies_addresses() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "::",
-            "fd00:ec2::254", "fe80::1", "fec0::1", "2001:db8::1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::7f00:1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "fec0::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
             // IPv4-compatible, 6to4 and Teredo addresses carrying loopback, private or metadata addresses.
-            "::127.0.0.1", "::a9fe:a9fe", "2002:7f00:1::", "2002:a00:1::1", "2002:a9fe:a9fe::1",
-            "2001:0:7f00:1::808:808", // Teredo server 127.0.0.1
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:7f00:1::808:808",    // Teredo server 127.0.0.1
             "2001:0:808:808::80ff:fffe", // Teredo client 127.0.0.1 (stored inverted)
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "104.18.6.192", "2606:4700::1", "::ffff:8.8.8.8", "::808:808", "2002:808:808::1", "64:ff9b::808:808", "2001:0:808:808::f7f7:f7f7"] {
+        for public in [
+            "8.8.8.8",
+            "104.18.6.192",
+            "2606:4700::1",
+            "::ffff:8.8.8.8",
+            "::808:808",
+            "2002:808:808::1",
+            "64:ff9b::808:808",
+            "2001:0:808:808::f7f7:f7f7",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

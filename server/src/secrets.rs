@@ -62,10 +62,8 @@ impl MasterKey {
             return Err(SecretError::Open);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let plain = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
-            .map_err(|_| SecretError::Open)?;
+        let plain =
+            self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() }).map_err(|_| SecretError::Open)?;
         String::from_utf8(plain).map_err(|_| SecretError::Open)
     }
 }

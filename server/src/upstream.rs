@@ -42,10 +42,9 @@ fn pairs(map: &Map<String, Value>) -> Vec<(String, String)> {
 }
 
 fn is_form(headers: &Map<String, Value>) -> bool {
-    headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("content-type")
-            && scalar_text(v).to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
-    })
+    headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && scalar_text(v).to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
 }
 
 fn failed(code: ErrorCode, message: String) -> Outcome {
@@ -148,11 +147,7 @@ impl Upstream {
         }
         let truncated = bytes.len() > limit;
         let text = String::from_utf8_lossy(&bytes);
-        let body = if truncated {
-            Value::String(redact::redact_truncated(&text, limit, secret))
-        } else {
-            redact::redact_body(&text, secret)
-        };
+        let body = if truncated { Value::String(redact::redact_truncated(&text, limit, secret)) } else { redact::redact_body(&text, secret) };
         if status >= 400 {
             let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
             Ok(Outcome::Failed {

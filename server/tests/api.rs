@@ -140,7 +140,12 @@ async fn validates_everything_again() {
     server.add_key("openai", &[]);
     let cases = [
         (json!({"clientSecretName": "nope"}), 404, "NOT_EXISTS", "Client secret \"nope\" does not exist."),
-        (json!({"headers": {"Authorization": "Bearer x"}}), 400, "INVALID_PARAMETER", "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\"."),
+        (
+            json!({"headers": {"Authorization": "Bearer x"}}),
+            400,
+            "INVALID_PARAMETER",
+            "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\".",
+        ),
         (json!({"method": "patch"}), 400, "INVALID_PARAMETER", "\"method\" should be either \"GET\" or \"POST\" or \"DELETE\" or \"PUT\"."),
         (json!({"url": "not a url"}), 400, "INVALID_PARAMETER", "\"not a url\" is an invalid url."),
         (json!({"url": "http://$CLIENT_SECRET.evil.io/"}), 400, "INVALID_REQUEST", "Destination is not allowed for this client secret."),
@@ -250,7 +255,10 @@ async fn secrets_only_go_to_their_destinations_and_not_to_private_addresses() {
     let mut body = seed_request(&api);
     body["url"] = json!(format!("{api}/v10/steal"));
     let (status, answer) = server.call("csr", "caller-a", body).await;
-    assert_eq!((status, answer["code"].as_str(), answer["message"].as_str()), (400, Some("INVALID_REQUEST"), Some("Destination is not allowed for this client secret.")));
+    assert_eq!(
+        (status, answer["code"].as_str(), answer["message"].as_str()),
+        (400, Some("INVALID_REQUEST"), Some("Destination is not allowed for this client secret."))
+    );
 
     // Without --allow-private-upstreams, loopback is refused at send time.
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());

@@ -246,7 +246,8 @@ async fn history_filters_and_pages() {
         server.poll_until_done("caller-a", id).await;
     }
     let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
-    let tags = |page: &Value| -> Vec<String> { page["list"].as_array().unwrap().iter().map(|i| i["reqbdy"]["tag"].as_str().unwrap().to_owned()).collect() };
+    let tags =
+        |page: &Value| -> Vec<String> { page["list"].as_array().unwrap().iter().map(|i| i["reqbdy"]["tag"].as_str().unwrap().to_owned()).collect() };
     let list = |extra: Value| {
         let mut body = json!({"service": SERVICE, "owner": OWNER});
         for (k, v) in extra.as_object().unwrap() {

@@ -47,7 +47,15 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
 
     // A key's rate limit counts across instances.
     let limited = json!({"service": SERVICE, "name": "limited", "secret": SECRET, "destinations": "any", "rate_total": 3});
-    let created = instances[0].1.http.post(format!("{}/admin/keys", instances[0].1.base)).bearer_auth("admin-for-tests").body(limited.to_string()).send().await.unwrap();
+    let created = instances[0]
+        .1
+        .http
+        .post(format!("{}/admin/keys", instances[0].1.base))
+        .bearer_auth("admin-for-tests")
+        .body(limited.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     let mut statuses = Vec::new();
     for i in 0..5 {

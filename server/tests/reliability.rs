@@ -102,7 +102,10 @@ async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
             for id in &all_ids {
                 let (status, answer) = client.call("csr-poll", "load", json!({"service": SERVICE, "id": id})).await;
                 let code = if status == 200 { "RESOLVED".to_owned() } else { answer["code"].as_str().unwrap_or("?").to_owned() };
-                assert!(["RESOLVED", "NETWORK_ERROR", "TIMEOUT", "THIRD_PARTY_ERROR", "INTERRUPTED"].contains(&code.as_str()), "{id}: {status} {answer}");
+                assert!(
+                    ["RESOLVED", "NETWORK_ERROR", "TIMEOUT", "THIRD_PARTY_ERROR", "INTERRUPTED"].contains(&code.as_str()),
+                    "{id}: {status} {answer}"
+                );
                 *codes.entry(code).or_default() += 1;
             }
             eprintln!("1,200 requests under faults and two SIGKILLs: {codes:?}");
@@ -143,7 +146,12 @@ struct Tmpfs(std::path::PathBuf);
 impl Tmpfs {
     fn mount(size: &str) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap().keep();
-        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status().map(|s| s.success()).unwrap_or(false);
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
         ok.then_some(Tmpfs(dir))
     }
 }

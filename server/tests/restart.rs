@@ -6,9 +6,9 @@ mod support;
 use serde_json::json;
 use skapi_core::wire::{CsrBody, Status};
 use skapi_core::{ErrorCode, Method};
-use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
 use skapi_server::keyring::{Keyring, NewKey};
 use skapi_server::secrets::MasterKey;
+use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
 use skapi_server::store::{Db, NewRecord, Outcome, Store};
 use std::sync::Arc;
 use support::*;
@@ -48,7 +48,13 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join(DB_FILE)).unwrap());
         let master = Arc::new(MasterKey::load_or_create(dir.path()).unwrap());
         let keyring = Keyring::new(Db::new(store.clone()), master);
-        let key = NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
+        let key = NewKey {
+            service: SERVICE.into(),
+            name: "openai".into(),
+            secret: SECRET.into(),
+            destinations: skapi_server::destination::Destinations::Any,
+            ..Default::default()
+        };
         keyring.add(key, false).unwrap();
         let now = skapi_server::clock::now_ms();
         store.insert_record(&record("1:running", &url, now)).unwrap();
@@ -64,9 +70,7 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
         other => panic!("{other:?}"),
     }
     for _ in 0..200 {
-        let done = ["2:first", "3:second"]
-            .iter()
-            .all(|id| server.state.db.blocking().get_record(id).unwrap().unwrap().status.is_final());
+        let done = ["2:first", "3:second"].iter().all(|id| server.state.db.blocking().get_record(id).unwrap().unwrap().status.is_final());
         if done {
             break;
         }

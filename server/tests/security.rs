@@ -88,7 +88,14 @@ fn locked_request(api: &str) -> Value {
 }
 
 fn add_locked(server: &Server) {
-    let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "locked".into(), secret: SECRET.into(), locked: true, destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
+    let key = skapi_server::keyring::NewKey {
+        service: SERVICE.into(),
+        name: "locked".into(),
+        secret: SECRET.into(),
+        locked: true,
+        destinations: skapi_server::destination::Destinations::Any,
+        ..Default::default()
+    };
     blocking(|| server.state.keyring.add(key, false)).unwrap();
 }
 
@@ -152,15 +159,13 @@ async fn locked_keys_need_a_verified_user_and_records_belong_to_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion() {
     let (api, _stand_in) = start_stand_in().await;
-    let server = server_with(|c| {
-        c.auth = AuthConfig { jwks_file: Some(fixture("test-jwks.json")), audience: Some(AUDIENCE.into()), ..Default::default() }
-    })
-    .await;
+    let server =
+        server_with(|c| c.auth = AuthConfig { jwks_file: Some(fixture("test-jwks.json")), audience: Some(AUDIENCE.into()), ..Default::default() })
+            .await;
     add_locked(&server);
-    for token in [
-        signed(Algorithm::RS256, "test-rsa", "test-rsa.pem", &claims("carol")),
-        signed(Algorithm::ES256, "test-ec", "test-ec.pem", &claims("carol")),
-    ] {
+    for token in
+        [signed(Algorithm::RS256, "test-rsa", "test-rsa.pem", &claims("carol")), signed(Algorithm::ES256, "test-ec", "test-ec.pem", &claims("carol"))]
+    {
         let (status, answer) = server.call_as(&token, "csr", locked_request(&api)).await;
         assert_eq!(status, 200, "{answer}");
     }
@@ -228,7 +233,9 @@ async fn redirects_are_not_followed() {
     let server = start_server().await;
     server.add_key("openai", &[&api]);
     let url = format!("{api}/redirect?to={evil}/steal");
-    let id = server.submit("a", json!({"clientSecretName": "openai", "url": url, "method": "get", "headers": {"Authorization": "Bearer $CLIENT_SECRET"}})).await;
+    let id = server
+        .submit("a", json!({"clientSecretName": "openai", "url": url, "method": "get", "headers": {"Authorization": "Bearer $CLIENT_SECRET"}}))
+        .await;
     let (status, body) = server.poll_until_done("a", &id).await;
     assert_eq!((status, body), (200, json!("moved")), "the 302 is the answer");
     assert!(evil_stand_in.seen().is_empty(), "the redirect target got nothing");
@@ -372,15 +379,23 @@ async fn the_admin_api_needs_its_token_and_never_shows_a_value() {
         Some(json!({"locked": false, "secret": "sk-replaced-value-9876", "rate_total": 10})),
     )
     .await;
-    assert_eq!((status, edited["locked"].as_bool(), edited["hint"].as_str(), edited["rate_total"].as_u64()), (200, Some(false), Some("9876"), Some(10)));
+    assert_eq!(
+        (status, edited["locked"].as_bool(), edited["hint"].as_str(), edited["rate_total"].as_u64()),
+        (200, Some(false), Some("9876"), Some(10))
+    );
     let (_, list) = admin(Method::GET, "/keys", "admin-token-for-tests", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(!list.to_string().contains("sk-replaced") && !list.to_string().contains(SECRET), "{list}");
     assert_eq!(admin(Method::PATCH, "/keys/x/nope", "admin-token-for-tests", Some(json!({"locked": true}))).await.0, 404);
     assert_eq!(admin(Method::PATCH, &format!("/keys/{SERVICE}/openai"), "admin-token-for-tests", Some(json!({"lokced": true}))).await.0, 400);
-    let (status, _) = admin(Method::PUT, &format!("/services/{SERVICE}"), "admin-token-for-tests", Some(json!({"cors_origins": ["https://App.Example:443/path"]}))).await;
+    let (status, _) =
+        admin(Method::PUT, &format!("/services/{SERVICE}"), "admin-token-for-tests", Some(json!({"cors_origins": ["https://App.Example:443/path"]})))
+            .await;
     assert_eq!(status, 200);
-    assert_eq!(admin(Method::GET, &format!("/services/{SERVICE}"), "admin-token-for-tests", None).await.1["cors_origins"], json!(["https://app.example"]));
+    assert_eq!(
+        admin(Method::GET, &format!("/services/{SERVICE}"), "admin-token-for-tests", None).await.1["cors_origins"],
+        json!(["https://app.example"])
+    );
     assert_eq!(admin(Method::DELETE, &format!("/keys/{SERVICE}/openai"), "admin-token-for-tests", None).await.0, 204);
     assert_eq!(admin(Method::DELETE, &format!("/keys/{SERVICE}/openai"), "admin-token-for-tests", None).await.0, 404);
 }
@@ -525,7 +540,10 @@ async fn a_truncated_answer_never_ends_with_a_piece_of_the_secret() {
     server.add_key("openai", &[&api]);
     for n in (limit - SECRET.len() - 4)..=(limit + 2) {
         let id = server
-            .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/filler?n={n}"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}))
+            .submit(
+                "a",
+                json!({"clientSecretName": "openai", "url": format!("{api}/filler?n={n}"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}),
+            )
             .await;
         let (status, answer) = server.poll_until_done("a", &id).await;
         assert_eq!(status, 200, "{answer}");

@@ -122,7 +122,13 @@ fn conformance(store: &dyn Store) {
     assert_eq!(query(&|q| q.queue_prefix = Some("q".into())), vec!["2:b", "1:a"]);
     assert_eq!(query(&|q| q.queue_exclude = Some("q".into())), vec!["3:c"]);
     assert_eq!(query(&|q| q.status = Some(Status::Resolved)), vec!["1:a"]);
-    assert_eq!(query(&|q| { q.limit = 1; q.after_seq = Some(s3) }), vec!["2:b"]);
+    assert_eq!(
+        query(&|q| {
+            q.limit = 1;
+            q.after_seq = Some(s3)
+        }),
+        vec!["2:b"]
+    );
     assert_eq!(query(&|q| q.caller = "pid:b".into()), Vec::<String>::new());
     assert_eq!(query(&|q| q.key = skapi_core::id::key_v1(Method::Post, "https://api.example.com/v1/x", Some("q"))), vec!["2:b", "1:a"]);
     assert_eq!(query(&|q| q.live_at = 10_000_000), Vec::<String>::new(), "expired records are not listed");
@@ -155,13 +161,24 @@ async fn the_seed_example_runs_on_postgres() {
     let server = start_server_with(dir.clone(), skapi_server::ServeConfig { database: Some(url), ..config(dir.path()) }).await;
     let keyring = server.state.keyring.clone();
     tokio::task::spawn_blocking(move || {
-        let key = skapi_server::keyring::NewKey { service: SERVICE.into(), name: "openai".into(), secret: SECRET.into(), destinations: skapi_server::destination::Destinations::Any, ..Default::default() };
+        let key = skapi_server::keyring::NewKey {
+            service: SERVICE.into(),
+            name: "openai".into(),
+            secret: SECRET.into(),
+            destinations: skapi_server::destination::Destinations::Any,
+            ..Default::default()
+        };
         keyring.add(key, false).unwrap();
     })
     .await
     .unwrap();
-    let id = server.submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/v1/images/generations"), "method": "post",
-        "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"prompt": "otter on postgres"}})).await;
+    let id = server
+        .submit(
+            "a",
+            json!({"clientSecretName": "openai", "url": format!("{api}/v1/images/generations"), "method": "post",
+        "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"prompt": "otter on postgres"}}),
+        )
+        .await;
     let (status, body) = server.poll_until_done("a", &id).await;
     assert_eq!((status, body["data"][0]["b64_json"].as_str()), (200, Some("image of otter on postgres")));
     assert_eq!(stand_in.seen()[0].headers["authorization"], format!("Bearer {SECRET}"));

@@ -60,7 +60,6 @@ pub fn assert_skapi_error(err: &JsValue, code: &str, name: &str) {
     assert!(get(err, "message").as_string().is_some_and(|m| !m.is_empty()));
 }
 
-
 /// A JS function that records its arguments, and the array it records them in.
 pub fn recorder() -> (js_sys::Function, js_sys::Array) {
     let seen = js_sys::Array::new();

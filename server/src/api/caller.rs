@@ -70,8 +70,7 @@ impl Caller {
         let meta: ContentMeta = match headers.get("content-meta") {
             Some(v) => {
                 let text = v.to_str().map_err(|_| Failure::invalid_parameter("The Content-Meta header is not text."))?;
-                serde_json::from_str(text)
-                    .map_err(|e| Failure::invalid_parameter(format!("The Content-Meta header is not valid: {e}.")))?
+                serde_json::from_str(text).map_err(|e| Failure::invalid_parameter(format!("The Content-Meta header is not valid: {e}.")))?
             }
             None => ContentMeta::default(),
         };

@@ -28,8 +28,8 @@ fn check_headers(request: &Request) -> Result<(), ApiError> {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let sendable = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
-            && axum::http::HeaderValue::from_str(&text.replace(PLACEHOLDER, "x")).is_ok();
+        let sendable =
+            axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok() && axum::http::HeaderValue::from_str(&text.replace(PLACEHOLDER, "x")).is_ok();
         if !sendable {
             return Err(ApiError::invalid_parameter(format!("Header \"{name}\" is not a valid HTTP header.")));
         }
@@ -51,10 +51,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
         .await?
         .ok_or_else(|| Failure::new(ErrorCode::NotExists, format!("Client secret \"{name}\" does not exist.")))?;
     if key.locked && caller.user.is_none() {
-        return Err(Failure::new(
-            ErrorCode::Unauthorized,
-            format!("Client secret \"{name}\" is locked: only logged-in users may use it."),
-        ));
+        return Err(Failure::new(ErrorCode::Unauthorized, format!("Client secret \"{name}\" is locked: only logged-in users may use it.")));
     }
     crate::destination::check(&key.destinations, &request.url)?;
     skapi_core::positions::check(&key.positions, &request)?;
@@ -76,10 +73,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
     }
 
     let short_id = id::short(now, &entropy());
-    let queue_key = request
-        .queue
-        .as_ref()
-        .map(|q| serde_json::json!([service, request.method.lower(), request.url.to_lowercase(), q]).to_string());
+    let queue_key = request.queue.as_ref().map(|q| serde_json::json!([service, request.method.lower(), request.url.to_lowercase(), q]).to_string());
     let record = NewRecord {
         id: short_id.clone(),
         owner: owner.clone(),

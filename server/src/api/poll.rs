@@ -32,8 +32,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
         return Err(Failure::invalid_parameter(format!("\"{full}\" is not a request id or id prefix.")));
     }
     if let Some(prefix) = &body.id_prefix {
-        let key = id::split_prefix(prefix)
-            .ok_or_else(|| Failure::invalid_parameter("\"id_prefix\" should end with \":\"."))?;
+        let key = id::split_prefix(prefix).ok_or_else(|| Failure::invalid_parameter("\"id_prefix\" should end with \":\"."))?;
         return history(&state, &caller, service, key, &body, form).await;
     }
     if let Some(queue) = body.queue.as_deref().and_then(|q| q.strip_suffix(':')) {
@@ -76,8 +75,7 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
                 (Some(_), _) => Some(0),
                 (None, _) => None,
             };
-            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue })
-                .into_response())
+            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue }).into_response())
         }
     }
 }
@@ -121,9 +119,7 @@ fn raw_item(record: Record, form: Form) -> RawHistoryItem {
     };
     let (rslv, err) = match record.outcome {
         Some(Outcome::Resolved { status_code, body, truncated }) => (Some(resolution(status_code, Some(body), truncated)), None),
-        Some(Outcome::Failed { error, status_code, body, truncated }) => {
-            (status_code.map(|code| resolution(code, body, truncated)), Some(error))
-        }
+        Some(Outcome::Failed { error, status_code, body, truncated }) => (status_code.map(|code| resolution(code, body, truncated)), Some(error)),
         None => (None, None),
     };
     RawHistoryItem {

@@ -13,7 +13,6 @@ mod png;
 
 use crate::destination::Destinations;
 use crate::keyring::{KeyEdit, NewKey};
-use skapi_core::encoding;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use skapi_core::encoding;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -140,7 +140,9 @@ async fn images(State(state): State<AppState>, headers: HeaderMap, body: axum::b
     }
     tokio::time::sleep(IMAGE_DELAY).await;
     let data = tokio::task::spawn_blocking(move || {
-        (0..n).map(|i| json!({"b64_json": encoding::base64(&picture(&prompt, i), encoding::BASE64), "revised_prompt": prompt})).collect::<Vec<Value>>()
+        (0..n)
+            .map(|i| json!({"b64_json": encoding::base64(&picture(&prompt, i), encoding::BASE64), "revised_prompt": prompt}))
+            .collect::<Vec<Value>>()
     })
     .await
     .unwrap_or_default();

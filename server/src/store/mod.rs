@@ -173,7 +173,14 @@ pub trait Store: Send + Sync + 'static {
     /// every instance counts together): the total, and the per-caller limit for each name the
     /// caller is counted as. `Ok(Err(seconds))` when a limit is reached (nothing counted).
     /// `None` when this store keeps no counters (the process counts in memory).
-    fn rate_check(&self, _key_id: &str, _callers: &[String], _per_caller: Option<u32>, _total: Option<u32>, _now: u64) -> Option<StoreResult<Result<(), u64>>> {
+    fn rate_check(
+        &self,
+        _key_id: &str,
+        _callers: &[String],
+        _per_caller: Option<u32>,
+        _total: Option<u32>,
+        _now: u64,
+    ) -> Option<StoreResult<Result<(), u64>>> {
         None
     }
     /// Ends every `running` record with `error` (after a crash); returns how many.
@@ -206,9 +213,7 @@ impl Db {
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
     {
         let store = self.0.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))))
+        tokio::task::spawn_blocking(move || f(store.as_ref())).await.unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))))
     }
 
     /// For synchronous callers (the CLI).

@@ -17,7 +17,8 @@ use std::sync::Mutex;
 /// Connections each instance keeps.
 const POOL: usize = 4;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE keys (
     service         TEXT NOT NULL,
     name            TEXT NOT NULL,
@@ -67,7 +68,8 @@ CREATE INDEX records_by_status ON records (status, seq);
 CREATE INDEX records_by_queue ON records (queue_key, status, seq);
 CREATE INDEX records_by_queue_name ON records (service, queue, status);
 CREATE INDEX records_by_expiry ON records (expires);
-"#, r#"
+"#,
+    r#"
 ALTER TABLE records ADD COLUMN lease_until BIGINT;
 CREATE TABLE rate_windows (
     counter TEXT NOT NULL,
@@ -75,7 +77,8 @@ CREATE TABLE rate_windows (
     count INTEGER NOT NULL,
     PRIMARY KEY (counter, window_start)
 );
-"#];
+"#,
+];
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
@@ -321,7 +324,8 @@ impl Store for PgStore {
     }
 
     fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
-        let row = self.client().query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])?;
+        let row =
+            self.client().query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
@@ -367,7 +371,8 @@ impl Store for PgStore {
     }
 
     fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
-        let row = self.client().query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])?;
+        let row =
+            self.client().query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
@@ -376,7 +381,8 @@ impl Store for PgStore {
     }
 
     fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
-        let row = self.client().query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])?;
+        let row =
+            self.client().query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])?;
         Ok(row.map(|r| r.get(0)))
     }
 
@@ -398,7 +404,10 @@ impl Store for PgStore {
         let claimed = match head {
             Some(row) if row.get::<_, &str>(1) == "pending" => {
                 let id: String = row.get(0);
-                tx.execute("UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1", &[&id, &ms(now), &ms(lease_until)])?;
+                tx.execute(
+                    "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1",
+                    &[&id, &ms(now), &ms(lease_until)],
+                )?;
                 Some(id)
             }
             _ => None,
@@ -445,7 +454,14 @@ impl Store for PgStore {
         true
     }
 
-    fn rate_check(&self, key_id: &str, callers: &[String], per_caller: Option<u32>, total: Option<u32>, now: u64) -> Option<StoreResult<Result<(), u64>>> {
+    fn rate_check(
+        &self,
+        key_id: &str,
+        callers: &[String],
+        per_caller: Option<u32>,
+        total: Option<u32>,
+        now: u64,
+    ) -> Option<StoreResult<Result<(), u64>>> {
         if per_caller.is_none() && total.is_none() {
             return Some(Ok(Ok(())));
         }

@@ -50,11 +50,9 @@ impl TryFrom<RecordRow> for Record {
         let request: CsrBody = serde_json::from_str(&r.request).map_err(|_| corrupt("request"))?;
         let body = parse_json(r.response_body, "response body")?;
         let outcome = match status {
-            Status::Resolved => Some(Outcome::Resolved {
-                status_code: r.status_code.unwrap_or(0),
-                body: body.unwrap_or(Value::Null),
-                truncated: r.truncated,
-            }),
+            Status::Resolved => {
+                Some(Outcome::Resolved { status_code: r.status_code.unwrap_or(0), body: body.unwrap_or(Value::Null), truncated: r.truncated })
+            }
             Status::Failed => {
                 let code = r.error_code.as_deref().and_then(ErrorCode::parse).unwrap_or(ErrorCode::ServerError);
                 Some(Outcome::Failed {
@@ -91,4 +89,3 @@ impl TryFrom<RecordRow> for Record {
         })
     }
 }
-

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 pub const DB_FILE: &str = "skapi.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE keys (
     service      TEXT NOT NULL,
     name         TEXT NOT NULL,
@@ -50,10 +51,12 @@ CREATE INDEX records_by_v2 ON records (service, caller, key_v2, seq);
 CREATE INDEX records_by_v1 ON records (service, caller, key_v1, seq);
 CREATE INDEX records_by_status ON records (status, seq);
 CREATE INDEX records_by_queue ON records (queue_key, status, seq);
-"#, r#"
+"#,
+    r#"
 CREATE INDEX records_by_queue_name ON records (service, queue, status);
 CREATE INDEX records_by_expiry ON records (expires);
-"#, r#"
+"#,
+    r#"
 ALTER TABLE keys ADD COLUMN positions TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE keys ADD COLUMN rate_per_caller INTEGER;
 ALTER TABLE keys ADD COLUMN rate_total INTEGER;
@@ -62,9 +65,11 @@ CREATE TABLE services (
     cors_origins TEXT NOT NULL,
     updated      INTEGER NOT NULL
 );
-"#, r#"
+"#,
+    r#"
 ALTER TABLE records ADD COLUMN lease_until INTEGER;
-"#];
+"#,
+];
 
 /// Connections that only read (WAL lets them read beside the writer).
 const READERS: usize = 4;
@@ -180,10 +185,7 @@ impl SqliteStore {
     fn migrate(conn: &mut Connection) -> StoreResult<()> {
         let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if applied > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "database schema version {applied} is newer than this server knows ({})",
-                MIGRATIONS.len()
-            )));
+            return Err(StoreError::Corrupt(format!("database schema version {applied} is newer than this server knows ({})", MIGRATIONS.len())));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
             let tx = conn.transaction()?;
@@ -289,9 +291,7 @@ impl Store for SqliteStore {
 
     fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
         let conn = self.lock();
-        Ok(conn
-            .query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_from_row)
-            .optional()?)
+        Ok(conn.query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_from_row).optional()?)
     }
 
     fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
@@ -303,16 +303,13 @@ impl Store for SqliteStore {
 
     fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
         let (service, name) = (service.to_owned(), name.to_owned());
-        self.write(move |conn| {
-            Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0)
-        })
+        self.write(move |conn| Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0))
     }
 
     fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
         let conn = self.lock();
-        let origins: Option<String> = conn
-            .query_row("SELECT cors_origins FROM services WHERE service = ?1", params![service], |r| r.get(0))
-            .optional()?;
+        let origins: Option<String> =
+            conn.query_row("SELECT cors_origins FROM services WHERE service = ?1", params![service], |r| r.get(0)).optional()?;
         origins.map(|o| serde_json::from_str(&o).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
     }
 
@@ -396,30 +393,19 @@ impl Store for SqliteStore {
 
     fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
         let conn = self.lock();
-        Ok(conn.query_row(
-            "SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'",
-            params![service, queue],
-            |r| r.get(0),
-        )?)
+        Ok(conn.query_row("SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'", params![service, queue], |r| {
+            r.get(0)
+        })?)
     }
 
     fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        self.write(move |conn| {
-            Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?)
-        })
+        self.write(move |conn| Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?))
     }
 
     fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
-        let mut sql = String::from(
-            "SELECT * FROM records WHERE service = ? AND caller = ? AND (key_v1 = ? OR key_v2 = ?) AND expires > ?",
-        );
-        let mut args: Vec<Box<dyn ToSql>> = vec![
-            Box::new(q.service.clone()),
-            Box::new(q.caller.clone()),
-            Box::new(q.key.clone()),
-            Box::new(q.key.clone()),
-            Box::new(q.live_at),
-        ];
+        let mut sql = String::from("SELECT * FROM records WHERE service = ? AND caller = ? AND (key_v1 = ? OR key_v2 = ?) AND expires > ?");
+        let mut args: Vec<Box<dyn ToSql>> =
+            vec![Box::new(q.service.clone()), Box::new(q.caller.clone()), Box::new(q.key.clone()), Box::new(q.key.clone()), Box::new(q.live_at)];
         if let Some(prefix) = &q.queue_prefix {
             sql.push_str(" AND substr(queue, 1, length(?)) = ?");
             args.push(Box::new(prefix.clone()));
@@ -446,9 +432,7 @@ impl Store for SqliteStore {
         args.push(Box::new(q.limit));
         let conn = self.lock();
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())), record_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())), record_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         drop(stmt);
         drop(conn);
         records(rows)
@@ -475,11 +459,7 @@ impl Store for SqliteStore {
     fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
         let conn = self.lock();
         Ok(conn
-            .query_row(
-                "SELECT id FROM records WHERE queue_key = ?1 AND status = 'pending' ORDER BY seq LIMIT 1",
-                params![queue_key],
-                |r| r.get(0),
-            )
+            .query_row("SELECT id FROM records WHERE queue_key = ?1 AND status = 'pending' ORDER BY seq LIMIT 1", params![queue_key], |r| r.get(0))
             .optional()?)
     }
 
@@ -546,9 +526,8 @@ impl Store for SqliteStore {
              AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
         )?;
         let queues = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-        let mut stmt = conn.prepare(
-            "SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < ?1 ORDER BY seq LIMIT 1000",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < ?1 ORDER BY seq LIMIT 1000")?;
         let ids = stmt.query_map(params![before], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
         Ok((queues, ids))
     }

@@ -107,8 +107,7 @@ async fn record(
             return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided"}}))).into_response();
         }
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        return Json(json!({"created": 1, "data": [{"b64_json": format!("image of {}", request["prompt"].as_str().unwrap_or(""))}]}))
-            .into_response();
+        return Json(json!({"created": 1, "data": [{"b64_json": format!("image of {}", request["prompt"].as_str().unwrap_or(""))}]})).into_response();
     }
     if path == "/maps" {
         if query.get("key").map(String::as_str) != Some(SECRET) {
@@ -217,12 +216,7 @@ pub fn config(dir: &std::path::Path) -> ServeConfig {
         Ok("postgres") => Some(blocking(|| fresh_postgres_database().expect("SKAPI_TEST_BACKEND=postgres needs SKAPI_TEST_POSTGRES"))),
         _ => None,
     };
-    ServeConfig {
-        allow_private_upstreams: true,
-        upstream_timeout: Duration::from_secs(5),
-        database,
-        ..ServeConfig::new("127.0.0.1:0", dir)
-    }
+    ServeConfig { allow_private_upstreams: true, upstream_timeout: Duration::from_secs(5), database, ..ServeConfig::new("127.0.0.1:0", dir) }
 }
 
 /// Runs store work from a test body: the PostgreSQL client blocks, which an async worker
@@ -242,9 +236,7 @@ pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = skapi_server::api::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
-    });
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
     Server { api: Api::new(format!("http://{addr}")), state, dir }
 }
 
@@ -301,11 +293,8 @@ impl Api {
     /// `call` through a proxy that says the client is `client` (`X-Forwarded-For`).
     pub async fn call_forwarded(&self, endpoint: &str, identifier: &str, client: Option<&str>, body: Value) -> (u16, Value) {
         let meta = json!({"public_identifier": identifier, "service": SERVICE, "owner": OWNER});
-        let mut request = self
-            .http
-            .post(format!("{}/{endpoint}", self.base))
-            .header("content-type", "application/json")
-            .header("content-meta", meta.to_string());
+        let mut request =
+            self.http.post(format!("{}/{endpoint}", self.base)).header("content-type", "application/json").header("content-meta", meta.to_string());
         if let Some(client) = client {
             request = request.header("x-forwarded-for", client);
         }
@@ -467,7 +456,10 @@ pub async fn faulty_api(faults: u64) -> (String, Arc<Faulty>) {
                 }
                 _ => {
                     let body = json!({"tag": tag}).to_string();
-                    let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
                     let _ = stream.write_all(answer.as_bytes()).await;
                 }
             }
@@ -508,7 +500,6 @@ pub async fn send_load(api: &Api, url: &str, round: usize, total: usize, queues:
     }
     Arc::try_unwrap(accepted).ok().unwrap().into_inner().unwrap()
 }
-
 
 /// A fresh database on the test PostgreSQL (`SKAPI_TEST_POSTGRES`), or `None`, saying so, when
 /// there is none. Blocking: call it outside the async runtime.
