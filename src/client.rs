@@ -1,5 +1,5 @@
 //! The connection to a service: where its API is (a fixed `endpoint`, or Skapi's gateways found
-//! through its CDN), who is calling, and one `post` that frames every call as PROTOCOL.md says.
+//! through its CDN), who is calling, and one `post` that frames every call as docs/protocol.md says.
 
 use crate::error::SdkError;
 use crate::polls::PollRegistry;

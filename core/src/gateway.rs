@@ -1,5 +1,5 @@
-//! Skapi's gateways: where a service's API lives when no `endpoint` is given (PROTOCOL.md,
-//! "Boot and gateways"). The admin JSON maps names to base URLs; anonymous calls rotate over
+//! Skapi's gateways: where a service's API lives when no `endpoint` is given (docs/protocol.md,
+//! "Finding the backend"). The admin JSON maps names to base URLs; anonymous calls rotate over
 //! the `*_public` bases, logged-in ones over the `*_private` bases.
 
 use crate::encoding::percent_encode;

@@ -1,4 +1,4 @@
-//! Wire types: the JSON bodies the SDKs send and the server answers (PROTOCOL.md).
+//! Wire types: the JSON bodies the SDKs send and the server answers (docs/protocol.md).
 //! Defined once, used by the SDK and the server.
 
 use crate::{ApiError, ErrorCode};

@@ -1,4 +1,4 @@
-//! The HTTP API (PROTOCOL.md): thin handlers over the engine and the store.
+//! The HTTP API (docs/protocol.md): thin handlers over the engine and the store.
 
 mod admin;
 mod caller;
