@@ -144,6 +144,7 @@ export type SkapiErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'INVALID_CORS'
   | 'EXISTS'
+  | 'STORAGE_FULL'
   | (string & {});
 
 /** Every rejection: `name` is the method that failed, e.g. `clientSecretRequest()`. */

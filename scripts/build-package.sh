@@ -7,11 +7,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 profile="--profile wasm-release"
 [ "${1:-}" = "--dev" ] && profile=--dev
-out=target/pkg-npm
+# wasm-pack writes pkg/ (the layout README names); the npm package (dist/) is made from it.
+out=pkg
 rm -rf "$out" dist
 wasm-pack build $profile --target web --out-dir "$out" --out-name skapi_wasm --no-pack >/dev/null 2>&1 \
   || wasm-pack build $profile --target web --out-dir "$out" --out-name skapi_wasm --no-pack
 if [ "$profile" != --dev ]; then
+  # Kept with its names for bench/size.sh's breakdown by crate (wasm-opt strips them).
+  cp "$out/skapi_wasm_bg.wasm" "${CARGO_TARGET_DIR:-target}/skapi_wasm_bg.names.wasm"
   node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "$out/skapi_wasm_bg.wasm" -o "$out/skapi_wasm_bg.wasm"
 fi
 node js/build.mjs "$out" dist

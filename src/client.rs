@@ -1,38 +1,34 @@
-//! The connection to a service: where its API is (a fixed `endpoint`, or Skapi's gateways found
-//! through its CDN), who is calling, and one `post` that frames every call as docs/protocol.md says.
+//! The transport: where a service's API is (a fixed `endpoint`, or Skapi's gateways found
+//! through its CDN), who is calling, and one `post` that frames every call as
+//! docs/protocol.md says.
 
 use crate::error::SdkError;
-use crate::polls::PollRegistry;
-use crate::turns::Turns;
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use crate::js::{self, Js};
 use serde::Serialize;
-use serde_json::Value;
 use skapi_core::gateway::{self, Gateways};
+use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::ContentMeta;
 use skapi_core::ErrorCode;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestInit, RequestMode, Response};
 
-type Boot = Shared<LocalBoxFuture<'static, Result<Rc<Gateways>, SdkError>>>;
+/// Where the gateways are, once found and the connection checked (the first call's answer
+/// is every call's).
+type Booted = Rc<RefCell<Option<Result<Rc<Gateways>, SdkError>>>>;
 
 pub struct Client {
     pub service: String,
     pub owner: String,
     meta_header: String,
-    /// Finds the gateways and checks the connection, once; every call waits for it.
-    boot: Boot,
+    /// Set once the gateways are found and the connection checked; every call waits for it.
+    booted: Booted,
+    /// Resolves when `booted` is set.
+    boot: js_sys::Promise,
     /// Round-robin position over the gateways.
     calls: Cell<usize>,
-    /// startKeys used so far, per history query (for `fetchMore` and `startKeyHistory`).
-    pub history_keys: RefCell<HashMap<String, Vec<Value>>>,
-    /// Polls that can be stopped.
-    pub polls: Rc<PollRegistry>,
-    /// Client-side order of calls sharing a queue.
-    pub turns: Turns,
     /// The logged-in user's tokens (`loginWithToken`).
     pub tokens: RefCell<Option<Tokens>>,
 }
@@ -42,7 +38,7 @@ pub struct Client {
 pub struct Tokens {
     pub id_token: String,
     pub access_token: Option<String>,
-    pub claims: serde_json::Map<String, Value>,
+    pub claims: JsValue,
 }
 
 /// The longest `Retry-After` the SDK waits out before retrying once.
@@ -55,8 +51,8 @@ pub enum Route {
 }
 
 fn network(e: JsValue) -> SdkError {
-    let detail = e.as_string().or_else(|| js_sys::Reflect::get(&e, &"message".into()).ok()?.as_string());
-    SdkError::new(ErrorCode::NetworkError, format!("Could not reach the server: {}", detail.unwrap_or_default()))
+    let detail = e.as_string().or_else(|| js::text(&e, "message")).unwrap_or_default();
+    SdkError::new(ErrorCode::NetworkError, format!("Could not reach the server: {detail}"))
 }
 
 /// What came back from one fetch.
@@ -75,35 +71,40 @@ async fn fetch(url: &str, init: &RequestInit) -> Result<Answer, SdkError> {
     Ok(Answer { status: response.status(), text, retry_after })
 }
 
-async fn get_json(url: &str) -> Result<(u16, String), SdkError> {
+async fn get(url: &str) -> Result<Answer, SdkError> {
     let init = RequestInit::new();
     init.set_method("GET");
     init.set_mode(RequestMode::Cors);
-    fetch(url, &init).await.map(|a| (a.status, a.text))
+    fetch(url, &init).await
 }
 
-/// Finds the gateways, then checks the connection (`GET …/service`): any truthy JSON object
+/// Finds the gateways, then checks the connection (`GET …/service`): any non-empty JSON object
 /// lets the SDK go on.
 async fn boot(route: Route, service: String, owner: String) -> Result<Rc<Gateways>, SdkError> {
     let gateways = match route {
         Route::Endpoint(endpoint) => Gateways::single(&endpoint),
         Route::Cdn(cdn) => {
-            let url = gateway::admin_json_url(&cdn, &service);
-            let (status, text) = get_json(&url).await?;
-            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            match Gateways::from_admin_json(&json) {
-                Some(g) if status < 400 => g,
+            let answer = get(&gateway::admin_json_url(&cdn, &service)).await?;
+            match Gateways::from_admin_json(&Js(js::parse(&answer.text))) {
+                Some(g) if answer.status < 400 => g,
                 _ => return Err(SdkError::new(ErrorCode::NotExists, "Service does not exist. Create your service from skapi.com")),
             }
         }
     };
-    let (status, text) = get_json(&gateways.service_check_url(&service, &owner)).await?;
-    if status >= 400 {
-        return Err(SdkError::from_answer(status, &text));
+    let answer = get(&gateways.service_check_url(&service, &owner)).await?;
+    if answer.status >= 400 {
+        return Err(SdkError::from_answer(answer.status, &answer.text));
     }
-    match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(map)) if !map.is_empty() => Ok(Rc::new(gateways)),
-        _ => Err(SdkError::new(ErrorCode::InvalidRequest, "Invalid connection. The server did not confirm the service.")),
+    let check = Js(js::parse(&answer.text));
+    let mut non_empty = false;
+    check.entries(&mut |_, _| {
+        non_empty = true;
+        false
+    });
+    if check.kind() == Kind::Object && non_empty {
+        Ok(Rc::new(gateways))
+    } else {
+        Err(SdkError::new(ErrorCode::InvalidRequest, "Invalid connection. The server did not confirm the service."))
     }
 }
 
@@ -120,27 +121,32 @@ impl Client {
         }
         let meta =
             ContentMeta { public_identifier: crate::identity::public_identifier(&service, &owner), service: service.clone(), owner: owner.clone() };
-        let boot = boot(route, service.clone(), owner.clone()).boxed_local().shared();
-        // Start at once, as skapi-js does, so the first call does not wait for a round trip.
-        wasm_bindgen_futures::spawn_local(boot.clone().map(|_| ()));
-        Ok(Client {
-            meta_header: serde_json::to_string(&meta).expect("strings serialise"),
-            service,
-            owner,
-            boot,
-            calls: Cell::new(0),
-            history_keys: RefCell::new(HashMap::new()),
-            polls: PollRegistry::new(),
-            turns: Turns::default(),
-            tokens: RefCell::new(None),
-        })
+        // Started at once, as skapi-js does, so the first call does not wait for a round trip.
+        let booted = Booted::default();
+        let (cell, work) = (booted.clone(), boot(route, service.clone(), owner.clone()));
+        let boot = js::promise(async move {
+            *cell.borrow_mut() = Some(work.await);
+            Ok(JsValue::UNDEFINED)
+        });
+        Ok(Client { meta_header: js::stringify(&js::to_js(&meta)), service, owner, booted, boot, calls: Cell::new(0), tokens: RefCell::new(None) })
     }
 
-    /// POSTs `body` as JSON to endpoint `name` and returns the JSON answer. A 429 with
-    /// `Retry-After` is waited out and retried once; a second one is `RATE_LIMITED`.
-    pub async fn post(&self, name: &str, body: &impl Serialize) -> Result<Value, SdkError> {
-        let gateways = self.boot.clone().await?;
-        let body = JsValue::from_str(&serde_json::to_string(body).expect("wire bodies serialise"));
+    /// POSTs `body` (a wire type, as JSON) to endpoint `name` and returns the answer (parsed
+    /// when it is JSON). A 429 with `Retry-After` is waited out and retried once; a second one
+    /// is `RATE_LIMITED`.
+    pub fn post(&self, name: &'static str, body: &impl Serialize) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
+        // Serialised here, so that the sending below is compiled once for every body type.
+        self.send(name, js::stringify(&js::to_js(body)))
+    }
+
+    async fn send(&self, name: &'static str, body: String) -> Result<JsValue, SdkError> {
+        if self.booted.borrow().is_none() {
+            // The boot future only ever resolves.
+            let _ = JsFuture::from(self.boot.clone()).await;
+        }
+        let booted = self.booted.borrow().clone();
+        let gateways = booted.unwrap_or_else(|| Err(SdkError::new(ErrorCode::NetworkError, "The connection check did not finish.")))?;
+        let body = JsValue::from_str(&body);
         let mut retried = false;
         loop {
             let tokens = self.tokens.borrow().clone();
@@ -167,7 +173,7 @@ impl Client {
             match (answer.status, answer.retry_after) {
                 (429, Some(seconds)) if !retried && seconds <= MAX_RETRY_AFTER_S => {
                     retried = true;
-                    gloo_timers::future::TimeoutFuture::new(seconds.max(1) * 1000).await;
+                    crate::timer::sleep(seconds.max(1) * 1000).await;
                     continue;
                 }
                 (429, _) => {
@@ -178,10 +184,7 @@ impl Client {
                 (status, _) if status >= 400 => return Err(SdkError::from_answer(status, &answer.text)),
                 _ => {}
             }
-            if answer.text.is_empty() {
-                return Ok(Value::Null);
-            }
-            return Ok(serde_json::from_str(&answer.text).unwrap_or(Value::String(answer.text)));
+            return Ok(if answer.text.is_empty() { JsValue::NULL } else { js::parse(&answer.text) });
         }
     }
 }

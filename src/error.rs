@@ -2,7 +2,7 @@
 //! `message` and `name` (the method that failed), plus `status_code` and `body` when a third
 //! party answered.
 
-use serde_json::Value;
+use crate::js::{self, Js};
 use skapi_core::wire::FailureBody;
 use skapi_core::{ApiError, ErrorCode};
 use wasm_bindgen::prelude::*;
@@ -26,14 +26,18 @@ extern "C" {
 }
 
 /// An error inside the SDK, before it is given a method name and turned into a `SkapiError`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SdkError {
     /// A code of [`ErrorCode`], or the HTTP status as text when the server gave none.
     pub code: String,
     pub message: String,
     pub status_code: Option<u16>,
-    pub body: Option<Value>,
+    /// The third party's answer, as the server handed it over.
+    pub body: Option<JsValue>,
 }
+
+/// Codes a text answer `"CODE: message"` may carry besides [`ErrorCode`]'s (skapi-js's list).
+const TEXT_CODES: [&str; 3] = ["SERVICE_DISABLED", "ERROR", "INVALID_CORS"];
 
 impl SdkError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> SdkError {
@@ -43,22 +47,18 @@ impl SdkError {
     /// From an HTTP error answer: JSON `{message, code, …}`, a text `"CODE: message"`, or else
     /// the status.
     pub fn from_answer(status: u16, text: &str) -> SdkError {
-        if let Ok(failure) = serde_json::from_str::<FailureBody>(text) {
-            return SdkError {
-                code: failure.code.as_str().to_owned(),
-                message: failure.message,
-                status_code: failure.status_code,
-                body: failure.body,
-            };
+        let answer = js::parse(text);
+        if let Some(failure) = js::read::<FailureBody<Js>>(&answer) {
+            let body = failure.body.map(|b| b.0);
+            return SdkError { code: failure.code.as_str().to_owned(), message: failure.message, status_code: failure.status_code, body };
         }
-        if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
-            if let Some(message) = map.get("message").and_then(Value::as_str) {
-                let code = map.get("code").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| status.to_string());
-                return SdkError { code, message: message.to_owned(), status_code: None, body: None };
-            }
+        if let Some(message) = js::text(&answer, "message").filter(|_| answer.is_object()) {
+            let code = js::text(&answer, "code").unwrap_or_else(|| status.to_string());
+            return SdkError { code, message, status_code: None, body: None };
         }
-        if let Some((code, message)) = text.split_once(": ") {
-            if ErrorCode::parse(code).is_some() || code == "INVALID_CORS" || code == "SERVICE_DISABLED" || code == "ERROR" || code == "EXISTS" {
+        // `CODE: message` (split at a char: a `&str` pattern would bring its searcher along).
+        if let Some((code, message)) = text.split_once(':').and_then(|(c, m)| Some((c, m.strip_prefix(' ')?))) {
+            if ErrorCode::parse(code).is_some() || TEXT_CODES.contains(&code) {
                 return SdkError { code: code.to_owned(), message: message.to_owned(), status_code: None, body: None };
             }
         }
@@ -70,10 +70,10 @@ impl SdkError {
     pub fn into_js(self, method: &str) -> JsValue {
         let extra = js_sys::Object::new();
         if let Some(status) = self.status_code {
-            crate::js::set(&extra, "status_code", &JsValue::from(status));
+            js::set(&extra, "status_code", &JsValue::from(status));
         }
         if let Some(body) = &self.body {
-            crate::js::set(&extra, "body", &crate::js::from_serde(body));
+            js::set(&extra, "body", body);
         }
         let name = if method.ends_with(')') || method == "Skapi" { method.to_owned() } else { format!("{method}()") };
         make_skapi_error(&self.message, &self.code, &name, extra.into())

@@ -3,10 +3,38 @@
 //! synchronously, before anything else happens.
 
 use crate::js;
-use skapi_core::form::{Field, FieldValue};
+use skapi_core::form::{Field, FieldValue, Node};
 use skapi_core::ApiError;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{HtmlElement, HtmlFormElement, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+
+// Defines, never assigns: a field named `__proto__[x]` becomes an own property called
+// `__proto__`, not a new prototype.
+#[wasm_bindgen(
+    inline_js = "export function own(o, k, v) { Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true }); }"
+)]
+extern "C" {
+    fn own(object: &JsValue, key: &str, value: &JsValue);
+}
+
+/// The params a form made, as the JS object an object call would have passed.
+pub fn to_js(node: &Node) -> JsValue {
+    match node {
+        Node::Null => JsValue::NULL,
+        Node::Text(s) => JsValue::from_str(s),
+        Node::Number(n) => JsValue::from_f64(*n),
+        Node::Bool(b) => JsValue::from_bool(*b),
+        Node::Array(items) => items.iter().map(to_js).collect::<js_sys::Array>().into(),
+        Node::Object(entries) => {
+            let object: JsValue = js_sys::Object::new().into();
+            for (key, value) in entries {
+                own(&object, key, &to_js(value));
+            }
+            object
+        }
+    }
+}
 
 /// The key the JS loader puts on a form snapshot taken while the module was still loading.
 const SNAPSHOT: &str = "__skapiFormSnapshot";

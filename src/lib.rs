@@ -4,6 +4,7 @@
 //! `clientSecretRequest`, `clientSecretRequestHistory`); the pure logic lives in `skapi-core`
 //! and is tested natively. This crate is the browser glue: fetch, timers, storage, errors.
 
+mod callbacks;
 mod client;
 mod error;
 mod form;
@@ -12,18 +13,33 @@ mod identity;
 mod js;
 mod polls;
 mod request;
+mod timer;
 mod turns;
 
 use client::{Client, Route};
+use history::Cursors;
+use polls::PollRegistry;
 use std::rc::Rc;
+use turns::Turns;
 use wasm_bindgen::prelude::*;
 
 pub use error::SdkError;
+
+// Talc instead of the default dlmalloc: a fraction of its size in the wasm.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// A connection to one Skapi service (on Skapi's backend or a self-hosted `skapi-server`).
 #[wasm_bindgen]
 pub struct Skapi {
     client: Rc<Client>,
+    /// Polls that can be stopped.
+    polls: Rc<PollRegistry>,
+    /// Client-side order of calls sharing a queue.
+    turns: Turns,
+    /// History pages read so far.
+    cursors: Rc<Cursors>,
 }
 
 #[wasm_bindgen]
@@ -39,7 +55,7 @@ impl Skapi {
             (None, cdn) => Route::Cdn(cdn.unwrap_or_else(|| skapi_core::gateway::DEFAULT_CDN.to_owned())),
         };
         let client = Client::new(service, owner, route).map_err(|e| e.into_js("Skapi"))?;
-        Ok(Skapi { client: Rc::new(client) })
+        Ok(Skapi { client: Rc::new(client), polls: PollRegistry::new(), turns: Turns::default(), cursors: Rc::default() })
     }
 
     #[wasm_bindgen(getter)]
@@ -56,15 +72,15 @@ impl Skapi {
     /// third party's final answer; otherwise at once with `{id, status: 'pending', poll()}`.
     #[wasm_bindgen(js_name = clientSecretRequest)]
     pub fn client_secret_request(&self, params: JsValue) -> js_sys::Promise {
-        request::client_secret_request(self.client.clone(), params)
+        request::client_secret_request(self.client.clone(), self.polls.clone(), &self.turns, params)
     }
 
     /// Lists past requests for a url and method: `{list, startKey, endOfList, startKeyHistory,
     /// pending}`.
     #[wasm_bindgen(js_name = clientSecretRequestHistory)]
     pub fn client_secret_request_history(&self, params: JsValue, fetch_options: Option<JsValue>) -> js_sys::Promise {
-        let client = self.client.clone();
-        js::promise(history::client_secret_request_history(client, params, fetch_options))
+        let (client, polls, cursors) = (self.client.clone(), self.polls.clone(), self.cursors.clone());
+        js::promise(history::client_secret_request_history(client, polls, cursors, params, fetch_options))
     }
 
     /// Cancels a request: `{removed, message}`. A pending request is never sent; a running one
@@ -78,7 +94,7 @@ impl Skapi {
     /// how many were stopped. Stopped polls resolve `{id, status: 'stopped'}`.
     #[wasm_bindgen(js_name = stopClientSecretPolling)]
     pub fn stop_client_secret_polling(&self, params: Option<JsValue>) -> Result<u32, JsValue> {
-        request::stop_polling(&self.client, &params.unwrap_or(JsValue::UNDEFINED)).map(|n| n as u32)
+        Ok(request::stop_polling(&self.client, &self.polls, &params.unwrap_or(JsValue::UNDEFINED)) as u32)
     }
 
     /// True for the result of a stopped poll.
@@ -96,7 +112,7 @@ impl Skapi {
     /// Polls running now (for tests and diagnostics).
     #[wasm_bindgen(js_name = activePolls)]
     pub fn active_polls(&self) -> u32 {
-        self.client.polls.len() as u32
+        self.polls.len() as u32
     }
 
     /// Logs a user in with tokens from your identity provider: `{idToken, accessToken?}`.
@@ -108,7 +124,8 @@ impl Skapi {
         let Some(id_token) = text("idToken") else {
             return js_sys::Promise::reject(&SdkError::from(skapi_core::ApiError::invalid_parameter("Key \"idToken\" is required.")).into_js(name));
         };
-        match skapi_core::jwt::claims(&id_token) {
+        let claims = skapi_core::jwt::payload(&id_token).map(|text| js::parse(&text));
+        match claims.and_then(|claims| skapi_core::jwt::check_claims(&js::Js(claims.clone())).map(|()| claims)) {
             Ok(claims) => {
                 *self.client.tokens.borrow_mut() = Some(client::Tokens { id_token, access_token: text("accessToken"), claims });
                 js_sys::Promise::resolve(&self.user())
@@ -128,11 +145,10 @@ impl Skapi {
     pub fn user(&self) -> JsValue {
         match &*self.client.tokens.borrow() {
             Some(tokens) => {
-                let mut claims = tokens.claims.clone();
-                if let Some(sub) = claims.get("sub").cloned() {
-                    claims.insert("user_id".into(), sub);
-                }
-                js::from_serde(&claims)
+                // A copy of the claims, with `user_id` beside `sub`.
+                let user = js_sys::Object::assign(&js_sys::Object::new(), tokens.claims.unchecked_ref());
+                js::set(&user, "user_id", &js::get(&tokens.claims, "sub"));
+                user.into()
             }
             None => JsValue::NULL,
         }

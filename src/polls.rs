@@ -1,23 +1,64 @@
-//! Polls that can be stopped: each running poll is registered with its full id and queue, so
-//! `stopClientSecretPolling` can find it, and its promise carries `stop()`. A stopped poll
-//! resolves `{id, status: 'stopped'}` and calls no callback; its timer and closures are dropped
-//! with its future.
+//! Polling: stoppable polls and the loop that polls one request until it finishes. Each running
+//! poll is registered with its full id and queue, so `stopClientSecretPolling` can find it, and
+//! its promise carries `stop()`. A stopped poll resolves `{id, status: 'stopped'}` and calls no
+//! callback; its timer and closures are dropped with its future.
 
+use crate::callbacks::Callbacks;
 use crate::client::Client;
-use crate::js;
-use futures_util::future::{AbortHandle, Abortable};
-use serde_json::json;
+use crate::error::SdkError;
+use crate::js::{self, Js};
+use serde::Serialize;
+use skapi_core::wire::{PollBody, Status, StatusEnvelope};
+use skapi_core::{id, ErrorCode};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
+
+/// skapi-js's interval when `poll()` is called without one.
+pub const DEFAULT_LATENCY_MS: u32 = 1000;
 
 pub struct PollEntry {
     /// Known once the server has answered with an id.
     pub full_id: RefCell<Option<String>>,
     pub queue: Option<String>,
-    abort: AbortHandle,
+    stop: Rc<StopSignal>,
+}
+
+/// Set by `stop()`: the poll's future ends at its next wake-up, dropping its timer and fetch.
+#[derive(Default)]
+struct StopSignal {
+    stopped: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl StopSignal {
+    fn stop(&self) {
+        self.stopped.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// A future that ends with `Err(())` as soon as its signal is set.
+struct Stoppable {
+    work: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
+    signal: Rc<StopSignal>,
+}
+
+impl Future for Stoppable {
+    type Output = Result<Result<JsValue, JsValue>, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.signal.stopped.get() {
+            return Poll::Ready(Err(()));
+        }
+        *self.signal.waker.borrow_mut() = Some(cx.waker().clone());
+        self.work.as_mut().poll(cx).map(Ok)
+    }
 }
 
 // `stop()` is one long-lived function per client called with the poll's token, so a poll
@@ -30,7 +71,8 @@ extern "C" {
 
 pub struct PollRegistry {
     next: Cell<u64>,
-    entries: RefCell<HashMap<u64, Rc<PollEntry>>>,
+    /// By token, in increasing order (tokens only grow).
+    entries: RefCell<Vec<(u64, Rc<PollEntry>)>>,
     /// `(token) => stop that poll`
     stop_fn: JsValue,
 }
@@ -47,36 +89,41 @@ impl PollRegistry {
         Rc::new_cyclic(|registry: &std::rc::Weak<PollRegistry>| {
             let registry = registry.clone();
             let stop = move |token: f64| {
-                if let Some(registry) = registry.upgrade() {
-                    let entry = registry.entries.borrow_mut().remove(&(token as u64));
-                    if let Some(entry) = entry {
-                        entry.abort.abort();
-                    }
+                if let Some(entry) = registry.upgrade().and_then(|r| r.take(token as u64)) {
+                    entry.stop.stop();
                 }
             };
-            PollRegistry { next: Cell::new(0), entries: RefCell::new(HashMap::new()), stop_fn: Closure::<dyn FnMut(f64)>::new(stop).into_js_value() }
+            PollRegistry { next: Cell::new(0), entries: RefCell::default(), stop_fn: Closure::<dyn FnMut(f64)>::new(stop).into_js_value() }
         })
+    }
+
+    /// Removes the poll with `token` from the registry.
+    fn take(&self, token: u64) -> Option<Rc<PollEntry>> {
+        let mut entries = self.entries.borrow_mut();
+        let at = entries.binary_search_by_key(&token, |(t, _)| *t).ok()?;
+        Some(entries.remove(at).1)
     }
 
     /// Stops the polls `selector` names; returns how many.
     pub fn stop(&self, selector: &Selector) -> usize {
-        let chosen: Vec<(u64, Rc<PollEntry>)> = self
-            .entries
-            .borrow()
-            .iter()
-            .filter(|(_, e)| match selector {
-                Selector::All => true,
-                Selector::Queue(q) => e.queue.as_deref() == Some(q.as_str()),
-                Selector::Ids(ids) => e.full_id.borrow().as_ref().is_some_and(|id| ids.contains(id)),
-            })
-            .map(|(token, e)| (*token, e.clone()))
-            .collect();
-        let mut entries = self.entries.borrow_mut();
-        for (token, entry) in &chosen {
-            entries.remove(token);
-            entry.abort.abort();
+        let chosen = |e: &PollEntry| match selector {
+            Selector::All => true,
+            Selector::Queue(q) => e.queue.as_deref() == Some(q.as_str()),
+            Selector::Ids(ids) => e.full_id.borrow().as_ref().is_some_and(|id| ids.contains(id)),
+        };
+        let mut stopped = Vec::new();
+        self.entries.borrow_mut().retain(|(_, e)| {
+            let stop = chosen(e);
+            if stop {
+                stopped.push(e.clone());
+            }
+            !stop
+        });
+        // Signalled outside the borrow: a stopped future touches the registry as it ends.
+        for entry in &stopped {
+            entry.stop.stop();
         }
-        chosen.len()
+        stopped.len()
     }
 
     pub fn len(&self) -> usize {
@@ -84,33 +131,108 @@ impl PollRegistry {
     }
 }
 
+/// What a stopped poll resolves with.
+#[derive(Serialize)]
+struct Stopped<'a> {
+    id: Option<&'a str>,
+    status: &'static str,
+}
+
 /// `{id, status: 'stopped'}`
-pub fn stopped(full_id: Option<String>) -> JsValue {
-    js::from_serde(&json!({"id": full_id, "status": "stopped"}))
+pub fn stopped(full_id: Option<&str>) -> JsValue {
+    js::to_js(&Stopped { id: full_id, status: "stopped" })
 }
 
 /// Runs `work` as a stoppable poll and returns its promise, with `stop()` on it.
-pub fn stoppable<F, W>(client: &Rc<Client>, full_id: Option<String>, queue: Option<String>, work: W) -> js_sys::Promise
+pub fn stoppable<F, W>(polls: &Rc<PollRegistry>, full_id: Option<String>, queue: Option<String>, work: W) -> js_sys::Promise
 where
     W: FnOnce(Rc<PollEntry>) -> F,
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
-    let (abort, registration) = AbortHandle::new_pair();
-    let entry = Rc::new(PollEntry { full_id: RefCell::new(full_id), queue, abort });
-    let token = client.polls.next.get();
-    client.polls.next.set(token + 1);
-    client.polls.entries.borrow_mut().insert(token, entry.clone());
-    let work: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(work(entry.clone()));
-    let future = Abortable::new(work, registration);
-    let registry_owner = client.clone();
+    let signal = Rc::new(StopSignal::default());
+    let entry = Rc::new(PollEntry { full_id: RefCell::new(full_id), queue, stop: signal.clone() });
+    let work = Box::pin(work(entry.clone()));
+    run(polls, entry, Stoppable { work, signal })
+}
+
+/// The part of [`stoppable`] that does not depend on the work's type (compiled once).
+fn run(polls: &Rc<PollRegistry>, entry: Rc<PollEntry>, future: Stoppable) -> js_sys::Promise {
+    let token = polls.next.get();
+    polls.next.set(token + 1);
+    polls.entries.borrow_mut().push((token, entry.clone()));
+    let registry = polls.clone();
     let promise = js::promise(async move {
         let outcome = future.await;
-        registry_owner.polls.entries.borrow_mut().remove(&token);
+        registry.take(token);
         match outcome {
             Ok(result) => result,
-            Err(_aborted) => Ok(stopped(entry.full_id.borrow().clone())),
+            Err(()) => Ok(stopped(entry.full_id.borrow().as_deref())),
         }
     });
-    attach_stop(&promise, &client.polls.stop_fn, token as f64);
+    attach_stop(&promise, &polls.stop_fn, token as f64);
     promise
+}
+
+/// True when `answer` is the status envelope of request `short` that has not finished — and
+/// not a third-party body that merely looks like one.
+pub fn is_unfinished(answer: &JsValue, short: &str) -> bool {
+    js::read::<StatusEnvelope>(answer).is_some_and(|e| e.id == short && matches!(e.status, Status::Pending | Status::Running))
+}
+
+/// Polls a full id every `interval_ms` until it finishes; the third party's answer, or the
+/// failure as an error.
+pub async fn poll_until_done(client: &Client, full_id: &str, interval_ms: u32) -> Result<JsValue, SdkError> {
+    let short = id::split_full(full_id).map(|(_, s)| s.to_owned()).unwrap_or_default();
+    let body: PollBody<Js> =
+        PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), id: Some(full_id.to_owned()), ..Default::default() };
+    loop {
+        crate::timer::sleep(interval_ms).await;
+        let answer = client.post("csr-poll", &body).await?;
+        if !is_unfinished(&answer, &short) {
+            return Ok(answer);
+        }
+    }
+}
+
+/// A poll interval in ms as a timer takes it: at least 1.
+pub fn interval(ms: f64) -> u32 {
+    ms.clamp(1.0, u32::MAX as f64) as u32
+}
+
+/// The interval a `poll()` call asks for: a number, `{latency}`, or the default.
+fn latency_of(arg: &JsValue) -> Result<u32, SdkError> {
+    let value = if arg.is_object() { js::get(arg, "latency") } else { arg.clone() };
+    match value.as_f64() {
+        None if value.is_undefined() || value.is_null() => Ok(DEFAULT_LATENCY_MS),
+        Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(if ms == 0.0 { DEFAULT_LATENCY_MS } else { interval(ms) }),
+        _ => Err(SdkError::new(ErrorCode::InvalidParameter, "\"latency\" should be a non-negative number.")),
+    }
+}
+
+/// A `poll()` function for a pending result: polls `full_id` and settles with the outcome; the
+/// promise it returns has `stop()`.
+pub fn poll_function(
+    client: Rc<Client>,
+    polls: Rc<PollRegistry>,
+    full_id: String,
+    queue: Option<String>,
+    callbacks: Callbacks,
+    method: &'static str,
+) -> JsValue {
+    let poll = move |arg: JsValue| -> js_sys::Promise {
+        let interval = match latency_of(&arg) {
+            Ok(ms) => ms,
+            Err(e) => return js_sys::Promise::reject(&e.into_js(method)),
+        };
+        // The callbacks given to `poll()` itself (history items) win over the request's own.
+        let callbacks = if Callbacks::given(&arg) { Callbacks::from(&arg) } else { callbacks.clone() };
+        let (client, full_id2) = (client.clone(), full_id.clone());
+        stoppable(&polls, Some(full_id.clone()), queue.clone(), move |_| async move {
+            match poll_until_done(&client, &full_id2, interval).await {
+                Ok(answer) => callbacks.respond(answer),
+                Err(e) => callbacks.fail(e.into_js(method)),
+            }
+        })
+    };
+    Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(poll).into_js_value()
 }

@@ -2,16 +2,14 @@
 //! turn when it is made and starts once the previous call of its queue has finished. A turn
 //! ends when it is dropped — finished, failed or stopped alike.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
-#[derive(Default)]
 pub struct Turns {
     /// Per queue, the promise that resolves when its last taken turn ends.
-    tails: Rc<RefCell<HashMap<String, js_sys::Promise>>>,
+    /// (A JavaScript `Map`: queue name → promise.)
+    tails: Rc<js_sys::Map>,
 }
 
 pub struct Turn {
@@ -19,7 +17,13 @@ pub struct Turn {
     previous: Option<js_sys::Promise>,
     mine: js_sys::Promise,
     end: js_sys::Function,
-    tails: Weak<RefCell<HashMap<String, js_sys::Promise>>>,
+    tails: Weak<js_sys::Map>,
+}
+
+impl Default for Turns {
+    fn default() -> Turns {
+        Turns { tails: Rc::new(js_sys::Map::new()) }
+    }
 }
 
 impl Turns {
@@ -27,7 +31,9 @@ impl Turns {
     pub fn take(&self, queue: &str) -> Turn {
         let mut end = None;
         let mine = js_sys::Promise::new(&mut |resolve, _reject| end = Some(resolve));
-        let previous = self.tails.borrow_mut().insert(queue.to_owned(), mine.clone());
+        let key = JsValue::from_str(queue);
+        let previous = Some(self.tails.get(&key)).filter(|p| !p.is_undefined()).map(js_sys::Promise::from);
+        self.tails.set(&key, &mine);
         Turn {
             queue: queue.to_owned(),
             previous,
@@ -62,9 +68,9 @@ impl Drop for Turn {
             }
         }
         if let Some(tails) = self.tails.upgrade() {
-            let mut tails = tails.borrow_mut();
-            if tails.get(&self.queue).is_some_and(|tail| js_sys::Object::is(tail, &self.mine)) {
-                tails.remove(&self.queue);
+            let key = JsValue::from_str(&self.queue);
+            if js_sys::Object::is(&tails.get(&key), &self.mine) {
+                tails.delete(&key);
             }
         }
     }

@@ -138,3 +138,44 @@ fn the_public_identifier_is_kept_per_service() {
     let _ = skapi();
     assert_eq!(storage.get_item(&key).unwrap().unwrap(), first);
 }
+
+/// JSON with every object's keys sorted, so two documents compare by content.
+fn canonical(v: &JsValue) -> String {
+    let f = Function::new_with_args(
+        "v",
+        "return JSON.stringify(v, (k, x) => x && typeof x === 'object' && !Array.isArray(x) ? \
+         Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x)",
+    );
+    f.call1(&JsValue::NULL, v).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn tricky_values_reach_the_third_party_as_the_page_wrote_them() {
+    // Parsed by the browser, so `-0`, big numbers and a `__proto__` key are the page's own.
+    let data = JSON::parse(
+        r#"{"big": 12345678901234567890, "huge": 1e300, "tiny": 5e-324, "third": 0.30000000000000004, "neg0": -0,
+            "ключ": "значение", "emoji😀": ["😀", null, [[]], {"__proto__": {"x": 1}}], "__proto__": {"polluted": true},
+            "nested": [[1, [2, [null, [true, false]]]]], "nothing": null, "auth": "Bearer $CLIENT_SECRET"}"#,
+    )
+    .unwrap();
+    let params = js(json!({
+        "clientSecretName": "openai",
+        "url": format!("{}/v1/echo", stand_in()),
+        "method": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "params": {"list": [1, "two", null], "big": 12345678901234567890u64, "uni": "ключ✓"},
+        "poll": 30
+    }));
+    Reflect::set(&params, &"data".into(), &data).unwrap();
+    let echoed = settle(skapi().client_secret_request(params)).await.unwrap();
+    let raw = get(&echoed, "raw").as_string().expect("the stand-in wrote back the body");
+    let received = JSON::parse(&raw).unwrap();
+    let written = JSON::parse(&JSON::stringify(&data).unwrap().as_string().unwrap()).unwrap();
+    assert_eq!(canonical(&received), canonical(&written), "the body, as the page wrote it (as JSON.stringify gives it)");
+    assert!(Reflect::get(&js_sys::Object::new(), &"polluted".into()).unwrap().is_undefined(), "no prototype was touched");
+    let query = web_sys::UrlSearchParams::new_with_str(&get(&echoed, "search").as_string().unwrap()).unwrap();
+    let list: Vec<String> = query.get_all("list").iter().map(|v| v.as_string().unwrap()).collect();
+    assert_eq!(list, ["1", "two", ""]);
+    assert_eq!(query.get("big").as_deref(), Some("12345678901234567000"), "what String(12345678901234567890) gives");
+    assert_eq!(query.get("uni").as_deref(), Some("ключ✓"));
+}

@@ -4,11 +4,9 @@
 //!
 //! Names are untrusted page input: every limit below answers `INVALID_PARAMETER`, never a
 //! panic, a hang or a huge allocation. `__proto__` and friends are plain keys here, and stay
-//! plain own properties in JS (the SDK hands objects over through `JSON.parse`, which defines
-//! properties rather than assigning them).
+//! plain own properties in JS (the SDK defines properties rather than assigning them).
 
 use crate::ApiError;
-use serde_json::{Map, Value};
 
 /// Longest control name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;
@@ -25,16 +23,37 @@ pub enum FieldValue {
     Bool(bool),
 }
 
-impl FieldValue {
-    fn into_json(self) -> Value {
-        match self {
-            FieldValue::Text(s) => Value::String(s),
-            // Whole numbers go out as integers (`1`, not `1.0`), as JavaScript would send them.
-            FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => Value::from(n as i64),
-            FieldValue::Number(n) => serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null),
-            FieldValue::Bool(b) => Value::Bool(b),
+/// The params a form makes: JSON-shaped, objects keeping their keys in document order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Null,
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    Array(Vec<Node>),
+    Object(Vec<(String, Node)>),
+}
+
+impl From<FieldValue> for Node {
+    fn from(value: FieldValue) -> Node {
+        match value {
+            FieldValue::Text(s) => Node::Text(s),
+            FieldValue::Number(n) => Node::Number(n),
+            FieldValue::Bool(b) => Node::Bool(b),
         }
     }
+}
+
+/// The value at `key` of an object's entries, made by `make` when missing.
+fn entry<'a>(map: &'a mut Vec<(String, Node)>, key: &str, make: impl FnOnce() -> Node) -> &'a mut Node {
+    let at = match map.iter().position(|(k, _)| k == key) {
+        Some(at) => at,
+        None => {
+            map.push((key.to_owned(), make()));
+            map.len() - 1
+        }
+    };
+    &mut map[at].1
 }
 
 /// One name/value pair, in document order. `many` marks values of a `<select multiple>`,
@@ -71,16 +90,17 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
     if open == 0 {
         return Err(invalid(name, "cannot start with a bracket"));
     }
-    let mut segments = vec![Segment::Key(name[..open].to_owned())];
-    let mut rest = &name[open..];
+    // (`get` rather than indexing, here and below: no panic path, which the wasm would carry.)
+    let mut segments = vec![Segment::Key(name.get(..open).unwrap_or_default().to_owned())];
+    let mut rest = name.get(open..).unwrap_or_default();
     while !rest.is_empty() {
         let inner = rest.strip_prefix('[').ok_or_else(|| invalid(name, "has text after a closing bracket"))?;
         let close = inner.find(']').ok_or_else(|| invalid(name, "has an unclosed bracket"))?;
-        let segment = &inner[..close];
+        let segment = inner.get(..close).unwrap_or_default();
         if segment.contains('[') {
             return Err(invalid(name, "has a bracket inside a bracket"));
         }
-        rest = &inner[close + 1..];
+        rest = inner.get(close + 1..).unwrap_or_default();
         segments.push(if segment.is_empty() {
             if !rest.is_empty() {
                 return Err(invalid(name, "has \"[]\" before its last segment"));
@@ -103,69 +123,69 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
 }
 
 /// The container a segment needs one level down.
-fn container_for(next: &Segment) -> Value {
+fn container_for(next: &Segment) -> Node {
     match next {
-        Segment::Key(_) => Value::Object(Map::new()),
-        Segment::Index(_) | Segment::Append => Value::Array(Vec::new()),
+        Segment::Key(_) => Node::Object(Vec::new()),
+        Segment::Index(_) | Segment::Append => Node::Array(Vec::new()),
     }
 }
 
 /// Puts a leaf value at `slot`: a second value for the same name makes an array.
-fn put_leaf(slot: &mut Value, value: Value, many: bool) {
+fn put_leaf(slot: &mut Node, value: Node, many: bool) {
     match slot {
-        Value::Null => *slot = if many { Value::Array(vec![value]) } else { value },
-        Value::Array(items) => items.push(value),
+        Node::Null => *slot = if many { Node::Array(vec![value]) } else { value },
+        Node::Array(items) => items.push(value),
         other => {
-            let first = std::mem::take(other);
-            *other = Value::Array(vec![first, value]);
+            let first = std::mem::replace(other, Node::Null);
+            *other = Node::Array(vec![first, value]);
         }
     }
 }
 
-fn insert(root: &mut Map<String, Value>, name: &str, segments: &[Segment], value: Value, many: bool) -> Result<(), ApiError> {
+fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], value: Node, many: bool) -> Result<(), ApiError> {
     let Segment::Key(first) = &segments[0] else { unreachable!("parse_name starts with a key") };
     if segments.len() == 1 {
-        put_leaf(root.entry(first.clone()).or_insert(Value::Null), value, many);
+        put_leaf(entry(root, first, || Node::Null), value, many);
         return Ok(());
     }
-    let mut node = root.entry(first.clone()).or_insert_with(|| container_for(&segments[1]));
+    let mut node = entry(root, first, || container_for(&segments[1]));
     for (i, segment) in segments.iter().enumerate().skip(1) {
         let last = i == segments.len() - 1;
         let conflict = || invalid(name, "conflicts with another field's name");
         node = match (segment, node) {
-            (Segment::Append, Value::Array(items)) => {
-                items.push(if many { Value::Array(vec![value]) } else { value });
+            (Segment::Append, Node::Array(items)) => {
+                items.push(if many { Node::Array(vec![value]) } else { value });
                 return Ok(());
             }
-            (Segment::Key(key), Value::Object(map)) => {
+            (Segment::Key(key), Node::Object(map)) => {
                 if last {
-                    put_leaf(map.entry(key.clone()).or_insert(Value::Null), value, many);
+                    put_leaf(entry(map, key, || Node::Null), value, many);
                     return Ok(());
                 }
-                map.entry(key.clone()).or_insert_with(|| container_for(&segments[i + 1]))
+                entry(map, key, || container_for(&segments[i + 1]))
             }
-            (Segment::Index(index), Value::Array(items)) => {
+            (Segment::Index(index), Node::Array(items)) => {
                 if items.len() <= *index {
-                    items.resize(*index + 1, Value::Null);
+                    items.resize(*index + 1, Node::Null);
                 }
                 if last {
                     put_leaf(&mut items[*index], value, many);
                     return Ok(());
                 }
                 let slot = &mut items[*index];
-                if slot.is_null() {
+                if *slot == Node::Null {
                     *slot = container_for(&segments[i + 1]);
                 }
                 slot
             }
             // An index into an object is a key ("0"), as in JS.
-            (Segment::Index(index), Value::Object(map)) => {
+            (Segment::Index(index), Node::Object(map)) => {
                 let key = index.to_string();
                 if last {
-                    put_leaf(map.entry(key).or_insert(Value::Null), value, many);
+                    put_leaf(entry(map, &key, || Node::Null), value, many);
                     return Ok(());
                 }
-                map.entry(key).or_insert_with(|| container_for(&segments[i + 1]))
+                entry(map, &key, || container_for(&segments[i + 1]))
             }
             _ => return Err(conflict()),
         };
@@ -174,19 +194,38 @@ fn insert(root: &mut Map<String, Value>, name: &str, segments: &[Segment], value
 }
 
 /// Builds the params object from a form's fields, in document order.
-pub fn build(fields: impl IntoIterator<Item = Field>) -> Result<Value, ApiError> {
-    let mut root = Map::new();
+pub fn build(fields: impl IntoIterator<Item = Field>) -> Result<Node, ApiError> {
+    let mut root = Vec::new();
     for field in fields {
         let segments = parse_name(&field.name)?;
-        insert(&mut root, &field.name, &segments, field.value.into_json(), field.many)?;
+        insert(&mut root, &field.name, &segments, field.value.into(), field.many)?;
     }
-    Ok(Value::Object(root))
+    Ok(Node::Object(root))
+}
+
+/// The same params as JSON, for the native tests.
+#[cfg(test)]
+fn json(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Node::Null => Value::Null,
+        Node::Text(s) => Value::String(s.clone()),
+        Node::Number(n) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => Value::from(*n as i64),
+        Node::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
+        Node::Bool(b) => Value::Bool(*b),
+        Node::Array(items) => Value::Array(items.iter().map(json).collect()),
+        Node::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), json(v))).collect()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn build(fields: Vec<Field>) -> Result<serde_json::Value, ApiError> {
+        super::build(fields).map(|node| super::json(&node))
+    }
 
     fn text(name: &str, value: &str) -> Field {
         Field { name: name.into(), value: FieldValue::Text(value.into()), many: false }
@@ -267,6 +306,11 @@ mod tests {
 mod properties {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn build(fields: Vec<Field>) -> Result<Value, ApiError> {
+        super::build(fields).map(|node| json(&node))
+    }
 
     fn name() -> impl Strategy<Value = String> {
         prop_oneof!["[a-z_]{0,6}", "[a-z]{1,4}(\\[[a-z0-9]{0,3}\\]){0,5}", "[\\[\\]a-z0-9_]{0,24}", any::<String>(),]

@@ -3,7 +3,7 @@
 //! the `*_public` bases, logged-in ones over the `*_private` bases.
 
 use crate::encoding::percent_encode;
-use serde_json::Value;
+use crate::tree::{Kind, Tree};
 
 /// Skapi's CDN, which serves each service's gateway JSON.
 pub const DEFAULT_CDN: &str = "https://d3e9syvbtso631.cloudfront.net";
@@ -35,21 +35,23 @@ impl Gateways {
     }
 
     /// From the admin gateway JSON; `None` when it names no usable base.
-    pub fn from_admin_json(json: &Value) -> Option<Gateways> {
-        let map = json.as_object()?;
-        let bases = |kind: &str| -> Vec<String> {
-            map.iter()
-                .filter(|(k, _)| k.contains(kind) && *k != "get_users_private" && *k != "service_public")
-                .filter_map(|(_, v)| v.as_str().map(str::to_owned))
-                .collect()
-        };
-        let public = bases("_public");
-        let private = bases("_private");
-        let service = map.get("service_public").and_then(Value::as_str).map(str::to_owned)?;
-        if public.is_empty() {
+    pub fn from_admin_json<T: Tree>(json: &T) -> Option<Gateways> {
+        let (mut public, mut private, mut service) = (Vec::new(), Vec::new(), None);
+        json.entries(&mut |key, value| {
+            let base = if value.kind() == Kind::Text { value.text() } else { None };
+            match (key, base) {
+                ("service_public", base) => service = base,
+                ("get_users_private", _) | (_, None) => {}
+                (k, Some(base)) if k.split('_').any(|part| part == "public") => public.push(base),
+                (k, Some(base)) if k.split('_').any(|part| part == "private") => private.push(base),
+                _ => {}
+            }
+            true
+        });
+        if public.is_empty() || json.kind() != Kind::Object {
             return None;
         }
-        Some(Gateways { private: if private.is_empty() { public.clone() } else { private }, public, service })
+        Some(Gateways { private: if private.is_empty() { public.clone() } else { private }, public, service: service? })
     }
 
     /// The base for call number `counter` (round robin).

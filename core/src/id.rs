@@ -12,7 +12,13 @@ use crate::Method;
 
 /// `[METHOD]<url lower-cased>`
 pub fn base(method: Method, url: &str) -> String {
-    format!("[{}]{}", method.upper(), url.to_lowercase())
+    base_of_lowered(method, &url.to_lowercase())
+}
+
+/// [`base`] of a url the caller lower-cased already (the SDK, with JavaScript's `toLowerCase`,
+/// as skapi-js does, so the wasm carries no Unicode case tables).
+pub fn base_of_lowered(method: Method, url_lowered: &str) -> String {
+    format!("[{}]{url_lowered}", method.upper())
 }
 
 /// The key of a 1.5.8 full id: the base, then `#<queue>` when there is a queue.
@@ -25,7 +31,12 @@ pub fn key_v1(method: Method, url: &str, queue: Option<&str>) -> String {
 
 /// The key of a 2.0 full id: the base, then `#<service>`.
 pub fn key_v2(method: Method, url: &str, service: &str) -> String {
-    format!("{}#{service}", base(method, url))
+    key_v2_of_lowered(method, &url.to_lowercase(), service)
+}
+
+/// [`key_v2`] of a url the caller lower-cased already.
+pub fn key_v2_of_lowered(method: Method, url_lowered: &str, service: &str) -> String {
+    format!("{}#{service}", base_of_lowered(method, url_lowered))
 }
 
 /// `<key>:<short id>`
@@ -52,7 +63,7 @@ pub fn is_short(s: &str) -> bool {
 pub fn split_full(full: &str) -> Option<(&str, &str)> {
     let (rest, entropy) = full.rsplit_once(':')?;
     let (key, ms) = rest.rsplit_once(':')?;
-    let short = &full[key.len() + 1..];
+    let short = full.get(key.len() + 1..)?;
     debug_assert_eq!(short.len(), ms.len() + 1 + entropy.len());
     if is_short(short) && key.starts_with('[') {
         Some((key, short))

@@ -1,6 +1,7 @@
 //! Where the placeholder stands in a request: a key may allow it only in some positions, so a
 //! secret meant for an `Authorization` header cannot be smuggled into a chat prompt.
 
+#[cfg(feature = "json")]
 use crate::{placeholder, ApiError, ErrorCode, Request, PLACEHOLDER};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,7 @@ impl Position {
 }
 
 /// The positions where `request` holds the placeholder.
+#[cfg(feature = "json")]
 pub fn used(request: &Request) -> Vec<Position> {
     let mut out = Vec::new();
     if request.url.contains(PLACEHOLDER) {
@@ -50,6 +52,7 @@ pub fn used(request: &Request) -> Vec<Position> {
 
 /// Refuses a request whose placeholder stands where the key does not allow it (`allowed` empty
 /// = anywhere).
+#[cfg(feature = "json")]
 pub fn check(allowed: &[Position], request: &Request) -> Result<(), ApiError> {
     if allowed.is_empty() {
         return Ok(());

@@ -14,6 +14,7 @@
 //! redaction, are the real defence.
 
 use crate::PLACEHOLDER;
+#[cfg(feature = "json")]
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 
@@ -356,6 +357,7 @@ pub fn redact(text: &str, secret: &str) -> String {
 }
 
 /// Redacts every string of a JSON value, keys included, after its escapes are decoded.
+#[cfg(feature = "json")]
 pub fn redact_json(value: &mut Value, secret: &str) {
     match value {
         Value::String(s) => *s = redact(s, secret),
@@ -376,6 +378,7 @@ pub fn redact_json(value: &mut Value, secret: &str) {
 
 /// A third party's answer as text, redacted: a JSON answer parsed (and kept as JSON), any
 /// other text as text.
+#[cfg(feature = "json")]
 pub fn redact_body(text: &str, secret: &str) -> Value {
     match serde_json::from_str::<Value>(text) {
         Ok(mut value) => {

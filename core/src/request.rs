@@ -1,8 +1,12 @@
-//! A validated client-secret request: built from the JS API's params (milliseconds) in the SDK,
-//! or from a `csr` body (seconds) in the server, and checked by the same rules in both.
+//! A client-secret request's rules, written once over [`Tree`]: the SDK checks the JS API's
+//! params (milliseconds) on JavaScript values before any network call; the server checks `csr`
+//! bodies (seconds) on `serde_json` values, then keeps them as a [`Request`].
 
+use crate::tree::{Kind, Tree};
+#[cfg(feature = "json")]
 use crate::wire::CsrBody;
 use crate::{placeholder, url, ApiError, Method};
+#[cfg(feature = "json")]
 use serde_json::{Map, Value};
 
 /// Records expire this long after creation unless the caller says otherwise.
@@ -11,6 +15,8 @@ pub const DEFAULT_EXPIRES_MS: u64 = 15 * 60 * 1000;
 pub const MAX_QUEUE_LEN: usize = 256;
 /// The longest a record may be kept: 30 days. Longer (or non-finite) `expires` are refused.
 pub const MAX_EXPIRES_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// skapi-js's poll interval for `poll: true`.
+const POLL_WHEN_TRUE_MS: f64 = 1000.0;
 
 /// Headers that belong to the connection, not to the request: the server sets them itself, and
 /// a caller who could set them could bend where and how the secret is delivered (a `Host` that
@@ -22,6 +28,64 @@ const CONNECTION_HEADERS: [&str; 9] =
 pub fn forbidden_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     CONNECTION_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-")
+}
+
+/// Where a request's numbers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    /// The JS API: `expires` and `poll` in milliseconds.
+    Js,
+    /// A `csr` body: `expires` in seconds, no poll interval.
+    Wire,
+}
+
+/// What checking a request yields besides "it is valid": its scalars. Its headers, data and
+/// params stay in the caller's own values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub client_secret_name: String,
+    pub url: String,
+    pub method: Method,
+    pub queue: Option<String>,
+    /// Lifetime of the record in ms; `None` = [`DEFAULT_EXPIRES_MS`].
+    pub expires_ms: Option<u64>,
+    /// The JS API's poll interval in ms (0 = do not poll; always 0 for a `csr` body).
+    pub poll_ms: f64,
+}
+
+fn required(key: &str) -> ApiError {
+    ApiError::invalid_parameter(format!("Key \"{key}\" is required."))
+}
+
+fn wrong_type(key: &str, ty: &str) -> ApiError {
+    ApiError::invalid_parameter(format!("\"{key}\" should be type: <{ty}>."))
+}
+
+/// A string field; `None` when absent, null or empty (skapi-js treats those alike).
+fn opt_str<T: Tree>(obj: &T, key: &str) -> Result<Option<String>, ApiError> {
+    obj.field(key, |v| match v.map(Tree::kind) {
+        None | Some(Kind::Null | Kind::Other) => Ok(None),
+        Some(Kind::Text) => Ok(v.and_then(Tree::text).filter(|s| !s.is_empty())),
+        Some(_) => Err(wrong_type(key, "string")),
+    })
+}
+
+/// A non-negative number; `true` counts as `when_true` where one is given.
+fn opt_number<T: Tree>(obj: &T, key: &str, when_true: Option<f64>) -> Result<Option<f64>, ApiError> {
+    let n = obj.field(key, |v| match v.map(|v| (v.kind(), v)) {
+        None | Some((Kind::Null | Kind::Other, _)) => Ok(None),
+        Some((Kind::Bool, v)) => match (v.boolean(), when_true) {
+            (Some(false), _) => Ok(None),
+            (_, Some(n)) => Ok(Some(n)),
+            (_, None) => Err(wrong_type(key, "number")),
+        },
+        Some((Kind::Number, v)) => Ok(Some(v.number().unwrap_or(f64::NAN))),
+        Some(_) => Err(wrong_type(key, "number")),
+    })?;
+    match n {
+        Some(n) if !n.is_finite() || n < 0.0 => Err(ApiError::invalid_parameter(format!("\"{key}\" should be a non-negative number."))),
+        other => Ok(other),
+    }
 }
 
 fn check_expires(ms: f64) -> Result<u64, ApiError> {
@@ -37,6 +101,80 @@ fn check_expires(ms: f64) -> Result<u64, ApiError> {
     Ok(ms.round() as u64)
 }
 
+/// `expires` as the wire carries it: seconds, rounded up.
+pub fn wire_expires(ms: u64) -> f64 {
+    (ms as f64 / 1000.0).ceil()
+}
+
+/// The kind of an optional object field: `Ok(false)` when absent or null.
+fn opt_object<T: Tree>(obj: &T, key: &str) -> Result<bool, ApiError> {
+    obj.field(key, |v| match v.map(Tree::kind) {
+        None | Some(Kind::Null | Kind::Other) => Ok(false),
+        Some(Kind::Object) => Ok(true),
+        Some(_) => Err(wrong_type(key, "object")),
+    })
+}
+
+/// Checks a request — the JS API's params or a `csr` body — by the rules both the SDK and the
+/// server apply, with skapi-js's messages.
+pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
+    if params.kind() != Kind::Object {
+        return Err(ApiError::invalid_parameter("\"params\" should be type: <object>."));
+    }
+    let poll_ms = match units {
+        Units::Js => opt_number(params, "poll", Some(POLL_WHEN_TRUE_MS))?.unwrap_or(0.0),
+        Units::Wire => 0.0,
+    };
+    let to_ms = |n: f64| if units == Units::Wire { n * 1000.0 } else { n };
+    let expires_ms = opt_number(params, "expires", None)?.map(|n| check_expires(to_ms(n))).transpose()?;
+    let client_secret_name = opt_str(params, "clientSecretName")?.ok_or_else(|| required("clientSecretName"))?;
+    let method = opt_str(params, "method")?.ok_or_else(|| required("method"))?;
+    let url = opt_str(params, "url")?.ok_or_else(|| required("url"))?;
+    url::validate(&url)?;
+    let method = Method::parse(&method)?;
+
+    let has_headers = opt_object(params, "headers")?;
+    if has_headers {
+        params.field("headers", |headers| {
+            let mut problem = None;
+            headers.expect("checked above").entries(&mut |name, value| {
+                problem = if matches!(value.kind(), Kind::Object | Kind::Array) {
+                    Some(ApiError::invalid_parameter("\"headers\" values should be strings."))
+                } else if forbidden_header(name) {
+                    Some(ApiError::invalid_parameter(format!("Header \"{name}\" may not be set: the server sets it itself.")))
+                } else {
+                    None
+                };
+                problem.is_none()
+            });
+            problem.map_or(Ok(()), Err)
+        })?;
+    }
+    params.field("data", |v| match v.map(Tree::kind) {
+        None | Some(Kind::Null | Kind::Other | Kind::Object | Kind::Array) => Ok(()),
+        Some(_) => Err(wrong_type("data", "object")),
+    })?;
+    opt_object(params, "params")?;
+    let queue = opt_str(params, "queue")?;
+    if queue.as_ref().is_some_and(|q| q.len() > MAX_QUEUE_LEN) {
+        return Err(ApiError::invalid_parameter(format!("\"queue\" should be at most {MAX_QUEUE_LEN} bytes.")));
+    }
+    if queue.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
+        return Err(ApiError::invalid_parameter("\"queue\" should have no control characters."));
+    }
+
+    let in_field = |key: &str| params.field(key, |v| v.is_some_and(|v| matches!(v.kind(), Kind::Object | Kind::Array) && placeholder::contains(v)));
+    if !(placeholder::in_text(&url) || in_field("headers") || in_field("data") || in_field("params")) {
+        let target = if method == Method::Post { "\"data\"" } else { "\"params\"" };
+        return Err(ApiError::invalid_parameter(format!(
+            "At least one parameter value should include \"$CLIENT_SECRET\" in {target} or \"headers\"."
+        )));
+    }
+    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms })
+}
+
+/// A checked request as the server keeps and sends it.
+#[cfg(feature = "json")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub client_secret_name: String,
@@ -50,104 +188,39 @@ pub struct Request {
     pub expires_ms: Option<u64>,
 }
 
-fn required(key: &str) -> ApiError {
-    ApiError::invalid_parameter(format!("Key \"{key}\" is required."))
-}
-
-fn wrong_type(key: &str, ty: &str) -> ApiError {
-    ApiError::invalid_parameter(format!("\"{key}\" should be type: <{ty}>."))
-}
-
-/// A string field; `None` when absent, null or empty (skapi-js treats those alike).
-fn opt_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(wrong_type(key, "string")),
-    }
-}
-
-fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m.clone())),
-        Some(_) => Err(wrong_type(key, "object")),
-    }
-}
-
-/// A non-negative number of milliseconds (`true` counts as skapi-js's default 1000 for `poll`).
-fn opt_ms(obj: &Map<String, Value>, key: &str, when_true: Option<f64>) -> Result<Option<f64>, ApiError> {
-    let n = match obj.get(key) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => return Ok(None),
-        Some(Value::Bool(true)) => match when_true {
-            Some(n) => n,
-            None => return Err(wrong_type(key, "number")),
-        },
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-        Some(_) => return Err(wrong_type(key, "number")),
-    };
-    if !n.is_finite() || n < 0.0 {
-        return Err(ApiError::invalid_parameter(format!("\"{key}\" should be a non-negative number.")));
-    }
-    Ok(Some(n))
-}
-
+#[cfg(feature = "json")]
 impl Request {
     /// From the JS API's `clientSecretRequest(params)` object, as JSON. Returns the request and
     /// the poll interval in ms (0 = do not poll).
     pub fn from_js(params: &Value) -> Result<(Request, f64), ApiError> {
-        let obj = params.as_object().ok_or_else(|| ApiError::invalid_parameter("\"params\" should be type: <object>."))?;
-        let poll = opt_ms(obj, "poll", Some(1000.0))?.unwrap_or(0.0);
-        let expires_ms = opt_ms(obj, "expires", None)?.map(check_expires).transpose()?;
-        let request = Request::build(obj, expires_ms)?;
-        Ok((request, poll))
+        let checked = check(params, Units::Js)?;
+        let poll = checked.poll_ms;
+        Ok((Request::assemble(checked, params), poll))
     }
 
     /// From a `csr` body (either protocol form); `expires` there is in seconds.
     pub fn from_wire(body: &CsrBody) -> Result<Request, ApiError> {
+        // JSON has no room for a non-finite number: check it before it turns into `null`.
+        if let Some(seconds) = body.expires {
+            check_expires(seconds * 1000.0)?;
+        }
         let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
-        let obj = value.as_object().cloned().unwrap_or_default();
-        let expires_ms = body.expires.map(|s| check_expires(s * 1000.0)).transpose()?;
-        Request::build(&obj, expires_ms)
+        let checked = check(&value, Units::Wire)?;
+        Ok(Request::assemble(checked, &value))
     }
 
-    fn build(obj: &Map<String, Value>, expires_ms: Option<u64>) -> Result<Request, ApiError> {
-        let client_secret_name = opt_str(obj, "clientSecretName")?.ok_or_else(|| required("clientSecretName"))?;
-        let method = opt_str(obj, "method")?.ok_or_else(|| required("method"))?;
-        let url = opt_str(obj, "url")?.ok_or_else(|| required("url"))?;
-        url::validate(&url)?;
-        let method = Method::parse(&method)?;
-
-        let headers = opt_object(obj, "headers")?.unwrap_or_default();
-        if headers.values().any(|v| v.is_object() || v.is_array()) {
-            return Err(ApiError::invalid_parameter("\"headers\" values should be strings."));
+    fn assemble(c: Checked, obj: &Value) -> Request {
+        let object = |key: &str| obj.get(key).and_then(Value::as_object).cloned();
+        Request {
+            client_secret_name: c.client_secret_name,
+            url: c.url,
+            method: c.method,
+            headers: object("headers").unwrap_or_default(),
+            data: obj.get("data").filter(|v| !v.is_null()).cloned(),
+            params: object("params"),
+            queue: c.queue,
+            expires_ms: c.expires_ms,
         }
-        if let Some(name) = headers.keys().find(|name| forbidden_header(name)) {
-            return Err(ApiError::invalid_parameter(format!("Header \"{name}\" may not be set: the server sets it itself.")));
-        }
-        let data = match obj.get("data") {
-            None | Some(Value::Null) => None,
-            Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.clone()),
-            Some(_) => return Err(wrong_type("data", "object")),
-        };
-        let params = opt_object(obj, "params")?;
-        let queue = opt_str(obj, "queue")?;
-        if queue.as_ref().is_some_and(|q| q.len() > MAX_QUEUE_LEN) {
-            return Err(ApiError::invalid_parameter(format!("\"queue\" should be at most {MAX_QUEUE_LEN} bytes.")));
-        }
-        if queue.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
-            return Err(ApiError::invalid_parameter("\"queue\" should have no control characters."));
-        }
-
-        let request = Request { client_secret_name, url, method, headers, data, params, queue, expires_ms };
-        if !request.has_placeholder() {
-            let target = if method == Method::Post { "\"data\"" } else { "\"params\"" };
-            return Err(ApiError::invalid_parameter(format!(
-                "At least one parameter value should include \"$CLIENT_SECRET\" in {target} or \"headers\"."
-            )));
-        }
-        Ok(request)
     }
 
     /// The placeholder may stand in the url, a header value, `data` or `params`, at any depth.
@@ -166,12 +239,12 @@ impl Request {
             url: Some(self.url.clone()),
             client_secret_name: Some(self.client_secret_name.clone()),
             method: Some(self.method.lower().to_owned()),
-            headers: (!self.headers.is_empty()).then(|| self.headers.clone()),
+            headers: (!self.headers.is_empty()).then(|| Value::Object(self.headers.clone())),
             data: self.data.clone(),
-            params: self.params.clone(),
+            params: self.params.clone().map(Value::Object),
             poll: None,
             queue: self.queue.clone(),
-            expires: self.expires_ms.map(|ms| (ms as f64 / 1000.0).ceil()),
+            expires: self.expires_ms.map(wire_expires),
         }
     }
 

@@ -3,7 +3,7 @@
 //! The SDK avoids a full URL parser (it would weigh on the wasm download); the server parses
 //! with a real one before sending, after these checks pass.
 
-use crate::{ApiError, ErrorCode, PLACEHOLDER};
+use crate::{ApiError, ErrorCode};
 
 /// The answer to any url a key's secret may not be sent to.
 pub const DESTINATION_NOT_ALLOWED: &str = "Destination is not allowed for this client secret.";
@@ -13,7 +13,8 @@ pub const DESTINATION_NOT_ALLOWED: &str = "Destination is not allowed for this c
 pub fn authority(url: &str) -> Option<&str> {
     let rest = strip_prefix_ignore_case(url, "https://").or_else(|| strip_prefix_ignore_case(url, "http://"))?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
+    // (`get` rather than indexing: no panic path, which the wasm would carry.)
+    let authority = rest.get(..end)?;
     let host = authority.rsplit('@').next().unwrap_or("");
     if host.is_empty() || host.starts_with(':') {
         return None;
@@ -22,11 +23,8 @@ pub fn authority(url: &str) -> Option<&str> {
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        Some(&s[prefix.len()..])
-    } else {
-        None
-    }
+    let (head, tail) = (s.get(..prefix.len())?, s.get(prefix.len()..)?);
+    head.eq_ignore_ascii_case(prefix).then_some(tail)
 }
 
 /// Checks a request url as skapi-js does (`"…" is an invalid url.`), and that the placeholder
@@ -37,7 +35,7 @@ pub fn validate(url: &str) -> Result<(), ApiError> {
         return Err(invalid());
     }
     let authority = authority(url).ok_or_else(invalid)?;
-    if authority.contains(PLACEHOLDER) || authority.contains('$') {
+    if authority.contains('$') {
         // A secret in the host, port or user info would go wherever the caller points it.
         return Err(ApiError::new(ErrorCode::InvalidRequest, DESTINATION_NOT_ALLOWED));
     }

@@ -1,9 +1,14 @@
 //! Wire types: the JSON bodies the SDKs send and the server answers (docs/protocol.md).
-//! Defined once, used by the SDK and the server.
+//! Defined once, used by the SDK and the server. Where a body carries values of the caller's
+//! or the third party's (`data`, a response body, a `startKey`), the type is generic over how
+//! they are held: `serde_json` values in the server (the default, [`crate::Json`]), JavaScript
+//! values in the SDK, which hands them on untouched.
 
-use crate::{ApiError, ErrorCode};
+use crate::tree::{optional, FromTree, Kind, Tree};
+use crate::{ApiError, ErrorCode, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+
+serde_as_name!(Status, "pending, running, resolved or failed");
 
 /// `Content-Meta` header: who is calling which service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -19,7 +24,8 @@ pub struct ContentMeta {
 /// Body of `csr`, in the 1.5.8 form (with `poll`, without `service`) or the 2.0 form.
 /// Every field is optional so that validation can say what is missing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CsrBody {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct CsrBody<V = Json> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,11 +37,11 @@ pub struct CsrBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headers: Option<Map<String, Value>>,
+    pub headers: Option<V>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub data: Option<V>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params: Option<Map<String, Value>>,
+    pub params: Option<V>,
     /// 1.5.8 only: true iff the caller polls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<bool>,
@@ -46,7 +52,7 @@ pub struct CsrBody {
     pub expires: Option<f64>,
 }
 
-impl CsrBody {
+impl<V> CsrBody<V> {
     /// 1.5.8 bodies carry no `service`; 2.0 bodies do.
     pub fn form(&self) -> Form {
         if self.service.is_some() {
@@ -67,8 +73,7 @@ pub enum Form {
 }
 
 /// Lifecycle of a request record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Pending,
     Running,
@@ -122,7 +127,8 @@ pub struct StatusEnvelope {
 /// prefix ending in `:`, or 2.0's `queue` + `id_prefix`), or a queue count (`queue: "<name>:"`
 /// alone).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PollBody {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct PollBody<V = Json> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,27 +152,29 @@ pub struct PollBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ascending: Option<bool>,
     #[serde(rename = "startKey", default, skip_serializing_if = "Option::is_none")]
-    pub start_key: Option<Value>,
+    pub start_key: Option<V>,
 }
 
 /// One page of history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryPage {
-    pub list: Vec<RawHistoryItem>,
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct HistoryPage<V = Json> {
+    pub list: Vec<RawHistoryItem<V>>,
     /// Where the next page starts; `null` at the end.
     #[serde(rename = "startKey")]
-    pub start_key: Value,
+    pub start_key: V,
     #[serde(rename = "endOfList")]
     pub end_of_list: bool,
 }
 
 /// A record as the history listing sends it (Skapi's short keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RawHistoryItem {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct RawHistoryItem<V = Json> {
     pub id: String,
     pub stts: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rslv: Option<Resolution>,
+    pub rslv: Option<Resolution<V>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<ApiError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,7 +182,7 @@ pub struct RawHistoryItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utmp: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reqbdy: Option<Value>,
+    pub reqbdy: Option<V>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expt: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,34 +191,37 @@ pub struct RawHistoryItem {
 
 /// The third party's answer: `body` when whole, `truncated` (a prefix) when it was too long.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Resolution {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct Resolution<V = Json> {
     pub status_code: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<V>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub truncated: Option<Value>,
+    pub truncated: Option<V>,
 }
 
 /// A failed request as `csr-poll` answers it: `{message, code}` plus the third party's status
 /// and body when it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailureBody {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct FailureBody<V = Json> {
     pub code: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<V>,
 }
 
 /// A history item as the JS API returns it (`PollingResult`); timestamps in ms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PollingResult {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct PollingResult<V = Json> {
     pub id: String,
     pub status: Status,
     pub status_code: Option<u16>,
-    pub response_body: Option<Value>,
-    pub request_body: Option<Value>,
+    pub response_body: Option<V>,
+    pub request_body: Option<V>,
     pub error: Option<ApiError>,
     pub created: Option<u64>,
     pub updated: Option<u64>,
@@ -218,8 +229,8 @@ pub struct PollingResult {
     pub queue_name: Option<String>,
 }
 
-impl From<RawHistoryItem> for PollingResult {
-    fn from(raw: RawHistoryItem) -> Self {
+impl<V> From<RawHistoryItem<V>> for PollingResult<V> {
+    fn from(raw: RawHistoryItem<V>) -> Self {
         let (status_code, response_body) = match raw.rslv {
             Some(r) => (Some(r.status_code), r.body.or(r.truncated)),
             None => (None, None),
@@ -239,10 +250,207 @@ impl From<RawHistoryItem> for PollingResult {
     }
 }
 
+impl<T: Tree> FromTree<T> for Status {
+    fn from_tree(v: &T) -> Option<Status> {
+        Status::parse(&v.text()?)
+    }
+}
+
+impl<T: Tree> FromTree<T> for ErrorCode {
+    fn from_tree(v: &T) -> Option<ErrorCode> {
+        ErrorCode::parse(&v.text()?)
+    }
+}
+
+/// A required field of `obj`, read as `R`.
+fn required<T: Tree, R: FromTree<T>>(obj: &T, key: &str) -> Option<R> {
+    obj.field(key, |v| v.and_then(R::from_tree))
+}
+
+fn u16_in<T: Tree>(v: &T) -> Option<u16> {
+    v.number().filter(|n| n.fract() == 0.0 && (0.0..=65535.0).contains(n)).map(|n| n as u16)
+}
+
+fn u64_in<T: Tree>(v: &T) -> Option<u64> {
+    v.number().filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n < 18_446_744_073_709_551_616.0).map(|n| n as u64)
+}
+
+fn text_in<T: Tree>(v: &T) -> Option<String> {
+    (v.kind() == Kind::Text).then(|| v.text()).flatten()
+}
+
+impl<T: Tree> FromTree<T> for ApiError {
+    fn from_tree(v: &T) -> Option<ApiError> {
+        Some(ApiError { code: required(v, "code")?, message: v.field("message", |m| m.and_then(text_in))? })
+    }
+}
+
+impl<T: Tree> FromTree<T> for StatusEnvelope {
+    fn from_tree(v: &T) -> Option<StatusEnvelope> {
+        Some(StatusEnvelope {
+            id: v.field("id", |id| id.and_then(text_in))?,
+            status: required(v, "status")?,
+            queue_name: optional(v, "queue_name", text_in)?,
+            in_queue: optional(v, "in_queue", u64_in)?,
+        })
+    }
+}
+
+impl<T: Tree + Clone> FromTree<T> for FailureBody<T> {
+    fn from_tree(v: &T) -> Option<FailureBody<T>> {
+        Some(FailureBody {
+            code: required(v, "code")?,
+            message: v.field("message", |m| m.and_then(text_in))?,
+            status_code: optional(v, "status_code", u16_in)?,
+            body: optional(v, "body", |b| Some(b.clone()))?,
+        })
+    }
+}
+
+impl<T: Tree + Clone> FromTree<T> for Resolution<T> {
+    fn from_tree(v: &T) -> Option<Resolution<T>> {
+        Some(Resolution {
+            status_code: v.field("status_code", |s| s.and_then(u16_in))?,
+            body: optional(v, "body", |b| Some(b.clone()))?,
+            truncated: optional(v, "truncated", |b| Some(b.clone()))?,
+        })
+    }
+}
+
+impl<T: Tree + Clone> FromTree<T> for RawHistoryItem<T> {
+    fn from_tree(v: &T) -> Option<RawHistoryItem<T>> {
+        Some(RawHistoryItem {
+            id: v.field("id", |id| id.and_then(text_in))?,
+            stts: required(v, "stts")?,
+            rslv: optional(v, "rslv", Resolution::from_tree)?,
+            err: optional(v, "err", ApiError::from_tree)?,
+            stmp: optional(v, "stmp", u64_in)?,
+            utmp: optional(v, "utmp", u64_in)?,
+            reqbdy: optional(v, "reqbdy", |b| Some(b.clone()))?,
+            expt: optional(v, "expt", u64_in)?,
+            qid: optional(v, "qid", text_in)?,
+        })
+    }
+}
+
+impl<T: Tree + Clone> FromTree<T> for HistoryPage<T> {
+    fn from_tree(v: &T) -> Option<HistoryPage<T>> {
+        let mut list = Vec::new();
+        let mut all_read = v.field("list", |l| l.map(Tree::kind)) == Some(Kind::Array);
+        v.field("list", |l| {
+            if let Some(l) = l {
+                l.entries(&mut |_, item| {
+                    match RawHistoryItem::from_tree(item) {
+                        Some(item) => list.push(item),
+                        None => all_read = false,
+                    }
+                    all_read
+                })
+            }
+        });
+        Some(HistoryPage {
+            list: all_read.then_some(list)?,
+            start_key: v.field("startKey", |k| k.cloned())?,
+            end_of_list: v.field("endOfList", |e| e.and_then(Tree::boolean))?,
+        })
+    }
+}
+
+/// What the connection check (`GET service`) answers: any non-empty object lets an SDK go on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceCheck {
+    pub service: String,
+    #[serde(default)]
+    pub owner: String,
+    /// False while the server cannot serve the service.
+    pub active: bool,
+}
+
+/// What a queue count (`csr-poll {queue: "<name>:"}`) answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueCount {
+    pub queue_name: String,
+    /// Requests waiting in queues of that name, all callers together.
+    pub in_queue: u64,
+}
+
+/// What `csr-cancel` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelAnswer {
+    /// True when the request was pending or running and is now cancelled.
+    pub removed: bool,
+    pub message: String,
+}
+
+/// A service's CORS rule, in the admin API (`GET`/`PUT /admin/services/{service}`): `null` =
+/// any origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceOrigins {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service: String,
+    /// Origins allowed to call the service (`scheme://host[:port]`); `null` = any origin.
+    pub cors_origins: Option<Vec<String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The SDK's reading of a wire type and the server's serde agree, for `sample`.
+    fn same_reading<R>(sample: Value)
+    where
+        R: FromTree<Value> + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let by_tree = R::from_tree(&sample);
+        let by_serde = serde_json::from_value::<R>(sample.clone()).ok();
+        assert_eq!(by_tree, by_serde, "{sample}");
+    }
+
+    #[test]
+    fn the_sdk_reads_wire_types_as_serde_does() {
+        for sample in [
+            json!({"id": "1:a", "status": "pending"}),
+            json!({"id": "1:a", "status": "running", "queue_name": "q", "in_queue": 2}),
+            json!({"id": "1:a", "status": "pending", "queue_name": null}),
+            json!({"id": "1:a", "status": "ok"}),
+            json!({"id": 1, "status": "pending"}),
+            json!({"status": "pending"}),
+            json!({"id": "1:a", "status": "pending", "in_queue": -1}),
+            json!({"id": "1:a", "status": "pending", "in_queue": 1.5}),
+            json!([1, 2]),
+            json!("pending"),
+        ] {
+            same_reading::<StatusEnvelope>(sample);
+        }
+        for sample in [
+            json!({"code": "THIRD_PARTY_ERROR", "message": "m", "status_code": 500, "body": {"e": 1}}),
+            json!({"code": "EXPIRED", "message": "m"}),
+            json!({"code": "EXPIRED", "message": "m", "body": null}),
+            json!({"code": "NOPE", "message": "m"}),
+            json!({"code": "EXPIRED"}),
+            json!({"code": "EXPIRED", "message": "m", "status_code": 70000}),
+            json!({"message": "no code"}),
+        ] {
+            same_reading::<FailureBody>(sample);
+        }
+        let item = json!({"id": "1:a", "stts": "resolved", "rslv": {"status_code": 200, "body": {"x": [1]}}, "stmp": 1, "utmp": 2,
+                          "reqbdy": {"n": 1}, "expt": 3, "qid": "q"});
+        for sample in [
+            json!({"list": [item.clone()], "startKey": {"k": 1}, "endOfList": false}),
+            json!({"list": [], "startKey": null, "endOfList": true}),
+            json!({"list": [{"id": "1:b", "stts": "failed", "err": {"code": "TIMEOUT", "message": "slow"}, "rslv": null}], "startKey": "k", "endOfList": true}),
+            json!({"list": [{"id": "1:b", "stts": "failed", "err": {"code": "TIMEOUT"}}], "startKey": "k", "endOfList": true}),
+            json!({"list": [{"id": "1:b", "stts": "done"}], "startKey": null, "endOfList": true}),
+            json!({"list": [{"id": "1:b", "stts": "resolved", "rslv": {"body": 1}}], "startKey": null, "endOfList": true}),
+            json!({"list": [item.clone()], "endOfList": true}),
+            json!({"list": [item], "startKey": null}),
+            json!({"list": {}, "startKey": null, "endOfList": true}),
+        ] {
+            same_reading::<HistoryPage>(sample);
+        }
+    }
 
     #[test]
     fn reads_the_1_5_8_csr_body_in_its_observed_form() {
@@ -259,7 +467,7 @@ mod tests {
 
     #[test]
     fn absent_options_are_absent_keys() {
-        let body = CsrBody { service: Some("s".into()), url: Some("u".into()), ..Default::default() };
+        let body: CsrBody = CsrBody { service: Some("s".into()), url: Some("u".into()), ..Default::default() };
         assert_eq!(serde_json::to_value(&body).unwrap(), json!({"service": "s", "url": "u"}));
         assert_eq!(body.form(), Form::V2);
     }

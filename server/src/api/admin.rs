@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use skapi_core::wire::ServiceOrigins;
 use skapi_core::ErrorCode;
 use subtle::ConstantTimeEq;
 
@@ -71,29 +71,22 @@ async fn remove_key(State(state): State<AppState>, Path((service, name)): Path<(
     }
 }
 
-async fn get_service(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<Value>, Failure> {
+async fn get_service(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<ServiceOrigins>, Failure> {
     let s = service.clone();
-    let origins = state.db.call(move |store| store.service_origins(&s)).await?;
-    Ok(Json(json!({"service": service, "cors_origins": origins})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceRules {
-    /// Origins allowed to call the service; `null` = any origin.
-    cors_origins: Option<Vec<String>>,
+    let cors_origins = state.db.call(move |store| store.service_origins(&s)).await?;
+    Ok(Json(ServiceOrigins { service, cors_origins }))
 }
 
 async fn put_service(
     State(state): State<AppState>,
     Path(service): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, Failure> {
-    let rules: ServiceRules = parse_body(body)?;
+) -> Result<Json<ServiceOrigins>, Failure> {
+    let rules: ServiceOrigins = parse_body(body)?;
     let origins = rules.cors_origins.map(|list| list.iter().map(|o| normalize_origin(o)).collect::<Result<Vec<_>, _>>()).transpose()?;
     let (s, o) = (service.clone(), origins.clone());
     state.db.call(move |store| store.set_service_origins(&s, o.as_deref(), crate::clock::now_ms())).await?;
-    Ok(Json(json!({"service": service, "cors_origins": origins})))
+    Ok(Json(ServiceOrigins { service, cors_origins: origins }))
 }
 
 /// `scheme://host[:port]`, lower-cased; `*` stays `*`.

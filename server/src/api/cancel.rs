@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
-use skapi_core::wire::PollBody;
 
-pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Failure> {
+use skapi_core::wire::{CancelAnswer, PollBody};
+
+pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Json<CancelAnswer>, Failure> {
     let body: PollBody = parse_body(body)?;
     let service = caller.service(&state, body.service.as_deref()).await?;
     let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
@@ -21,5 +21,5 @@ pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Res
         Cancel::WhileRunning => (true, "The request was cancelled while it ran; the call was aborted."),
         Cancel::NotRemoved => (false, "The request had already finished."),
     };
-    Ok(Json(json!({"removed": removed, "message": message})))
+    Ok(Json(CancelAnswer { removed, message: message.to_owned() }))
 }

@@ -16,7 +16,8 @@ use axum::extract::{DefaultBodyLimit, Query};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+
+use skapi_core::wire::ServiceCheck;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -77,9 +78,9 @@ struct ServiceQuery {
 }
 
 /// The SDKs' connection check: any truthy object lets them go on.
-async fn service(Query(q): Query<ServiceQuery>) -> Result<Json<Value>, Failure> {
+async fn service(Query(q): Query<ServiceQuery>) -> Result<Json<ServiceCheck>, Failure> {
     let service = q.service.filter(|s| !s.is_empty()).ok_or_else(|| Failure::invalid_parameter("\"service\" is required."))?;
-    Ok(Json(json!({"service": service, "owner": q.owner.unwrap_or_default(), "active": true})))
+    Ok(Json(ServiceCheck { service, owner: q.owner.unwrap_or_default(), active: true }))
 }
 
 /// Reads a JSON body, with a clear error when it is not JSON of the right shape.

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
-use skapi_core::wire::{FailureBody, Form, HistoryPage, PollBody, RawHistoryItem, Resolution, Status, StatusEnvelope};
+use skapi_core::wire::{FailureBody, Form, HistoryPage, PollBody, QueueCount, RawHistoryItem, Resolution, Status, StatusEnvelope};
 use skapi_core::{id, ErrorCode};
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -38,7 +38,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
     if let Some(queue) = body.queue.as_deref().and_then(|q| q.strip_suffix(':')) {
         let (s, q) = (service.clone(), queue.to_owned());
         let in_queue = state.db.call(move |store| store.count_waiting(&s, &q)).await?;
-        return Ok(Json(serde_json::json!({"queue_name": queue, "in_queue": in_queue})).into_response());
+        return Ok(Json(QueueCount { queue_name: queue.to_owned(), in_queue }).into_response());
     }
     Err(Failure::invalid_parameter("Key \"id\" is required."))
 }

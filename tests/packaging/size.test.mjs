@@ -1,0 +1,40 @@
+// The payload a page downloads, measured on the packed tarball (each file gzip -9, as
+// bench/size.sh prints it). Bytes are deterministic, so this is a test, not a benchmark.
+//
+// The budgets are the SDK's goals: the script tag (the file `unpkg` names plus the .wasm it
+// loads) at most 45,000 bytes, the bundler entry (plus any .wasm it names) at most 60,000.
+// Until the SDK reaches them, each figure is held under a ceiling — today's figure rounded
+// up — that only ever comes down, so a change that grows the SDK fails here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const BUDGET = { scriptTag: 45_000, bundler: 60_000 };
+const CEILING = { scriptTag: 64_000, bundler: 86_000 };
+
+const tarball = process.env.SKAPI_TEST_TARBALL;
+const gz = (file) => execFileSync('gzip', ['-9c', file], { maxBuffer: 64 << 20 }).length;
+
+function unpacked() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skapi-size-'));
+  execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+  return path.join(dir, 'package');
+}
+
+test('the script tag and the bundler entry stay under their ceilings', () => {
+  assert.ok(tarball, 'run through scripts/test-browser.sh (SKAPI_TEST_TARBALL)');
+  const pkg = unpacked();
+  const meta = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8'));
+  const scriptTag = gz(path.join(pkg, meta.unpkg)) + gz(path.join(pkg, 'dist/skapi_wasm_bg.wasm'));
+  const esm = path.join(pkg, meta.module);
+  const named = [...new Set(fs.readFileSync(esm, 'utf8').match(/[\w./-]+\.wasm/g) || [])]
+    .map((f) => path.join(pkg, 'dist', path.basename(f)))
+    .filter((f) => fs.existsSync(f));
+  const bundler = gz(esm) + named.reduce((sum, f) => sum + gz(f), 0);
+  console.log(`script tag ${scriptTag} bytes (ceiling ${CEILING.scriptTag}, budget ${BUDGET.scriptTag}); bundler ${bundler} bytes (ceiling ${CEILING.bundler}, budget ${BUDGET.bundler})`);
+  assert.ok(scriptTag <= CEILING.scriptTag, `the script tag weighs ${scriptTag} bytes gzipped, over its ceiling of ${CEILING.scriptTag}`);
+  assert.ok(bundler <= CEILING.bundler, `the bundler entry weighs ${bundler} bytes gzipped, over its ceiling of ${CEILING.bundler}`);
+});
