@@ -12,12 +12,13 @@ fn random_hex() -> String {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().flat_map(|b| [HEX[(b >> 4) as usize] as char, HEX[(b & 15) as usize] as char]).collect()
 }
 
 /// The stored identifier for (service, owner), created on first use.
 pub fn public_identifier(service: &str, owner: &str) -> String {
-    let key = format!("skapi:public_identifier:{service}:{owner}");
+    let key = ["skapi:public_identifier:", service, ":", owner].concat();
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
     if let Some(storage) = &storage {
         if let Ok(Some(existing)) = storage.get_item(&key) {

@@ -64,12 +64,8 @@ impl Tree for Js {
     }
 
     fn field<R>(&self, key: &str, f: impl FnOnce(Option<&Js>) -> R) -> R {
-        let value = if self.0.is_object() { get(&self.0, key) } else { JsValue::UNDEFINED };
-        if value.is_undefined() {
-            f(None)
-        } else {
-            f(Some(&Js(value)))
-        }
+        // The lookup is not generic, so it is compiled once rather than once per caller.
+        f(self.lookup(key).as_ref())
     }
 
     fn entries(&self, f: &mut dyn FnMut(&str, &Js) -> bool) {
@@ -88,6 +84,15 @@ impl Tree for Js {
                 }
             }
         }
+    }
+}
+
+impl Js {
+    /// `self[key]` unless absent, `undefined` or `self` is no object.
+    #[inline(never)]
+    fn lookup(&self, key: &str) -> Option<Js> {
+        let value = if self.0.is_object() { get(&self.0, key) } else { JsValue::UNDEFINED };
+        (!value.is_undefined()).then_some(Js(value))
     }
 }
 

@@ -166,14 +166,14 @@ fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], valu
             }
             (Segment::Index(index), Node::Array(items)) => {
                 if items.len() <= *index {
-                    items.resize(*index + 1, Node::Null);
+                    items.resize_with(*index + 1, || Node::Null);
                 }
                 if last {
                     put_leaf(&mut items[*index], value, many);
                     return Ok(());
                 }
                 let slot = &mut items[*index];
-                if *slot == Node::Null {
+                if matches!(slot, Node::Null) {
                     *slot = container_for(&segments[i + 1]);
                 }
                 slot
