@@ -145,6 +145,7 @@ export type SkapiErrorCode =
   | 'INVALID_CORS'
   | 'EXISTS'
   | 'STORAGE_FULL'
+  | 'SHUTTING_DOWN'
   | (string & {});
 
 /** Every rejection: `name` is the method that failed, e.g. `clientSecretRequest()`. */

@@ -43,11 +43,13 @@ pub enum ErrorCode {
     Exists,
     /// The server's disk is full: it takes no new work until space is freed.
     StorageFull,
+    /// The server is stopping (a deploy or restart): retry after `Retry-After` seconds.
+    ShuttingDown,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidParameter,
         ErrorCode::InvalidRequest,
         ErrorCode::NotExists,
@@ -65,6 +67,7 @@ impl ErrorCode {
         ErrorCode::InvalidCors,
         ErrorCode::Exists,
         ErrorCode::StorageFull,
+        ErrorCode::ShuttingDown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +89,7 @@ impl ErrorCode {
             ErrorCode::InvalidCors => "INVALID_CORS",
             ErrorCode::Exists => "EXISTS",
             ErrorCode::StorageFull => "STORAGE_FULL",
+            ErrorCode::ShuttingDown => "SHUTTING_DOWN",
         }
     }
 
@@ -109,6 +113,7 @@ impl ErrorCode {
             ErrorCode::ThirdPartyError | ErrorCode::NetworkError | ErrorCode::Refused => 502,
             ErrorCode::Timeout => 504,
             ErrorCode::StorageFull => 507,
+            ErrorCode::ShuttingDown => 503,
         }
     }
 }

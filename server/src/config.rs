@@ -37,6 +37,11 @@ pub struct ServeConfig {
     pub lease: Duration,
     /// Proxies whose `X-Forwarded-For` names the client's address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// On SIGTERM/SIGINT, how long running requests may take to finish before they are
+    /// ended `INTERRUPTED` and the process exits.
+    pub shutdown_grace: Duration,
+    /// Serve `/metrics` without the admin token on this address too.
+    pub metrics_listen: Option<String>,
 }
 
 impl ServeConfig {
@@ -57,6 +62,8 @@ impl ServeConfig {
             database: None,
             lease: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            shutdown_grace: Duration::from_secs(30),
+            metrics_listen: None,
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

@@ -10,9 +10,15 @@ use crate::store::{Db, Outcome, StoreError};
 use crate::upstream::Upstream;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
+use tracing::Instrument;
+
+/// How a running request is stopped from outside: the error it ends with, and where to say
+/// that its record is written.
+type Stop = (ApiError, oneshot::Sender<()>);
 
 pub struct Engine {
     db: Db,
@@ -23,9 +29,31 @@ pub struct Engine {
     queues: Mutex<HashMap<String, bool>>,
     /// Requests running in this process, and how to cancel each (the runner acknowledges once
     /// the record is written).
-    running: Mutex<HashMap<String, oneshot::Sender<oneshot::Sender<()>>>>,
+    running: Mutex<HashMap<String, oneshot::Sender<Stop>>>,
     /// How long a claim on a running request lasts unless renewed.
     lease: Duration,
+    /// Set when the server stops: nothing new is claimed; what runs finishes.
+    draining: AtomicBool,
+    /// Claims being made or requests running in this process, and a wake-up when that changes.
+    busy: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts one claim-and-run in [`Engine::busy`] until dropped.
+struct Busy<'a>(&'a Engine);
+
+impl<'a> Busy<'a> {
+    fn enter(engine: &'a Engine) -> Busy<'a> {
+        engine.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(engine)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.idle.notify_waiters();
+    }
 }
 
 /// What a cancel did.
@@ -72,7 +100,45 @@ impl Engine {
             queues: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             lease,
+            draining: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            idle: Notify::new(),
         })
+    }
+
+    /// Stops taking work: no pending request is claimed from now on (it stays pending, for the
+    /// next start or another instance); running ones go on.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once nothing is being claimed or run in this process.
+    pub async fn drained(&self) {
+        loop {
+            let changed = self.idle.notified();
+            if self.busy.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Ends every request still running here with `INTERRUPTED` (its call is dropped), and
+    /// logs each: the server is stopping before they finished.
+    pub async fn interrupt_running(&self, why: &str) {
+        let stops: Vec<(String, oneshot::Sender<Stop>)> = lock(&self.running).drain().collect();
+        for (id, stop) in stops {
+            tracing::warn!(id, why, "request interrupted by the shutdown; it is not sent again");
+            let error = ApiError::new(ErrorCode::Interrupted, "The server stopped while this request was running; it was not sent again.");
+            let (ack, acked) = oneshot::channel();
+            if stop.send((error, ack)).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), acked).await;
+            }
+        }
     }
 
     /// Lets secrets go to this one private address (the demo's stand-ins on this server).
@@ -91,7 +157,8 @@ impl Engine {
             return Ok(Cancel::NotRemoved);
         };
         let (ack, acked) = oneshot::channel();
-        if abort.send(ack).is_err() {
+        let canceled = ApiError::new(ErrorCode::Canceled, "The request was cancelled while it ran; the call was aborted.");
+        if abort.send((canceled, ack)).is_err() {
             return Ok(Cancel::NotRemoved);
         }
         // The runner writes the record, then answers; a dropped runner answers too (Err).
@@ -142,9 +209,14 @@ impl Engine {
     /// id: the queue's worker takes the oldest pending record of its queue from the store, so
     /// the order is the order of acceptance whatever order the handlers get here in.
     pub fn dispatch(self: &Arc<Self>, id: String, queue_key: Option<String>) {
+        if self.draining() {
+            return;
+        }
+        // The work carries the span of whatever dispatched it (an HTTP request's id).
+        let span = tracing::Span::current();
         let Some(queue_key) = queue_key else {
             let engine = self.clone();
-            tokio::spawn(async move { engine.run(&id).await });
+            tokio::spawn(async move { engine.run(&id).await }.instrument(span));
             return;
         };
         let mut queues = lock(&self.queues);
@@ -153,7 +225,7 @@ impl Engine {
             return;
         }
         queues.insert(queue_key.clone(), false);
-        tokio::spawn(self.clone().queue_worker(queue_key));
+        tokio::spawn(self.clone().queue_worker(queue_key).instrument(span));
     }
 
     fn lease_until(&self, now: u64) -> u64 {
@@ -163,6 +235,11 @@ impl Engine {
     async fn queue_worker(self: Arc<Self>, queue_key: String) {
         loop {
             let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let busy = Busy::enter(&self);
+            if self.draining() {
+                lock(&self.queues).remove(&queue_key);
+                return;
+            }
             let (key, now) = (queue_key.clone(), now_ms());
             let lease_until = self.lease_until(now);
             // Claimed only while nothing of this queue runs — here or in another instance.
@@ -170,6 +247,7 @@ impl Engine {
                 Ok(Some(id)) => self.run_claimed(&id, permit).await,
                 Ok(None) => {
                     drop(permit);
+                    drop(busy);
                     // Retire unless work arrived while this worker was looking.
                     let mut queues = lock(&self.queues);
                     match queues.get_mut(&queue_key) {
@@ -192,6 +270,10 @@ impl Engine {
     /// Runs a request without a queue, if it is still pending.
     async fn run(&self, id: &str) {
         let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let _busy = Busy::enter(self);
+        if self.draining() {
+            return;
+        }
         let (owned, now) = (id.to_owned(), now_ms());
         let lease_until = self.lease_until(now);
         match self.db.call(move |s| s.claim(&owned, now, lease_until)).await {
@@ -212,7 +294,7 @@ impl Engine {
 
     /// Runs a request this instance has claimed (it is `running`, leased to us).
     async fn try_run(&self, id: &str) -> Result<(), StoreError> {
-        let (abort, aborted) = oneshot::channel::<oneshot::Sender<()>>();
+        let (abort, aborted) = oneshot::channel::<Stop>();
         lock(&self.running).insert(id.to_owned(), abort);
         let _registered = Running { engine: self, id };
         let owned = id.to_owned();
@@ -230,14 +312,18 @@ impl Engine {
         let mut ack = None;
         let outcome = tokio::select! {
             outcome = self.execute(&record.new) => outcome,
-            Ok(acknowledge) = aborted => {
+            Ok((error, acknowledge)) = aborted => {
                 ack = Some(acknowledge);
-                failure(ErrorCode::Canceled, "The request was cancelled while it ran; the call was aborted.")
+                Outcome::Failed { error, status_code: None, body: None, truncated: false }
             }
             _ = tokio::time::sleep_until(deadline) => {
                 failure(ErrorCode::Expired, "The request expired while it ran; the call was abandoned.")
             }
         };
+        match &outcome {
+            Outcome::Resolved { status_code, .. } => tracing::info!(id, status_code, "request resolved"),
+            Outcome::Failed { error, status_code, .. } => tracing::info!(id, code = error.code.as_str(), status_code, "request failed"),
+        }
         let owned = id.to_owned();
         self.db.call(move |s| s.finish(&owned, &outcome, now_ms())).await?;
         if let Some(ack) = ack {
@@ -251,7 +337,9 @@ impl Engine {
     /// instance, a request accepted by one that died before starting it).
     pub fn spawn_maintenance(self: &Arc<Self>) {
         let engine = Arc::downgrade(self);
-        let every = (self.lease / 3).max(Duration::from_millis(100));
+        // At least once a second whatever the lease: work an instance left (a drained queue, a
+        // dead instance's pending requests) is picked up that soon.
+        let every = (self.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(1));
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -303,6 +391,15 @@ impl Engine {
         if let Err(e) = crate::destination::check(&key.destinations, &request.url) {
             return Outcome::Failed { error: e, status_code: None, body: None, truncated: false };
         }
-        self.upstream.send(&request, &secret).await
+        // The destination's host only: paths and queries carry caller data.
+        let host = url::Url::parse(&request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        let started = std::time::Instant::now();
+        let outcome = self.upstream.send(&request, &secret).await;
+        let code = match &outcome {
+            Outcome::Resolved { .. } => "resolved",
+            Outcome::Failed { error, .. } => error.code.as_str(),
+        };
+        crate::metrics::upstream_call(&host, code, started.elapsed());
+        outcome
     }
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod destination;
 pub mod engine;
 pub mod keyring;
+pub mod metrics;
 pub mod netguard;
 pub mod ratelimit;
 pub mod secrets;
@@ -38,6 +39,7 @@ impl AppState {
     /// requests interrupted by a previous crash, and resumes pending ones.
     pub async fn open(config: ServeConfig) -> anyhow::Result<AppState> {
         secrets::create_data_dir(&config.data_dir)?;
+        metrics::install();
         let (database, data_dir) = (config.database.clone(), config.data_dir.clone());
         let store = tokio::task::spawn_blocking(move || store::open(database.as_deref(), &data_dir)).await??;
         let db = store::Db::new(store);
@@ -66,11 +68,52 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let (state, base) = (state.clone(), format!("http://{own}"));
         tokio::task::spawn_blocking(move || demo::ensure_keys(&state, &base)).await??;
     }
+    if let Some(metrics_listen) = &state.config.metrics_listen {
+        // The metrics without the admin token, on an address of the operator's choosing.
+        let listener = tokio::net::TcpListener::bind(metrics_listen).await?;
+        tracing::info!(address = %listener.local_addr()?, "metrics served at /metrics");
+        let app = axum::Router::new().route("/metrics", axum::routing::get(api::metrics_text)).with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
     println!("skapi-server listening on http://{addr}/");
+    let (engine, grace) = (state.engine.clone(), state.config.shutdown_grace);
     axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(drain(engine, grace))
         .await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives (what systemd, Docker and Kubernetes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                return;
+            }
+            _ => tracing::warn!("signal handlers could not be installed; only Ctrl-C stops the server"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The deploy path: on the first signal, take no new work (`csr` answers `SHUTTING_DOWN`, polls
+/// go on) and let running requests finish for up to `grace`; then, or at a second signal, end
+/// what still runs `INTERRUPTED`. Pending requests stay pending for the next start (or, on a
+/// shared database, for the other instances). Resolves when the HTTP server may close.
+async fn drain(engine: std::sync::Arc<engine::Engine>, grace: std::time::Duration) {
+    stop_signal().await;
+    engine.drain();
+    tracing::info!(grace_ms = grace.as_millis() as u64, "stopping: no new work; running requests may finish");
+    tokio::select! {
+        _ = engine.drained() => tracing::info!("every running request finished"),
+        _ = tokio::time::sleep(grace) => engine.interrupt_running("the shutdown grace ended").await,
+        _ = stop_signal() => engine.interrupt_running("a second stop signal").await,
+    }
 }

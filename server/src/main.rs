@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage client-secret keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -117,6 +117,17 @@ struct ServeArgs {
     /// database: an instance that dies leaves its running requests INTERRUPTED after this).
     #[arg(long, default_value_t = 10_000, env = "SKAPI_LEASE_MS")]
     lease_ms: u64,
+    /// Also serve GET /metrics, without the admin token, on this address (e.g. 127.0.0.1:9187
+    /// for a Prometheus on the same host).
+    #[arg(long, env = "SKAPI_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Log lines as text (default) or as JSON objects, one a line, for log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SKAPI_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// On SIGTERM or SIGINT, milliseconds running requests may take to finish (new work is
+    /// refused meanwhile) before they end INTERRUPTED and the process exits.
+    #[arg(long, default_value_t = 30_000, env = "SKAPI_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: u64,
     /// A proxy in front of this server (CIDR, repeatable): for calls from it, the client's
     /// address is taken from X-Forwarded-For (the nearest address not itself trusted).
     #[arg(long = "trusted-proxy", value_parser = parse_cidr)]
@@ -140,6 +151,12 @@ struct KeyRules {
     /// Requests per minute all callers together may make with the key.
     #[arg(long)]
     rate_total: Option<u32>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
@@ -397,6 +414,8 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         database: args.data.database.clone(),
         lease: Duration::from_millis(args.lease_ms.max(300)),
         trusted_proxies: args.trusted_proxies,
+        shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
+        metrics_listen: args.metrics_listen,
         ..ServeConfig::new(args.listen, args.data.data_dir)
     })
 }
@@ -406,12 +425,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             use std::io::IsTerminal;
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "skapi_server=info,tower_http=warn".into()))
-                .init();
-            let config = match serve_config(args) {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "skapi_server=info,tower_http=warn".into());
+            let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+            match args.log_format {
+                // One JSON object a line, with the request's span (and so its id) in every line.
+                LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+                LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+            }
+            let config = match serve_config(*args) {
                 Ok(config) => config,
                 Err(e) => {
                     eprintln!("skapi-server: {e:#}");

@@ -2,7 +2,8 @@
 //! poll, a queue runs one at a time in acceptance order whichever instance accepted each
 //! request, and an instance killed mid-queue leaves its running request INTERRUPTED (once its
 //! lease runs out) while another instance takes the rest of the queue, in order.
-//! Needs `SKAPI_TEST_POSTGRES` (the test command starts a PostgreSQL on loopback).
+//! Needs `SKAPI_TEST_POSTGRES` (the test command starts a PostgreSQL on loopback); without it
+//! they fail.
 
 mod support;
 
@@ -17,7 +18,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     let _serial = SERIAL.lock().await;
-    let Some(database) = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap() else { return };
+    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = start_stand_in().await;
     // One data directory: every instance needs the same master key.
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +103,7 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faults_and_sigkills_across_three_instances() {
     let _serial = SERIAL.lock().await;
-    let Some(database) = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap() else { return };
+    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = faulty_api(20).await;
     let dir = tempfile::tempdir().unwrap();
     let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "1000"), ("SKAPI_UPSTREAM_TIMEOUT_MS", "500")];
@@ -151,4 +152,43 @@ async fn faults_and_sigkills_across_three_instances() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_draining_instance_finishes_what_it_runs_and_leaves_its_queue_to_the_other() {
+    let _serial = SERIAL.lock().await;
+    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
+    let (api, stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Long leases: nothing here may wait for one to run out.
+    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "30000")];
+    cli_add_key_with(dir.path(), "openai", &envs);
+    let (mut a, api_a) = spawn_server(dir.path(), Stdio::null(), &envs);
+    let (mut b, api_b) = spawn_server(dir.path(), Stdio::null(), &envs);
+
+    let url = format!("{api}/slow?ms=800&q=drain");
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let mut body = tagged(&url, &format!("d{i}"));
+        body["queue"] = json!("drain");
+        ids.push(api_a.submit("caller", body).await);
+    }
+    for _ in 0..250 {
+        if !stand_in.tags().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill").args(["-TERM", &a.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    for id in &ids {
+        let (status, answer) = api_b.poll_until_done("caller", id).await;
+        assert_eq!(status, 200, "finished by the draining instance or taken by the other: {answer}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "the other instance did not wait for a 30-second lease");
+    assert!(a.wait().unwrap().success(), "the drained instance exits 0");
+    b.kill().unwrap();
+    b.wait().unwrap();
+    assert_eq!(stand_in.tags(), ["d0", "d1", "d2", "d3"], "in order, each once");
 }

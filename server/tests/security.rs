@@ -434,15 +434,7 @@ async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
 
     server.kill().unwrap();
     server.wait().unwrap();
-    let forms = {
-        use base64::Engine;
-        vec![
-            SECRET.to_owned(),
-            base64::engine::general_purpose::STANDARD.encode(SECRET),
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET),
-            url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect(),
-        ]
-    };
+    let forms = secret_forms();
     let all_answers = serde_json::to_string(&answers).unwrap();
     let log = std::fs::read(&log_path).unwrap();
     assert!(log.len() > 100, "the server did log");

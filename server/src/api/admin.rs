@@ -26,7 +26,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Lets a call through only with the admin token.
-async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(super) async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let given = request.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
     let expected = state.config.admin_token.as_bytes();
     if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected)) {

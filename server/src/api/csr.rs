@@ -38,6 +38,9 @@ fn check_headers(request: &Request) -> Result<(), ApiError> {
 }
 
 pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Json<StatusEnvelope>, Failure> {
+    if state.engine.draining() {
+        return Err(Failure::new(ErrorCode::ShuttingDown, "The server is restarting: it takes no new requests; retry shortly.").retry_after(5));
+    }
     let body: CsrBody = parse_body(body)?;
     let service = caller.service(&state, body.service.as_deref()).await?;
     let owner = body.owner.clone().filter(|o| !o.is_empty()).unwrap_or_else(|| caller.meta.owner.clone());
@@ -68,6 +71,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
         state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now)
     };
     if let Err(seconds) = verdict {
+        crate::metrics::rate_limited();
         return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
             .retry_after(seconds));
     }

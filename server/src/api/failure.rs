@@ -92,6 +92,7 @@ impl From<axum::extract::rejection::BytesRejection> for Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let code = self.0.code;
         let mut response = (status, Json(self.0)).into_response();
         if let Some(seconds) = self.1.retry_after {
             response.headers_mut().insert("retry-after", seconds.into());
@@ -99,6 +100,8 @@ impl IntoResponse for Failure {
         if self.1.deny_cors {
             response.extensions_mut().insert(DenyCors);
         }
+        // For the metrics: which outcome this call had.
+        response.extensions_mut().insert(code);
         response
     }
 }

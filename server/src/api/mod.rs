@@ -19,7 +19,9 @@ use serde::Deserialize;
 
 use skapi_core::wire::ServiceCheck;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 pub fn router(state: AppState) -> Router {
     // Skapi's default: any origin may call. Requested headers are mirrored because a wildcard
@@ -37,6 +39,9 @@ pub fn router(state: AppState) -> Router {
         .max_age(std::time::Duration::from_secs(600));
     let mut router = Router::new()
         .route("/service", get(service))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text).route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin)))
         .route("/csr", post(csr::csr))
         .route("/csr-poll", post(poll::csr_poll))
         .route("/csr-cancel", post(cancel::csr_cancel))
@@ -54,8 +59,67 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_request_bytes))
         .layer(cors)
         .layer(axum::middleware::map_response(strip_refused_cors))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(count_calls))
+        // Every call gets an id (`X-Request-Id`, kept when the caller sent one), answered back
+        // and carried by every log line the call causes — the engine's work for it included.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    // The path only: queries carry caller data.
+                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Counts every call to the SDK-facing endpoints by kind and outcome.
+async fn count_calls(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let endpoint = match request.uri().path() {
+        "/csr" => Some("csr"),
+        "/csr-poll" => Some("poll"),
+        "/csr-cancel" => Some("cancel"),
+        "/service" => Some("service"),
+        _ => None,
+    };
+    let response = next.run(request).await;
+    if let Some(endpoint) = endpoint {
+        let endpoint = response.extensions().get::<poll::CallKind>().map_or(endpoint, |k| k.0);
+        let outcome = response.extensions().get::<skapi_core::ErrorCode>().map_or("OK", |c| c.as_str());
+        crate::metrics::api_call(endpoint, outcome);
+    }
+    response
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the store answers and the server is not draining (a load balancer stops sending
+/// new calls during a deploy's drain).
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.engine.draining() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match state.db.call(|s| s.counts()).await {
+        Ok(_) => "ready".into_response(),
+        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response(),
+    }
+}
+
+/// The metrics in Prometheus' text format (the store's counts read now).
+pub async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Ok((pending, running, queued)) = state.db.call(|s| s.counts()).await {
+        crate::metrics::requests_now(pending, running, queued);
+    }
+    ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()).into_response()
 }
 
 /// A page whose origin the service refuses gets no CORS grant: its browser then keeps the

@@ -13,6 +13,15 @@ use serde_json::Value;
 use skapi_core::wire::{FailureBody, Form, HistoryPage, PollBody, QueueCount, RawHistoryItem, Resolution, Status, StatusEnvelope};
 use skapi_core::{id, ErrorCode};
 
+/// Which kind of `csr-poll` call a response answered (for the metrics; a single poll is `poll`).
+#[derive(Clone, Copy, Debug)]
+pub struct CallKind(pub &'static str);
+
+fn kind(mut response: Response, kind: &'static str) -> Response {
+    response.extensions_mut().insert(CallKind(kind));
+    response
+}
+
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 1000;
 
@@ -27,18 +36,18 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
             return poll_one(&state, &caller, &service, full, form).await;
         }
         if let Some(key) = id::split_prefix(full) {
-            return history(&state, &caller, service, key, &body, form).await;
+            return history(&state, &caller, service, key, &body, form).await.map(|r| kind(r, "history"));
         }
         return Err(Failure::invalid_parameter(format!("\"{full}\" is not a request id or id prefix.")));
     }
     if let Some(prefix) = &body.id_prefix {
         let key = id::split_prefix(prefix).ok_or_else(|| Failure::invalid_parameter("\"id_prefix\" should end with \":\"."))?;
-        return history(&state, &caller, service, key, &body, form).await;
+        return history(&state, &caller, service, key, &body, form).await.map(|r| kind(r, "history"));
     }
     if let Some(queue) = body.queue.as_deref().and_then(|q| q.strip_suffix(':')) {
         let (s, q) = (service.clone(), queue.to_owned());
         let in_queue = state.db.call(move |store| store.count_waiting(&s, &q)).await?;
-        return Ok(Json(QueueCount { queue_name: queue.to_owned(), in_queue }).into_response());
+        return Ok(kind(Json(QueueCount { queue_name: queue.to_owned(), in_queue }).into_response(), "queue_count"));
     }
     Err(Failure::invalid_parameter("Key \"id\" is required."))
 }

@@ -185,6 +185,8 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Ends every `running` record with `error` (after a crash); returns how many.
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+    /// How many records are pending, running, and pending in a queue, in the whole store.
+    fn counts(&self) -> StoreResult<(u64, u64, u64)>;
 }
 
 /// Opens the store a server or the CLI was pointed at: PostgreSQL for a `postgres://` URL,
@@ -198,6 +200,10 @@ pub fn open(database: Option<&str>, data_dir: &std::path::Path) -> StoreResult<A
 }
 
 /// The store as the async parts of the server use it.
+/// The figures of [`Store::counts`], in one statement both dialects read alike.
+pub const COUNTS_SQL: &str = "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), \
+     SUM(CASE WHEN status = 'pending' AND queue_key IS NOT NULL THEN 1 ELSE 0 END) FROM records WHERE status IN ('pending', 'running')";
+
 #[derive(Clone)]
 pub struct Db(Arc<dyn Store>);
 
@@ -213,7 +219,12 @@ impl Db {
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
     {
         let store = self.0.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref())).await.unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))))
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))));
+        crate::metrics::store_call(started.elapsed(), result.is_err());
+        result
     }
 
     /// For synchronous callers (the CLI).

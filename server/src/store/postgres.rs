@@ -323,6 +323,12 @@ impl Store for PgStore {
         Ok(n > 0)
     }
 
+    fn counts(&self) -> StoreResult<(u64, u64, u64)> {
+        let row = self.client().query_one(super::COUNTS_SQL, &[])?;
+        let n = |i: usize| row.get::<_, Option<i64>>(i).unwrap_or(0) as u64;
+        Ok((n(0), n(1), n(2)))
+    }
+
     fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
         let row =
             self.client().query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])?;

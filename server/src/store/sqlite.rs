@@ -391,6 +391,13 @@ impl Store for SqliteStore {
         })
     }
 
+    fn counts(&self) -> StoreResult<(u64, u64, u64)> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(super::COUNTS_SQL, [], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?)))
+            .map(|(p, r, q)| (p.unwrap_or(0) as u64, r.unwrap_or(0) as u64, q.unwrap_or(0) as u64))?)
+    }
+
     fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
         let conn = self.lock();
         Ok(conn.query_row("SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'", params![service, queue], |r| {

@@ -213,7 +213,7 @@ impl std::ops::Deref for Server {
 /// in a fresh PostgreSQL database instead of SQLite (the same tests, the other engine).
 pub fn config(dir: &std::path::Path) -> ServeConfig {
     let database = match std::env::var("SKAPI_TEST_BACKEND").as_deref() {
-        Ok("postgres") => Some(blocking(|| fresh_postgres_database().expect("SKAPI_TEST_BACKEND=postgres needs SKAPI_TEST_POSTGRES"))),
+        Ok("postgres") => Some(blocking(fresh_postgres_database)),
         _ => None,
     };
     ServeConfig { allow_private_upstreams: true, upstream_timeout: Duration::from_secs(5), database, ..ServeConfig::new("127.0.0.1:0", dir) }
@@ -349,6 +349,18 @@ where
 pub fn tagged(url: &str, tag: &str) -> Value {
     json!({"clientSecretName": "openai", "url": url, "method": "post",
            "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"tag": tag}})
+}
+
+/// The secret as written and in the encodings it would most likely leak in (for scans of
+/// answers, files and logs).
+pub fn secret_forms() -> Vec<String> {
+    use base64::Engine;
+    vec![
+        SECRET.to_owned(),
+        base64::engine::general_purpose::STANDARD.encode(SECRET),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET),
+        url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect(),
+    ]
 }
 
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
@@ -503,15 +515,13 @@ pub async fn send_load(api: &Api, url: &str, round: usize, total: usize, queues:
 
 /// A fresh database on the test PostgreSQL (`SKAPI_TEST_POSTGRES`), or `None`, saying so, when
 /// there is none. Blocking: call it outside the async runtime.
-pub fn fresh_postgres_database() -> Option<String> {
+pub fn fresh_postgres_database() -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let Ok(base) = std::env::var("SKAPI_TEST_POSTGRES") else {
-        eprintln!("SKIPPED: SKAPI_TEST_POSTGRES is not set (scripts/test.sh sets it)");
-        return None;
-    };
+    // A PostgreSQL test without its database fails: it is never counted as passed.
+    let base = std::env::var("SKAPI_TEST_POSTGRES").expect("SKAPI_TEST_POSTGRES is not set (scripts/test.sh starts a PostgreSQL and sets it)");
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = format!("skapi_test_{}_{}_{n}", std::process::id(), skapi_server::clock::now_ms());
     let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("the test PostgreSQL is reachable");
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    Some(format!("{}/{name}", base.rsplit_once('/').unwrap().0))
+    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
 }
