@@ -42,7 +42,16 @@ function cell(text, className) {
   return td;
 }
 
-function render(keys) {
+/** "3 resolved, 1 THIRD_PARTY_ERROR · last used 2 min ago", from this server's counts. */
+function usageText(usage) {
+  if (!usage) return 'not used yet';
+  const outcomes = Object.entries(usage.last_hour).map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'no requests';
+  if (!usage.last_used) return outcomes;
+  const minutes = Math.round((Date.now() - usage.last_used) / 60000);
+  return `${outcomes} · last used ${minutes < 1 ? 'just now' : `${minutes} min ago`}`;
+}
+
+function render(keys, usage = []) {
   const body = $('#keys tbody');
   body.replaceChildren();
   for (const key of keys) {
@@ -59,8 +68,9 @@ function render(keys) {
         : cell(key.destinations.length ? key.destinations.join('\n') : 'none: every request refused', 'mono wrap'),
       cell(key.positions.length ? key.positions.join(', ') : 'anywhere'),
       cell(limits),
+      cell(usageText(usage.find((u) => u.service === key.service && u.name === key.name)), 'usage'),
     );
-    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits / min'].entries()) {
+    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits / min', 'Last hour'].entries()) {
       tr.children[i].dataset.label = label;
     }
     const actions = document.createElement('td');
@@ -88,7 +98,8 @@ function render(keys) {
 
 async function refresh() {
   try {
-    render(await admin('GET', '/keys'));
+    const [keys, usage] = await Promise.all([admin('GET', '/keys'), admin('GET', '/usage')]);
+    render(keys, usage);
     $('#keys-section').hidden = false;
     $('#status').textContent = 'Connected.';
     showError('#error', null);

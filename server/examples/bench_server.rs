@@ -63,19 +63,23 @@ impl Drop for Servers {
     }
 }
 
+/// The key every benchmark sends through (to the local stand-in: any destination).
+fn bench_key() -> NewKey {
+    NewKey {
+        service: "bench".into(),
+        name: "k".into(),
+        secret: "sk-bench-secret".into(),
+        destinations: skapi_server::destination::Destinations::Any,
+        ..Default::default()
+    }
+}
+
 async fn servers(instances: Option<(usize, String)>) -> Servers {
     let dir = tempfile::tempdir().unwrap();
     let Some((n, database)) = instances else {
         let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
         let state = AppState::open(config).await.unwrap();
-        let key = NewKey {
-            service: "bench".into(),
-            name: "k".into(),
-            secret: "sk-bench-secret".into(),
-            destinations: skapi_server::destination::Destinations::Any,
-            ..Default::default()
-        };
-        state.keyring.add(key, false).unwrap();
+        state.keyring.add(bench_key(), false).unwrap();
         let base = listen(skapi_server::api::router(state)).await;
         return Servers { bases: vec![base], children: Vec::new(), _dir: dir };
     };
@@ -228,14 +232,7 @@ async fn queue_overhead(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig { allow_private_upstreams: true, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
     let state = AppState::open(config).await.unwrap();
-    let key = NewKey {
-        service: "bench".into(),
-        name: "k".into(),
-        secret: "sk-bench-secret".into(),
-        destinations: skapi_server::destination::Destinations::Any,
-        ..Default::default()
-    };
-    state.keyring.add(key, false).unwrap();
+    state.keyring.add(bench_key(), false).unwrap();
     let base = listen(skapi_server::api::router(state.clone())).await;
     let http = reqwest::Client::new();
     let started = Instant::now();

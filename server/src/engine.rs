@@ -37,6 +37,8 @@ pub struct Engine {
     /// Claims being made or requests running in this process, and a wake-up when that changes.
     busy: AtomicUsize,
     idle: Notify,
+    /// Each key's requests of the last hour by outcome, for the dashboard.
+    pub usage: crate::usage::Usage,
 }
 
 /// Counts one claim-and-run in [`Engine::busy`] until dropped.
@@ -103,6 +105,7 @@ impl Engine {
             draining: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
             idle: Notify::new(),
+            usage: Default::default(),
         })
     }
 
@@ -320,10 +323,17 @@ impl Engine {
                 failure(ErrorCode::Expired, "The request expired while it ran; the call was abandoned.")
             }
         };
-        match &outcome {
-            Outcome::Resolved { status_code, .. } => tracing::info!(id, status_code, "request resolved"),
-            Outcome::Failed { error, status_code, .. } => tracing::info!(id, code = error.code.as_str(), status_code, "request failed"),
-        }
+        let code = match &outcome {
+            Outcome::Resolved { status_code, .. } => {
+                tracing::info!(id, status_code, "request resolved");
+                "resolved"
+            }
+            Outcome::Failed { error, status_code, .. } => {
+                tracing::info!(id, code = error.code.as_str(), status_code, "request failed");
+                error.code.as_str()
+            }
+        };
+        self.usage.ended(&record.new.service, &record.new.key_name, code, now_ms());
         let owned = id.to_owned();
         self.db.call(move |s| s.finish(&owned, &outcome, now_ms())).await?;
         if let Some(ack) = ack {

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod secrets;
 pub mod store;
 pub mod upstream;
+pub mod usage;
 
 use std::sync::Arc;
 

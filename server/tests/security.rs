@@ -641,16 +641,19 @@ async fn expires_past_its_maximum_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn per_caller_limits_count_anonymous_callers_by_address_too() {
     let (api, _stand_in) = start_stand_in().await;
-    let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()]).await;
-    let key = skapi_server::keyring::NewKey {
-        service: SERVICE.into(),
-        name: "openai".into(),
-        secret: SECRET.into(),
-        destinations: skapi_server::destination::Destinations::Any,
-        rate_per_caller: Some(5),
-        ..Default::default()
+    let limited = |server: &Server| {
+        let key = skapi_server::keyring::NewKey {
+            service: SERVICE.into(),
+            name: "openai".into(),
+            secret: SECRET.into(),
+            destinations: skapi_server::destination::Destinations::Any,
+            rate_per_caller: Some(5),
+            ..Default::default()
+        };
+        blocking(|| server.state.keyring.add(key, false)).unwrap();
     };
-    blocking(|| server.state.keyring.add(key, false)).unwrap();
+    let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()]).await;
+    limited(&server);
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
     // A fresh public identifier for every call (2.0) gains nothing.
     let mut statuses = Vec::new();
@@ -661,15 +664,7 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
 
     // Nor does a fresh user agent for every 1.5.8 call, from a server whose window is fresh.
     let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
-    let key = skapi_server::keyring::NewKey {
-        service: SERVICE.into(),
-        name: "openai".into(),
-        secret: SECRET.into(),
-        destinations: skapi_server::destination::Destinations::Any,
-        rate_per_caller: Some(5),
-        ..Default::default()
-    };
-    blocking(|| server.state.keyring.add(key, false)).unwrap();
+    limited(&server);
     let mut v1 = body.clone();
     v1.as_object_mut().unwrap().remove("service");
     let send = |agent: String, forwarded: Option<&'static str>| {
@@ -713,4 +708,33 @@ async fn tokens_not_valid_yet_or_with_critical_extensions_are_refused() {
     let (status, answer) = server.call_as(&hs256(&just_now, HS_SECRET.as_bytes()), "csr", locked_request(&api)).await;
     assert_eq!(status, 200, "nbf within the leeway: {answer}");
     let _ = stand_in;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_reports_each_keys_last_hour() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = server_with(|c| c.admin_token = "admin-token-for-usage".into()).await;
+    server.add_key("openai", &[&api]);
+    let id = server
+        .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/status/502"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}))
+        .await;
+    server.poll_until_done("a", &id).await;
+    let id = server
+        .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/maps"), "method": "get", "params": {"key": "$CLIENT_SECRET"}}))
+        .await;
+    server.poll_until_done("a", &id).await;
+    let usage = |token: &'static str| {
+        let request = server.http.get(format!("{}/admin/usage?service={SERVICE}", server.base)).bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(usage("wrong").await.0, 401);
+    let (status, report) = usage("admin-token-for-usage").await;
+    assert_eq!(status, 200);
+    let key = &report[0];
+    assert_eq!((key["service"].as_str(), key["name"].as_str()), (Some(SERVICE), Some("openai")));
+    assert_eq!(key["last_hour"], json!({"THIRD_PARTY_ERROR": 1, "resolved": 1}), "{report}");
+    assert!(key["last_used"].as_u64().is_some_and(|t| t + 60_000 > skapi_server::clock::now_ms()));
 }

@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/keys", get(list_keys).post(add_key))
         .route("/keys/{service}/{name}", patch(edit_key).delete(remove_key))
         .route("/services/{service}", get(get_service).put(put_service))
+        .route("/usage", get(usage))
         .layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 
@@ -38,6 +39,11 @@ pub(super) async fn require_admin(State(state): State<AppState>, request: Reques
 #[derive(Deserialize)]
 struct ListQuery {
     service: Option<String>,
+}
+
+/// Each key's requests of the last hour by outcome and its last use, as this instance saw them.
+async fn usage(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Json<Vec<crate::usage::KeyUsage>> {
+    Json(state.engine.usage.report(q.service.as_deref(), crate::clock::now_ms()))
 }
 
 async fn list_keys(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<KeyInfo>>, Failure> {

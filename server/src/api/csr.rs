@@ -76,6 +76,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
             .retry_after(seconds));
     }
 
+    state.engine.usage.used(&service, name, now);
     let short_id = id::short(now, &entropy());
     let queue_key = request.queue.as_ref().map(|q| serde_json::json!([service, request.method.lower(), request.url.to_lowercase(), q]).to_string());
     let record = NewRecord {
