@@ -146,6 +146,7 @@ export type SkapiErrorCode =
   | 'EXISTS'
   | 'STORAGE_FULL'
   | 'SHUTTING_DOWN'
+  | 'STORAGE_UNAVAILABLE'
   | (string & {});
 
 /** Every rejection: `name` is the method that failed, e.g. `clientSecretRequest()`. */

@@ -132,8 +132,8 @@ impl Client {
     }
 
     /// POSTs `body` (a wire type, as JSON) to endpoint `name` and returns the answer (parsed
-    /// when it is JSON). A 429 with `Retry-After` is waited out and retried once; a second one
-    /// is `RATE_LIMITED`.
+    /// when it is JSON). A 429 or 503 with `Retry-After` is waited out and retried once; a
+    /// second 429 is `RATE_LIMITED`.
     pub fn post(&self, name: &'static str, body: &impl Serialize) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
         // Serialised here, so that the sending below is compiled once for every body type.
         self.send(name, js::stringify(&js::to_js(body)))
@@ -171,7 +171,9 @@ impl Client {
             init.set_body(&body);
             let answer = fetch(&url, &init).await?;
             match (answer.status, answer.retry_after) {
-                (429, Some(seconds)) if !retried && seconds <= MAX_RETRY_AFTER_S => {
+                // Over a rate limit, or the server restarting or without its database: wait
+                // out what it asks once, then try again.
+                (429 | 503, Some(seconds)) if !retried && seconds <= MAX_RETRY_AFTER_S => {
                     retried = true;
                     crate::timer::sleep(seconds.max(1) * 1000).await;
                     continue;

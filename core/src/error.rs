@@ -45,11 +45,13 @@ pub enum ErrorCode {
     StorageFull,
     /// The server is stopping (a deploy or restart): retry after `Retry-After` seconds.
     ShuttingDown,
+    /// The server cannot reach its database now: retry after `Retry-After` seconds.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidParameter,
         ErrorCode::InvalidRequest,
         ErrorCode::NotExists,
@@ -68,6 +70,7 @@ impl ErrorCode {
         ErrorCode::Exists,
         ErrorCode::StorageFull,
         ErrorCode::ShuttingDown,
+        ErrorCode::StorageUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +93,7 @@ impl ErrorCode {
             ErrorCode::Exists => "EXISTS",
             ErrorCode::StorageFull => "STORAGE_FULL",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
+            ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
 
@@ -113,7 +117,7 @@ impl ErrorCode {
             ErrorCode::ThirdPartyError | ErrorCode::NetworkError | ErrorCode::Refused => 502,
             ErrorCode::Timeout => 504,
             ErrorCode::StorageFull => 507,
-            ErrorCode::ShuttingDown => 503,
+            ErrorCode::ShuttingDown | ErrorCode::StorageUnavailable => 503,
         }
     }
 }

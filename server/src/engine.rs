@@ -334,12 +334,29 @@ impl Engine {
             }
         };
         self.usage.ended(&record.new.service, &record.new.key_name, code, now_ms());
-        let owned = id.to_owned();
-        self.db.call(move |s| s.finish(&owned, &outcome, now_ms())).await?;
+        self.record_end(id, outcome, record.new.expires).await?;
         if let Some(ack) = ack {
             let _ = ack.send(());
         }
         Ok(())
+    }
+
+    /// Writes how a request ended. While the store is unavailable (a database restart) it tries
+    /// again — the request stays registered as running here meanwhile, so its lease is renewed —
+    /// until the record's own expiry: an answer the third party gave is not lost to an outage.
+    async fn record_end(&self, id: &str, outcome: Outcome, give_up_at: u64) -> Result<(), StoreError> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let (owned, written) = (id.to_owned(), outcome.clone());
+            match self.db.call(move |s| s.finish(&owned, &written, now_ms())).await {
+                Err(StoreError::Unavailable(e)) if now_ms() < give_up_at => {
+                    tracing::warn!(id, error = e, "the store is unavailable; the request's end will be written once it is back");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// Keeps the leases of this instance's running requests fresh, ends requests whose lease ran

@@ -62,6 +62,10 @@ impl From<StoreError> for Failure {
                 ErrorCode::StorageFull,
                 "The server's storage is full: it takes no new requests until space is freed. Requests already accepted are kept.",
             ),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = detail, "the store is unavailable");
+                Failure::new(ErrorCode::StorageUnavailable, "The server cannot reach its database right now; retry shortly.").retry_after(2)
+            }
             other => Failure::internal(&other),
         }
     }
@@ -73,7 +77,7 @@ impl From<KeyringError> for Failure {
             KeyringError::Invalid(message) => Failure::invalid_parameter(message),
             KeyringError::NotFound { .. } => Failure::new(ErrorCode::NotExists, e.to_string()),
             KeyringError::Store(StoreError::Exists(what)) => Failure::new(ErrorCode::Exists, format!("{what} already exists.")),
-            KeyringError::Store(e @ StoreError::Full) => e.into(),
+            KeyringError::Store(e @ (StoreError::Full | StoreError::Unavailable(_))) => e.into(),
             other => Failure::internal(&other),
         }
     }

@@ -12,7 +12,7 @@ pub use caller::Caller;
 pub use failure::Failure;
 
 use crate::AppState;
-use axum::extract::{DefaultBodyLimit, Query};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -142,9 +142,11 @@ struct ServiceQuery {
 }
 
 /// The SDKs' connection check: any truthy object lets them go on.
-async fn service(Query(q): Query<ServiceQuery>) -> Result<Json<ServiceCheck>, Failure> {
+async fn service(State(state): State<AppState>, Query(q): Query<ServiceQuery>) -> Result<Json<ServiceCheck>, Failure> {
     let service = q.service.filter(|s| !s.is_empty()).ok_or_else(|| Failure::invalid_parameter("\"service\" is required."))?;
-    Ok(Json(ServiceCheck { service, owner: q.owner.unwrap_or_default(), active: true }))
+    // Active only while the store answers (an SDK still boots: its calls then wait out 503s).
+    let active = state.db.call(|s| s.counts()).await.is_ok() && !state.engine.draining();
+    Ok(Json(ServiceCheck { service, owner: q.owner.unwrap_or_default(), active }))
 }
 
 /// Reads a JSON body, with a clear error when it is not JSON of the right shape.

@@ -25,13 +25,20 @@ pub enum StoreError {
     Full,
     #[error("database file: {0}")]
     File(#[from] std::io::Error),
+    /// The database cannot be reached now (connection lost or refused, restarting, locked or
+    /// read-only): the call may be tried again shortly.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
     /// `Full` for SQLite's "database or disk is full", else the error as it is.
     pub fn from_sqlite(e: rusqlite::Error) -> StoreError {
+        use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(DiskFull) => StoreError::Full,
+            // Another process holds the file, or it cannot be written or opened now.
+            Some(DatabaseBusy | DatabaseLocked | ReadOnly | CannotOpen) => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Sqlite(e),
         }
     }

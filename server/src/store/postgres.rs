@@ -88,11 +88,22 @@ impl From<::postgres::Error> for StoreError {
         if e.code() == Some(&::postgres::error::SqlState::DISK_FULL) {
             return StoreError::Full;
         }
+        use ::postgres::error::SqlState;
+        let going_away = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW, SqlState::CONNECTION_FAILURE];
+        // The connection itself failed: closed, refused, reset, timed out.
+        let text = e.to_string();
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        let connection = e.is_closed() || io || text.starts_with("error connecting") || text.starts_with("timeout");
+        if connection || e.code().is_some_and(|c| going_away.contains(c)) {
+            return StoreError::Unavailable(format!("postgres: {e}"));
+        }
         StoreError::Corrupt(format!("postgres: {e}"))
     }
 }
 
 pub struct PgStore {
+    /// Where to connect again after the database went away.
+    config: ::postgres::Config,
     pool: Vec<Mutex<Client>>,
     next: std::sync::atomic::AtomicUsize,
 }
@@ -152,13 +163,16 @@ fn records(rows: Vec<Row>) -> StoreResult<Vec<Record>> {
 impl PgStore {
     /// Connects (a few connections) and applies the migrations this server knows.
     pub fn open(url: &str) -> StoreResult<PgStore> {
-        let mut first = Client::connect(url, NoTls)?;
+        let mut config: ::postgres::Config = url.parse()?;
+        // A database that is away answers fast: calls fail with `Unavailable`, never hang.
+        config.connect_timeout(std::time::Duration::from_secs(2));
+        let mut first = config.connect(NoTls)?;
         Self::migrate(&mut first)?;
         let mut pool = vec![Mutex::new(first)];
         for _ in 1..POOL {
-            pool.push(Mutex::new(Client::connect(url, NoTls)?));
+            pool.push(Mutex::new(config.connect(NoTls)?));
         }
-        Ok(PgStore { pool, next: Default::default() })
+        Ok(PgStore { config, pool, next: Default::default() })
     }
 
     fn migrate(client: &mut Client) -> StoreResult<()> {
@@ -178,9 +192,16 @@ impl PgStore {
         Ok(())
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+    /// A connection of the pool, connected again first if the database dropped it (a restart,
+    /// a failover): the server comes back on its own once the database does.
+    fn client(&self) -> StoreResult<std::sync::MutexGuard<'_, Client>> {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.pool.len();
-        self.pool[i].lock().unwrap_or_else(|e| e.into_inner())
+        let mut client = self.pool[i].lock().unwrap_or_else(|e| e.into_inner());
+        if client.is_closed() {
+            *client = self.config.connect(NoTls)?;
+            tracing::info!("reconnected to PostgreSQL");
+        }
+        Ok(client)
     }
 }
 
@@ -208,7 +229,7 @@ impl Store for PgStore {
         );
         let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
         let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-        let result = self.client().execute(
+        let result = self.client()?.execute(
             &sql,
             &[
                 &key.service,
@@ -230,32 +251,32 @@ impl Store for PgStore {
     }
 
     fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
-        let row = self.client().query_opt("SELECT * FROM keys WHERE service = $1 AND name = $2", &[&service, &name])?;
+        let row = self.client()?.query_opt("SELECT * FROM keys WHERE service = $1 AND name = $2", &[&service, &name])?;
         Ok(row.as_ref().map(key_from_row))
     }
 
     fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
-        let rows = self.client().query("SELECT * FROM keys WHERE $1::TEXT IS NULL OR service = $1 ORDER BY service, name", &[&service])?;
+        let rows = self.client()?.query("SELECT * FROM keys WHERE $1::TEXT IS NULL OR service = $1 ORDER BY service, name", &[&service])?;
         Ok(rows.iter().map(key_from_row).collect())
     }
 
     fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        Ok(self.client().execute("DELETE FROM keys WHERE service = $1 AND name = $2", &[&service, &name])? > 0)
+        Ok(self.client()?.execute("DELETE FROM keys WHERE service = $1 AND name = $2", &[&service, &name])? > 0)
     }
 
     fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let row = self.client().query_opt("SELECT cors_origins FROM services WHERE service = $1", &[&service])?;
+        let row = self.client()?.query_opt("SELECT cors_origins FROM services WHERE service = $1", &[&service])?;
         row.map(|r| serde_json::from_str(r.get(0)).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
     }
 
     fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
         match origins {
-            Some(origins) => self.client().execute(
+            Some(origins) => self.client()?.execute(
                 "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
                  ON CONFLICT (service) DO UPDATE SET cors_origins = EXCLUDED.cors_origins, updated = EXCLUDED.updated",
                 &[&service, &serde_json::to_string(origins).expect("strings serialise"), &ms(now)],
             )?,
-            None => self.client().execute("DELETE FROM services WHERE service = $1", &[&service])?,
+            None => self.client()?.execute("DELETE FROM services WHERE service = $1", &[&service])?,
         };
         Ok(())
     }
@@ -263,7 +284,7 @@ impl Store for PgStore {
     fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
         let request = serde_json::to_string(&r.request).expect("wire bodies serialise");
         let request_body = r.request_body.as_ref().map(json_text);
-        let row = self.client().query_one(
+        let row = self.client()?.query_one(
             "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
                 request, request_body, status, created, updated, expires)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', $14, $14, $15) RETURNING seq",
@@ -289,7 +310,7 @@ impl Store for PgStore {
     }
 
     fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
-        let row = self.client().query_opt("SELECT * FROM records WHERE id = $1", &[&id])?;
+        let row = self.client()?.query_opt("SELECT * FROM records WHERE id = $1", &[&id])?;
         row.map(|r| Record::try_from(record_row(&r))).transpose()
     }
 
@@ -298,7 +319,7 @@ impl Store for PgStore {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
             Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
         };
-        let n = self.client().execute(
+        let n = self.client()?.execute(
             "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5, error_code = $6, error_message = $7, updated = $8
              WHERE id = $1 AND status IN ('pending', 'running')",
             &[
@@ -316,7 +337,7 @@ impl Store for PgStore {
     }
 
     fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
-        let n = self.client().execute(
+        let n = self.client()?.execute(
             "UPDATE records SET status = 'failed', error_code = $2, error_message = $3, updated = $4 WHERE id = $1 AND status = 'pending'",
             &[&id, &error.code.as_str(), &error.message, &ms(now)],
         )?;
@@ -324,19 +345,19 @@ impl Store for PgStore {
     }
 
     fn counts(&self) -> StoreResult<(u64, u64, u64)> {
-        let row = self.client().query_one(super::COUNTS_SQL, &[])?;
+        let row = self.client()?.query_one(super::COUNTS_SQL, &[])?;
         let n = |i: usize| row.get::<_, Option<i64>>(i).unwrap_or(0) as u64;
         Ok((n(0), n(1), n(2)))
     }
 
     fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
         let row =
-            self.client().query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])?;
+            self.client()?.query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
     fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         let mut tx = client.transaction()?;
         // One instance purges at a time; the others skip this round.
         let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[])?.get(0);
@@ -373,27 +394,28 @@ impl Store for PgStore {
         }
         args.push(&limit);
         sql.push_str(&format!(" ORDER BY seq {} LIMIT ${}", if q.ascending { "ASC" } else { "DESC" }, args.len()));
-        records(self.client().query(&sql, &args)?)
+        records(self.client()?.query(&sql, &args)?)
     }
 
     fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
-        let row =
-            self.client().query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])?;
+        let row = self
+            .client()?
+            .query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
     fn pending(&self) -> StoreResult<Vec<Record>> {
-        records(self.client().query("SELECT * FROM records WHERE status = 'pending' ORDER BY seq", &[])?)
+        records(self.client()?.query("SELECT * FROM records WHERE status = 'pending' ORDER BY seq", &[])?)
     }
 
     fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
         let row =
-            self.client().query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])?;
+            self.client()?.query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])?;
         Ok(row.map(|r| r.get(0)))
     }
 
     fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
-        let n = self.client().execute(
+        let n = self.client()?.execute(
             "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending'",
             &[&id, &ms(now), &ms(lease_until)],
         )?;
@@ -401,7 +423,7 @@ impl Store for PgStore {
     }
 
     fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         let mut tx = client.transaction()?;
         let head = tx.query_opt(
             "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1 FOR UPDATE",
@@ -424,13 +446,13 @@ impl Store for PgStore {
 
     fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         if !ids.is_empty() {
-            self.client().execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)])?;
+            self.client()?.execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)])?;
         }
         Ok(())
     }
 
     fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self.client().execute(
+        Ok(self.client()?.execute(
             "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
              WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3",
             &[&error.code.as_str(), &error.message, &ms(now)],
@@ -438,7 +460,7 @@ impl Store for PgStore {
     }
 
     fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         let queues = client
             .query(
                 "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
@@ -475,7 +497,7 @@ impl Store for PgStore {
         let window = (now / WINDOW_MS * WINDOW_MS) as i64;
         let retry_after = ((now / WINDOW_MS + 1) * WINDOW_MS - now).div_ceil(1000).max(1);
         let attempt = || -> StoreResult<Result<(), u64>> {
-            let mut client = self.client();
+            let mut client = self.client()?;
             let mut tx = client.transaction()?;
             let each = callers.iter().map(|caller| (format!("{key_id}\0{caller}"), per_caller));
             for (counter, limit) in std::iter::once((format!("{key_id}\0*"), total)).chain(each) {
@@ -503,7 +525,7 @@ impl Store for PgStore {
     }
 
     fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self.client().execute(
+        Ok(self.client()?.execute(
             "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3 WHERE status = 'running'",
             &[&error.code.as_str(), &error.message, &ms(now)],
         )? as usize)

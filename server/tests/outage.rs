@@ -1,0 +1,153 @@
+//! The database going away under a running server (PostgreSQL stopped, fast and immediate):
+//! calls answer 503 `STORAGE_UNAVAILABLE` with `Retry-After` at once (no hang), readiness and
+//! the service check say so, and once the database is back the server accepts again on its
+//! own; what was accepted is kept, and a request that ran through the outage is recorded as it
+//! ended. Stops and starts the test command's PostgreSQL (`SKAPI_TEST_POSTGRES`).
+
+mod support;
+
+use serde_json::json;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// The test PostgreSQL of `scripts/postgres.sh`: its data directory, port and `pg_ctl`.
+struct Postgres {
+    dir: String,
+    port: String,
+    pg_ctl: String,
+}
+
+impl Postgres {
+    fn find() -> Postgres {
+        let url = std::env::var("SKAPI_TEST_POSTGRES").expect("SKAPI_TEST_POSTGRES (scripts/test.sh sets it)");
+        let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().to_owned();
+        let pg_ctl = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .map(|e| e.unwrap().path().join("bin/pg_ctl"))
+            .filter(|p| p.exists())
+            .max()
+            .expect("Debian's PostgreSQL (scripts/postgres.sh installs it)");
+        let dir = std::env::var("SKAPI_PG_DIR").unwrap_or_else(|_| "/tmp/skapi-pg".into());
+        Postgres { dir, port, pg_ctl: pg_ctl.display().to_string() }
+    }
+
+    /// `pg_ctl …` as the `postgres` user (it refuses root); whether it succeeded.
+    fn try_ctl(&self, args: &str) -> bool {
+        let command = format!("{} -D '{}' -w {args}", self.pg_ctl, self.dir);
+        std::process::Command::new("su")
+            .args(["postgres", "-c", &command])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn ctl(&self, args: &str) {
+        assert!(self.try_ctl(args), "pg_ctl {args}");
+    }
+
+    fn stop(&self, mode: &str) {
+        self.ctl(&format!("stop -m {mode}"));
+    }
+
+    fn start(&self) {
+        self.ctl(&format!("-l '{}/log' -o \"-p {} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on\" start", self.dir, self.port));
+    }
+}
+
+/// Starts the database again whatever happens to the test (the other tests need it).
+struct Restart<'a>(&'a Postgres);
+
+impl Drop for Restart<'_> {
+    fn drop(&mut self) {
+        if !self.0.try_ctl("status") {
+            self.0.start();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
+    let postgres = Postgres::find();
+    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
+    let (api, stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "60000")];
+    cli_add_key_with(dir.path(), "openai", &envs);
+    let (mut server, client) = spawn_server(dir.path(), Stdio::null(), &envs);
+    let quick = client.submit("a", tagged(&format!("{api}/echo"), "before")).await;
+    assert_eq!(client.poll_until_done("a", &quick).await.0, 200);
+
+    for mode in ["fast", "immediate"] {
+        let _restart = Restart(&postgres);
+        // A request that is still running when the database goes away.
+        let through = client.submit("a", tagged(&format!("{api}/slow?ms=2500&q={mode}"), &format!("through-{mode}"))).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        postgres.stop(mode);
+
+        let started = Instant::now();
+        let response = client
+            .http
+            .post(format!("{}/csr", client.base))
+            .header("content-meta", json!({"public_identifier": "a", "service": SERVICE, "owner": OWNER}).to_string())
+            .body(
+                json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
+                         "headers": {"Authorization": "Bearer $CLIENT_SECRET"}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "{mode}");
+        assert!(response.headers().get("retry-after").is_some(), "{mode}: Retry-After");
+        let answer: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(answer["code"], "STORAGE_UNAVAILABLE", "{mode}: {answer}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{mode}: answered at once, not after a hang");
+        let (status, polled) = client.call("csr-poll", "a", json!({"service": SERVICE, "id": quick})).await;
+        assert_eq!((status, polled["code"].as_str()), (503, Some("STORAGE_UNAVAILABLE")), "{mode}: polls too: {polled}");
+        assert_eq!(client.http.get(format!("{}/readyz", client.base)).send().await.unwrap().status(), 503, "{mode}: not ready");
+        let check: serde_json::Value = client.http.get(format!("{}/service?service={SERVICE}", client.base)).send().await.unwrap().json_value().await;
+        assert_eq!(check["active"], false, "{mode}: the service check claims no health it does not have");
+
+        tokio::time::sleep(Duration::from_millis(2500)).await; // the running call ends while the database is away
+        postgres.start();
+        let back = Instant::now();
+        let id = loop {
+            let body = tagged(&format!("{api}/echo"), &format!("after-{mode}"));
+            let (status, accepted) = client
+                .call(
+                    "csr",
+                    "a",
+                    json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai",
+                "url": body["url"], "method": "post", "headers": body["headers"], "data": body["data"]}),
+                )
+                .await;
+            if status == 200 {
+                break format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
+            }
+            assert!(back.elapsed() < Duration::from_secs(10), "{mode}: still refused 10 s after the database came back: {accepted}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(client.poll_until_done("a", &id).await.0, 200, "{mode}: new work runs");
+        let (status, answer) = client.poll_until_done("a", &through).await;
+        assert_eq!(status, 200, "{mode}: the request that ran through the outage is recorded as it ended: {answer}");
+        assert_eq!(client.poll_until_done("a", &quick).await.0, 200, "{mode}: what was accepted before is kept");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let tags = stand_in.tags();
+    for tag in ["before", "through-fast", "after-fast", "through-immediate", "after-immediate"] {
+        assert_eq!(tags.iter().filter(|t| *t == tag).count(), 1, "{tag} reached the third party exactly once: {tags:?}");
+    }
+}
+
+trait JsonValue {
+    async fn json_value(self) -> serde_json::Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        serde_json::from_str(&self.text().await.unwrap()).unwrap_or(serde_json::Value::Null)
+    }
+}
