@@ -184,3 +184,36 @@ async fn the_seed_example_runs_on_postgres() {
     assert_eq!(stand_in.seen()[0].headers["authorization"], format!("Bearer {SECRET}"));
     assert!(!server.data_files().iter().any(|(_, b)| contains_bytes(b, SECRET.as_bytes())));
 }
+
+/// A key whose destinations or positions cannot be read is refused as corrupt — read as "none"
+/// or "anywhere" it could widen where its secret may go.
+fn unreadable_keys_are_corrupt(store: &dyn Store, spoil: &dyn Fn(&str, &str)) {
+    for (column, name) in [("destinations", "bad-destinations"), ("positions", "bad-positions")] {
+        store.insert_key(&key(name), false).unwrap();
+        spoil(column, name);
+        assert!(matches!(store.get_key(SERVICE, name), Err(StoreError::Corrupt(_))), "{column}");
+        assert!(matches!(store.list_keys(Some(SERVICE)), Err(StoreError::Corrupt(_))), "{column}");
+        store.remove_key(SERVICE, name).unwrap();
+    }
+}
+
+#[test]
+fn sqlite_refuses_unreadable_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let store = SqliteStore::open(&path).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    unreadable_keys_are_corrupt(&store, &|column, name| {
+        raw.execute(&format!("UPDATE keys SET {column} = 'not json' WHERE name = ?1"), [name]).unwrap();
+    });
+}
+
+#[test]
+fn postgres_refuses_unreadable_keys() {
+    let url = fresh_postgres_database();
+    let store = PgStore::open(&url).unwrap();
+    let raw = std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap());
+    unreadable_keys_are_corrupt(&store, &|column, name| {
+        raw.lock().unwrap().execute(&format!("UPDATE keys SET {column} = 'not json' WHERE name = $1"), &[&name]).unwrap();
+    });
+}

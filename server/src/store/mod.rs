@@ -17,8 +17,12 @@ use std::sync::Arc;
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(rusqlite::Error),
+    /// Stored data that cannot be read back (and only that).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// The database refused a statement for another reason.
+    #[error("database: {0}")]
+    Database(String),
     #[error("{0} already exists")]
     Exists(String),
     #[error("the disk holding the database is full")]

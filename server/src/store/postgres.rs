@@ -8,7 +8,7 @@
 //! request `INTERRUPTED`; expired records are purged under an advisory lock, by one instance at
 //! a time.
 
-use super::row::{json_text, RecordRow};
+use super::row::{json_text, KeyRow, RecordRow};
 use super::*;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Row};
@@ -17,68 +17,9 @@ use std::sync::Mutex;
 /// Connections each instance keeps.
 const POOL: usize = 4;
 
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE keys (
-    service         TEXT NOT NULL,
-    name            TEXT NOT NULL,
-    secret          BYTEA NOT NULL,
-    locked          BOOLEAN NOT NULL,
-    destinations    TEXT NOT NULL,
-    positions       TEXT NOT NULL DEFAULT '[]',
-    rate_per_caller INTEGER,
-    rate_total      INTEGER,
-    created         BIGINT NOT NULL,
-    updated         BIGINT NOT NULL,
-    PRIMARY KEY (service, name)
-);
-CREATE TABLE services (
-    service      TEXT PRIMARY KEY,
-    cors_origins TEXT NOT NULL,
-    updated      BIGINT NOT NULL
-);
-CREATE TABLE records (
-    seq           BIGSERIAL PRIMARY KEY,
-    id            TEXT NOT NULL UNIQUE,
-    service       TEXT NOT NULL,
-    owner         TEXT NOT NULL,
-    caller        TEXT NOT NULL,
-    key_name      TEXT NOT NULL,
-    method        TEXT NOT NULL,
-    url           TEXT NOT NULL,
-    key_v1        TEXT NOT NULL,
-    key_v2        TEXT NOT NULL,
-    queue         TEXT,
-    queue_key     TEXT,
-    request       TEXT NOT NULL,
-    request_body  TEXT,
-    status        TEXT NOT NULL,
-    status_code   INTEGER,
-    response_body TEXT,
-    truncated     BOOLEAN NOT NULL DEFAULT FALSE,
-    error_code    TEXT,
-    error_message TEXT,
-    created       BIGINT NOT NULL,
-    updated       BIGINT NOT NULL,
-    expires       BIGINT NOT NULL
-);
-CREATE INDEX records_by_v2 ON records (service, caller, key_v2, seq);
-CREATE INDEX records_by_v1 ON records (service, caller, key_v1, seq);
-CREATE INDEX records_by_status ON records (status, seq);
-CREATE INDEX records_by_queue ON records (queue_key, status, seq);
-CREATE INDEX records_by_queue_name ON records (service, queue, status);
-CREATE INDEX records_by_expiry ON records (expires);
-"#,
-    r#"
-ALTER TABLE records ADD COLUMN lease_until BIGINT;
-CREATE TABLE rate_windows (
-    counter TEXT NOT NULL,
-    window_start BIGINT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (counter, window_start)
-);
-"#,
-];
+/// Schema migrations (`server/migrations/postgres/`), applied in order, each once;
+/// `schema_migrations` records those applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql"), include_str!("../../migrations/postgres/0002_leases.sql")];
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
@@ -97,7 +38,7 @@ impl From<::postgres::Error> for StoreError {
         if connection || e.code().is_some_and(|c| going_away.contains(c)) {
             return StoreError::Unavailable(format!("postgres: {e}"));
         }
-        StoreError::Corrupt(format!("postgres: {e}"))
+        StoreError::Database(format!("postgres: {e}"))
     }
 }
 
@@ -112,20 +53,24 @@ fn ms(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
 
-fn key_from_row(row: &Row) -> KeyRecord {
-    KeyRecord {
-        service: row.get("service"),
-        name: row.get("name"),
-        sealed_secret: row.get("secret"),
-        locked: row.get("locked"),
-        // Unreadable destinations read as none (every request refused), never as anywhere.
-        destinations: serde_json::from_str(row.get("destinations")).unwrap_or_default(),
-        positions: serde_json::from_str(row.get("positions")).unwrap_or_default(),
-        rate_per_caller: row.get::<_, Option<i32>>("rate_per_caller").map(|v| v as u32),
-        rate_total: row.get::<_, Option<i32>>("rate_total").map(|v| v as u32),
-        created: row.get::<_, i64>("created") as u64,
-        updated: row.get::<_, i64>("updated") as u64,
-    }
+fn key_row(row: &Row) -> StoreResult<KeyRow> {
+    let n = |v: Option<i32>| v.map(i64::from);
+    Ok(KeyRow {
+        service: row.try_get("service")?,
+        name: row.try_get("name")?,
+        secret: row.try_get("secret")?,
+        locked: row.try_get("locked")?,
+        destinations: row.try_get("destinations")?,
+        positions: row.try_get("positions")?,
+        rate_per_caller: n(row.try_get("rate_per_caller")?),
+        rate_total: n(row.try_get("rate_total")?),
+        created: row.try_get("created")?,
+        updated: row.try_get("updated")?,
+    })
+}
+
+fn key_from_row(row: &Row) -> StoreResult<KeyRecord> {
+    key_row(row)?.try_into()
 }
 
 fn record_row(row: &Row) -> RecordRow {
@@ -252,12 +197,12 @@ impl Store for PgStore {
 
     fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
         let row = self.client()?.query_opt("SELECT * FROM keys WHERE service = $1 AND name = $2", &[&service, &name])?;
-        Ok(row.as_ref().map(key_from_row))
+        row.as_ref().map(key_from_row).transpose()
     }
 
     fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
         let rows = self.client()?.query("SELECT * FROM keys WHERE $1::TEXT IS NULL OR service = $1 ORDER BY service, name", &[&service])?;
-        Ok(rows.iter().map(key_from_row).collect())
+        rows.iter().map(key_from_row).collect()
     }
 
     fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {

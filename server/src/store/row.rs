@@ -13,6 +13,45 @@ pub fn parse_json(text: Option<String>, what: &str) -> StoreResult<Option<Value>
     text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))).transpose()
 }
 
+/// Raw columns of a key row, as either engine reads them.
+pub struct KeyRow {
+    pub service: String,
+    pub name: String,
+    pub secret: Vec<u8>,
+    pub locked: bool,
+    pub destinations: String,
+    pub positions: String,
+    pub rate_per_caller: Option<i64>,
+    pub rate_total: Option<i64>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    /// A key whose destinations or placeholder positions cannot be read is refused as
+    /// corrupt: reading it as "none" or "anywhere" could widen where its secret may go.
+    fn try_from(k: KeyRow) -> StoreResult<KeyRecord> {
+        let corrupt = |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("key {}/{}: {what}: {e}", k.service, k.name));
+        let destinations = serde_json::from_str(&k.destinations).map_err(|e| corrupt("destinations", e))?;
+        let positions = serde_json::from_str(&k.positions).map_err(|e| corrupt("placeholder positions", e))?;
+        let limit = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+        Ok(KeyRecord {
+            destinations,
+            positions,
+            rate_per_caller: limit(k.rate_per_caller),
+            rate_total: limit(k.rate_total),
+            created: k.created.max(0) as u64,
+            updated: k.updated.max(0) as u64,
+            service: k.service,
+            name: k.name,
+            sealed_secret: k.secret,
+            locked: k.locked,
+        })
+    }
+}
+
 /// Raw columns of a record row; decoded outside rusqlite's closure so JSON errors surface.
 pub struct RecordRow {
     pub seq: i64,

@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in the data directory, in WAL mode with full sync, so
 //! a record `csr` has acknowledged survives a crash.
 
-use super::row::{json_text, RecordRow};
+use super::row::{json_text, KeyRow, RecordRow};
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::path::Path;
@@ -9,66 +9,13 @@ use std::sync::Mutex;
 
 pub const DB_FILE: &str = "skapi.sqlite3";
 
-/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+/// Schema migrations (`server/migrations/sqlite/`), applied in order, each once;
+/// `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE keys (
-    service      TEXT NOT NULL,
-    name         TEXT NOT NULL,
-    secret       BLOB NOT NULL,
-    locked       INTEGER NOT NULL,
-    destinations TEXT NOT NULL,
-    created      INTEGER NOT NULL,
-    updated      INTEGER NOT NULL,
-    PRIMARY KEY (service, name)
-);
-CREATE TABLE records (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    id            TEXT NOT NULL UNIQUE,
-    service       TEXT NOT NULL,
-    owner         TEXT NOT NULL,
-    caller        TEXT NOT NULL,
-    key_name      TEXT NOT NULL,
-    method        TEXT NOT NULL,
-    url           TEXT NOT NULL,
-    key_v1        TEXT NOT NULL,
-    key_v2        TEXT NOT NULL,
-    queue         TEXT,
-    queue_key     TEXT,
-    request       TEXT NOT NULL,
-    request_body  TEXT,
-    status        TEXT NOT NULL,
-    status_code   INTEGER,
-    response_body TEXT,
-    truncated     INTEGER NOT NULL DEFAULT 0,
-    error_code    TEXT,
-    error_message TEXT,
-    created       INTEGER NOT NULL,
-    updated       INTEGER NOT NULL,
-    expires       INTEGER NOT NULL
-);
-CREATE INDEX records_by_v2 ON records (service, caller, key_v2, seq);
-CREATE INDEX records_by_v1 ON records (service, caller, key_v1, seq);
-CREATE INDEX records_by_status ON records (status, seq);
-CREATE INDEX records_by_queue ON records (queue_key, status, seq);
-"#,
-    r#"
-CREATE INDEX records_by_queue_name ON records (service, queue, status);
-CREATE INDEX records_by_expiry ON records (expires);
-"#,
-    r#"
-ALTER TABLE keys ADD COLUMN positions TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE keys ADD COLUMN rate_per_caller INTEGER;
-ALTER TABLE keys ADD COLUMN rate_total INTEGER;
-CREATE TABLE services (
-    service      TEXT PRIMARY KEY,
-    cors_origins TEXT NOT NULL,
-    updated      INTEGER NOT NULL
-);
-"#,
-    r#"
-ALTER TABLE records ADD COLUMN lease_until INTEGER;
-"#,
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_queue_indexes.sql"),
+    include_str!("../../migrations/sqlite/0003_services.sql"),
+    include_str!("../../migrations/sqlite/0004_leases.sql"),
 ];
 
 /// Connections that only read (WAL lets them read beside the writer).
@@ -204,17 +151,14 @@ impl SqliteStore {
     }
 }
 
-fn key_from_row(row: &Row) -> rusqlite::Result<KeyRecord> {
-    let destinations: String = row.get("destinations")?;
-    let positions: String = row.get("positions")?;
-    Ok(KeyRecord {
+fn key_row(row: &Row) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
         service: row.get("service")?,
         name: row.get("name")?,
-        sealed_secret: row.get("secret")?,
+        secret: row.get("secret")?,
         locked: row.get("locked")?,
-        // Unreadable destinations read as none (every request refused), never as anywhere.
-        destinations: serde_json::from_str(&destinations).unwrap_or_default(),
-        positions: serde_json::from_str(&positions).unwrap_or_default(),
+        destinations: row.get("destinations")?,
+        positions: row.get("positions")?,
         rate_per_caller: row.get("rate_per_caller")?,
         rate_total: row.get("rate_total")?,
         created: row.get("created")?,
@@ -291,13 +235,15 @@ impl Store for SqliteStore {
 
     fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
         let conn = self.lock();
-        Ok(conn.query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_from_row).optional()?)
+        let row = conn.query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_row).optional()?;
+        row.map(KeyRecord::try_from).transpose()
     }
 
     fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT * FROM keys WHERE ?1 IS NULL OR service = ?1 ORDER BY service, name")?;
-        let keys = stmt.query_map(params![service], key_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt.query_map(params![service], key_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let keys = rows.into_iter().map(KeyRecord::try_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(keys)
     }
 
