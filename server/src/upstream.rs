@@ -146,8 +146,21 @@ impl Upstream {
             }
         }
         let truncated = bytes.len() > limit;
-        let text = String::from_utf8_lossy(&bytes);
-        let body = if truncated { Value::String(redact::redact_truncated(&text, limit, secret)) } else { redact::redact_body(&text, secret) };
+        let large = bytes.len() > 256 * 1024;
+        let scrub = {
+            let secret = secret.to_owned();
+            move || {
+                let text = String::from_utf8_lossy(&bytes);
+                if truncated {
+                    Value::String(redact::redact_truncated(&text, limit, &secret))
+                } else {
+                    redact::redact_body(&text, &secret)
+                }
+            }
+        };
+        // Reading a large answer through every encoding takes a while (≈ 50 ms a megabyte):
+        // off the async workers.
+        let body = if large { tokio::task::spawn_blocking(scrub).await.unwrap_or(Value::Null) } else { scrub() };
         if status >= 400 {
             let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
             Ok(Outcome::Failed {

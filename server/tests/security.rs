@@ -738,3 +738,19 @@ async fn the_admin_api_reports_each_keys_last_hour() {
     assert_eq!(key["last_hour"], json!({"THIRD_PARTY_ERROR": 1, "resolved": 1}), "{report}");
     assert!(key["last_used"].as_u64().is_some_and(|t| t + 60_000 > skapi_server::clock::now_ms()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_answer_is_redacted_as_well() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[&api]);
+    let n = 600_000;
+    let id = server
+        .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/filler?n={n}"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}))
+        .await;
+    let (status, answer) = server.poll_until_done("a", &id).await;
+    assert_eq!(status, 200);
+    let text = answer.as_str().expect("a text answer");
+    assert_eq!(text.len(), n + skapi_core::PLACEHOLDER.len() + " and the rest of the answer".len());
+    assert!(text.ends_with("$CLIENT_SECRET and the rest of the answer") && !text.contains(SECRET));
+}
