@@ -352,7 +352,7 @@ impl Engine {
                 Err(StoreError::Unavailable(e)) if now_ms() < give_up_at => {
                     tracing::warn!(id, error = e, "the store is unavailable; the request's end will be written once it is back");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(Duration::from_secs(1));
                 }
                 other => return other.map(|_| ()),
             }
