@@ -7,7 +7,7 @@ use crate::js::{self, Js};
 use serde::Serialize;
 use skapi_core::gateway::{self, Gateways};
 use skapi_core::tree::{Kind, Tree};
-use skapi_core::wire::ContentMeta;
+use skapi_core::wire::{ContentMeta, PollBody};
 use skapi_core::ErrorCode;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -129,6 +129,11 @@ impl Client {
             Ok(JsValue::UNDEFINED)
         });
         Ok(Client { meta_header: js::stringify(&js::to_js(&meta)), service, owner, booted, boot, calls: Cell::new(0), tokens: RefCell::new(None) })
+    }
+
+    /// A `csr-poll`/`csr-cancel` body of this service, to be completed by the caller.
+    pub fn poll_body(&self) -> PollBody<Js> {
+        PollBody { service: Some(self.service.clone()), owner: Some(self.owner.clone()), ..Default::default() }
     }
 
     /// POSTs `body` (a wire type, as JSON) to endpoint `name` and returns the answer (parsed

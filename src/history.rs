@@ -42,7 +42,7 @@ struct Query {
 }
 
 fn text(obj: &Js, key: &str) -> Option<String> {
-    obj.field(key, |v| v.and_then(Tree::text)).filter(|s| !s.is_empty())
+    js::text(&obj.0, key)
 }
 
 fn parse_query(params: &Js) -> Result<Query, ApiError> {
@@ -139,15 +139,8 @@ pub async fn client_secret_request_history(
         js::set(&page, "pending", &js_sys::Array::new());
         return Ok(page.into());
     }
-    let mut body: PollBody<Js> = PollBody {
-        service: Some(client.service.clone()),
-        owner: Some(client.owner.clone()),
-        status: query.status,
-        limit: paging.limit,
-        ascending: paging.ascending,
-        start_key: start_key.map(Js),
-        ..Default::default()
-    };
+    let mut body =
+        PollBody { status: query.status, limit: paging.limit, ascending: paging.ascending, start_key: start_key.map(Js), ..client.poll_body() };
     match &query.queue {
         Some(q) => {
             body.queue = Some(q.clone());

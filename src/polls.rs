@@ -6,9 +6,9 @@
 use crate::callbacks::Callbacks;
 use crate::client::Client;
 use crate::error::SdkError;
-use crate::js::{self, Js};
+use crate::js;
 use serde::Serialize;
-use skapi_core::wire::{PollBody, Status, StatusEnvelope};
+use skapi_core::wire::{Status, StatusEnvelope};
 use skapi_core::{id, ErrorCode};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -173,18 +173,23 @@ fn run(polls: &Rc<PollRegistry>, entry: Rc<PollEntry>, future: Stoppable) -> js_
     promise
 }
 
+/// The id of the request whose unfinished status envelope `answer` is, if it is one.
+pub fn unfinished_id(answer: &JsValue) -> Option<String> {
+    js::read::<StatusEnvelope>(answer).filter(|e| matches!(e.status, Status::Pending | Status::Running)).map(|e| e.id)
+}
+
 /// True when `answer` is the status envelope of request `short` that has not finished — and
 /// not a third-party body that merely looks like one.
 pub fn is_unfinished(answer: &JsValue, short: &str) -> bool {
-    js::read::<StatusEnvelope>(answer).is_some_and(|e| e.id == short && matches!(e.status, Status::Pending | Status::Running))
+    unfinished_id(answer).is_some_and(|id| id == short)
 }
 
 /// Polls a full id every `interval_ms` until it finishes; the third party's answer, or the
 /// failure as an error.
 pub async fn poll_until_done(client: &Client, full_id: &str, interval_ms: u32) -> Result<JsValue, SdkError> {
     let short = id::split_full(full_id).map(|(_, s)| s.to_owned()).unwrap_or_default();
-    let body: PollBody<Js> =
-        PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), id: Some(full_id.to_owned()), ..Default::default() };
+    let mut body = client.poll_body();
+    body.id = Some(full_id.to_owned());
     loop {
         crate::timer::sleep(interval_ms).await;
         let answer = client.post("csr-poll", &body).await?;

@@ -9,7 +9,7 @@ use crate::polls::{self, PollRegistry, Selector};
 use crate::turns::Turns;
 use skapi_core::request::{self as rules, Units};
 use skapi_core::tree::{Kind, Tree};
-use skapi_core::wire::{CsrBody, PollBody, StatusEnvelope};
+use skapi_core::wire::{CsrBody, PollBody};
 use skapi_core::{id, ApiError, Method};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -83,8 +83,7 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
             Ok(answer) => answer,
             Err(e) => return callbacks.fail(e.into_js(METHOD)),
         };
-        let envelope = js::read::<StatusEnvelope>(&accepted);
-        let Some(short) = envelope.map(|e| e.id).filter(|short| polls::is_unfinished(&accepted, short)) else {
+        let Some(short) = polls::unfinished_id(&accepted) else {
             // Anything else (e.g. a backend that answers at once) goes back as it is.
             return callbacks.respond(accepted);
         };
@@ -106,55 +105,42 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
     })
 }
 
-/// `params[key]` when it is a non-empty string.
-fn text_field(params: &JsValue, key: &str) -> Option<String> {
-    if params.is_object() {
-        js::text(params, key)
-    } else {
-        None
-    }
-}
-
 /// The full id a caller means: a full id as is, or `id` of the request to `url` by `method`.
 fn full_id_of(client: &Client, params: &JsValue) -> Result<String, ApiError> {
-    let short = text_field(params, "id").ok_or_else(|| ApiError::invalid_parameter("Key \"id\" is required."))?;
+    let short = js::text(params, "id").ok_or_else(|| ApiError::invalid_parameter("Key \"id\" is required."))?;
     if id::split_full(&short).is_some() {
         return Ok(short);
     }
-    let url = text_field(params, "url").ok_or_else(|| ApiError::invalid_parameter("Key \"url\" is required."))?;
-    let method = Method::parse(&text_field(params, "method").ok_or_else(|| ApiError::invalid_parameter("Key \"method\" is required."))?)?;
+    let url = js::text(params, "url").ok_or_else(|| ApiError::invalid_parameter("Key \"url\" is required."))?;
+    let method = Method::parse(&js::text(params, "method").ok_or_else(|| ApiError::invalid_parameter("Key \"method\" is required."))?)?;
     Ok(id::full(&id::key_v2_of_lowered(method, &js::lower(&url), &client.service), &short))
-}
-
-fn poll_body(client: &Client) -> PollBody<Js> {
-    PollBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), ..Default::default() }
 }
 
 /// `cancelClientSecretRequest({url, method, id})`: `{removed, message}`.
 pub async fn cancel(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
     const NAME: &str = "cancelClientSecretRequest()";
     let full_id = full_id_of(&client, &params).map_err(|e| SdkError::from(e).into_js(NAME))?;
-    let body = PollBody { id: Some(full_id), ..poll_body(&client) };
+    let body = PollBody { id: Some(full_id), ..client.poll_body() };
     client.post("csr-cancel", &body).await.map_err(|e| e.into_js(NAME))
 }
 
 /// `clientSecretRequestQueueCount({queue})`: `{queue_name, in_queue}`.
 pub async fn queue_count(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
     const NAME: &str = "clientSecretRequestQueueCount()";
-    let queue = text_field(&params, "queue").ok_or_else(|| SdkError::from(ApiError::invalid_parameter("\"queue\" is required.")).into_js(NAME))?;
-    let body = PollBody { queue: Some(format!("{queue}:")), ..poll_body(&client) };
+    let queue = js::text(&params, "queue").ok_or_else(|| SdkError::from(ApiError::invalid_parameter("\"queue\" is required.")).into_js(NAME))?;
+    let body = PollBody { queue: Some(format!("{queue}:")), ..client.poll_body() };
     client.post("csr-poll", &body).await.map_err(|e| e.into_js(NAME))
 }
 
 /// `stopClientSecretPolling({url?, method?, id?, queue?}?)`: how many polls were stopped.
 pub fn stop_polling(client: &Client, polls: &PollRegistry, params: &JsValue) -> usize {
-    let selector = if let Some(id) = text_field(params, "id") {
+    let selector = if let Some(id) = js::text(params, "id") {
         let mut ids = vec![id];
         if let Ok(full) = full_id_of(client, params) {
             ids.push(full);
         }
         Selector::Ids(ids)
-    } else if let Some(queue) = text_field(params, "queue") {
+    } else if let Some(queue) = js::text(params, "queue") {
         Selector::Queue(queue)
     } else {
         Selector::All

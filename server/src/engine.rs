@@ -323,17 +323,11 @@ impl Engine {
                 failure(ErrorCode::Expired, "The request expired while it ran; the call was abandoned.")
             }
         };
-        let code = match &outcome {
-            Outcome::Resolved { status_code, .. } => {
-                tracing::info!(id, status_code, "request resolved");
-                "resolved"
-            }
-            Outcome::Failed { error, status_code, .. } => {
-                tracing::info!(id, code = error.code.as_str(), status_code, "request failed");
-                error.code.as_str()
-            }
-        };
-        self.usage.ended(&record.new.service, &record.new.key_name, code, now_ms());
+        match &outcome {
+            Outcome::Resolved { status_code, .. } => tracing::info!(id, status_code, "request resolved"),
+            Outcome::Failed { error, status_code, .. } => tracing::info!(id, code = error.code.as_str(), status_code, "request failed"),
+        }
+        self.usage.ended(&record.new.service, &record.new.key_name, outcome.label(), now_ms());
         self.record_end(id, outcome, record.new.expires).await?;
         if let Some(ack) = ack {
             let _ = ack.send(());
@@ -422,11 +416,7 @@ impl Engine {
         let host = url::Url::parse(&request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let started = std::time::Instant::now();
         let outcome = self.upstream.send(&request, &secret).await;
-        let code = match &outcome {
-            Outcome::Resolved { .. } => "resolved",
-            Outcome::Failed { error, .. } => error.code.as_str(),
-        };
-        crate::metrics::upstream_call(&host, code, started.elapsed());
+        crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());
         outcome
     }
 }

@@ -104,13 +104,18 @@ async fn healthz() -> &'static str {
 /// new calls during a deploy's drain).
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    match serving(&state).await {
+        Ok(()) => "ready".into_response(),
+        Err(why) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+/// Whether the server takes work now: not draining, and its store answers.
+async fn serving(state: &AppState) -> Result<(), &'static str> {
     if state.engine.draining() {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+        return Err("draining");
     }
-    match state.db.call(|s| s.counts()).await {
-        Ok(_) => "ready".into_response(),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response(),
-    }
+    state.db.call(|s| s.counts()).await.map(|_| ()).map_err(|_| "the store does not answer")
 }
 
 /// The metrics in Prometheus' text format (the store's counts read now).
@@ -145,7 +150,7 @@ struct ServiceQuery {
 async fn service(State(state): State<AppState>, Query(q): Query<ServiceQuery>) -> Result<Json<ServiceCheck>, Failure> {
     let service = q.service.filter(|s| !s.is_empty()).ok_or_else(|| Failure::invalid_parameter("\"service\" is required."))?;
     // Active only while the store answers (an SDK still boots: its calls then wait out 503s).
-    let active = state.db.call(|s| s.counts()).await.is_ok() && !state.engine.draining();
+    let active = serving(&state).await.is_ok();
     Ok(Json(ServiceCheck { service, owner: q.owner.unwrap_or_default(), active }))
 }
 

@@ -108,6 +108,16 @@ pub enum Outcome {
     Failed { error: ApiError, status_code: Option<u16>, body: Option<Value>, truncated: bool },
 }
 
+impl Outcome {
+    /// `resolved`, or the failure's error code (for logs, metrics and per-key figures).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Resolved { .. } => "resolved",
+            Outcome::Failed { error, .. } => error.code.as_str(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Arrival order.
