@@ -133,23 +133,24 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     url::validate(&url)?;
     let method = Method::parse(&method)?;
 
-    let has_headers = opt_object(params, "headers")?;
-    if has_headers {
-        params.field("headers", |headers| {
-            let mut problem = None;
-            headers.expect("checked above").entries(&mut |name, value| {
-                problem = if matches!(value.kind(), Kind::Object | Kind::Array) {
-                    Some(ApiError::invalid_parameter("\"headers\" values should be strings."))
-                } else if forbidden_header(name) {
-                    Some(ApiError::invalid_parameter(format!("Header \"{name}\" may not be set: the server sets it itself.")))
-                } else {
-                    None
-                };
-                problem.is_none()
-            });
-            problem.map_or(Ok(()), Err)
-        })?;
-    }
+    params.field("headers", |headers| {
+        let Some(headers) = headers.filter(|h| !matches!(h.kind(), Kind::Null | Kind::Other)) else { return Ok(()) };
+        if headers.kind() != Kind::Object {
+            return Err(wrong_type("headers", "object"));
+        }
+        let mut problem = None;
+        headers.entries(&mut |name, value| {
+            problem = if matches!(value.kind(), Kind::Object | Kind::Array) {
+                Some(ApiError::invalid_parameter("\"headers\" values should be strings."))
+            } else if forbidden_header(name) {
+                Some(ApiError::invalid_parameter(format!("Header \"{name}\" may not be set: the server sets it itself.")))
+            } else {
+                None
+            };
+            problem.is_none()
+        });
+        problem.map_or(Ok(()), Err)
+    })?;
     params.field("data", |v| match v.map(Tree::kind) {
         None | Some(Kind::Null | Kind::Other | Kind::Object | Kind::Array) => Ok(()),
         Some(_) => Err(wrong_type("data", "object")),
