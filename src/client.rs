@@ -11,9 +11,9 @@ use skapi_core::wire::{ContentMeta, PollBody};
 use skapi_core::ErrorCode;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{RequestInit, RequestMode, Response};
 
 /// Where the gateways are, once found and the connection checked (the first call's answer
 /// is every call's).
@@ -63,19 +63,20 @@ struct Answer {
     retry_after: Option<u32>,
 }
 
-async fn fetch(url: &str, init: &RequestInit) -> Result<Answer, SdkError> {
-    let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::NetworkError, "No window to fetch from."))?;
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, init)).await.map_err(network)?.dyn_into().map_err(network)?;
-    let text = JsFuture::from(response.text().map_err(network)?).await.map_err(network)?.as_string().unwrap_or_default();
-    let retry_after = response.headers().get("retry-after").ok().flatten().and_then(|v| v.trim().parse().ok());
-    Ok(Answer { status: response.status(), text, retry_after })
+#[wasm_bindgen(module = "/src/client.js")]
+extern "C" {
+    /// Resolves `[status, text, retryAfter]`; rejects when the network fails.
+    fn call(url: &str, headers: &JsValue, body: Option<&str>) -> js_sys::Promise;
+}
+
+async fn fetch(url: &str, headers: &JsValue, body: Option<&str>) -> Result<Answer, SdkError> {
+    let answer: js_sys::Array = JsFuture::from(call(url, headers, body)).await.map_err(network)?.unchecked_into();
+    let retry_after = answer.get(2).as_string().and_then(|v| v.trim().parse().ok());
+    Ok(Answer { status: answer.get(0).as_f64().unwrap_or(0.0) as u16, text: answer.get(1).as_string().unwrap_or_default(), retry_after })
 }
 
 async fn get(url: &str) -> Result<Answer, SdkError> {
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_mode(RequestMode::Cors);
-    fetch(url, &init).await
+    fetch(url, &JsValue::UNDEFINED, None).await
 }
 
 /// Finds the gateways, then checks the connection (`GET …/service`): any non-empty JSON object
@@ -151,30 +152,24 @@ impl Client {
         }
         let booted = self.booted.borrow().clone();
         let gateways = booted.unwrap_or_else(|| Err(SdkError::new(ErrorCode::NetworkError, "The connection check did not finish.")))?;
-        let body = JsValue::from_str(&body);
         let mut retried = false;
         loop {
             let tokens = self.tokens.borrow().clone();
             let call = self.calls.get();
             self.calls.set(call.wrapping_add(1));
             let url = format!("{}{}", gateways.pick(tokens.is_some(), call), name);
-            let headers = web_sys::Headers::new().map_err(network)?;
-            headers.set("Content-Type", "application/json").map_err(network)?;
-            headers.set("Accept", "*/*").map_err(network)?;
-            headers.set("Content-Meta", &self.meta_header).map_err(network)?;
+            let headers: JsValue = js_sys::Object::new().into();
+            js::set(&headers, "Content-Type", &"application/json".into());
+            js::set(&headers, "Accept", &"*/*".into());
+            js::set(&headers, "Content-Meta", &self.meta_header.as_str().into());
             if let Some(tokens) = &tokens {
                 // As skapi-js: the raw ID token, and on `csr` the access token too.
-                headers.set("Authorization", &tokens.id_token).map_err(network)?;
+                js::set(&headers, "Authorization", &tokens.id_token.as_str().into());
                 if let (Some(access), "csr") = (&tokens.access_token, name) {
-                    headers.set("X-Access-Token", access).map_err(network)?;
+                    js::set(&headers, "X-Access-Token", &access.as_str().into());
                 }
             }
-            let init = RequestInit::new();
-            init.set_method("POST");
-            init.set_mode(RequestMode::Cors);
-            init.set_headers(&headers);
-            init.set_body(&body);
-            let answer = fetch(&url, &init).await?;
+            let answer = fetch(&url, &headers, Some(&body)).await?;
             match (answer.status, answer.retry_after) {
                 // Over a rate limit, or the server restarting or without its database: wait
                 // out what it asks once, then try again.

@@ -4,28 +4,26 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+#[wasm_bindgen(module = "/src/timer.js")]
+extern "C" {
+    /// `[promise, handle]`
+    fn after(ms: u32) -> js_sys::Array;
+    fn cancel(handle: &JsValue);
+}
+
 pub struct Sleep {
-    handle: Option<i32>,
+    handle: Option<JsValue>,
     done: JsFuture,
 }
 
 /// Resolves after `ms` milliseconds.
 pub fn sleep(ms: u32) -> Sleep {
-    let mut handle = None;
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        handle =
-            web_sys::window().and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.min(i32::MAX as u32) as i32).ok());
-        if handle.is_none() {
-            // No window to time with: go on at once rather than never.
-            let _ = resolve.call0(&JsValue::NULL);
-        }
-    });
-    Sleep { handle, done: JsFuture::from(promise) }
+    let timer = after(ms.min(i32::MAX as u32));
+    Sleep { handle: Some(timer.get(1)), done: JsFuture::from(js_sys::Promise::from(timer.get(0))) }
 }
-
 impl Future for Sleep {
     type Output = ();
 
@@ -42,8 +40,8 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let (Some(handle), Some(window)) = (self.handle, web_sys::window()) {
-            window.clear_timeout_with_handle(handle);
+        if let Some(handle) = &self.handle {
+            cancel(handle);
         }
     }
 }

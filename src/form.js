@@ -1,0 +1,111 @@
+// The DOM side of src/form.rs: which controls of a form count, and their values. Written in
+// JavaScript because every DOM property read through web-sys costs the wasm an import shim;
+// here the same rules cost a few hundred bytes. The nesting of names stays in Rust (core).
+
+const SNAPSHOT = '__skapiFormSnapshot';
+
+/** A control's fields by HTML's rules, as [name, value, many] (`many`: a `<select multiple>`). */
+function control(el, out) {
+  const name = el.name;
+  if (!name || el.matches(':disabled')) return true;
+  const tag = el.localName;
+  if (tag === 'input') {
+    const type = el.type.toLowerCase();
+    if (type === 'file') return false;
+    if (type === 'submit' || type === 'image' || type === 'button' || type === 'reset') return true;
+    if (type === 'checkbox') {
+      // Without a value attribute a checkbox says whether it is checked (as skapi-js).
+      if (!el.hasAttribute('value')) out.push([name, el.checked, false]);
+      else if (el.checked) out.push([name, el.value, false]);
+    } else if (type === 'radio') {
+      if (el.checked) out.push([name, el.value, false]);
+    } else if (type === 'number' || type === 'range') {
+      if (el.value !== '' && Number.isFinite(el.valueAsNumber)) out.push([name, el.valueAsNumber, false]);
+    } else {
+      out.push([name, el.value, false]);
+    }
+  } else if (tag === 'select') {
+    if (el.multiple) for (const option of el.selectedOptions) out.push([name, option.value, true]);
+    else if (el.selectedIndex >= 0) out.push([name, el.value, false]);
+  } else if (tag === 'textarea') {
+    out.push([name, el.value, false]);
+  }
+  // <button>, <fieldset>, <output>, <object>: not values (the submitter is added apart).
+  return true;
+}
+
+function formFields(form, submitter) {
+  const fields = [];
+  for (const el of form.elements) if (!control(el, fields)) return { file: true };
+  // HTML's rule: of the buttons, only the one that submitted the form counts.
+  if (submitter && submitter.name && !submitter.matches(':disabled')) fields.push([submitter.name, submitter.value ?? '', false]);
+  // `form.action` is the attribute resolved against the page's URL.
+  return { fields, action: form.getAttribute('action') === null ? null : form.action };
+}
+
+const isForm = (v) => typeof HTMLFormElement !== 'undefined' && v instanceof HTMLFormElement;
+
+/**
+ * The form behind `input` — a submit event (its default prevented here, synchronously), a
+ * form, FormData, or a snapshot the loader took while the module loaded — as `{fields,
+ * action}` or `{file: true}` when it holds a file; `undefined` when `input` is no form.
+ */
+export function readForm(input) {
+  if (typeof SubmitEvent !== 'undefined' && input instanceof SubmitEvent) {
+    input.preventDefault();
+    return isForm(input.target) ? formFields(input.target, input.submitter) : undefined;
+  }
+  if (isForm(input)) return formFields(input, null);
+  if (typeof FormData !== 'undefined' && input instanceof FormData) {
+    const fields = [];
+    for (const [name, value] of input) {
+      if (typeof value !== 'string') return { file: true };
+      fields.push([name, value, false]);
+    }
+    return { fields, action: null };
+  }
+  if (input && typeof input === 'object' && input[SNAPSHOT]) {
+    return isForm(input.form) ? formFields(input.form, input.submitter || null) : undefined;
+  }
+  return undefined;
+}
+
+/** Defines, never assigns: a field named `__proto__[x]` becomes an own property `__proto__`. */
+export function own(o, k, v) {
+  Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+}
+
+const withoutQuery = (url) => url.split(/[?#]/)[0];
+
+function storage() {
+  try {
+    return sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the response for the action page (under `prefix` + its URL) and goes there. */
+export function goToAction(prefix, action, response) {
+  try {
+    storage()?.setItem(prefix + withoutQuery(action), JSON.stringify(response));
+  } catch {
+    // Full or unavailable storage: the page still goes on.
+  }
+  if (location.href === action) location.replace(action);
+  else location.href = action;
+}
+
+/** The response a form with an `action` left for this page, once; `null` otherwise. */
+export function takeResponse(prefix) {
+  const store = storage();
+  const key = prefix + withoutQuery(location.href);
+  const text = store?.getItem(key);
+  if (text == null) return null;
+  store.removeItem(key);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
