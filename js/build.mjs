@@ -1,8 +1,9 @@
 // Builds the npm package into dist/ from wasm-pack's output (see scripts/build-package.sh):
-// the ES module for bundlers (wasm inlined), the classic script and its .wasm, the types.
+// the ES module for bundlers (wasm inlined, gzipped), the classic script and its .wasm, the types.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const [pkgDir, distDir] = process.argv.slice(2);
 const glue = path.join(pkgDir, 'skapi_wasm.js');
@@ -19,7 +20,10 @@ const snippet = fs.readdirSync(path.join(pkgDir, 'snippets'), { recursive: true 
   .find((f) => f.endsWith('.js') && fs.readFileSync(f, 'utf8').includes('class SkapiError'));
 if (!snippet) throw new Error('SkapiError not found in the snippets');
 const wasm = path.join(pkgDir, 'skapi_wasm_bg.wasm');
-fs.writeFileSync(path.join(pkgDir, 'skapi_wasm_inline.mjs'), `export default ${JSON.stringify(fs.readFileSync(wasm).toString('base64'))};\n`);
+// Inline as base64 of its gzip (the page inflates it with DecompressionStream): base64 of the
+// raw wasm would weigh a third more than the wasm itself, even gzipped again by the server.
+const packed = zlib.gzipSync(fs.readFileSync(wasm), { level: 9 }).toString('base64');
+fs.writeFileSync(path.join(pkgDir, 'skapi_wasm_inline.mjs'), `export default ${JSON.stringify(packed)};\n`);
 
 fs.mkdirSync(distDir, { recursive: true });
 const alias = {

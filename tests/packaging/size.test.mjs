@@ -3,8 +3,9 @@
 //
 // The budgets are the SDK's goals: the script tag (the file `unpkg` names plus the .wasm it
 // loads) at most 45,000 bytes, the bundler entry (plus any .wasm it names) at most 60,000.
-// Until the SDK reaches them, each figure is held under a ceiling — today's figure rounded
-// up — that only ever comes down, so a change that grows the SDK fails here.
+// The bundler entry is held to its budget; until the script tag reaches its own, it is held
+// under a ceiling — today's figure rounded up — that only ever comes down, so a change that
+// grows the SDK fails here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const BUDGET = { scriptTag: 45_000, bundler: 60_000 };
-const CEILING = { scriptTag: 63_000, bundler: 80_000 };
+const CEILING = { scriptTag: 57_000, bundler: BUDGET.bundler };
 
 const tarball = process.env.SKAPI_TEST_TARBALL;
 const gz = (file) => execFileSync('gzip', ['-9c', file], { maxBuffer: 64 << 20 }).length;
