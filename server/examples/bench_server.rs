@@ -79,7 +79,7 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
     let Some((n, database)) = instances else {
         let config = ServeConfig { allow_private_upstreams: true, concurrency: 256, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
         let state = AppState::open(config).await.unwrap();
-        state.keyring.add(bench_key(), false).unwrap();
+        state.keyring.add(bench_key(), false).await.unwrap();
         let base = listen(skapi_server::api::router(state)).await;
         return Servers { bases: vec![base], children: Vec::new(), _dir: dir };
     };
@@ -232,7 +232,7 @@ async fn queue_overhead(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig { allow_private_upstreams: true, ..ServeConfig::new("127.0.0.1:0", dir.path()) };
     let state = AppState::open(config).await.unwrap();
-    state.keyring.add(bench_key(), false).unwrap();
+    state.keyring.add(bench_key(), false).await.unwrap();
     let base = listen(skapi_server::api::router(state.clone())).await;
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -257,7 +257,7 @@ async fn queue_overhead(n: usize) {
         t.await.unwrap();
     }
     let accepted = started.elapsed().as_secs_f64();
-    while !state.db.blocking().pending().unwrap().is_empty() {
+    while !state.db.store().pending().await.unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(20)).await;

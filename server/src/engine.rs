@@ -153,7 +153,7 @@ impl Engine {
     pub async fn cancel(&self, id: &str) -> Result<Cancel, StoreError> {
         let error = ApiError::new(ErrorCode::Canceled, "The request was cancelled before it was sent.");
         let owned = id.to_owned();
-        if self.db.call(move |s| s.fail_pending(&owned, &error, now_ms())).await? {
+        if self.db.call(|s| s.fail_pending(&owned, &error, now_ms())).await? {
             return Ok(Cancel::BeforeSending);
         }
         let Some(abort) = lock(&self.running).remove(id) else {
@@ -180,7 +180,7 @@ impl Engine {
                 ticks.tick().await;
                 let Some(engine) = engine.upgrade() else { return };
                 let cutoff = now_ms().saturating_sub(grace.as_millis() as u64);
-                match engine.db.call(move |s| s.purge_expired(cutoff)).await {
+                match engine.db.call(|s| s.purge_expired(cutoff)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(count = n, "expired records purged"),
                     Err(e) => tracing::error!(error = %e, "purging expired records failed"),
@@ -197,7 +197,7 @@ impl Engine {
         let now = now_ms();
         // Alone on its store, this process knows that whatever runs was its own; with a shared
         // store another instance may be running it, and only a lease running out tells.
-        let n = self.db.call(move |s| if s.shared() { Ok(0) } else { s.fail_running(&interrupted, now) }).await?;
+        let n = if self.db.store().shared() { 0 } else { self.db.call(|s| s.fail_running(&interrupted, now)).await? };
         if n > 0 {
             tracing::warn!(count = n, "requests interrupted by a previous stop marked failed");
         }
@@ -246,7 +246,7 @@ impl Engine {
             let (key, now) = (queue_key.clone(), now_ms());
             let lease_until = self.lease_until(now);
             // Claimed only while nothing of this queue runs — here or in another instance.
-            match self.db.call(move |s| s.claim_next_in_queue(&key, now, lease_until)).await {
+            match self.db.call(|s| s.claim_next_in_queue(&key, now, lease_until)).await {
                 Ok(Some(id)) => self.run_claimed(&id, permit).await,
                 Ok(None) => {
                     drop(permit);
@@ -279,7 +279,7 @@ impl Engine {
         }
         let (owned, now) = (id.to_owned(), now_ms());
         let lease_until = self.lease_until(now);
-        match self.db.call(move |s| s.claim(&owned, now, lease_until)).await {
+        match self.db.call(|s| s.claim(&owned, now, lease_until)).await {
             Ok(true) => self.run_claimed(id, permit).await,
             Ok(false) => {}
             Err(e) => tracing::error!(id, error = %e, "request could not be claimed"),
@@ -291,7 +291,7 @@ impl Engine {
             tracing::error!(id, error = %e, "request could not be run");
             let id = id.to_owned();
             let outcome = failure(ErrorCode::ServerError, "The server failed while running this request.");
-            let _ = self.db.call(move |s| s.finish(&id, &outcome, now_ms())).await;
+            let _ = self.db.call(|s| s.finish(&id, &outcome, now_ms())).await;
         }
     }
 
@@ -301,14 +301,14 @@ impl Engine {
         lock(&self.running).insert(id.to_owned(), abort);
         let _registered = Running { engine: self, id };
         let owned = id.to_owned();
-        let Some(record) = self.db.call(move |s| s.get_record(&owned)).await? else {
+        let Some(record) = self.db.call(|s| s.get_record(&owned)).await? else {
             return Ok(());
         };
         let now = now_ms();
         if now >= record.new.expires {
             let outcome = failure(ErrorCode::Expired, "The request expired before it could run.");
             let owned = id.to_owned();
-            self.db.call(move |s| s.finish(&owned, &outcome, now)).await?;
+            self.db.call(|s| s.finish(&owned, &outcome, now)).await?;
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(record.new.expires - now);
@@ -342,7 +342,7 @@ impl Engine {
         let mut delay = Duration::from_millis(200);
         loop {
             let (owned, written) = (id.to_owned(), outcome.clone());
-            match self.db.call(move |s| s.finish(&owned, &written, now_ms())).await {
+            match self.db.call(|s| s.finish(&owned, &written, now_ms())).await {
                 Err(StoreError::Unavailable(e)) if now_ms() < give_up_at => {
                     tracing::warn!(id, error = e, "the store is unavailable; the request's end will be written once it is back");
                     tokio::time::sleep(delay).await;
@@ -373,10 +373,12 @@ impl Engine {
                 let interrupted = ApiError::new(ErrorCode::Interrupted, "The server running this request stopped; it was not sent again.");
                 let work = engine
                     .db
-                    .call(move |s| {
-                        s.renew_leases(&mine, lease_until)?;
-                        s.fail_expired_leases(&interrupted, now)?;
-                        s.idle_work(now.saturating_sub(IDLE_AFTER_MS))
+                    .call(|s| {
+                        Box::pin(async move {
+                            s.renew_leases(&mine, lease_until).await?;
+                            s.fail_expired_leases(&interrupted, now).await?;
+                            s.idle_work(now.saturating_sub(IDLE_AFTER_MS)).await
+                        })
                     })
                     .await;
                 match work {

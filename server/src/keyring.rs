@@ -150,7 +150,7 @@ impl Keyring {
     }
 
     /// Saves a key; `replace` lets it overwrite one of the same name.
-    pub fn add(&self, key: NewKey, replace: bool) -> Result<KeyInfo, KeyringError> {
+    pub async fn add(&self, key: NewKey, replace: bool) -> Result<KeyInfo, KeyringError> {
         if key.service.trim().is_empty() || key.service.len() > 128 {
             return invalid("the service id must have 1 to 128 characters");
         }
@@ -164,7 +164,7 @@ impl Keyring {
         check_limits(key.rate_per_caller, key.rate_total)?;
         let destinations = normalize_destinations(&key.destinations)?;
         let now = now_ms();
-        let created = match self.db.blocking().get_key(&key.service, &key.name)? {
+        let created = match self.db.call(|s| s.get_key(&key.service, &key.name)).await? {
             Some(existing) if replace => existing.created,
             _ => now,
         };
@@ -180,16 +180,16 @@ impl Keyring {
             created,
             updated: now,
         };
-        self.db.blocking().insert_key(&record, replace)?;
+        self.db.call(|s| s.insert_key(&record, replace)).await?;
         Ok(self.info(record))
     }
 
     /// Changes a key in place.
-    pub fn edit(&self, service: &str, name: &str, edit: KeyEdit) -> Result<KeyInfo, KeyringError> {
+    pub async fn edit(&self, service: &str, name: &str, edit: KeyEdit) -> Result<KeyInfo, KeyringError> {
         let mut key = self
             .db
-            .blocking()
-            .get_key(service, name)?
+            .call(|s| s.get_key(service, name))
+            .await?
             .ok_or_else(|| KeyringError::NotFound { service: service.to_owned(), name: name.to_owned() })?;
         if let Some(secret) = &edit.secret {
             check_value(secret)?;
@@ -212,16 +212,16 @@ impl Keyring {
         }
         check_limits(key.rate_per_caller, key.rate_total)?;
         key.updated = now_ms();
-        self.db.blocking().insert_key(&key, true)?;
+        self.db.call(|s| s.insert_key(&key, true)).await?;
         Ok(self.info(key))
     }
 
-    pub fn list(&self, service: Option<&str>) -> Result<Vec<KeyInfo>, KeyringError> {
-        Ok(self.db.blocking().list_keys(service)?.into_iter().map(|k| self.info(k)).collect())
+    pub async fn list(&self, service: Option<&str>) -> Result<Vec<KeyInfo>, KeyringError> {
+        Ok(self.db.call(|s| s.list_keys(service)).await?.into_iter().map(|k| self.info(k)).collect())
     }
 
-    pub fn remove(&self, service: &str, name: &str) -> Result<bool, KeyringError> {
-        Ok(self.db.blocking().remove_key(service, name)?)
+    pub async fn remove(&self, service: &str, name: &str) -> Result<bool, KeyringError> {
+        Ok(self.db.call(|s| s.remove_key(service, name)).await?)
     }
 
     /// The key and its opened value, read fresh from the store (so a change made by the CLI
@@ -236,8 +236,7 @@ impl Keyring {
 
     /// The key without its value (for checks at acceptance time).
     pub async fn get(&self, service: &str, name: &str) -> Result<Option<KeyRecord>, KeyringError> {
-        let (s, n) = (service.to_owned(), name.to_owned());
-        Ok(self.db.call(move |store| store.get_key(&s, &n)).await?)
+        Ok(self.db.call(|s| s.get_key(service, name)).await?)
     }
 }
 

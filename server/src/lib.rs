@@ -42,7 +42,7 @@ impl AppState {
         secrets::create_data_dir(&config.data_dir)?;
         metrics::install();
         let (database, data_dir) = (config.database.clone(), config.data_dir.clone());
-        let store = tokio::task::spawn_blocking(move || store::open(database.as_deref(), &data_dir)).await??;
+        let store = store::open(database.as_deref(), &data_dir).await?;
         let db = store::Db::new(store);
         let secrets = Arc::new(secrets::MasterKey::load_or_create(&config.data_dir)?);
         let keyring = Arc::new(keyring::Keyring::new(db.clone(), secrets));
@@ -66,8 +66,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         // The demo's stand-ins live on this very server, on loopback.
         let own = std::net::SocketAddr::new(if addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { addr.ip() }, addr.port());
         state.engine.allow_upstream(own);
-        let (state, base) = (state.clone(), format!("http://{own}"));
-        tokio::task::spawn_blocking(move || demo::ensure_keys(&state, &base)).await??;
+        demo::ensure_keys(&state, &format!("http://{own}")).await?;
     }
     if let Some(metrics_listen) = &state.config.metrics_listen {
         // The metrics without the admin token, on an address of the operator's choosing.

@@ -253,9 +253,9 @@ struct KeyId {
     name: String,
 }
 
-fn open_keyring(data: &DataDir) -> anyhow::Result<Keyring> {
+async fn open_keyring(data: &DataDir) -> anyhow::Result<Keyring> {
     skapi_server::secrets::create_data_dir(&data.data_dir)?;
-    let store = store::open(data.database.as_deref(), &data.data_dir)?;
+    let store = store::open(data.database.as_deref(), &data.data_dir).await?;
     let master = MasterKey::load_or_create(&data.data_dir)?;
     Ok(Keyring::new(store::Db::new(store), Arc::new(master)))
 }
@@ -269,15 +269,15 @@ fn read_secret() -> anyhow::Result<String> {
     Ok(trimmed.to_owned())
 }
 
-fn keys(command: KeysCommand) -> anyhow::Result<()> {
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, any_destination, rules, replace } => {
-            let keyring = open_keyring(&data)?;
+            let keyring = open_keyring(&data).await?;
             let secret = read_secret()?;
             let KeyRules { positions, rate_per_caller, rate_total } = rules;
             let destinations = if any_destination { Destinations::Any } else { Destinations::Only(destinations) };
             let key = NewKey { service, name, secret, locked, destinations, positions, rate_per_caller, rate_total };
-            let info = keyring.add(key, replace).map_err(|e| match e {
+            let info = keyring.add(key, replace).await.map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
                 other => other.into(),
             })?;
@@ -287,7 +287,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::List { data, service, json } => {
-            let keys = open_keyring(&data)?.list(service.as_deref())?;
+            let keys = open_keyring(&data).await?.list(service.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
@@ -326,7 +326,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             rate_per_caller,
             rate_total,
         } => {
-            let keyring = open_keyring(&data)?;
+            let keyring = open_keyring(&data).await?;
             let limit = |n: Option<u32>| n.map(|n| (n > 0).then_some(n));
             let edit = KeyEdit {
                 secret: if value_from_stdin { Some(read_secret()?) } else { None },
@@ -340,11 +340,11 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 rate_per_caller: limit(rate_per_caller),
                 rate_total: limit(rate_total),
             };
-            let info = keyring.edit(&service, &name, edit)?;
+            let info = keyring.edit(&service, &name, edit).await?;
             eprintln!("updated key \"{}\" of service \"{}\"", info.name, info.service);
         }
         KeysCommand::Remove { data, key: KeyId { service, name } } => {
-            if !open_keyring(&data)?.remove(&service, &name)? {
+            if !open_keyring(&data).await?.remove(&service, &name).await? {
                 anyhow::bail!("no key \"{name}\" in service \"{service}\"");
             }
             eprintln!("removed key \"{name}\" of service \"{service}\"");
@@ -353,11 +353,16 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn services(command: ServicesCommand) -> anyhow::Result<()> {
+/// Runs one CLI command on a small runtime of its own (the store is async).
+fn once(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(command)
+}
+
+async fn services(command: ServicesCommand) -> anyhow::Result<()> {
     match command {
         ServicesCommand::Cors { data, service, origins, any_origin } => {
             skapi_server::secrets::create_data_dir(&data.data_dir)?;
-            let store = store::open(data.database.as_deref(), &data.data_dir)?;
+            let store = store::open(data.database.as_deref(), &data.data_dir).await?;
             let origins = if any_origin {
                 None
             } else {
@@ -368,7 +373,7 @@ fn services(command: ServicesCommand) -> anyhow::Result<()> {
                         .collect::<anyhow::Result<Vec<_>>>()?,
                 )
             };
-            store.set_service_origins(&service, origins.as_deref(), skapi_server::clock::now_ms())?;
+            store.set_service_origins(&service, origins.as_deref(), skapi_server::clock::now_ms()).await?;
             match origins {
                 Some(o) => eprintln!("service \"{service}\" may be called from: {}", o.join(" ")),
                 None => eprintln!("service \"{service}\" may be called from any origin"),
@@ -441,8 +446,8 @@ fn main() -> ExitCode {
             };
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(skapi_server::serve(config)))
         }
-        Command::Keys(command) => keys(command),
-        Command::Services(command) => services(command),
+        Command::Keys(command) => once(keys(command)),
+        Command::Services(command) => once(services(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

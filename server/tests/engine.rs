@@ -126,7 +126,8 @@ async fn expiry_abandons_work_answers_expired_and_purges() {
         assert_eq!((status, answer["code"].as_str()), (410, Some("EXPIRED")), "{answer}");
     }
     wait_until(|| {
-        let record = blocking(|| server.state.db.blocking().get_record(head.rsplit_once('#').unwrap().1.split_once(':').unwrap().1));
+        let short = head.rsplit_once('#').unwrap().1.split_once(':').unwrap().1;
+        let record = blocking(|| tokio::runtime::Handle::current().block_on(server.state.db.store().get_record(short)));
         record.unwrap().is_none()
     })
     .await;

@@ -26,7 +26,7 @@ async fn ten_thousand_requests_over_a_hundred_queues() {
     let shorts: Vec<String> = ids.iter().map(|f| skapi_core::id::split_full(f).unwrap().1.to_owned()).collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if stand_in.arrivals.lock().unwrap().len() >= 10_000 && store.blocking().pending().unwrap().is_empty() {
+        if stand_in.arrivals.lock().unwrap().len() >= 10_000 && store.store().pending().await.unwrap().is_empty() {
             break;
         }
         assert!(Instant::now() < deadline, "the load did not finish in time");
@@ -46,7 +46,7 @@ async fn ten_thousand_requests_over_a_hundred_queues() {
     let mut resolved = 0;
     let mut accepted_by_queue: HashMap<String, Vec<(i64, String)>> = HashMap::new();
     for short in &shorts {
-        let record = store.blocking().get_record(short).unwrap().expect("every record kept");
+        let record = store.store().get_record(short).await.unwrap().expect("every record kept");
         assert_eq!(record.status, Status::Resolved, "{short}");
         resolved += 1;
         let tag = record.new.request_body.as_ref().unwrap()["tag"].as_str().unwrap().to_owned();
@@ -125,7 +125,7 @@ async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
     let mut per_queue: HashMap<String, Vec<(i64, String)>> = HashMap::new();
     for id in &all_ids {
         use skapi_server::store::Store;
-        let record = store.get_record(skapi_core::id::split_full(id).unwrap().1).unwrap().expect("every accepted request kept");
+        let record = store.get_record(skapi_core::id::split_full(id).unwrap().1).await.unwrap().expect("every accepted request kept");
         let tag = record.new.request_body.as_ref().unwrap()["tag"].as_str().unwrap().to_owned();
         per_queue.entry(record.new.queue.clone().unwrap()).or_default().push((record.seq, tag));
     }

@@ -55,29 +55,32 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
             destinations: skapi_server::destination::Destinations::Any,
             ..Default::default()
         };
-        keyring.add(key, false).unwrap();
+        keyring.add(key, false).await.unwrap();
         let now = skapi_server::clock::now_ms();
-        store.insert_record(&record("1:running", &url, now)).unwrap();
-        assert!(store.claim("1:running", now, now + 60_000).unwrap());
-        store.insert_record(&record("2:first", &url, now + 1)).unwrap();
-        store.insert_record(&record("3:second", &url, now + 2)).unwrap();
+        store.insert_record(&record("1:running", &url, now)).await.unwrap();
+        assert!(store.claim("1:running", now, now + 60_000).await.unwrap());
+        store.insert_record(&record("2:first", &url, now + 1)).await.unwrap();
+        store.insert_record(&record("3:second", &url, now + 2)).await.unwrap();
     }
     let server = start_server_with(dir.clone(), config(dir.path())).await;
-    let interrupted = server.state.db.blocking().get_record("1:running").unwrap().unwrap();
+    let interrupted = server.state.db.store().get_record("1:running").await.unwrap().unwrap();
     assert_eq!(interrupted.status, Status::Failed);
     match interrupted.outcome {
         Some(Outcome::Failed { error, .. }) => assert_eq!(error.code, ErrorCode::Interrupted),
         other => panic!("{other:?}"),
     }
     for _ in 0..200 {
-        let done = ["2:first", "3:second"].iter().all(|id| server.state.db.blocking().get_record(id).unwrap().unwrap().status.is_final());
+        let mut done = true;
+        for id in ["2:first", "3:second"] {
+            done &= server.state.db.store().get_record(id).await.unwrap().unwrap().status.is_final();
+        }
         if done {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     for id in ["2:first", "3:second"] {
-        assert_eq!(server.state.db.blocking().get_record(id).unwrap().unwrap().status, Status::Resolved, "{id}");
+        assert_eq!(server.state.db.store().get_record(id).await.unwrap().unwrap().status, Status::Resolved, "{id}");
     }
     let bodies: Vec<serde_json::Value> = stand_in.seen().iter().map(|s| serde_json::from_slice(&s.body).unwrap()).collect();
     assert_eq!(bodies.len(), 2, "the interrupted request was not sent again: {bodies:?}");

@@ -87,7 +87,7 @@ fn locked_request(api: &str) -> Value {
            "method": "post", "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"prompt": "otter"}})
 }
 
-fn add_locked(server: &Server) {
+async fn add_locked(server: &Server) {
     let key = skapi_server::keyring::NewKey {
         service: SERVICE.into(),
         name: "locked".into(),
@@ -96,14 +96,14 @@ fn add_locked(server: &Server) {
         destinations: skapi_server::destination::Destinations::Any,
         ..Default::default()
     };
-    blocking(|| server.state.keyring.add(key, false)).unwrap();
+    server.state.keyring.add(key, false).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn locked_keys_need_a_verified_user_and_records_belong_to_them() {
     let (api, stand_in) = start_stand_in().await;
     let server = server_with(hs_auth).await;
-    add_locked(&server);
+    add_locked(&server).await;
 
     let (status, answer) = server.call("csr", "anon", locked_request(&api)).await;
     assert_eq!((status, answer["code"].as_str()), (401, Some("UNAUTHORIZED")), "no token: {answer}");
@@ -162,7 +162,7 @@ async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion() {
     let server =
         server_with(|c| c.auth = AuthConfig { jwks_file: Some(fixture("test-jwks.json")), audience: Some(AUDIENCE.into()), ..Default::default() })
             .await;
-    add_locked(&server);
+    add_locked(&server).await;
     for token in
         [signed(Algorithm::RS256, "test-rsa", "test-rsa.pem", &claims("carol")), signed(Algorithm::ES256, "test-ec", "test-ec.pem", &claims("carol"))]
     {
@@ -286,7 +286,7 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
         destinations: skapi_server::destination::Destinations::Any,
         ..Default::default()
     };
-    blocking(|| server.state.keyring.add(key, false)).unwrap();
+    server.state.keyring.add(key, false).await.unwrap();
     let request = |data: Value| {
         json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
                "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": data})
@@ -319,7 +319,7 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
     let (status, answer) = server.call("csr", "d", request(json!({"big": "x".repeat(5000)}))).await;
     assert_eq!((status, answer["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{answer}");
 
-    blocking(|| server.state.db.blocking().set_service_origins(SERVICE, Some(&["https://good.example".to_owned()]), 0)).unwrap();
+    server.state.db.store().set_service_origins(SERVICE, Some(&["https://good.example".to_owned()]), 0).await.unwrap();
     let from = |origin: &'static str| {
         let http = server.http.clone();
         let base = server.base.clone();
@@ -602,7 +602,7 @@ async fn a_key_without_destinations_is_sent_nowhere() {
         ..Default::default()
     };
     use skapi_server::destination::Destinations;
-    let refused = blocking(|| server.state.keyring.add(key(Destinations::Only(vec![])), false));
+    let refused = server.state.keyring.add(key(Destinations::Only(vec![])), false).await;
     assert!(refused.unwrap_err().to_string().contains("at least one destination"));
     // A key stored without destinations (e.g. by an older version) refuses every request.
     let record = skapi_server::store::KeyRecord {
@@ -617,7 +617,7 @@ async fn a_key_without_destinations_is_sent_nowhere() {
         created: 0,
         updated: 0,
     };
-    blocking(|| server.state.db.blocking().insert_key(&record, false)).unwrap();
+    server.state.db.store().insert_key(&record, false).await.unwrap();
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "old", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
     let (status, answer) = server.call("csr", "a", body).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "{answer}");
@@ -641,7 +641,7 @@ async fn expires_past_its_maximum_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn per_caller_limits_count_anonymous_callers_by_address_too() {
     let (api, _stand_in) = start_stand_in().await;
-    let limited = |server: &Server| {
+    let limited = async |server: &Server| {
         let key = skapi_server::keyring::NewKey {
             service: SERVICE.into(),
             name: "openai".into(),
@@ -650,10 +650,10 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
             rate_per_caller: Some(5),
             ..Default::default()
         };
-        blocking(|| server.state.keyring.add(key, false)).unwrap();
+        server.state.keyring.add(key, false).await.unwrap();
     };
     let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()]).await;
-    limited(&server);
+    limited(&server).await;
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
     // A fresh public identifier for every call (2.0) gains nothing.
     let mut statuses = Vec::new();
@@ -664,7 +664,7 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
 
     // Nor does a fresh user agent for every 1.5.8 call, from a server whose window is fresh.
     let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
-    limited(&server);
+    limited(&server).await;
     let mut v1 = body.clone();
     v1.as_object_mut().unwrap().remove("service");
     let send = |agent: String, forwarded: Option<&'static str>| {
@@ -691,7 +691,7 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
 async fn tokens_not_valid_yet_or_with_critical_extensions_are_refused() {
     let (api, stand_in) = start_stand_in().await;
     let server = server_with(hs_auth).await;
-    add_locked(&server);
+    add_locked(&server).await;
     let mut future = claims("alice");
     future["nbf"] = json!(now_s() + 600);
     let mut just_now = claims("alice");

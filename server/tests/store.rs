@@ -48,64 +48,64 @@ fn record(id: &str, queue: Option<&str>, created: u64) -> NewRecord {
     }
 }
 
-fn conformance(store: &dyn Store) {
+async fn conformance(store: &dyn Store) {
     // Keys.
-    store.insert_key(&key("k"), false).unwrap();
-    assert!(matches!(store.insert_key(&key("k"), false), Err(StoreError::Exists(_))));
+    store.insert_key(&key("k"), false).await.unwrap();
+    assert!(matches!(store.insert_key(&key("k"), false).await, Err(StoreError::Exists(_))));
     let mut changed = key("k");
     changed.locked = false;
-    store.insert_key(&changed, true).unwrap();
-    assert_eq!(store.get_key(SERVICE, "k").unwrap(), Some(changed));
-    store.insert_key(&KeyRecord { service: "other".into(), ..key("k2") }, false).unwrap();
-    assert_eq!(store.list_keys(Some(SERVICE)).unwrap().len(), 1);
-    assert_eq!(store.list_keys(None).unwrap().len(), 2);
-    assert!(store.remove_key("other", "k2").unwrap());
-    assert!(!store.remove_key("other", "k2").unwrap());
-    assert_eq!(store.get_key("other", "k2").unwrap(), None);
+    store.insert_key(&changed, true).await.unwrap();
+    assert_eq!(store.get_key(SERVICE, "k").await.unwrap(), Some(changed));
+    store.insert_key(&KeyRecord { service: "other".into(), ..key("k2") }, false).await.unwrap();
+    assert_eq!(store.list_keys(Some(SERVICE)).await.unwrap().len(), 1);
+    assert_eq!(store.list_keys(None).await.unwrap().len(), 2);
+    assert!(store.remove_key("other", "k2").await.unwrap());
+    assert!(!store.remove_key("other", "k2").await.unwrap());
+    assert_eq!(store.get_key("other", "k2").await.unwrap(), None);
 
     // Services.
-    assert_eq!(store.service_origins(SERVICE).unwrap(), None);
-    store.set_service_origins(SERVICE, Some(&["https://a.example".to_owned()]), 5).unwrap();
-    assert_eq!(store.service_origins(SERVICE).unwrap(), Some(vec!["https://a.example".to_owned()]));
-    store.set_service_origins(SERVICE, None, 6).unwrap();
-    assert_eq!(store.service_origins(SERVICE).unwrap(), None);
+    assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
+    store.set_service_origins(SERVICE, Some(&["https://a.example".to_owned()]), 5).await.unwrap();
+    assert_eq!(store.service_origins(SERVICE).await.unwrap(), Some(vec!["https://a.example".to_owned()]));
+    store.set_service_origins(SERVICE, None, 6).await.unwrap();
+    assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
 
     // Records: acceptance order, queue head, lifecycle.
-    let s1 = store.insert_record(&record("1:a", Some("q"), 10)).unwrap();
-    let s2 = store.insert_record(&record("2:b", Some("q"), 11)).unwrap();
-    let s3 = store.insert_record(&record("3:c", None, 12)).unwrap();
+    let s1 = store.insert_record(&record("1:a", Some("q"), 10)).await.unwrap();
+    let s2 = store.insert_record(&record("2:b", Some("q"), 11)).await.unwrap();
+    let s3 = store.insert_record(&record("3:c", None, 12)).await.unwrap();
     assert!(s1 < s2 && s2 < s3);
-    assert_eq!(store.queue_position("k:q", s2).unwrap(), 2);
-    assert_eq!(store.count_waiting(SERVICE, "q").unwrap(), 2);
-    assert_eq!(store.next_in_queue("k:q").unwrap().as_deref(), Some("1:a"));
-    assert_eq!(store.claim_next_in_queue("k:q", 20, 1_000).unwrap().as_deref(), Some("1:a"));
-    assert_eq!(store.claim_next_in_queue("k:q", 21, 1_000).unwrap(), None, "one at a time per queue");
-    assert!(!store.claim("1:a", 21, 1_000).unwrap(), "only a pending record starts");
-    assert_eq!(store.idle_work(100).unwrap(), (vec![], vec!["3:c".to_owned()]), "the queue is busy; 3:c waits");
-    assert_eq!(store.next_in_queue("k:q").unwrap().as_deref(), Some("2:b"));
+    assert_eq!(store.queue_position("k:q", s2).await.unwrap(), 2);
+    assert_eq!(store.count_waiting(SERVICE, "q").await.unwrap(), 2);
+    assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("1:a"));
+    assert_eq!(store.claim_next_in_queue("k:q", 20, 1_000).await.unwrap().as_deref(), Some("1:a"));
+    assert_eq!(store.claim_next_in_queue("k:q", 21, 1_000).await.unwrap(), None, "one at a time per queue");
+    assert!(!store.claim("1:a", 21, 1_000).await.unwrap(), "only a pending record starts");
+    assert_eq!(store.idle_work(100).await.unwrap(), (vec![], vec!["3:c".to_owned()]), "the queue is busy; 3:c waits");
+    assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("2:b"));
     let resolved = Outcome::Resolved { status_code: 200, body: json!({"ok": true}), truncated: false };
-    assert!(store.finish("1:a", &resolved, 30).unwrap());
-    assert!(!store.finish("1:a", &resolved, 31).unwrap(), "a finished record stays as it is");
-    let got = store.get_record("1:a").unwrap().unwrap();
+    assert!(store.finish("1:a", &resolved, 30).await.unwrap());
+    assert!(!store.finish("1:a", &resolved, 31).await.unwrap(), "a finished record stays as it is");
+    let got = store.get_record("1:a").await.unwrap().unwrap();
     assert_eq!((got.status, got.outcome, got.updated, got.seq), (Status::Resolved, Some(resolved), 30, s1));
     assert_eq!(got.new, record("1:a", Some("q"), 10));
     let canceled = ApiError::new(ErrorCode::Canceled, "cancelled");
-    assert!(store.fail_pending("2:b", &canceled, 40).unwrap());
-    assert!(!store.fail_pending("2:b", &canceled, 41).unwrap());
-    match store.get_record("2:b").unwrap().unwrap().outcome {
+    assert!(store.fail_pending("2:b", &canceled, 40).await.unwrap());
+    assert!(!store.fail_pending("2:b", &canceled, 41).await.unwrap());
+    match store.get_record("2:b").await.unwrap().unwrap().outcome {
         Some(Outcome::Failed { error, .. }) => assert_eq!(error.code, ErrorCode::Canceled),
         other => panic!("{other:?}"),
     }
-    assert_eq!(store.pending().unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
-    assert!(store.claim("3:c", 50, 55).unwrap());
-    store.renew_leases(&["3:c".to_owned()], 58).unwrap();
+    assert_eq!(store.pending().await.unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
+    assert!(store.claim("3:c", 50, 55).await.unwrap());
+    store.renew_leases(&["3:c".to_owned()], 58).await.unwrap();
     let interrupted = ApiError::new(ErrorCode::Interrupted, "stopped");
-    assert_eq!(store.fail_expired_leases(&interrupted, 57).unwrap(), 0, "the lease still holds");
-    assert_eq!(store.fail_expired_leases(&interrupted, 59).unwrap(), 1, "the lease ran out");
-    assert_eq!(store.fail_running(&interrupted, 60).unwrap(), 0);
+    assert_eq!(store.fail_expired_leases(&interrupted, 57).await.unwrap(), 0, "the lease still holds");
+    assert_eq!(store.fail_expired_leases(&interrupted, 59).await.unwrap(), 1, "the lease ran out");
+    assert_eq!(store.fail_running(&interrupted, 60).await.unwrap(), 0);
 
     // History: filters and paging.
-    let query = |f: &dyn Fn(&mut HistoryQuery)| {
+    let query = async |f: &dyn Fn(&mut HistoryQuery)| {
         let mut q = HistoryQuery {
             service: SERVICE.into(),
             caller: "pid:a".into(),
@@ -115,42 +115,43 @@ fn conformance(store: &dyn Store) {
             ..Default::default()
         };
         f(&mut q);
-        store.history(&q).unwrap().into_iter().map(|r| r.new.id).collect::<Vec<_>>()
+        store.history(&q).await.unwrap().into_iter().map(|r| r.new.id).collect::<Vec<_>>()
     };
-    assert_eq!(query(&|_| {}), vec!["3:c", "2:b", "1:a"]);
-    assert_eq!(query(&|q| q.ascending = true), vec!["1:a", "2:b", "3:c"]);
-    assert_eq!(query(&|q| q.queue_prefix = Some("q".into())), vec!["2:b", "1:a"]);
-    assert_eq!(query(&|q| q.queue_exclude = Some("q".into())), vec!["3:c"]);
-    assert_eq!(query(&|q| q.status = Some(Status::Resolved)), vec!["1:a"]);
+    assert_eq!(query(&|_| {}).await, vec!["3:c", "2:b", "1:a"]);
+    assert_eq!(query(&|q| q.ascending = true).await, vec!["1:a", "2:b", "3:c"]);
+    assert_eq!(query(&|q| q.queue_prefix = Some("q".into())).await, vec!["2:b", "1:a"]);
+    assert_eq!(query(&|q| q.queue_exclude = Some("q".into())).await, vec!["3:c"]);
+    assert_eq!(query(&|q| q.status = Some(Status::Resolved)).await, vec!["1:a"]);
     assert_eq!(
         query(&|q| {
             q.limit = 1;
             q.after_seq = Some(s3)
-        }),
+        })
+        .await,
         vec!["2:b"]
     );
-    assert_eq!(query(&|q| q.caller = "pid:b".into()), Vec::<String>::new());
-    assert_eq!(query(&|q| q.key = skapi_core::id::key_v1(Method::Post, "https://api.example.com/v1/x", Some("q"))), vec!["2:b", "1:a"]);
-    assert_eq!(query(&|q| q.live_at = 10_000_000), Vec::<String>::new(), "expired records are not listed");
+    assert_eq!(query(&|q| q.caller = "pid:b".into()).await, Vec::<String>::new());
+    assert_eq!(query(&|q| q.key = skapi_core::id::key_v1(Method::Post, "https://api.example.com/v1/x", Some("q"))).await, vec!["2:b", "1:a"]);
+    assert_eq!(query(&|q| q.live_at = 10_000_000).await, Vec::<String>::new(), "expired records are not listed");
 
     // Expiry purge.
-    assert_eq!(store.purge_expired(1_000_011).unwrap(), 2);
-    assert_eq!(store.get_record("1:a").unwrap(), None);
-    assert!(store.get_record("3:c").unwrap().is_some());
+    assert_eq!(store.purge_expired(1_000_011).await.unwrap(), 2);
+    assert_eq!(store.get_record("1:a").await.unwrap(), None);
+    assert!(store.get_record("3:c").await.unwrap().is_some());
 }
 
-#[test]
-fn sqlite_conforms() {
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    conformance(&SqliteStore::open(&dir.path().join(DB_FILE)).unwrap());
+    conformance(&SqliteStore::open(&dir.path().join(DB_FILE)).unwrap()).await;
 }
 
-#[test]
-fn postgres_conforms() {
-    let url = fresh_postgres_database();
-    conformance(&PgStore::open(&url).unwrap());
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_conforms() {
+    let url = blocking(fresh_postgres_database);
+    conformance(&PgStore::open(&url).await.unwrap()).await;
     // Opening again applies no migration twice.
-    PgStore::open(&url).unwrap();
+    PgStore::open(&url).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,19 +160,14 @@ async fn the_seed_example_runs_on_postgres() {
     let (api, stand_in) = start_stand_in().await;
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let server = start_server_with(dir.clone(), skapi_server::ServeConfig { database: Some(url), ..config(dir.path()) }).await;
-    let keyring = server.state.keyring.clone();
-    tokio::task::spawn_blocking(move || {
-        let key = skapi_server::keyring::NewKey {
-            service: SERVICE.into(),
-            name: "openai".into(),
-            secret: SECRET.into(),
-            destinations: skapi_server::destination::Destinations::Any,
-            ..Default::default()
-        };
-        keyring.add(key, false).unwrap();
-    })
-    .await
-    .unwrap();
+    let key = skapi_server::keyring::NewKey {
+        service: SERVICE.into(),
+        name: "openai".into(),
+        secret: SECRET.into(),
+        destinations: skapi_server::destination::Destinations::Any,
+        ..Default::default()
+    };
+    server.state.keyring.add(key, false).await.unwrap();
     let id = server
         .submit(
             "a",
@@ -187,33 +183,37 @@ async fn the_seed_example_runs_on_postgres() {
 
 /// A key whose destinations or positions cannot be read is refused as corrupt — read as "none"
 /// or "anywhere" it could widen where its secret may go.
-fn unreadable_keys_are_corrupt(store: &dyn Store, spoil: &dyn Fn(&str, &str)) {
+async fn unreadable_keys_are_corrupt(store: &dyn Store, spoil: &dyn Fn(&str, &str)) {
     for (column, name) in [("destinations", "bad-destinations"), ("positions", "bad-positions")] {
-        store.insert_key(&key(name), false).unwrap();
+        store.insert_key(&key(name), false).await.unwrap();
         spoil(column, name);
-        assert!(matches!(store.get_key(SERVICE, name), Err(StoreError::Corrupt(_))), "{column}");
-        assert!(matches!(store.list_keys(Some(SERVICE)), Err(StoreError::Corrupt(_))), "{column}");
-        store.remove_key(SERVICE, name).unwrap();
+        assert!(matches!(store.get_key(SERVICE, name).await, Err(StoreError::Corrupt(_))), "{column}");
+        assert!(matches!(store.list_keys(Some(SERVICE)).await, Err(StoreError::Corrupt(_))), "{column}");
+        store.remove_key(SERVICE, name).await.unwrap();
     }
 }
 
-#[test]
-fn sqlite_refuses_unreadable_keys() {
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_refuses_unreadable_keys() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
     let store = SqliteStore::open(&path).unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     unreadable_keys_are_corrupt(&store, &|column, name| {
         raw.execute(&format!("UPDATE keys SET {column} = 'not json' WHERE name = ?1"), [name]).unwrap();
-    });
+    })
+    .await;
 }
 
-#[test]
-fn postgres_refuses_unreadable_keys() {
-    let url = fresh_postgres_database();
-    let store = PgStore::open(&url).unwrap();
-    let raw = std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap());
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_refuses_unreadable_keys() {
+    let url = blocking(fresh_postgres_database);
+    let store = PgStore::open(&url).await.unwrap();
+    let (raw, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
     unreadable_keys_are_corrupt(&store, &|column, name| {
-        raw.lock().unwrap().execute(&format!("UPDATE keys SET {column} = 'not json' WHERE name = $1"), &[&name]).unwrap();
-    });
+        let sql = format!("UPDATE keys SET {column} = 'not json' WHERE name = $1");
+        blocking(|| tokio::runtime::Handle::current().block_on(raw.execute(&sql, &[&name])).unwrap());
+    })
+    .await;
 }

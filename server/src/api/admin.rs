@@ -47,14 +47,12 @@ async fn usage(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Jso
 }
 
 async fn list_keys(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<KeyInfo>>, Failure> {
-    let keyring = state.keyring.clone();
-    Ok(Json(blocking(move || keyring.list(q.service.as_deref())).await??))
+    Ok(Json(state.keyring.list(q.service.as_deref()).await?))
 }
 
 async fn add_key(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<(StatusCode, Json<KeyInfo>), Failure> {
     let key: NewKey = parse_body(body)?;
-    let keyring = state.keyring.clone();
-    Ok((StatusCode::CREATED, Json(blocking(move || keyring.add(key, false)).await??)))
+    Ok((StatusCode::CREATED, Json(state.keyring.add(key, false).await?)))
 }
 
 async fn edit_key(
@@ -63,14 +61,11 @@ async fn edit_key(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<KeyInfo>, Failure> {
     let edit: KeyEdit = parse_body(body)?;
-    let keyring = state.keyring.clone();
-    Ok(Json(blocking(move || keyring.edit(&service, &name, edit)).await??))
+    Ok(Json(state.keyring.edit(&service, &name, edit).await?))
 }
 
 async fn remove_key(State(state): State<AppState>, Path((service, name)): Path<(String, String)>) -> Result<StatusCode, Failure> {
-    let keyring = state.keyring.clone();
-    let (s, n) = (service.clone(), name.clone());
-    if blocking(move || keyring.remove(&s, &n)).await?? {
+    if state.keyring.remove(&service, &name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Failure::new(ErrorCode::NotExists, format!("No key \"{name}\" in service \"{service}\".")))
@@ -78,8 +73,7 @@ async fn remove_key(State(state): State<AppState>, Path((service, name)): Path<(
 }
 
 async fn get_service(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<ServiceOrigins>, Failure> {
-    let s = service.clone();
-    let cors_origins = state.db.call(move |store| store.service_origins(&s)).await?;
+    let cors_origins = state.db.call(|store| store.service_origins(&service)).await?;
     Ok(Json(ServiceOrigins { service, cors_origins }))
 }
 
@@ -90,8 +84,7 @@ async fn put_service(
 ) -> Result<Json<ServiceOrigins>, Failure> {
     let rules: ServiceOrigins = parse_body(body)?;
     let origins = rules.cors_origins.map(|list| list.iter().map(|o| normalize_origin(o)).collect::<Result<Vec<_>, _>>()).transpose()?;
-    let (s, o) = (service.clone(), origins.clone());
-    state.db.call(move |store| store.set_service_origins(&s, o.as_deref(), crate::clock::now_ms())).await?;
+    state.db.call(|store| store.set_service_origins(&service, origins.as_deref(), crate::clock::now_ms())).await?;
     Ok(Json(ServiceOrigins { service, cors_origins: origins }))
 }
 
@@ -106,9 +99,4 @@ pub fn normalize_origin(origin: &str) -> Result<String, Failure> {
         return Err(Failure::invalid_parameter(format!("\"{}\" is not an origin.", url)));
     }
     Ok(origin.ascii_serialization())
-}
-
-/// Runs keyring work (SQLite and sealing) off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| Failure::new(ErrorCode::ServerError, "The server failed to handle this call."))
 }

@@ -63,9 +63,8 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
     // A shared store counts for every instance; otherwise this process counts (in memory:
     // no trip to the store on this path).
     let (per_caller, total) = (key.rate_per_caller, key.rate_total);
-    let verdict = if (per_caller.is_some() || total.is_some()) && state.db.blocking().shared() {
-        let (counter, who) = (key_id.clone(), caller.counted_as.clone());
-        let counted = state.db.call(move |s| s.rate_check(&counter, &who, per_caller, total, now).transpose()).await?;
+    let verdict = if (per_caller.is_some() || total.is_some()) && state.db.store().shared() {
+        let counted = state.db.call(|s| s.rate_check(&key_id, &caller.counted_as, per_caller, total, now)).await?;
         counted.unwrap_or_else(|| state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now))
     } else {
         state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now)
@@ -96,11 +95,11 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
         expires: now.saturating_add(request.expires_ms()),
         service,
     };
-    let seq = state.db.call(move |s| s.insert_record(&record)).await?;
+    let seq = state.db.call(|s| s.insert_record(&record)).await?;
     let in_queue = match &queue_key {
         Some(k) => {
             let k = k.clone();
-            Some(state.db.call(move |s| s.queue_position(&k, seq)).await?)
+            Some(state.db.call(|s| s.queue_position(&k, seq)).await?)
         }
         None => None,
     };

@@ -46,7 +46,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
     }
     if let Some(queue) = body.queue.as_deref().and_then(|q| q.strip_suffix(':')) {
         let (s, q) = (service.clone(), queue.to_owned());
-        let in_queue = state.db.call(move |store| store.count_waiting(&s, &q)).await?;
+        let in_queue = state.db.call(|store| store.count_waiting(&s, &q)).await?;
         return Ok(kind(Json(QueueCount { queue_name: queue.to_owned(), in_queue }).into_response(), "queue_count"));
     }
     Err(Failure::invalid_parameter("Key \"id\" is required."))
@@ -58,7 +58,7 @@ pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_i
     let not_found = || Failure::new(ErrorCode::NotExists, "The request does not exist.");
     let (key, short) = id::split_full(full_id).ok_or_else(not_found)?;
     let owned = short.to_owned();
-    let record = state.db.call(move |s| s.get_record(&owned)).await?;
+    let record = state.db.call(|s| s.get_record(&owned)).await?;
     let record = record
         .filter(|r| r.new.service == service && r.new.caller == caller.identity && (r.new.key_v1 == key || r.new.key_v2 == key))
         .ok_or_else(not_found)?;
@@ -79,7 +79,7 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
             let in_queue = match (&record.new.queue_key, status) {
                 (Some(k), Status::Pending) => {
                     let (k, seq) = (k.clone(), record.seq);
-                    Some(state.db.call(move |s| s.queue_position(&k, seq)).await?)
+                    Some(state.db.call(|s| s.queue_position(&k, seq)).await?)
                 }
                 (Some(_), _) => Some(0),
                 (None, _) => None,
@@ -110,7 +110,7 @@ async fn history(state: &AppState, caller: &Caller, service: String, key: &str, 
         after_seq,
         live_at: now_ms(),
     };
-    let mut records = state.db.call(move |s| s.history(&query)).await?;
+    let mut records = state.db.call(|s| s.history(&query)).await?;
     let end_of_list = records.len() <= limit as usize;
     records.truncate(limit as usize);
     let start_key = match (end_of_list, records.last()) {

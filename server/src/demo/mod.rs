@@ -36,23 +36,23 @@ pub fn router() -> Router<AppState> {
 
 /// Makes sure the demo keys exist (a random secret each, kept across restarts) and point at
 /// this server's stand-ins at `base` (`http://127.0.0.1:PORT`).
-pub fn ensure_keys(state: &AppState, base: &str) -> anyhow::Result<()> {
+pub async fn ensure_keys(state: &AppState, base: &str) -> anyhow::Result<()> {
     for (name, path, positions) in [
         ("openai", "/demo-api/v1", vec![skapi_core::positions::Position::Headers]),
         ("maps", "/demo-api/geo", vec![skapi_core::positions::Position::Params]),
     ] {
         let destinations = Destinations::Only(vec![format!("{base}{path}")]);
-        let existing = state.keyring.list(Some(SERVICE))?.into_iter().find(|k| k.name == name);
+        let existing = state.keyring.list(Some(SERVICE)).await?.into_iter().find(|k| k.name == name);
         if let Some(key) = existing {
             // Follow this server's address, unless the operator pointed the key at a real API.
             if matches!(&key.destinations, Destinations::Only(list) if list.iter().all(|d| d.contains("/demo-api/"))) {
                 let edit = KeyEdit { destinations: Some(destinations), ..Default::default() };
-                state.keyring.edit(SERVICE, name, edit)?;
+                state.keyring.edit(SERVICE, name, edit).await?;
             }
         } else {
             let secret = crate::secrets::random_hex(32);
             let key = NewKey { service: SERVICE.into(), name: name.into(), secret, destinations, positions, ..Default::default() };
-            state.keyring.add(key, false)?;
+            state.keyring.add(key, false).await?;
         }
     }
     Ok(())

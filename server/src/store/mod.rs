@@ -1,7 +1,9 @@
 //! Durable state: client-secret keys and request records, behind one trait so that another
 //! engine (PostgreSQL, for several instances) can stand beside the embedded SQLite default.
 //!
-//! The trait is synchronous; [`Db`] runs its calls on tokio's blocking pool.
+//! The trait is async: PostgreSQL is driven by `tokio-postgres` through a pool; SQLite's
+//! writes go to its writer thread and its reads to tokio's blocking pool, and both answer on
+//! async channels, so no runtime thread waits on the database.
 
 pub mod postgres;
 mod row;
@@ -146,85 +148,96 @@ pub struct HistoryQuery {
     pub live_at: u64,
 }
 
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()>;
-    fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>>;
-    fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>>;
-    fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool>;
+    async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()>;
+    async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>>;
+    async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>>;
+    async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool>;
     /// Origins allowed to call a service; `None` = any origin.
-    fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
+    async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
     /// Sets (or with `None` clears) the origins allowed to call a service.
-    fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
+    async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
 
     /// Writes a new `pending` record durably and returns its arrival sequence.
-    fn insert_record(&self, record: &NewRecord) -> StoreResult<i64>;
-    fn get_record(&self, id: &str) -> StoreResult<Option<Record>>;
+    async fn insert_record(&self, record: &NewRecord) -> StoreResult<i64>;
+    async fn get_record(&self, id: &str) -> StoreResult<Option<Record>>;
     /// Ends an unfinished record; false when it had already ended.
-    fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;
+    async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;
     /// Ends a record that has not started (`pending`) with `error`; false otherwise.
-    fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool>;
+    async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool>;
     /// Requests waiting (`pending`) in queues of this name, over all urls and methods.
-    fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64>;
+    async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64>;
     /// Deletes records that expired at or before `cutoff`; returns how many.
-    fn purge_expired(&self, cutoff: u64) -> StoreResult<usize>;
-    fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<Record>>;
+    async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize>;
+    async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<Record>>;
     /// Pending requests of the same queue that arrived up to and including `seq`.
-    fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64>;
+    async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64>;
     /// Every `pending` record, in arrival order.
-    fn pending(&self) -> StoreResult<Vec<Record>>;
+    async fn pending(&self) -> StoreResult<Vec<Record>>;
     /// The id of the oldest `pending` record of a queue.
-    fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
+    async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
     /// `pending` → `running` with a lease until `lease_until`; false when no longer pending.
-    fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool>;
+    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool>;
     /// Atomically: when no request of the queue runs, its oldest pending one turns `running`
     /// (leased) and its id is returned.
-    fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>>;
+    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>>;
     /// Extends the leases of requests this instance runs.
-    fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
+    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
     /// Ends `running` records whose lease ran out (their instance died) with `error`.
-    fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+    async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
     /// Work nobody is doing: queues with pending requests and none running, and unqueued
     /// pending requests accepted before `before`.
-    fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)>;
+    async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)>;
     /// True when several server instances may share this store.
     fn shared(&self) -> bool {
         false
     }
     /// Counts one request against a key's limits in the store (for shared stores, so that
     /// every instance counts together): the total, and the per-caller limit for each name the
-    /// caller is counted as. `Ok(Err(seconds))` when a limit is reached (nothing counted).
+    /// caller is counted as. `Some(Err(seconds))` when a limit is reached (nothing counted);
     /// `None` when this store keeps no counters (the process counts in memory).
-    fn rate_check(
+    async fn rate_check(
         &self,
         _key_id: &str,
         _callers: &[String],
         _per_caller: Option<u32>,
         _total: Option<u32>,
         _now: u64,
-    ) -> Option<StoreResult<Result<(), u64>>> {
-        None
+    ) -> StoreResult<Option<Result<(), u64>>> {
+        Ok(None)
     }
     /// Ends every `running` record with `error` (after a crash); returns how many.
-    fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
     /// How many records are pending, running, and pending in a queue, in the whole store.
-    fn counts(&self) -> StoreResult<(u64, u64, u64)>;
+    async fn counts(&self) -> StoreResult<(u64, u64, u64)>;
 }
 
 /// Opens the store a server or the CLI was pointed at: PostgreSQL for a `postgres://` URL,
-/// else SQLite in the data directory. Blocking: call it outside the async runtime.
-pub fn open(database: Option<&str>, data_dir: &std::path::Path) -> StoreResult<Arc<dyn Store>> {
+/// else SQLite in the data directory.
+pub async fn open(database: Option<&str>, data_dir: &std::path::Path) -> StoreResult<Arc<dyn Store>> {
     match database {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Arc::new(postgres::PgStore::open(url)?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Arc::new(postgres::PgStore::open(url).await?)),
         Some(other) => Err(StoreError::Corrupt(format!("unsupported database URL \"{other}\" (expected postgres://…)"))),
-        None => Ok(Arc::new(sqlite::SqliteStore::open(&data_dir.join(sqlite::DB_FILE))?)),
+        None => {
+            let path = data_dir.join(sqlite::DB_FILE);
+            // Opening runs the migrations: file work, off the async threads.
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("opening the database failed: {e}")))??;
+            Ok(Arc::new(store))
+        }
     }
 }
 
-/// The store as the async parts of the server use it.
 /// The figures of [`Store::counts`], in one statement both dialects read alike.
 pub const COUNTS_SQL: &str = "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), \
      SUM(CASE WHEN status = 'pending' AND queue_key IS NOT NULL THEN 1 ELSE 0 END) FROM records WHERE status IN ('pending', 'running')";
 
+/// A store call's future, as [`Store`]'s methods return them.
+pub type StoreCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// The store as the server uses it: every call timed for `/metrics`.
 #[derive(Clone)]
 pub struct Db(Arc<dyn Store>);
 
@@ -233,23 +246,16 @@ impl Db {
         Db(store)
     }
 
-    /// Runs `f` on the blocking pool: SQLite calls may wait on the disk.
-    pub async fn call<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
-    {
-        let store = self.0.clone();
+    /// Runs one store call: `db.call(|s| s.get_record(id)).await`.
+    pub async fn call<'a, T>(&'a self, f: impl FnOnce(&'a dyn Store) -> StoreCall<'a, T>) -> StoreResult<T> {
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("store task failed: {e}"))));
+        let result = f(self.0.as_ref()).await;
         crate::metrics::store_call(started.elapsed(), result.is_err());
         result
     }
 
-    /// For synchronous callers (the CLI).
-    pub fn blocking(&self) -> &dyn Store {
+    /// The store itself, for calls that need no timing (the CLI, tests).
+    pub fn store(&self) -> &dyn Store {
         self.0.as_ref()
     }
 }

@@ -10,26 +10,29 @@
 
 use super::row::{json_text, KeyRow, RecordRow};
 use super::*;
-use ::postgres::types::ToSql;
-use ::postgres::{Client, NoTls, Row};
-use std::sync::Mutex;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
-/// Connections each instance keeps.
-const POOL: usize = 4;
+/// Connections each instance keeps at most.
+const POOL: usize = 8;
+/// How long a call waits for a connection (a free one, or a new one to a database that is
+/// back) before it answers `Unavailable`.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Schema migrations (`server/migrations/postgres/`), applied in order, each once;
 /// `schema_migrations` records those applied.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql"), include_str!("../../migrations/postgres/0002_leases.sql")];
 
-impl From<::postgres::Error> for StoreError {
-    fn from(e: ::postgres::Error) -> StoreError {
-        if e.code() == Some(&::postgres::error::SqlState::UNIQUE_VIOLATION) {
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
             return StoreError::Exists("that row".into());
         }
-        if e.code() == Some(&::postgres::error::SqlState::DISK_FULL) {
+        if e.code() == Some(&SqlState::DISK_FULL) {
             return StoreError::Full;
         }
-        use ::postgres::error::SqlState;
         let going_away = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW, SqlState::CONNECTION_FAILURE];
         // The connection itself failed: closed, refused, reset, timed out.
         let text = e.to_string();
@@ -42,11 +45,20 @@ impl From<::postgres::Error> for StoreError {
     }
 }
 
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> StoreError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            // Every connection busy, or none can be made now (the database is away).
+            other => StoreError::Unavailable(format!("postgres pool: {other}")),
+        }
+    }
+}
+
 pub struct PgStore {
-    /// Where to connect again after the database went away.
-    config: ::postgres::Config,
-    pool: Vec<Mutex<Client>>,
-    next: std::sync::atomic::AtomicUsize,
+    /// Broken connections (a database restart, a failover) are dropped when they come back to
+    /// the pool and new ones made on demand: the server comes back on its own with the database.
+    pool: Pool,
 }
 
 fn ms(v: u64) -> i64 {
@@ -73,94 +85,88 @@ fn key_from_row(row: &Row) -> StoreResult<KeyRecord> {
     key_row(row)?.try_into()
 }
 
-fn record_row(row: &Row) -> RecordRow {
-    RecordRow {
-        seq: row.get("seq"),
-        id: row.get("id"),
-        service: row.get("service"),
-        owner: row.get("owner"),
-        caller: row.get("caller"),
-        key_name: row.get("key_name"),
-        method: row.get("method"),
-        url: row.get("url"),
-        key_v1: row.get("key_v1"),
-        key_v2: row.get("key_v2"),
-        queue: row.get("queue"),
-        queue_key: row.get("queue_key"),
-        request: row.get("request"),
-        request_body: row.get("request_body"),
-        status: row.get("status"),
-        status_code: row.get::<_, Option<i32>>("status_code").map(|v| v as u16),
-        response_body: row.get("response_body"),
-        truncated: row.get("truncated"),
-        error_code: row.get("error_code"),
-        error_message: row.get("error_message"),
-        created: row.get::<_, i64>("created") as u64,
-        updated: row.get::<_, i64>("updated") as u64,
-        expires: row.get::<_, i64>("expires") as u64,
-    }
+/// A record row, every column read fallibly (a column of the wrong type is an error, never a
+/// panic).
+fn record_row(row: &Row) -> StoreResult<RecordRow> {
+    let time = |name: &str| -> StoreResult<u64> { Ok(row.try_get::<_, i64>(name)?.max(0) as u64) };
+    Ok(RecordRow {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        service: row.try_get("service")?,
+        owner: row.try_get("owner")?,
+        caller: row.try_get("caller")?,
+        key_name: row.try_get("key_name")?,
+        method: row.try_get("method")?,
+        url: row.try_get("url")?,
+        key_v1: row.try_get("key_v1")?,
+        key_v2: row.try_get("key_v2")?,
+        queue: row.try_get("queue")?,
+        queue_key: row.try_get("queue_key")?,
+        request: row.try_get("request")?,
+        request_body: row.try_get("request_body")?,
+        status: row.try_get("status")?,
+        status_code: row.try_get::<_, Option<i32>>("status_code")?.map(|v| v as u16),
+        response_body: row.try_get("response_body")?,
+        truncated: row.try_get("truncated")?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        created: time("created")?,
+        updated: time("updated")?,
+        expires: time("expires")?,
+    })
 }
 
 fn records(rows: Vec<Row>) -> StoreResult<Vec<Record>> {
-    rows.iter().map(|r| Record::try_from(record_row(r))).collect()
+    rows.iter().map(|r| Record::try_from(record_row(r)?)).collect()
 }
 
 impl PgStore {
-    /// Connects (a few connections) and applies the migrations this server knows.
-    pub fn open(url: &str) -> StoreResult<PgStore> {
-        let mut config: ::postgres::Config = url.parse()?;
+    /// Connects and applies the migrations this server knows.
+    pub async fn open(url: &str) -> StoreResult<PgStore> {
+        let mut config: tokio_postgres::Config = url.parse()?;
         // A database that is away answers fast: calls fail with `Unavailable`, never hang.
-        config.connect_timeout(std::time::Duration::from_secs(2));
-        let mut first = config.connect(NoTls)?;
-        Self::migrate(&mut first)?;
-        let mut pool = vec![Mutex::new(first)];
-        for _ in 1..POOL {
-            pool.push(Mutex::new(config.connect(NoTls)?));
-        }
-        Ok(PgStore { config, pool, next: Default::default() })
+        config.connect_timeout(WAIT);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(WAIT))
+            .create_timeout(Some(WAIT))
+            .recycle_timeout(Some(WAIT))
+            .build()
+            .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
     }
 
-    fn migrate(client: &mut Client) -> StoreResult<()> {
-        client.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        client.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)").await?;
         // One instance migrates at a time.
-        let mut tx = client.transaction()?;
-        tx.batch_execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")?;
-        let applied: i64 = tx.query_one("SELECT COUNT(*) FROM schema_migrations", &[])?.get(0);
+        let tx = client.transaction().await?;
+        tx.batch_execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").await?;
+        let applied: i64 = tx.query_one("SELECT COUNT(*) FROM schema_migrations", &[]).await?.try_get(0)?;
         if applied as usize > MIGRATIONS.len() {
             return Err(StoreError::Corrupt(format!("database schema version {applied} is newer than this server knows ({})", MIGRATIONS.len())));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-            tx.batch_execute(sql)?;
-            tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&((i + 1) as i32)])?;
+            tx.batch_execute(sql).await?;
+            tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&((i + 1) as i32)]).await?;
         }
-        tx.commit()?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// A connection of the pool, connected again first if the database dropped it (a restart,
-    /// a failover): the server comes back on its own once the database does.
-    fn client(&self) -> StoreResult<std::sync::MutexGuard<'_, Client>> {
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.pool.len();
-        let mut client = self.pool[i].lock().unwrap_or_else(|e| e.into_inner());
-        if client.is_closed() {
-            *client = self.config.connect(NoTls)?;
-            tracing::info!("reconnected to PostgreSQL");
-        }
-        Ok(client)
+    /// A connection of the pool (a new one when the pool has none that still works).
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
     }
 }
 
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        // A postgres::Client blocks when dropped, which must never happen on an async worker
-        // thread (the last handle may well be dropped there).
-        let pool = std::mem::take(&mut self.pool);
-        let _ = std::thread::spawn(move || drop(pool));
-    }
-}
-
+#[async_trait::async_trait]
 impl Store for PgStore {
-    fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
+    async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
         let conflict = if replace {
             " ON CONFLICT (service, name) DO UPDATE SET secret = EXCLUDED.secret, locked = EXCLUDED.locked,
               destinations = EXCLUDED.destinations, positions = EXCLUDED.positions, rate_per_caller = EXCLUDED.rate_per_caller,
@@ -174,97 +180,112 @@ impl Store for PgStore {
         );
         let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
         let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-        let result = self.client()?.execute(
-            &sql,
-            &[
-                &key.service,
-                &key.name,
-                &key.sealed_secret,
-                &key.locked,
-                &destinations,
-                &positions,
-                &key.rate_per_caller.map(|v| v as i32),
-                &key.rate_total.map(|v| v as i32),
-                &ms(key.created),
-                &ms(key.updated),
-            ],
-        );
+        let result = self
+            .client()
+            .await?
+            .execute(
+                &sql,
+                &[
+                    &key.service,
+                    &key.name,
+                    &key.sealed_secret,
+                    &key.locked,
+                    &destinations,
+                    &positions,
+                    &key.rate_per_caller.map(|v| v as i32),
+                    &key.rate_total.map(|v| v as i32),
+                    &ms(key.created),
+                    &ms(key.updated),
+                ],
+            )
+            .await;
         match result.map_err(StoreError::from) {
             Err(StoreError::Exists(_)) => Err(StoreError::Exists(format!("key \"{}\" of service \"{}\"", key.name, key.service))),
             other => other.map(|_| ()),
         }
     }
 
-    fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
-        let row = self.client()?.query_opt("SELECT * FROM keys WHERE service = $1 AND name = $2", &[&service, &name])?;
+    async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
+        let row = self.client().await?.query_opt("SELECT * FROM keys WHERE service = $1 AND name = $2", &[&service, &name]).await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
-    fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
-        let rows = self.client()?.query("SELECT * FROM keys WHERE $1::TEXT IS NULL OR service = $1 ORDER BY service, name", &[&service])?;
+    async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
+        let rows =
+            self.client().await?.query("SELECT * FROM keys WHERE $1::TEXT IS NULL OR service = $1 ORDER BY service, name", &[&service]).await?;
         rows.iter().map(key_from_row).collect()
     }
 
-    fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        Ok(self.client()?.execute("DELETE FROM keys WHERE service = $1 AND name = $2", &[&service, &name])? > 0)
+    async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
+        Ok(self.client().await?.execute("DELETE FROM keys WHERE service = $1 AND name = $2", &[&service, &name]).await? > 0)
     }
 
-    fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let row = self.client()?.query_opt("SELECT cors_origins FROM services WHERE service = $1", &[&service])?;
-        row.map(|r| serde_json::from_str(r.get(0)).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
+    async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let row = self.client().await?.query_opt("SELECT cors_origins FROM services WHERE service = $1", &[&service]).await?;
+        let Some(row) = row else { return Ok(None) };
+        serde_json::from_str(row.try_get(0)?).map(Some).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))
     }
 
-    fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
+    async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
         match origins {
-            Some(origins) => self.client()?.execute(
-                "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
+            Some(origins) => {
+                self.client()
+                    .await?
+                    .execute(
+                        "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
                  ON CONFLICT (service) DO UPDATE SET cors_origins = EXCLUDED.cors_origins, updated = EXCLUDED.updated",
-                &[&service, &serde_json::to_string(origins).expect("strings serialise"), &ms(now)],
-            )?,
-            None => self.client()?.execute("DELETE FROM services WHERE service = $1", &[&service])?,
+                        &[&service, &serde_json::to_string(origins).expect("strings serialise"), &ms(now)],
+                    )
+                    .await?
+            }
+            None => self.client().await?.execute("DELETE FROM services WHERE service = $1", &[&service]).await?,
         };
         Ok(())
     }
 
-    fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
+    async fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
         let request = serde_json::to_string(&r.request).expect("wire bodies serialise");
         let request_body = r.request_body.as_ref().map(json_text);
-        let row = self.client()?.query_one(
-            "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
                 request, request_body, status, created, updated, expires)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', $14, $14, $15) RETURNING seq",
-            &[
-                &r.id,
-                &r.service,
-                &r.owner,
-                &r.caller,
-                &r.key_name,
-                &r.method.lower(),
-                &r.url,
-                &r.key_v1,
-                &r.key_v2,
-                &r.queue,
-                &r.queue_key,
-                &request,
-                &request_body,
-                &ms(r.created),
-                &ms(r.expires),
-            ],
-        )?;
-        Ok(row.get(0))
+                &[
+                    &r.id,
+                    &r.service,
+                    &r.owner,
+                    &r.caller,
+                    &r.key_name,
+                    &r.method.lower(),
+                    &r.url,
+                    &r.key_v1,
+                    &r.key_v2,
+                    &r.queue,
+                    &r.queue_key,
+                    &request,
+                    &request_body,
+                    &ms(r.created),
+                    &ms(r.expires),
+                ],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
-    fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
-        let row = self.client()?.query_opt("SELECT * FROM records WHERE id = $1", &[&id])?;
-        row.map(|r| Record::try_from(record_row(&r))).transpose()
+    async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
+        let row = self.client().await?.query_opt("SELECT * FROM records WHERE id = $1", &[&id]).await?;
+        row.map(|r| Record::try_from(record_row(&r)?)).transpose()
     }
 
-    fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
+    async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
         let (status, status_code, body, truncated, error) = match outcome {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
             Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
         };
-        let n = self.client()?.execute(
+        let n = self.client().await?.execute(
             "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5, error_code = $6, error_message = $7, updated = $8
              WHERE id = $1 AND status IN ('pending', 'running')",
             &[
@@ -277,41 +298,48 @@ impl Store for PgStore {
                 &error.map(|e| e.message.as_str()),
                 &ms(now),
             ],
-        )?;
+        ).await?;
         Ok(n > 0)
     }
 
-    fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
-        let n = self.client()?.execute(
-            "UPDATE records SET status = 'failed', error_code = $2, error_message = $3, updated = $4 WHERE id = $1 AND status = 'pending'",
-            &[&id, &error.code.as_str(), &error.message, &ms(now)],
-        )?;
+    async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE records SET status = 'failed', error_code = $2, error_message = $3, updated = $4 WHERE id = $1 AND status = 'pending'",
+                &[&id, &error.code.as_str(), &error.message, &ms(now)],
+            )
+            .await?;
         Ok(n > 0)
     }
 
-    fn counts(&self) -> StoreResult<(u64, u64, u64)> {
-        let row = self.client()?.query_one(super::COUNTS_SQL, &[])?;
-        let n = |i: usize| row.get::<_, Option<i64>>(i).unwrap_or(0) as u64;
-        Ok((n(0), n(1), n(2)))
+    async fn counts(&self) -> StoreResult<(u64, u64, u64)> {
+        let row = self.client().await?.query_one(super::COUNTS_SQL, &[]).await?;
+        let n = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
+        Ok((n(0)?, n(1)?, n(2)?))
     }
 
-    fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
-        let row =
-            self.client()?.query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])?;
-        Ok(row.get::<_, i64>(0) as u64)
+    async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])
+            .await?;
+        Ok(row.try_get::<_, i64>(0)? as u64)
     }
 
-    fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction()?;
+    async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         // One instance purges at a time; the others skip this round.
-        let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[])?.get(0);
-        let n = if mine { tx.execute("DELETE FROM records WHERE expires <= $1", &[&ms(cutoff)])? as usize } else { 0 };
-        tx.commit()?;
+        let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[]).await?.try_get(0)?;
+        let n = if mine { tx.execute("DELETE FROM records WHERE expires <= $1", &[&ms(cutoff)]).await? as usize } else { 0 };
+        tx.commit().await?;
         Ok(n)
     }
 
-    fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
+    async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
         let live_at = ms(q.live_at);
         let limit = q.limit as i64;
         let status = q.status.map(|s| s.as_str());
@@ -339,87 +367,105 @@ impl Store for PgStore {
         }
         args.push(&limit);
         sql.push_str(&format!(" ORDER BY seq {} LIMIT ${}", if q.ascending { "ASC" } else { "DESC" }, args.len()));
-        records(self.client()?.query(&sql, &args)?)
+        records(self.client().await?.query(&sql, &args).await?)
     }
 
-    fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
+    async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
         let row = self
-            .client()?
-            .query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])?;
-        Ok(row.get::<_, i64>(0) as u64)
+            .client()
+            .await?
+            .query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])
+            .await?;
+        Ok(row.try_get::<_, i64>(0)? as u64)
     }
 
-    fn pending(&self) -> StoreResult<Vec<Record>> {
-        records(self.client()?.query("SELECT * FROM records WHERE status = 'pending' ORDER BY seq", &[])?)
+    async fn pending(&self) -> StoreResult<Vec<Record>> {
+        records(self.client().await?.query("SELECT * FROM records WHERE status = 'pending' ORDER BY seq", &[]).await?)
     }
 
-    fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
-        let row =
-            self.client()?.query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])?;
-        Ok(row.map(|r| r.get(0)))
+    async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
-        let n = self.client()?.execute(
-            "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending'",
-            &[&id, &ms(now), &ms(lease_until)],
-        )?;
+    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending'",
+                &[&id, &ms(now), &ms(lease_until)],
+            )
+            .await?;
         Ok(n > 0)
     }
 
-    fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction()?;
-        let head = tx.query_opt(
-            "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1 FOR UPDATE",
-            &[&queue_key],
-        )?;
+    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let head = tx
+            .query_opt(
+                "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1 FOR UPDATE",
+                &[&queue_key],
+            )
+            .await?;
         let claimed = match head {
-            Some(row) if row.get::<_, &str>(1) == "pending" => {
-                let id: String = row.get(0);
-                tx.execute(
-                    "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1",
-                    &[&id, &ms(now), &ms(lease_until)],
-                )?;
+            Some(row) if row.try_get::<_, &str>(1)? == "pending" => {
+                let id: String = row.try_get(0)?;
+                tx.execute("UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1", &[&id, &ms(now), &ms(lease_until)])
+                    .await?;
                 Some(id)
             }
             _ => None,
         };
-        tx.commit()?;
+        tx.commit().await?;
         Ok(claimed)
     }
 
-    fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
+    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         if !ids.is_empty() {
-            self.client()?.execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)])?;
+            self.client()
+                .await?
+                .execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)])
+                .await?;
         }
         Ok(())
     }
 
-    fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self.client()?.execute(
-            "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
+    async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
              WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3",
-            &[&error.code.as_str(), &error.message, &ms(now)],
-        )? as usize)
+                &[&error.code.as_str(), &error.message, &ms(now)],
+            )
+            .await? as usize)
     }
 
-    fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        let mut client = self.client()?;
+    async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let client = self.client().await?;
         let queues = client
             .query(
                 "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
                  AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
                 &[],
-            )?
+            )
+            .await?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
         let ids = client
-            .query("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < $1 ORDER BY seq LIMIT 1000", &[&ms(before)])?
+            .query("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < $1 ORDER BY seq LIMIT 1000", &[&ms(before)])
+            .await?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
         Ok((queues, ids))
     }
 
@@ -427,23 +473,23 @@ impl Store for PgStore {
         true
     }
 
-    fn rate_check(
+    async fn rate_check(
         &self,
         key_id: &str,
         callers: &[String],
         per_caller: Option<u32>,
         total: Option<u32>,
         now: u64,
-    ) -> Option<StoreResult<Result<(), u64>>> {
+    ) -> StoreResult<Option<Result<(), u64>>> {
         if per_caller.is_none() && total.is_none() {
-            return Some(Ok(Ok(())));
+            return Ok(Some(Ok(())));
         }
         const WINDOW_MS: u64 = 60_000;
         let window = (now / WINDOW_MS * WINDOW_MS) as i64;
         let retry_after = ((now / WINDOW_MS + 1) * WINDOW_MS - now).div_ceil(1000).max(1);
-        let attempt = || -> StoreResult<Result<(), u64>> {
-            let mut client = self.client()?;
-            let mut tx = client.transaction()?;
+        let attempt = async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
             let each = callers.iter().map(|caller| (format!("{key_id}\0{caller}"), per_caller));
             for (counter, limit) in std::iter::once((format!("{key_id}\0*"), total)).chain(each) {
                 let Some(limit) = limit else { continue };
@@ -455,24 +501,29 @@ impl Store for PgStore {
                         "INSERT INTO rate_windows (counter, window_start, count) VALUES ($1, $2, 1)
                          ON CONFLICT (counter, window_start) DO UPDATE SET count = rate_windows.count + 1 RETURNING count",
                         &[&counter, &window],
-                    )?
-                    .get(0);
+                    )
+                    .await?
+                    .try_get(0)?;
                 if count as u32 > limit {
-                    tx.rollback()?;
+                    tx.rollback().await?;
                     return Ok(Err(retry_after));
                 }
             }
-            tx.execute("DELETE FROM rate_windows WHERE window_start < $1", &[&(window - WINDOW_MS as i64)])?;
-            tx.commit()?;
+            tx.execute("DELETE FROM rate_windows WHERE window_start < $1", &[&(window - WINDOW_MS as i64)]).await?;
+            tx.commit().await?;
             Ok(Ok(()))
         };
-        Some(attempt())
+        attempt.await.map(Some)
     }
 
-    fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self.client()?.execute(
-            "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3 WHERE status = 'running'",
-            &[&error.code.as_str(), &error.message, &ms(now)],
-        )? as usize)
+    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3 WHERE status = 'running'",
+                &[&error.code.as_str(), &error.message, &ms(now)],
+            )
+            .await? as usize)
     }
 }

@@ -45,8 +45,22 @@ impl Committed {
 /// Reads use a small pool of their own connections.
 pub struct SqliteStore {
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: std::sync::atomic::AtomicUsize,
+    readers: Arc<Readers>,
+}
+
+/// The reading connections, used on tokio's blocking pool.
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Readers {
+    /// A reading connection (round robin over the pool).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.connections.len();
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.connections[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
@@ -99,18 +113,18 @@ impl SqliteStore {
         crate::secrets::make_private(path)?;
         let mut conn = connect(path)?;
         Self::migrate(&mut conn)?;
-        let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>()?;
+        let connections = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>()?;
         let (sender, jobs) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_batches(conn, jobs))
             .map_err(|e| StoreError::Corrupt(format!("the writer thread could not start: {e}")))?;
-        Ok(SqliteStore { writer: Mutex::new(sender), readers, next_reader: Default::default() })
+        Ok(SqliteStore { writer: Mutex::new(sender), readers: Arc::new(Readers { connections, next: Default::default() }) })
     }
 
     /// Runs `work` on the writer thread, in the next batch; returns once that batch committed.
-    fn write<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    async fn write<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = work(conn);
             let ok = result.is_ok();
@@ -126,7 +140,13 @@ impl SqliteStore {
         });
         let sender = self.writer.lock().unwrap_or_else(|e| e.into_inner()).clone();
         sender.send(job).map_err(|_| StoreError::Corrupt("the writer thread has stopped".into()))?;
-        answer.recv().map_err(|_| StoreError::Corrupt("the writer thread has stopped".into()))?
+        answer.await.map_err(|_| StoreError::Corrupt("the writer thread has stopped".into()))?
+    }
+
+    /// Runs `work` on a reading connection, on the blocking pool.
+    async fn read<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || work(&readers.lock())).await.map_err(|e| StoreError::Corrupt(format!("a read failed to run: {e}")))?
     }
 
     fn migrate(conn: &mut Connection) -> StoreResult<()> {
@@ -141,13 +161,6 @@ impl SqliteStore {
             tx.commit()?;
         }
         Ok(())
-    }
-
-    /// A reading connection (round robin over the pool).
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        let i = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
-        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
-        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -198,8 +211,9 @@ fn records(rows: Vec<RecordRow>) -> StoreResult<Vec<Record>> {
     rows.into_iter().map(Record::try_from).collect()
 }
 
+#[async_trait::async_trait]
 impl Store for SqliteStore {
-    fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
+    async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
         let key = key.clone();
         self.write(move |conn| {
             let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
@@ -231,35 +245,48 @@ impl Store for SqliteStore {
                 other => other.map(|_| ()).map_err(Into::into),
             }
         })
+        .await
     }
 
-    fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
-        let conn = self.lock();
-        let row = conn.query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_row).optional()?;
+    async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
+        let (service, name) = (service.to_owned(), name.to_owned());
+        let row = self
+            .read(move |conn| {
+                Ok(conn.query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_row).optional()?)
+            })
+            .await?;
         row.map(KeyRecord::try_from).transpose()
     }
 
-    fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT * FROM keys WHERE ?1 IS NULL OR service = ?1 ORDER BY service, name")?;
-        let rows = stmt.query_map(params![service], key_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
+        let service = service.map(str::to_owned);
+        let rows = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare("SELECT * FROM keys WHERE ?1 IS NULL OR service = ?1 ORDER BY service, name")?;
+                let rows = stmt.query_map(params![service], key_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
         let keys = rows.into_iter().map(KeyRecord::try_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(keys)
     }
 
-    fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
+    async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
         let (service, name) = (service.to_owned(), name.to_owned());
-        self.write(move |conn| Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0))
+        self.write(move |conn| Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0)).await
     }
 
-    fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let conn = self.lock();
-        let origins: Option<String> =
-            conn.query_row("SELECT cors_origins FROM services WHERE service = ?1", params![service], |r| r.get(0)).optional()?;
+    async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let service = service.to_owned();
+        let origins: Option<String> = self
+            .read(move |conn| {
+                Ok(conn.query_row("SELECT cors_origins FROM services WHERE service = ?1", params![service], |r| r.get(0)).optional()?)
+            })
+            .await?;
         origins.map(|o| serde_json::from_str(&o).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
     }
 
-    fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
+    async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
         let (service, origins) = (service.to_owned(), origins.map(<[String]>::to_vec));
         self.write(move |conn| {
             match origins {
@@ -271,9 +298,10 @@ impl Store for SqliteStore {
             };
             Ok(())
         })
+        .await
     }
 
-    fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
+    async fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
         let r = r.clone();
         self.write(move |conn| {
             conn.execute(
@@ -300,14 +328,16 @@ impl Store for SqliteStore {
             )?;
             Ok(conn.last_insert_rowid())
         })
+        .await
     }
 
-    fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
-        let row = self.lock().query_row("SELECT * FROM records WHERE id = ?1", params![id], record_row).optional()?;
+    async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
+        let id = id.to_owned();
+        let row = self.read(move |conn| Ok(conn.query_row("SELECT * FROM records WHERE id = ?1", params![id], record_row).optional()?)).await?;
         row.map(Record::try_from).transpose()
     }
 
-    fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
+    async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
         let (status, status_code, body, truncated, error) = match outcome {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
             Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
@@ -323,9 +353,10 @@ impl Store for SqliteStore {
             )?;
             Ok(n > 0)
         })
+        .await
     }
 
-    fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
+    async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
         let (id, error) = (id.to_owned(), error.clone());
         self.write(move |conn| {
             let n = conn.execute(
@@ -335,29 +366,37 @@ impl Store for SqliteStore {
             )?;
             Ok(n > 0)
         })
+        .await
     }
 
-    fn counts(&self) -> StoreResult<(u64, u64, u64)> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(super::COUNTS_SQL, [], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?)))
-            .map(|(p, r, q)| (p.unwrap_or(0) as u64, r.unwrap_or(0) as u64, q.unwrap_or(0) as u64))?)
+    async fn counts(&self) -> StoreResult<(u64, u64, u64)> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(super::COUNTS_SQL, [], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?)))
+                .map(|(p, r, q)| (p.unwrap_or(0) as u64, r.unwrap_or(0) as u64, q.unwrap_or(0) as u64))?)
+        })
+        .await
     }
 
-    fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
-        let conn = self.lock();
-        Ok(conn.query_row("SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'", params![service, queue], |r| {
-            r.get(0)
-        })?)
+    async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
+        let (service, queue) = (service.to_owned(), queue.to_owned());
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'",
+                params![service, queue],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
-    fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        self.write(move |conn| Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?))
+    async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
+        self.write(move |conn| Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?)).await
     }
 
-    fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
+    async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
         let mut sql = String::from("SELECT * FROM records WHERE service = ? AND caller = ? AND (key_v1 = ? OR key_v2 = ?) AND expires > ?");
-        let mut args: Vec<Box<dyn ToSql>> =
+        let mut args: Vec<Box<dyn ToSql + Send>> =
             vec![Box::new(q.service.clone()), Box::new(q.caller.clone()), Box::new(q.key.clone()), Box::new(q.key.clone()), Box::new(q.live_at)];
         if let Some(prefix) = &q.queue_prefix {
             sql.push_str(" AND substr(queue, 1, length(?)) = ?");
@@ -383,40 +422,52 @@ impl Store for SqliteStore {
         sql.push_str(if q.ascending { " ORDER BY seq ASC" } else { " ORDER BY seq DESC" });
         sql.push_str(" LIMIT ?");
         args.push(Box::new(q.limit));
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())), record_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        drop(stmt);
-        drop(conn);
+        let rows = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())), record_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
         records(rows)
     }
 
-    fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
-        let conn = self.lock();
-        Ok(conn.query_row(
-            "SELECT COUNT(*) FROM records WHERE queue_key = ?1 AND status = 'pending' AND seq <= ?2",
-            params![queue_key, seq],
-            |r| r.get(0),
-        )?)
+    async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
+        let queue_key = queue_key.to_owned();
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM records WHERE queue_key = ?1 AND status = 'pending' AND seq <= ?2",
+                params![queue_key, seq],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
-    fn pending(&self) -> StoreResult<Vec<Record>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT * FROM records WHERE status = 'pending' ORDER BY seq")?;
-        let rows = stmt.query_map([], record_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        drop(stmt);
-        drop(conn);
+    async fn pending(&self) -> StoreResult<Vec<Record>> {
+        let rows = self
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT * FROM records WHERE status = 'pending' ORDER BY seq")?;
+                let rows = stmt.query_map([], record_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
         records(rows)
     }
 
-    fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row("SELECT id FROM records WHERE queue_key = ?1 AND status = 'pending' ORDER BY seq LIMIT 1", params![queue_key], |r| r.get(0))
-            .optional()?)
+    async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
+        let queue_key = queue_key.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT id FROM records WHERE queue_key = ?1 AND status = 'pending' ORDER BY seq LIMIT 1", params![queue_key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
+        .await
     }
 
-    fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
+    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
         let id = id.to_owned();
         self.write(move |conn| {
             let n = conn.execute(
@@ -425,9 +476,10 @@ impl Store for SqliteStore {
             )?;
             Ok(n > 0)
         })
+        .await
     }
 
-    fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
+    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
         let queue_key = queue_key.to_owned();
         // The writer thread runs one job at a time: the look and the claim are one step.
         self.write(move |conn| {
@@ -449,9 +501,10 @@ impl Store for SqliteStore {
                 _ => Ok(None),
             }
         })
+        .await
     }
 
-    fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
+    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         let ids = ids.to_vec();
         self.write(move |conn| {
             for id in &ids {
@@ -459,9 +512,10 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+        .await
     }
 
-    fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+    async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
         let error = error.clone();
         self.write(move |conn| {
             Ok(conn.execute(
@@ -470,10 +524,27 @@ impl Store for SqliteStore {
                 params![error.code.as_str(), error.message, now],
             )?)
         })
+        .await
     }
 
-    fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        let conn = self.lock();
+    async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
+        self.read(move |conn| Self::idle_work_on(conn, before)).await
+    }
+
+    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        let error = error.clone();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3 WHERE status = 'running'",
+                params![error.code.as_str(), error.message, now],
+            )?)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    fn idle_work_on(conn: &Connection, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
              AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
@@ -483,15 +554,5 @@ impl Store for SqliteStore {
             conn.prepare("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < ?1 ORDER BY seq LIMIT 1000")?;
         let ids = stmt.query_map(params![before], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
         Ok((queues, ids))
-    }
-
-    fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        let error = error.clone();
-        self.write(move |conn| {
-            Ok(conn.execute(
-                "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3 WHERE status = 'running'",
-                params![error.code.as_str(), error.message, now],
-            )?)
-        })
     }
 }

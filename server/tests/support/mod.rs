@@ -244,10 +244,10 @@ impl Server {
     /// Adds key `name` with these destinations; none given = any destination (chosen
     /// explicitly, as an operator must).
     pub fn add_key(&self, name: &str, destinations: &[&str]) {
-        blocking(|| self.add_key_now(name, destinations))
+        blocking(|| tokio::runtime::Handle::current().block_on(self.add_key_now(name, destinations)))
     }
 
-    fn add_key_now(&self, name: &str, destinations: &[&str]) {
+    async fn add_key_now(&self, name: &str, destinations: &[&str]) {
         self.state
             .keyring
             .add(
@@ -265,6 +265,7 @@ impl Server {
                 },
                 false,
             )
+            .await
             .unwrap();
     }
 
