@@ -89,7 +89,7 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
     let database2 = database.clone();
     tokio::task::spawn_blocking(move || {
         let mut add = std::process::Command::new(&bin)
-            .args(["keys", "add", "--service", "bench", "--name", "k", "--replace", "--data-dir"])
+            .args(["keys", "add", "--service", "bench", "--name", "k", "--replace", "--any-destination", "--data-dir"])
             .arg(&data)
             .env("SKAPI_DATABASE", &database2)
             .stdin(std::process::Stdio::piped())
