@@ -68,7 +68,21 @@ echo "$endpoint" > "$work/gateway"
 
 export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin" SKAPI_TEST_ID_TOKEN="$id_token" SKAPI_TEST_ADMIN_TOKEN="$admin_token"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-wasm-pack test --headless --chrome
+# Headless Chromium now and then never runs the test page's scripts: the runner says "Loading
+# scripts...Failed to detect test as having been run" after the renderer's 300 s timeout, and no
+# test of that binary ran (wasm-pack#783). That case, and only that, is run once more; the first
+# attempt's lines are kept, marked so that the summary does not count them twice.
+if wasm-pack test --headless --chrome > "$work/wasm-tests.log" 2>&1; then
+  cat "$work/wasm-tests.log"
+elif grep -q "Loading scripts...Failed to detect test as having been run" "$work/wasm-tests.log" \
+  && ! grep -q "^test result: FAILED" "$work/wasm-tests.log"; then
+  sed 's/^/[first attempt] /' "$work/wasm-tests.log"
+  echo "[browser tests] a test page never loaded in headless Chromium (no test ran); running the wasm tests once more"
+  wasm-pack test --headless --chrome
+else
+  cat "$work/wasm-tests.log"
+  exit 1
+fi
 
 # The npm package (npm pack builds dist/ first), then: skapi-js@1.5.8 beside it on one page,
 # the dashboard, and the package in bundlers, a script tag and tsc.
