@@ -152,8 +152,7 @@ impl Engine {
     /// Cancels a request: a pending one is never sent; a running one is aborted.
     pub async fn cancel(&self, id: &str) -> Result<Cancel, StoreError> {
         let error = ApiError::new(ErrorCode::Canceled, "The request was cancelled before it was sent.");
-        let owned = id.to_owned();
-        if self.db.call(|s| s.fail_pending(&owned, &error, now_ms())).await? {
+        if self.db.call(|s| s.fail_pending(id, &error, now_ms())).await? {
             return Ok(Cancel::BeforeSending);
         }
         let Some(abort) = lock(&self.running).remove(id) else {
@@ -243,10 +242,10 @@ impl Engine {
                 lock(&self.queues).remove(&queue_key);
                 return;
             }
-            let (key, now) = (queue_key.clone(), now_ms());
+            let now = now_ms();
             let lease_until = self.lease_until(now);
             // Claimed only while nothing of this queue runs — here or in another instance.
-            match self.db.call(|s| s.claim_next_in_queue(&key, now, lease_until)).await {
+            match self.db.call(|s| s.claim_next_in_queue(&queue_key, now, lease_until)).await {
                 Ok(Some(id)) => self.run_claimed(&id, permit).await,
                 Ok(None) => {
                     drop(permit);
@@ -277,9 +276,9 @@ impl Engine {
         if self.draining() {
             return;
         }
-        let (owned, now) = (id.to_owned(), now_ms());
+        let now = now_ms();
         let lease_until = self.lease_until(now);
-        match self.db.call(|s| s.claim(&owned, now, lease_until)).await {
+        match self.db.call(|s| s.claim(id, now, lease_until)).await {
             Ok(true) => self.run_claimed(id, permit).await,
             Ok(false) => {}
             Err(e) => tracing::error!(id, error = %e, "request could not be claimed"),
@@ -289,9 +288,8 @@ impl Engine {
     async fn run_claimed(&self, id: &str, _permit: tokio::sync::OwnedSemaphorePermit) {
         if let Err(e) = self.try_run(id).await {
             tracing::error!(id, error = %e, "request could not be run");
-            let id = id.to_owned();
             let outcome = failure(ErrorCode::ServerError, "The server failed while running this request.");
-            let _ = self.db.call(|s| s.finish(&id, &outcome, now_ms())).await;
+            let _ = self.db.call(|s| s.finish(id, &outcome, now_ms())).await;
         }
     }
 
@@ -300,15 +298,13 @@ impl Engine {
         let (abort, aborted) = oneshot::channel::<Stop>();
         lock(&self.running).insert(id.to_owned(), abort);
         let _registered = Running { engine: self, id };
-        let owned = id.to_owned();
-        let Some(record) = self.db.call(|s| s.get_record(&owned)).await? else {
+        let Some(record) = self.db.call(|s| s.get_record(id)).await? else {
             return Ok(());
         };
         let now = now_ms();
         if now >= record.new.expires {
             let outcome = failure(ErrorCode::Expired, "The request expired before it could run.");
-            let owned = id.to_owned();
-            self.db.call(|s| s.finish(&owned, &outcome, now)).await?;
+            self.db.call(|s| s.finish(id, &outcome, now)).await?;
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(record.new.expires - now);
@@ -341,8 +337,7 @@ impl Engine {
     async fn record_end(&self, id: &str, outcome: Outcome, give_up_at: u64) -> Result<(), StoreError> {
         let mut delay = Duration::from_millis(200);
         loop {
-            let (owned, written) = (id.to_owned(), outcome.clone());
-            match self.db.call(|s| s.finish(&owned, &written, now_ms())).await {
+            match self.db.call(|s| s.finish(id, &outcome, now_ms())).await {
                 Err(StoreError::Unavailable(e)) if now_ms() < give_up_at => {
                     tracing::warn!(id, error = e, "the store is unavailable; the request's end will be written once it is back");
                     tokio::time::sleep(delay).await;

@@ -173,12 +173,7 @@ async fn a_draining_instance_finishes_what_it_runs_and_leaves_its_queue_to_the_o
         body["queue"] = json!("drain");
         ids.push(api_a.submit("caller", body).await);
     }
-    for _ in 0..250 {
-        if !stand_in.tags().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stand_in.wait_for_first().await;
     let started = std::time::Instant::now();
     let status = std::process::Command::new("kill").args(["-TERM", &a.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -5,7 +5,6 @@ mod support;
 
 use serde_json::json;
 use std::process::Stdio;
-use std::time::Duration;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,12 +21,7 @@ async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {
         body["queue"] = json!("k");
         ids.push(client.submit("caller-a", body).await);
     }
-    for _ in 0..250 {
-        if !stand_in.tags().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stand_in.wait_for_first().await;
     assert_eq!(stand_in.tags(), vec!["t0"], "the head is running when the server dies");
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();

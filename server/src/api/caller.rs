@@ -98,8 +98,7 @@ impl Caller {
             .map(str::to_owned)
             .ok_or_else(|| Failure::new(ErrorCode::InvalidRequest, "\"service\" is required."))?;
         if let Some(origin) = &self.origin {
-            let s = service.clone();
-            if let Some(allowed) = state.db.call(|store| store.service_origins(&s)).await? {
+            if let Some(allowed) = state.db.call(|store| store.service_origins(&service)).await? {
                 if !allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
                     return Err(Failure::new(ErrorCode::InvalidCors, format!("The origin {origin} may not call this service.")).deny_cors());
                 }

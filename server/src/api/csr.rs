@@ -97,10 +97,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, body: Result<Byt
     };
     let seq = state.db.call(|s| s.insert_record(&record)).await?;
     let in_queue = match &queue_key {
-        Some(k) => {
-            let k = k.clone();
-            Some(state.db.call(|s| s.queue_position(&k, seq)).await?)
-        }
+        Some(k) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
         None => None,
     };
     state.engine.dispatch(short_id.clone(), queue_key);

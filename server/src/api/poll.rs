@@ -45,8 +45,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
         return history(&state, &caller, service, key, &body, form).await.map(|r| kind(r, "history"));
     }
     if let Some(queue) = body.queue.as_deref().and_then(|q| q.strip_suffix(':')) {
-        let (s, q) = (service.clone(), queue.to_owned());
-        let in_queue = state.db.call(|store| store.count_waiting(&s, &q)).await?;
+        let in_queue = state.db.call(|store| store.count_waiting(&service, queue)).await?;
         return Ok(kind(Json(QueueCount { queue_name: queue.to_owned(), in_queue }).into_response(), "queue_count"));
     }
     Err(Failure::invalid_parameter("Key \"id\" is required."))
@@ -57,8 +56,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
 pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_id: &str) -> Result<Record, Failure> {
     let not_found = || Failure::new(ErrorCode::NotExists, "The request does not exist.");
     let (key, short) = id::split_full(full_id).ok_or_else(not_found)?;
-    let owned = short.to_owned();
-    let record = state.db.call(|s| s.get_record(&owned)).await?;
+    let record = state.db.call(|s| s.get_record(short)).await?;
     let record = record
         .filter(|r| r.new.service == service && r.new.caller == caller.identity && (r.new.key_v1 == key || r.new.key_v2 == key))
         .ok_or_else(not_found)?;
@@ -77,10 +75,7 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
         }
         (status, _) => {
             let in_queue = match (&record.new.queue_key, status) {
-                (Some(k), Status::Pending) => {
-                    let (k, seq) = (k.clone(), record.seq);
-                    Some(state.db.call(|s| s.queue_position(&k, seq)).await?)
-                }
+                (Some(k), Status::Pending) => Some(state.db.call(|s| s.queue_position(k, record.seq)).await?),
                 (Some(_), _) => Some(0),
                 (None, _) => None,
             };

@@ -60,6 +60,16 @@ impl StandIn {
             .filter_map(|v| v["tag"].as_str().map(str::to_owned))
             .collect()
     }
+
+    /// Waits (at most 5 s) until the first request has arrived.
+    pub async fn wait_for_first(&self) {
+        for _ in 0..250 {
+            if !self.tags().is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Counts a call in flight until dropped.
