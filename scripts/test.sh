@@ -9,28 +9,33 @@ cd "$root"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+# A section whose command fails (a style check included) counts as one failed test, so that a
+# failure no runner reported (a browser page that never ran, a build error) shows in the summary.
+failed() {
+  status=1
+  echo "section: FAILED $1" | tee -a "$log"
+}
 
 echo "== style: cargo fmt --check, cargo clippy -D warnings"
-# Each check that fails counts as one failed test in the summary.
-cargo fmt --all --check 2>&1 | tee -a "$log" || { status=1; echo "style: FAILED cargo fmt" | tee -a "$log"; }
-cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee -a "$log" || { status=1; echo "style: FAILED cargo clippy" | tee -a "$log"; }
+cargo fmt --all --check 2>&1 | tee -a "$log" || failed "cargo fmt"
+cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee -a "$log" || failed "cargo clippy"
 
 echo "== native tests (skapi-core, skapi-server on SQLite and PostgreSQL, SDK)"
 SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
 export SKAPI_TEST_POSTGRES
-cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || status=1
+cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || failed "native tests"
 
 echo "== the server's API, engine and security tests again, on PostgreSQL"
-SKAPI_TEST_BACKEND=postgres cargo test --no-fail-fast -p skapi-server --test api --test engine --test security 2>&1 | tee -a "$log" || status=1
+SKAPI_TEST_BACKEND=postgres cargo test --no-fail-fast -p skapi-server --test api --test engine --test security 2>&1 | tee -a "$log" || failed "PostgreSQL tests"
 
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
-"$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || status=1
+"$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || failed "browser tests"
 
 echo "== end to end: the README's first command, then the demo page as a newcomer uses it"
-node --test tests/e2e/ 2>&1 | tee -a "$log" || status=1
+node --test tests/e2e/ 2>&1 | tee -a "$log" || failed "end to end"
 
-# cargo's "test result: ok. N passed; N failed", node's "# pass N" / "# fail N", and the style checks.
+# cargo's "test result: ok. N passed; N failed", node's "# pass N" / "# fail N", and each failed section.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     /^# pass / { p += $3 } /^# fail / { f += $3 } /^style: FAILED/ { f += 1 }
+     /^# pass / { p += $3 } /^# fail / { f += $3 } /^section: FAILED/ { f += 1 }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit $status

@@ -63,7 +63,7 @@ struct Answer {
     retry_after: Option<u32>,
 }
 
-#[wasm_bindgen(module = "/src/client.js")]
+#[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     /// Resolves `[status, text, retryAfter]`; rejects when the network fails.
     fn call(url: &str, headers: &JsValue, body: Option<&str>) -> js_sys::Promise;

@@ -7,19 +7,7 @@ use skapi_core::wire::FailureBody;
 use skapi_core::{ApiError, ErrorCode};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(inline_js = r#"
-export class SkapiError extends Error {
-    constructor(message, code, name, extra) {
-        super(message);
-        this.name = name;
-        this.code = code;
-        if (extra) Object.assign(this, extra);
-    }
-}
-export function makeSkapiError(message, code, name, extra) {
-    return new SkapiError(message, code, name, extra);
-}
-"#)]
+#[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeSkapiError)]
     fn make_skapi_error(message: &str, code: &str, name: &str, extra: JsValue) -> JsValue;

@@ -1,5 +1,5 @@
 //! Reading a form (a `SubmitEvent`, an `HTMLFormElement` or `FormData`) into fields; which
-//! controls count is the DOM glue's (`form.js`), the nesting of bracket names is
+//! controls count is the DOM glue's (`browser.js`), the nesting of bracket names is
 //! `skapi_core::form`'s. A submit event is `preventDefault()`ed synchronously, before anything
 //! else happens.
 
@@ -9,7 +9,7 @@ use skapi_core::ApiError;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
-#[wasm_bindgen(module = "/src/form.js")]
+#[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     #[wasm_bindgen(js_name = readForm)]
     fn read_form(input: &JsValue) -> JsValue;

@@ -1,10 +1,10 @@
 //! The anonymous caller's public identifier: 128 random bits, kept per service and owner in
 //! `localStorage` so that a reload still finds its own request history (storage and random
-//! bytes are `identity.js`'s).
+//! bytes are `browser.js`'s).
 
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/src/identity.js")]
+#[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     #[wasm_bindgen(js_name = publicIdentifier)]
     fn stored_identifier(key: &str) -> String;

@@ -63,7 +63,7 @@ impl Future for Stoppable {
 
 // `stop()` is one long-lived function per client called with the poll's token, so a poll
 // allocates no closure of its own (nothing waits on the garbage collector to be freed).
-#[wasm_bindgen(inline_js = "export function attachStop(p, stop, token) { p.stop = () => stop(token); return p; }")]
+#[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     #[wasm_bindgen(js_name = attachStop)]
     fn attach_stop(promise: &js_sys::Promise, stop: &JsValue, token: f64);

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-#[wasm_bindgen(module = "/src/timer.js")]
+#[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     /// `[promise, handle]`
     fn after(ms: u32) -> js_sys::Array;

@@ -1,6 +1,86 @@
-// The DOM side of src/form.rs: which controls of a form count, and their values. Written in
-// JavaScript because every DOM property read through web-sys costs the wasm an import shim;
-// here the same rules cost a few hundred bytes. The nesting of names stays in Rust (core).
+// Every browser call the SDK makes, in one JavaScript module (the Rust side: src/error.rs,
+// polls.rs, client.rs, timer.rs, identity.rs, form.rs). In JavaScript because each DOM, fetch
+// or storage property read through web-sys costs the wasm an import shim; here the same rules
+// cost a few hundred bytes. One module rather than one per concern: wasm-bindgen makes each a
+// file the page loads, and fewer files load faster (and in wasm-bindgen's test runner, several
+// module files loading at once can stall its server).
+
+// ---- errors (src/error.rs)
+
+export class SkapiError extends Error {
+  constructor(message, code, name, extra) {
+    super(message);
+    this.name = name;
+    this.code = code;
+    if (extra) Object.assign(this, extra);
+  }
+}
+
+export function makeSkapiError(message, code, name, extra) {
+  return new SkapiError(message, code, name, extra);
+}
+
+// ---- polls (src/polls.rs)
+
+/** `stop()` is one long-lived function per client called with the poll's token: no closure per poll's state. */
+export function attachStop(p, stop, token) {
+  p.stop = () => stop(token);
+  return p;
+}
+
+// ---- the transport (src/client.rs)
+
+/** GET `url` (no `body`) or POST `body` with `headers`; resolves [status, text, retryAfter]. */
+export function call(url, headers, body) {
+  const init = { method: body === undefined ? 'GET' : 'POST', mode: 'cors', headers, body };
+  return fetch(url, init).then((r) => r.text().then((text) => [r.status, text, r.headers.get('retry-after')]));
+}
+
+// ---- timers (src/timer.rs)
+
+/** A promise resolved after `ms`, and the timer's handle for clearTimeout. */
+export function after(ms) {
+  let handle;
+  const done = new Promise((resolve) => (handle = setTimeout(resolve, ms)));
+  return [done, handle];
+}
+
+export function cancel(handle) {
+  clearTimeout(handle);
+}
+
+// ---- storage (the public identifier and forms)
+
+/** `localStorage` or `sessionStorage`, or null where storage is disabled (privacy settings, sandboxed frames). */
+function storage(name) {
+  try {
+    return globalThis[name];
+  } catch {
+    return null;
+  }
+}
+
+// ---- the public identifier (src/identity.rs): localStorage and random bytes
+
+/** The identifier stored under `key`, or a fresh one (128 random bits as hex) kept there. */
+export function publicIdentifier(key) {
+  const local = storage('localStorage');
+  const existing = local?.getItem(key);
+  if (existing && /^[0-9a-fA-F]{32}$/.test(existing)) return existing;
+  const bytes = new Uint8Array(16);
+  if (globalThis.crypto?.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256); // no Web Crypto: very old hosts
+  const fresh = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  try {
+    local?.setItem(key, fresh);
+  } catch {
+    // Full storage: the identifier lasts this page's life.
+  }
+  return fresh;
+}
+
+// ---- forms (src/form.rs): which controls of a form count, and their values; the nesting of
+// names stays in Rust (skapi-core)
 
 const SNAPSHOT = '__skapiFormSnapshot';
 
@@ -77,18 +157,10 @@ export function own(o, k, v) {
 
 const withoutQuery = (url) => url.split(/[?#]/)[0];
 
-function storage() {
-  try {
-    return sessionStorage;
-  } catch {
-    return null;
-  }
-}
-
 /** Keeps the response for the action page (under `prefix` + its URL) and goes there. */
 export function goToAction(prefix, action, response) {
   try {
-    storage()?.setItem(prefix + withoutQuery(action), JSON.stringify(response));
+    storage('sessionStorage')?.setItem(prefix + withoutQuery(action), JSON.stringify(response));
   } catch {
     // Full or unavailable storage: the page still goes on.
   }
@@ -98,7 +170,7 @@ export function goToAction(prefix, action, response) {
 
 /** The response a form with an `action` left for this page, once; `null` otherwise. */
 export function takeResponse(prefix) {
-  const store = storage();
+  const store = storage('sessionStorage');
   const key = prefix + withoutQuery(location.href);
   const text = store?.getItem(key);
   if (text == null) return null;
