@@ -6,7 +6,7 @@
 
 use crate::clock::now_ms;
 use crate::keyring::Keyring;
-use crate::store::{Db, Outcome, StoreError};
+use crate::store::{Db, Outcome, Record, StoreError};
 use crate::upstream::Upstream;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;
@@ -246,7 +246,7 @@ impl Engine {
             let lease_until = self.lease_until(now);
             // Claimed only while nothing of this queue runs — here or in another instance.
             match self.db.call(|s| s.claim_next_in_queue(&queue_key, now, lease_until)).await {
-                Ok(Some(id)) => self.run_claimed(&id, permit).await,
+                Ok(Some(record)) => self.run_claimed(record, permit).await,
                 Ok(None) => {
                     drop(permit);
                     drop(busy);
@@ -279,28 +279,28 @@ impl Engine {
         let now = now_ms();
         let lease_until = self.lease_until(now);
         match self.db.call(|s| s.claim(id, now, lease_until)).await {
-            Ok(true) => self.run_claimed(id, permit).await,
-            Ok(false) => {}
+            Ok(Some(record)) => self.run_claimed(record, permit).await,
+            Ok(None) => {}
             Err(e) => tracing::error!(id, error = %e, "request could not be claimed"),
         }
     }
 
-    async fn run_claimed(&self, id: &str, _permit: tokio::sync::OwnedSemaphorePermit) {
-        if let Err(e) = self.try_run(id).await {
+    async fn run_claimed(&self, record: Record, _permit: tokio::sync::OwnedSemaphorePermit) {
+        let id = record.new.id.clone();
+        if let Err(e) = self.try_run(record).await {
             tracing::error!(id, error = %e, "request could not be run");
             let outcome = failure(ErrorCode::ServerError, "The server failed while running this request.");
-            let _ = self.db.call(|s| s.finish(id, &outcome, now_ms())).await;
+            let _ = self.db.call(|s| s.finish(&id, &outcome, now_ms())).await;
         }
     }
 
-    /// Runs a request this instance has claimed (it is `running`, leased to us).
-    async fn try_run(&self, id: &str) -> Result<(), StoreError> {
+    /// Runs a request this instance has claimed (it is `running`, leased to us): the record
+    /// as the claim returned it.
+    async fn try_run(&self, record: Record) -> Result<(), StoreError> {
+        let id = record.new.id.as_str();
         let (abort, aborted) = oneshot::channel::<Stop>();
         lock(&self.running).insert(id.to_owned(), abort);
         let _registered = Running { engine: self, id };
-        let Some(record) = self.db.call(|s| s.get_record(id)).await? else {
-            return Ok(());
-        };
         let now = now_ms();
         if now >= record.new.expires {
             let outcome = failure(ErrorCode::Expired, "The request expired before it could run.");

@@ -78,9 +78,10 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.queue_position("k:q", s2).await.unwrap(), 2);
     assert_eq!(store.count_waiting(SERVICE, "q").await.unwrap(), 2);
     assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("1:a"));
-    assert_eq!(store.claim_next_in_queue("k:q", 20, 1_000).await.unwrap().as_deref(), Some("1:a"));
+    let head = store.claim_next_in_queue("k:q", 20, 1_000).await.unwrap().expect("the head is claimed");
+    assert_eq!((head.new.id.as_str(), head.status, head.updated), ("1:a", Status::Running, 20), "the claim returns the record as it now is");
     assert_eq!(store.claim_next_in_queue("k:q", 21, 1_000).await.unwrap(), None, "one at a time per queue");
-    assert!(!store.claim("1:a", 21, 1_000).await.unwrap(), "only a pending record starts");
+    assert!(store.claim("1:a", 21, 1_000).await.unwrap().is_none(), "only a pending record starts");
     assert_eq!(store.idle_work(100).await.unwrap(), (vec![], vec!["3:c".to_owned()]), "the queue is busy; 3:c waits");
     assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("2:b"));
     let resolved = Outcome::Resolved { status_code: 200, body: json!({"ok": true}), truncated: false };
@@ -97,7 +98,8 @@ async fn conformance(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
     assert_eq!(store.pending().await.unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
-    assert!(store.claim("3:c", 50, 55).await.unwrap());
+    let claimed = store.claim("3:c", 50, 55).await.unwrap().expect("a pending record is claimed");
+    assert_eq!((claimed.new.id.as_str(), claimed.status), ("3:c", Status::Running));
     store.renew_leases(&["3:c".to_owned()], 58).await.unwrap();
     let interrupted = ApiError::new(ErrorCode::Interrupted, "stopped");
     assert_eq!(store.fail_expired_leases(&interrupted, 57).await.unwrap(), 0, "the lease still holds");
@@ -138,6 +140,22 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.purge_expired(1_000_011).await.unwrap(), 2);
     assert_eq!(store.get_record("1:a").await.unwrap(), None);
     assert!(store.get_record("3:c").await.unwrap().is_some());
+
+    // Writes arriving together (committed together by both engines): one that fails — an id
+    // already taken — fails alone; every other one is written and answered.
+    let writes = (0..40).map(|i| {
+        let id = if i == 17 { "3:c".to_owned() } else { format!("batch:{i}") };
+        async move { (id.clone(), store.insert_record(&record(&id, None, 100 + i)).await) }
+    });
+    let answers = futures_util::future::join_all(writes).await;
+    for (id, answer) in answers {
+        match (id.as_str(), answer) {
+            ("3:c", Err(StoreError::Exists(_))) => {}
+            ("3:c", other) => panic!("a taken id was written again: {other:?}"),
+            (id, Ok(_)) => assert_eq!(store.get_record(id).await.unwrap().map(|r| r.status), Some(Status::Pending), "{id}"),
+            (id, Err(e)) => panic!("{id} failed beside the failing write: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@
 
 pub mod postgres;
 mod row;
+mod sql;
 pub mod sqlite;
 
 use serde_json::Value;
@@ -45,6 +46,13 @@ impl StoreError {
             Some(DiskFull) => StoreError::Full,
             // Another process holds the file, or it cannot be written or opened now.
             Some(DatabaseBusy | DatabaseLocked | ReadOnly | CannotOpen) => StoreError::Unavailable(e.to_string()),
+            // A unique key taken (as PostgreSQL's unique violation).
+            Some(ConstraintViolation)
+                if matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+            {
+                StoreError::Exists("that row".into())
+            }
             _ => StoreError::Sqlite(e),
         }
     }
@@ -177,11 +185,12 @@ pub trait Store: Send + Sync + 'static {
     async fn pending(&self) -> StoreResult<Vec<Record>>;
     /// The id of the oldest `pending` record of a queue.
     async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
-    /// `pending` → `running` with a lease until `lease_until`; false when no longer pending.
-    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool>;
+    /// `pending` → `running` with a lease until `lease_until`: the record as it now is, or
+    /// `None` when it was no longer pending.
+    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>>;
     /// Atomically: when no request of the queue runs, its oldest pending one turns `running`
-    /// (leased) and its id is returned.
-    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>>;
+    /// (leased) and is returned.
+    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>>;
     /// Extends the leases of requests this instance runs.
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
     /// Ends `running` records whose lease ran out (their instance died) with `error`.
@@ -229,10 +238,6 @@ pub async fn open(database: Option<&str>, data_dir: &std::path::Path) -> StoreRe
         }
     }
 }
-
-/// The figures of [`Store::counts`], in one statement both dialects read alike.
-pub const COUNTS_SQL: &str = "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN status = 'pending' AND queue_key IS NOT NULL THEN 1 ELSE 0 END) FROM records WHERE status IN ('pending', 'running')";
 
 /// A store call's future, as [`Store`]'s methods return them.
 pub type StoreCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 'a>>;

@@ -7,10 +7,16 @@
 //! holds a lease its instance renews, and an instance that finds a lease run out ends that
 //! request `INTERRUPTED`; expired records are purged under an advisory lock, by one instance at
 //! a time.
+//!
+//! The writes of a request's life (accept, claim, end) go through group commit: the writes
+//! waiting at one moment run pipelined in one transaction and share its commit, and none is
+//! answered before that commit.
 
 use super::row::{json_text, KeyRow, RecordRow};
+use super::sql::{self, ms, Arg};
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -59,10 +65,74 @@ pub struct PgStore {
     /// Broken connections (a database restart, a failover) are dropped when they come back to
     /// the pool and new ones made on demand: the server comes back on its own with the database.
     pool: Pool,
+    /// Writes waiting for a committer.
+    writes: mpsc::UnboundedSender<Write>,
 }
 
-fn ms(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
+/// Batches committing at once: while one commits, the next gathers.
+const COMMITTERS: usize = 2;
+/// Most writes in one batch.
+const MAX_BATCH: usize = 256;
+
+/// Values of one statement, owned so that the statement can wait for its batch.
+type Values = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// A write waiting for its batch: a statement, its values, and who waits for its rows.
+struct Write {
+    sql: &'static str,
+    values: Values,
+    reply: oneshot::Sender<StoreResult<Vec<Row>>>,
+}
+
+fn params(values: &Values) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+/// Runs `batch` in one transaction, its statements pipelined, and commits once.
+async fn commit_batch(pool: &Pool, batch: &[Write]) -> StoreResult<Vec<Vec<Row>>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let values: Vec<_> = batch.iter().map(|w| params(&w.values)).collect();
+    let statements = futures_util::future::try_join_all(batch.iter().map(|w| tx.prepare_cached(w.sql))).await?;
+    let rows = futures_util::future::try_join_all(statements.iter().zip(&values).map(|(s, v)| tx.query(s, v))).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// A committer: takes every write waiting (up to [`MAX_BATCH`]), commits them together and
+/// answers each. When a batch fails for one write's sake (a constraint, say) and not because
+/// the database is away, its writes are run again one by one, so that only that one fails.
+async fn commit_writes(pool: Pool, writes: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Write>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut waiting = writes.lock().await;
+            if waiting.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return; // the store is gone
+            }
+        }
+        match commit_batch(&pool, &batch).await {
+            Ok(rows) => {
+                for (write, rows) in batch.into_iter().zip(rows) {
+                    let _ = write.reply.send(Ok(rows));
+                }
+            }
+            Err(StoreError::Unavailable(why)) => {
+                for write in batch {
+                    let _ = write.reply.send(Err(StoreError::Unavailable(why.clone())));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let _ = batch.pop().expect("one write").reply.send(Err(e));
+            }
+            Err(_) => {
+                for write in batch {
+                    let alone = commit_batch(&pool, std::slice::from_ref(&write)).await;
+                    let _ = write.reply.send(alone.map(|mut rows| rows.pop().unwrap_or_default()));
+                }
+            }
+        }
+    }
 }
 
 fn key_row(row: &Row) -> StoreResult<KeyRow> {
@@ -135,7 +205,12 @@ impl PgStore {
             .recycle_timeout(Some(WAIT))
             .build()
             .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))?;
-        let store = PgStore { pool };
+        let (writes, waiting) = mpsc::unbounded_channel();
+        let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(commit_writes(pool.clone(), waiting.clone()));
+        }
+        let store = PgStore { pool, writes };
         store.migrate().await?;
         Ok(store)
     }
@@ -162,122 +237,120 @@ impl PgStore {
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
     }
+
+    /// Rows of one statement on a pooled connection (its prepared form cached there).
+    async fn query(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, values).await?)
+    }
+
+    async fn query_opt(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<Option<Row>> {
+        Ok(self.query(sql, values).await?.into_iter().next())
+    }
+
+    /// A count of one statement.
+    async fn count(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let row = self.query_opt(sql, values).await?.ok_or_else(|| StoreError::Database("a count returned no row".into()))?;
+        Ok(row.try_get::<_, Option<i64>>(0)?.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Changed rows of one statement run outside a batch.
+    async fn execute(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.execute(&statement, values).await?)
+    }
+
+    /// A write of a request's life, committed with the others waiting at the same moment.
+    async fn write(&self, sql: &'static str, values: Values) -> StoreResult<Vec<Row>> {
+        let (reply, rows) = oneshot::channel();
+        self.writes.send(Write { sql, values, reply }).map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
+        rows.await.map_err(|_| StoreError::Unavailable("the store is closing".into()))?
+    }
+
+    /// Ids as rows of a query.
+    fn ids(rows: Vec<Row>) -> StoreResult<Vec<String>> {
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
 }
 
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
-        let conflict = if replace {
-            " ON CONFLICT (service, name) DO UPDATE SET secret = EXCLUDED.secret, locked = EXCLUDED.locked,
-              destinations = EXCLUDED.destinations, positions = EXCLUDED.positions, rate_per_caller = EXCLUDED.rate_per_caller,
-              rate_total = EXCLUDED.rate_total, created = EXCLUDED.created, updated = EXCLUDED.updated"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10){conflict}"
-        );
         let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
         let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-        let result = self
-            .client()
-            .await?
-            .execute(
-                &sql,
-                &[
-                    &key.service,
-                    &key.name,
-                    &key.sealed_secret,
-                    &key.locked,
-                    &destinations,
-                    &positions,
-                    &key.rate_per_caller.map(|v| v as i32),
-                    &key.rate_total.map(|v| v as i32),
-                    &ms(key.created),
-                    &ms(key.updated),
-                ],
-            )
-            .await;
-        match result.map_err(StoreError::from) {
+        let values: [&(dyn ToSql + Sync); 10] = [
+            &key.service,
+            &key.name,
+            &key.sealed_secret,
+            &key.locked,
+            &destinations,
+            &positions,
+            &key.rate_per_caller.map(|v| v as i32),
+            &key.rate_total.map(|v| v as i32),
+            &ms(key.created),
+            &ms(key.updated),
+        ];
+        match self.execute(if replace { sql::REPLACE_KEY } else { sql::INSERT_KEY }, &values).await {
             Err(StoreError::Exists(_)) => Err(StoreError::Exists(format!("key \"{}\" of service \"{}\"", key.name, key.service))),
             other => other.map(|_| ()),
         }
     }
 
     async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
-        let row = self.client().await?.query_opt("SELECT * FROM keys WHERE service = $1 AND name = $2", &[&service, &name]).await?;
-        row.as_ref().map(key_from_row).transpose()
+        self.query_opt(sql::GET_KEY, &[&service, &name]).await?.as_ref().map(key_from_row).transpose()
     }
 
     async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
-        let rows =
-            self.client().await?.query("SELECT * FROM keys WHERE $1::TEXT IS NULL OR service = $1 ORDER BY service, name", &[&service]).await?;
-        rows.iter().map(key_from_row).collect()
+        self.query(sql::LIST_KEYS, &[&service]).await?.iter().map(key_from_row).collect()
     }
 
     async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        Ok(self.client().await?.execute("DELETE FROM keys WHERE service = $1 AND name = $2", &[&service, &name]).await? > 0)
+        Ok(!self.query(sql::REMOVE_KEY, &[&service, &name]).await?.is_empty())
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let row = self.client().await?.query_opt("SELECT cors_origins FROM services WHERE service = $1", &[&service]).await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = self.query_opt(sql::SERVICE_ORIGINS, &[&service]).await? else { return Ok(None) };
         serde_json::from_str(row.try_get(0)?).map(Some).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))
     }
 
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
         match origins {
             Some(origins) => {
-                self.client()
-                    .await?
-                    .execute(
-                        "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
-                 ON CONFLICT (service) DO UPDATE SET cors_origins = EXCLUDED.cors_origins, updated = EXCLUDED.updated",
-                        &[&service, &serde_json::to_string(origins).expect("strings serialise"), &ms(now)],
-                    )
-                    .await?
+                let origins = serde_json::to_string(origins).expect("strings serialise");
+                self.execute(sql::SET_SERVICE_ORIGINS, &[&service, &origins, &ms(now)]).await?
             }
-            None => self.client().await?.execute("DELETE FROM services WHERE service = $1", &[&service]).await?,
+            None => self.execute(sql::CLEAR_SERVICE_ORIGINS, &[&service]).await?,
         };
         Ok(())
     }
 
     async fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
-        let request = serde_json::to_string(&r.request).expect("wire bodies serialise");
-        let request_body = r.request_body.as_ref().map(json_text);
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
-                request, request_body, status, created, updated, expires)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', $14, $14, $15) RETURNING seq",
-                &[
-                    &r.id,
-                    &r.service,
-                    &r.owner,
-                    &r.caller,
-                    &r.key_name,
-                    &r.method.lower(),
-                    &r.url,
-                    &r.key_v1,
-                    &r.key_v2,
-                    &r.queue,
-                    &r.queue_key,
-                    &request,
-                    &request_body,
-                    &ms(r.created),
-                    &ms(r.expires),
-                ],
-            )
-            .await?;
+        let values: Values = vec![
+            Box::new(r.id.clone()),
+            Box::new(r.service.clone()),
+            Box::new(r.owner.clone()),
+            Box::new(r.caller.clone()),
+            Box::new(r.key_name.clone()),
+            Box::new(r.method.lower()),
+            Box::new(r.url.clone()),
+            Box::new(r.key_v1.clone()),
+            Box::new(r.key_v2.clone()),
+            Box::new(r.queue.clone()),
+            Box::new(r.queue_key.clone()),
+            Box::new(serde_json::to_string(&r.request).expect("wire bodies serialise")),
+            Box::new(r.request_body.as_ref().map(json_text)),
+            Box::new(ms(r.created)),
+            Box::new(ms(r.expires)),
+        ];
+        let rows = self.write(sql::INSERT_RECORD, values).await?;
+        let row = rows.first().ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))?;
         Ok(row.try_get(0)?)
     }
 
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
-        let row = self.client().await?.query_opt("SELECT * FROM records WHERE id = $1", &[&id]).await?;
-        row.map(|r| Record::try_from(record_row(&r)?)).transpose()
+        self.query_opt(sql::GET_RECORD, &[&id]).await?.map(|r| Record::try_from(record_row(&r)?)).transpose()
     }
 
     async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
@@ -285,48 +358,32 @@ impl Store for PgStore {
             Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
             Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
         };
-        let n = self.client().await?.execute(
-            "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5, error_code = $6, error_message = $7, updated = $8
-             WHERE id = $1 AND status IN ('pending', 'running')",
-            &[
-                &id,
-                &status,
-                &status_code.map(|c| c as i32),
-                &body.map(json_text),
-                &truncated,
-                &error.map(|e| e.code.as_str()),
-                &error.map(|e| e.message.as_str()),
-                &ms(now),
-            ],
-        ).await?;
-        Ok(n > 0)
+        let values: Values = vec![
+            Box::new(id.to_owned()),
+            Box::new(status),
+            Box::new(status_code.map(|c| c as i32)),
+            Box::new(body.map(json_text)),
+            Box::new(truncated),
+            Box::new(error.map(|e| e.code.as_str())),
+            Box::new(error.map(|e| e.message.clone())),
+            Box::new(ms(now)),
+        ];
+        Ok(!self.write(sql::FINISH, values).await?.is_empty())
     }
 
     async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
-        let n = self
-            .client()
-            .await?
-            .execute(
-                "UPDATE records SET status = 'failed', error_code = $2, error_message = $3, updated = $4 WHERE id = $1 AND status = 'pending'",
-                &[&id, &error.code.as_str(), &error.message, &ms(now)],
-            )
-            .await?;
-        Ok(n > 0)
+        let values: Values = vec![Box::new(id.to_owned()), Box::new(error.code.as_str()), Box::new(error.message.clone()), Box::new(ms(now))];
+        Ok(!self.write(sql::FAIL_PENDING, values).await?.is_empty())
     }
 
     async fn counts(&self) -> StoreResult<(u64, u64, u64)> {
-        let row = self.client().await?.query_one(super::COUNTS_SQL, &[]).await?;
+        let row = self.query_opt(sql::COUNTS, &[]).await?.ok_or_else(|| StoreError::Database("counts returned no row".into()))?;
         let n = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
         Ok((n(0)?, n(1)?, n(2)?))
     }
 
     async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
-        let row = self
-            .client()
-            .await?
-            .query_one("SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'", &[&service, &queue])
-            .await?;
-        Ok(row.try_get::<_, i64>(0)? as u64)
+        self.count(sql::COUNT_WAITING, &[&service, &queue]).await
     }
 
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
@@ -334,91 +391,49 @@ impl Store for PgStore {
         let tx = client.transaction().await?;
         // One instance purges at a time; the others skip this round.
         let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[]).await?.try_get(0)?;
-        let n = if mine { tx.execute("DELETE FROM records WHERE expires <= $1", &[&ms(cutoff)]).await? as usize } else { 0 };
+        let n = if mine { tx.execute(sql::PURGE_EXPIRED, &[&ms(cutoff)]).await? as usize } else { 0 };
         tx.commit().await?;
         Ok(n)
     }
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
-        let live_at = ms(q.live_at);
-        let limit = q.limit as i64;
-        let status = q.status.map(|s| s.as_str());
-        let mut sql = String::from("SELECT * FROM records WHERE service = $1 AND caller = $2 AND (key_v1 = $3 OR key_v2 = $3) AND expires > $4");
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&q.service, &q.caller, &q.key, &live_at];
-        if let Some(prefix) = &q.queue_prefix {
-            args.push(prefix);
-            sql.push_str(&format!(" AND starts_with(queue, ${})", args.len()));
-        }
-        if let Some(exact) = &q.queue_exact {
-            args.push(exact);
-            sql.push_str(&format!(" AND queue = ${}", args.len()));
-        }
-        if let Some(exclude) = &q.queue_exclude {
-            args.push(exclude);
-            sql.push_str(&format!(" AND (queue IS NULL OR queue <> ${})", args.len()));
-        }
-        if let Some(status) = &status {
-            args.push(status);
-            sql.push_str(&format!(" AND status = ${}", args.len()));
-        }
-        if let Some(after) = &q.after_seq {
-            args.push(after);
-            sql.push_str(&format!(" AND seq {} ${}", if q.ascending { ">" } else { "<" }, args.len()));
-        }
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY seq {} LIMIT ${}", if q.ascending { "ASC" } else { "DESC" }, args.len()));
-        records(self.client().await?.query(&sql, &args).await?)
+        let (sql, args) = sql::history(q);
+        let values: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Text(s) => s as &(dyn ToSql + Sync),
+                Arg::Int(n) => n as &(dyn ToSql + Sync),
+            })
+            .collect();
+        records(self.query(&sql, &values).await?)
     }
 
     async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
-        let row = self
-            .client()
-            .await?
-            .query_one("SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2", &[&queue_key, &seq])
-            .await?;
-        Ok(row.try_get::<_, i64>(0)? as u64)
+        self.count(sql::QUEUE_POSITION, &[&queue_key, &seq]).await
     }
 
     async fn pending(&self) -> StoreResult<Vec<Record>> {
-        records(self.client().await?.query("SELECT * FROM records WHERE status = 'pending' ORDER BY seq", &[]).await?)
+        records(self.query(sql::PENDING, &[]).await?)
     }
 
     async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt("SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1", &[&queue_key])
-            .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        Ok(self.query_opt(sql::NEXT_IN_QUEUE, &[&queue_key]).await?.map(|r| r.try_get(0)).transpose()?)
     }
 
-    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
-        let n = self
-            .client()
-            .await?
-            .execute(
-                "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending'",
-                &[&id, &ms(now), &ms(lease_until)],
-            )
-            .await?;
-        Ok(n > 0)
+    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
+        let values: Values = vec![Box::new(id.to_owned()), Box::new(ms(now)), Box::new(ms(lease_until))];
+        Ok(records(self.write(sql::CLAIM, values).await?)?.pop())
     }
 
-    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
+    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let head = tx
-            .query_opt(
-                "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1 FOR UPDATE",
-                &[&queue_key],
-            )
-            .await?;
+        // The head's row lock orders instances claiming the same queue.
+        let head = tx.query_opt(&format!("{} FOR UPDATE", sql::QUEUE_HEAD), &[&queue_key]).await?;
         let claimed = match head {
             Some(row) if row.try_get::<_, &str>(1)? == "pending" => {
                 let id: String = row.try_get(0)?;
-                tx.execute("UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1", &[&id, &ms(now), &ms(lease_until)])
-                    .await?;
-                Some(id)
+                records(tx.query(sql::START, &[&id, &ms(now), &ms(lease_until)]).await?)?.pop()
             }
             _ => None,
         };
@@ -428,44 +443,19 @@ impl Store for PgStore {
 
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         if !ids.is_empty() {
-            self.client()
-                .await?
-                .execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)])
-                .await?;
+            // One statement for every id (PostgreSQL's arrays).
+            self.execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)]).await?;
         }
         Ok(())
     }
 
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self
-            .client()
-            .await?
-            .execute(
-                "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
-             WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3",
-                &[&error.code.as_str(), &error.message, &ms(now)],
-            )
-            .await? as usize)
+        Ok(self.execute(sql::FAIL_EXPIRED_LEASES, &[&error.code.as_str(), &error.message, &ms(now)]).await? as usize)
     }
 
     async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        let client = self.client().await?;
-        let queues = client
-            .query(
-                "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let ids = client
-            .query("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < $1 ORDER BY seq LIMIT 1000", &[&ms(before)])
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+        let queues = Self::ids(self.query(sql::IDLE_QUEUES, &[]).await?)?;
+        let ids = Self::ids(self.query(sql::IDLE_REQUESTS, &[&ms(before)]).await?)?;
         Ok((queues, ids))
     }
 
@@ -517,13 +507,6 @@ impl Store for PgStore {
     }
 
     async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self
-            .client()
-            .await?
-            .execute(
-                "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3 WHERE status = 'running'",
-                &[&error.code.as_str(), &error.message, &ms(now)],
-            )
-            .await? as usize)
+        Ok(self.execute(sql::FAIL_RUNNING, &[&error.code.as_str(), &error.message, &ms(now)]).await? as usize)
     }
 }

@@ -2,6 +2,7 @@
 //! a record `csr` has acknowledged survives a crash.
 
 use super::row::{json_text, KeyRow, RecordRow};
+use super::sql::{self, lite, Arg};
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::path::Path;
@@ -68,6 +69,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Room for every shared statement (`prepare_cached`), so none is prepared twice.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
@@ -211,20 +214,42 @@ fn records(rows: Vec<RecordRow>) -> StoreResult<Vec<Record>> {
     rows.into_iter().map(Record::try_from).collect()
 }
 
+/// Changed rows of one of the shared statements (its SQLite form prepared once per connection).
+fn execute(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&lite(sql))?.execute(values)
+}
+
+/// How many rows a shared statement returned: the changed rows of an update `RETURNING id`.
+fn returned(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    let mut statement = conn.prepare_cached(&lite(sql))?;
+    let mut rows = statement.query(values)?;
+    let mut n = 0;
+    while rows.next()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The one row of a shared query, if any.
+fn row<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl FnOnce(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
+    conn.prepare_cached(&lite(sql))?.query_row(values, f).optional()
+}
+
+/// Every row of a shared query.
+fn rows<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl FnMut(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<Vec<T>> {
+    conn.prepare_cached(&lite(sql))?.query_map(values, f)?.collect()
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
         let key = key.clone();
         self.write(move |conn| {
-            let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
-            let sql = format!(
-                "{verb} INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            );
             let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
             let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-            let result = conn.execute(
-                &sql,
+            let result = execute(
+                conn,
+                if replace { sql::REPLACE_KEY } else { sql::INSERT_KEY },
                 params![
                     key.service,
                     key.name,
@@ -250,39 +275,25 @@ impl Store for SqliteStore {
 
     async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
         let (service, name) = (service.to_owned(), name.to_owned());
-        let row = self
-            .read(move |conn| {
-                Ok(conn.query_row("SELECT * FROM keys WHERE service = ?1 AND name = ?2", params![service, name], key_row).optional()?)
-            })
-            .await?;
+        let row = self.read(move |conn| Ok(row(conn, sql::GET_KEY, params![service, name], key_row)?)).await?;
         row.map(KeyRecord::try_from).transpose()
     }
 
     async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
         let service = service.map(str::to_owned);
-        let rows = self
-            .read(move |conn| {
-                let mut stmt = conn.prepare("SELECT * FROM keys WHERE ?1 IS NULL OR service = ?1 ORDER BY service, name")?;
-                let rows = stmt.query_map(params![service], key_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await?;
+        let rows = self.read(move |conn| Ok(rows(conn, sql::LIST_KEYS, params![service], key_row)?)).await?;
         let keys = rows.into_iter().map(KeyRecord::try_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(keys)
     }
 
     async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
         let (service, name) = (service.to_owned(), name.to_owned());
-        self.write(move |conn| Ok(conn.execute("DELETE FROM keys WHERE service = ?1 AND name = ?2", params![service, name])? > 0)).await
+        self.write(move |conn| Ok(returned(conn, sql::REMOVE_KEY, params![service, name])? > 0)).await
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
         let service = service.to_owned();
-        let origins: Option<String> = self
-            .read(move |conn| {
-                Ok(conn.query_row("SELECT cors_origins FROM services WHERE service = ?1", params![service], |r| r.get(0)).optional()?)
-            })
-            .await?;
+        let origins: Option<String> = self.read(move |conn| Ok(row(conn, sql::SERVICE_ORIGINS, params![service], |r| r.get(0))?)).await?;
         origins.map(|o| serde_json::from_str(&o).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
     }
 
@@ -290,11 +301,10 @@ impl Store for SqliteStore {
         let (service, origins) = (service.to_owned(), origins.map(<[String]>::to_vec));
         self.write(move |conn| {
             match origins {
-                Some(origins) => conn.execute(
-                    "INSERT OR REPLACE INTO services (service, cors_origins, updated) VALUES (?1, ?2, ?3)",
-                    params![service, serde_json::to_string(&origins).expect("strings serialise"), now],
-                )?,
-                None => conn.execute("DELETE FROM services WHERE service = ?1", params![service])?,
+                Some(origins) => {
+                    execute(conn, sql::SET_SERVICE_ORIGINS, params![service, serde_json::to_string(&origins).expect("strings serialise"), now])?
+                }
+                None => execute(conn, sql::CLEAR_SERVICE_ORIGINS, params![service])?,
             };
             Ok(())
         })
@@ -304,10 +314,9 @@ impl Store for SqliteStore {
     async fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
         let r = r.clone();
         self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
-                    request, request_body, status, created, updated, expires)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', ?14, ?14, ?15)",
+            let seq = row(
+                conn,
+                sql::INSERT_RECORD,
                 params![
                     r.id,
                     r.service,
@@ -325,16 +334,17 @@ impl Store for SqliteStore {
                     r.created,
                     r.expires,
                 ],
+                |r| r.get(0),
             )?;
-            Ok(conn.last_insert_rowid())
+            seq.ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))
         })
         .await
     }
 
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
         let id = id.to_owned();
-        let row = self.read(move |conn| Ok(conn.query_row("SELECT * FROM records WHERE id = ?1", params![id], record_row).optional()?)).await?;
-        row.map(Record::try_from).transpose()
+        let found = self.read(move |conn| Ok(row(conn, sql::GET_RECORD, params![id], record_row)?)).await?;
+        found.map(Record::try_from).transpose()
     }
 
     async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
@@ -344,171 +354,84 @@ impl Store for SqliteStore {
         };
         let (id, body) = (id.to_owned(), body.map(json_text));
         let (code, message) = (error.map(|e| e.code.as_str()), error.map(|e| e.message.clone()));
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE records SET status = ?2, status_code = ?3, response_body = ?4, truncated = ?5,
-                    error_code = ?6, error_message = ?7, updated = ?8
-                 WHERE id = ?1 AND status IN ('pending', 'running')",
-                params![id, status, status_code, body, truncated, code, message, now],
-            )?;
-            Ok(n > 0)
-        })
-        .await
+        self.write(move |conn| Ok(returned(conn, sql::FINISH, params![id, status, status_code, body, truncated, code, message, now])? > 0)).await
     }
 
     async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
         let (id, error) = (id.to_owned(), error.clone());
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE records SET status = 'failed', error_code = ?2, error_message = ?3, updated = ?4
-                 WHERE id = ?1 AND status = 'pending'",
-                params![id, error.code.as_str(), error.message, now],
-            )?;
-            Ok(n > 0)
-        })
-        .await
+        self.write(move |conn| Ok(returned(conn, sql::FAIL_PENDING, params![id, error.code.as_str(), error.message, now])? > 0)).await
     }
 
     async fn counts(&self) -> StoreResult<(u64, u64, u64)> {
         self.read(|conn| {
-            Ok(conn
-                .query_row(super::COUNTS_SQL, [], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?)))
-                .map(|(p, r, q)| (p.unwrap_or(0) as u64, r.unwrap_or(0) as u64, q.unwrap_or(0) as u64))?)
+            let n = |r: &Row, i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
+            Ok(row(conn, sql::COUNTS, [], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?)))?.unwrap_or_default())
         })
         .await
     }
 
     async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
         let (service, queue) = (service.to_owned(), queue.to_owned());
-        self.read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT COUNT(*) FROM records WHERE service = ?1 AND queue = ?2 AND status = 'pending'",
-                params![service, queue],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+        self.read(move |conn| Ok(row(conn, sql::COUNT_WAITING, params![service, queue], |r| r.get(0))?.unwrap_or(0))).await
     }
 
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        self.write(move |conn| Ok(conn.execute("DELETE FROM records WHERE expires <= ?1", params![cutoff])?)).await
+        self.write(move |conn| Ok(execute(conn, sql::PURGE_EXPIRED, params![cutoff])?)).await
     }
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
-        let mut sql = String::from("SELECT * FROM records WHERE service = ? AND caller = ? AND (key_v1 = ? OR key_v2 = ?) AND expires > ?");
-        let mut args: Vec<Box<dyn ToSql + Send>> =
-            vec![Box::new(q.service.clone()), Box::new(q.caller.clone()), Box::new(q.key.clone()), Box::new(q.key.clone()), Box::new(q.live_at)];
-        if let Some(prefix) = &q.queue_prefix {
-            sql.push_str(" AND substr(queue, 1, length(?)) = ?");
-            args.push(Box::new(prefix.clone()));
-            args.push(Box::new(prefix.clone()));
-        }
-        if let Some(exact) = &q.queue_exact {
-            sql.push_str(" AND queue = ?");
-            args.push(Box::new(exact.clone()));
-        }
-        if let Some(exclude) = &q.queue_exclude {
-            sql.push_str(" AND (queue IS NULL OR queue <> ?)");
-            args.push(Box::new(exclude.clone()));
-        }
-        if let Some(status) = q.status {
-            sql.push_str(" AND status = ?");
-            args.push(Box::new(status.as_str()));
-        }
-        if let Some(after) = q.after_seq {
-            sql.push_str(if q.ascending { " AND seq > ?" } else { " AND seq < ?" });
-            args.push(Box::new(after));
-        }
-        sql.push_str(if q.ascending { " ORDER BY seq ASC" } else { " ORDER BY seq DESC" });
-        sql.push_str(" LIMIT ?");
-        args.push(Box::new(q.limit));
-        let rows = self
+        let (sql, args) = sql::history(q);
+        let found = self
             .read(move |conn| {
-                let mut stmt = conn.prepare(&sql)?;
-                let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())), record_row)?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                let values = args.iter().map(|a| match a {
+                    Arg::Text(s) => s as &dyn ToSql,
+                    Arg::Int(n) => n as &dyn ToSql,
+                });
+                Ok(rows(conn, &sql, rusqlite::params_from_iter(values), record_row)?)
             })
             .await?;
-        records(rows)
+        records(found)
     }
 
     async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
         let queue_key = queue_key.to_owned();
-        self.read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT COUNT(*) FROM records WHERE queue_key = ?1 AND status = 'pending' AND seq <= ?2",
-                params![queue_key, seq],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+        self.read(move |conn| Ok(row(conn, sql::QUEUE_POSITION, params![queue_key, seq], |r| r.get(0))?.unwrap_or(0))).await
     }
 
     async fn pending(&self) -> StoreResult<Vec<Record>> {
-        let rows = self
-            .read(|conn| {
-                let mut stmt = conn.prepare("SELECT * FROM records WHERE status = 'pending' ORDER BY seq")?;
-                let rows = stmt.query_map([], record_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await?;
-        records(rows)
+        records(self.read(|conn| Ok(rows(conn, sql::PENDING, [], record_row)?)).await?)
     }
 
     async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
         let queue_key = queue_key.to_owned();
-        self.read(move |conn| {
-            Ok(conn
-                .query_row("SELECT id FROM records WHERE queue_key = ?1 AND status = 'pending' ORDER BY seq LIMIT 1", params![queue_key], |r| {
-                    r.get(0)
-                })
-                .optional()?)
-        })
-        .await
+        self.read(move |conn| Ok(row(conn, sql::NEXT_IN_QUEUE, params![queue_key], |r| r.get(0))?)).await
     }
 
-    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<bool> {
+    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
         let id = id.to_owned();
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE records SET status = 'running', updated = ?2, lease_until = ?3 WHERE id = ?1 AND status = 'pending'",
-                params![id, now, lease_until],
-            )?;
-            Ok(n > 0)
-        })
-        .await
+        self.write(move |conn| Ok(row(conn, sql::CLAIM, params![id, now, lease_until], record_row)?)).await?.map(Record::try_from).transpose()
     }
 
-    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<String>> {
+    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
         let queue_key = queue_key.to_owned();
         // The writer thread runs one job at a time: the look and the claim are one step.
         self.write(move |conn| {
-            let head: Option<(String, String)> = conn
-                .query_row(
-                    "SELECT id, status FROM records WHERE queue_key = ?1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1",
-                    params![queue_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let head: Option<(String, String)> = row(conn, sql::QUEUE_HEAD, params![queue_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
             match head {
-                Some((id, status)) if status == "pending" => {
-                    conn.execute(
-                        "UPDATE records SET status = 'running', updated = ?2, lease_until = ?3 WHERE id = ?1",
-                        params![id, now, lease_until],
-                    )?;
-                    Ok(Some(id))
-                }
+                Some((id, status)) if status == "pending" => Ok(row(conn, sql::START, params![id, now, lease_until], record_row)?),
                 _ => Ok(None),
             }
         })
-        .await
+        .await?
+        .map(Record::try_from)
+        .transpose()
     }
 
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         let ids = ids.to_vec();
         self.write(move |conn| {
             for id in &ids {
-                conn.execute("UPDATE records SET lease_until = ?2 WHERE id = ?1 AND status = 'running'", params![id, lease_until])?;
+                execute(conn, sql::RENEW_LEASE, params![id, lease_until])?;
             }
             Ok(())
         })
@@ -517,14 +440,7 @@ impl Store for SqliteStore {
 
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
         let error = error.clone();
-        self.write(move |conn| {
-            Ok(conn.execute(
-                "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3
-                 WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < ?3",
-                params![error.code.as_str(), error.message, now],
-            )?)
-        })
-        .await
+        self.write(move |conn| Ok(execute(conn, sql::FAIL_EXPIRED_LEASES, params![error.code.as_str(), error.message, now])?)).await
     }
 
     async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
@@ -533,26 +449,14 @@ impl Store for SqliteStore {
 
     async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
         let error = error.clone();
-        self.write(move |conn| {
-            Ok(conn.execute(
-                "UPDATE records SET status = 'failed', error_code = ?1, error_message = ?2, updated = ?3 WHERE status = 'running'",
-                params![error.code.as_str(), error.message, now],
-            )?)
-        })
-        .await
+        self.write(move |conn| Ok(execute(conn, sql::FAIL_RUNNING, params![error.code.as_str(), error.message, now])?)).await
     }
 }
 
 impl SqliteStore {
     fn idle_work_on(conn: &Connection, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        let mut stmt = conn.prepare(
-            "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')",
-        )?;
-        let queues = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-        let mut stmt =
-            conn.prepare("SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < ?1 ORDER BY seq LIMIT 1000")?;
-        let ids = stmt.query_map(params![before], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let queues = rows(conn, sql::IDLE_QUEUES, [], |r| r.get(0))?;
+        let ids = rows(conn, sql::IDLE_REQUESTS, params![before], |r| r.get(0))?;
         Ok((queues, ids))
     }
 }

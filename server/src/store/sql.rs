@@ -1,0 +1,142 @@
+//! The statements both engines run, written once. They use PostgreSQL's placeholders (`$1`,
+//! `$2`, …); SQLite reads the same text with its own numbered ones ([`lite`]). Only where the
+//! dialects differ does an engine keep a statement of its own (PostgreSQL's row locks,
+//! advisory locks and arrays).
+//!
+//! Every update that reports whether it changed a row says so with `RETURNING id`, so that
+//! both engines count changed rows the same way (as rows returned).
+
+use super::HistoryQuery;
+
+/// `sql` with SQLite's numbered placeholders: `$3` → `?3` (the statements here hold no `$` in
+/// any literal).
+pub fn lite(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+pub const GET_KEY: &str = "SELECT * FROM keys WHERE service = $1 AND name = $2";
+pub const LIST_KEYS: &str = "SELECT * FROM keys WHERE CAST($1 AS TEXT) IS NULL OR service = $1 ORDER BY service, name";
+pub const REMOVE_KEY: &str = "DELETE FROM keys WHERE service = $1 AND name = $2 RETURNING name";
+pub const INSERT_KEY: &str =
+    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// [`INSERT_KEY`] that replaces a key of the same service and name.
+pub const REPLACE_KEY: &str =
+    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (service, name) DO UPDATE SET secret = excluded.secret, locked = excluded.locked, destinations = excluded.destinations,
+     positions = excluded.positions, rate_per_caller = excluded.rate_per_caller, rate_total = excluded.rate_total,
+     created = excluded.created, updated = excluded.updated";
+
+pub const SERVICE_ORIGINS: &str = "SELECT cors_origins FROM services WHERE service = $1";
+pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
+     ON CONFLICT (service) DO UPDATE SET cors_origins = excluded.cors_origins, updated = excluded.updated";
+pub const CLEAR_SERVICE_ORIGINS: &str = "DELETE FROM services WHERE service = $1";
+
+/// A new `pending` record; returns its arrival sequence.
+pub const INSERT_RECORD: &str = "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
+        request, request_body, status, created, updated, expires)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', $14, $14, $15) RETURNING seq";
+pub const GET_RECORD: &str = "SELECT * FROM records WHERE id = $1";
+/// Ends an unfinished record: status, status code, body, truncated, error code and message, time.
+pub const FINISH: &str = "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5,
+        error_code = $6, error_message = $7, updated = $8
+     WHERE id = $1 AND status IN ('pending', 'running') RETURNING id";
+pub const FAIL_PENDING: &str = "UPDATE records SET status = 'failed', error_code = $2, error_message = $3, updated = $4
+     WHERE id = $1 AND status = 'pending' RETURNING id";
+/// `pending` → `running`, leased until `$3`; returns the record, which the runner needs next.
+pub const CLAIM: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending' RETURNING *";
+/// The oldest unfinished request of a queue and its status (a claim reads it first).
+pub const QUEUE_HEAD: &str = "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1";
+/// A queue's head → `running` (the head was read under a lock); returns the record.
+pub const START: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 RETURNING *";
+pub const RENEW_LEASE: &str = "UPDATE records SET lease_until = $2 WHERE id = $1 AND status = 'running'";
+pub const FAIL_EXPIRED_LEASES: &str = "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
+     WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3";
+pub const FAIL_RUNNING: &str = "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3 WHERE status = 'running'";
+pub const PURGE_EXPIRED: &str = "DELETE FROM records WHERE expires <= $1";
+
+/// How many records are pending, running, and pending in a queue, in the whole store.
+pub const COUNTS: &str = "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END),
+        SUM(CASE WHEN status = 'pending' AND queue_key IS NOT NULL THEN 1 ELSE 0 END)
+     FROM records WHERE status IN ('pending', 'running')";
+pub const COUNT_WAITING: &str = "SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'";
+pub const QUEUE_POSITION: &str = "SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2";
+pub const PENDING: &str = "SELECT * FROM records WHERE status = 'pending' ORDER BY seq";
+pub const NEXT_IN_QUEUE: &str = "SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1";
+/// Queues with pending requests and none running.
+pub const IDLE_QUEUES: &str = "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')";
+/// Unqueued pending requests accepted before `$1`.
+pub const IDLE_REQUESTS: &str = "SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < $1 ORDER BY seq LIMIT 1000";
+
+/// A value bound to a built statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// A history listing: the statement and its values, in placeholder order.
+pub fn history(q: &HistoryQuery) -> (String, Vec<Arg>) {
+    let mut args = vec![Arg::Text(q.service.clone()), Arg::Text(q.caller.clone()), Arg::Text(q.key.clone()), Arg::Int(ms(q.live_at))];
+    let mut sql = String::from("SELECT * FROM records WHERE service = $1 AND caller = $2 AND (key_v1 = $3 OR key_v2 = $3) AND expires > $4");
+    let mut and = |condition: &str, arg: Arg| {
+        args.push(arg);
+        // Every condition names its value `$_`: the next number.
+        sql.push_str(&condition.replace("$_", &format!("${}", args.len())));
+    };
+    if let Some(prefix) = &q.queue_prefix {
+        and(" AND substr(queue, 1, length($_)) = $_", Arg::Text(prefix.clone()));
+    }
+    if let Some(exact) = &q.queue_exact {
+        and(" AND queue = $_", Arg::Text(exact.clone()));
+    }
+    if let Some(exclude) = &q.queue_exclude {
+        and(" AND (queue IS NULL OR queue <> $_)", Arg::Text(exclude.clone()));
+    }
+    if let Some(status) = q.status {
+        and(" AND status = $_", Arg::Text(status.as_str().to_owned()));
+    }
+    if let Some(after) = q.after_seq {
+        and(if q.ascending { " AND seq > $_" } else { " AND seq < $_" }, Arg::Int(after));
+    }
+    and(if q.ascending { " ORDER BY seq ASC LIMIT $_" } else { " ORDER BY seq DESC LIMIT $_" }, Arg::Int(q.limit.into()));
+    (sql, args)
+}
+
+/// A time or count as a database integer.
+pub fn ms(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_reads_the_same_numbered_placeholders() {
+        assert_eq!(lite(FAIL_PENDING), FAIL_PENDING.replace("$2", "?2").replace("$1", "?1").replace("$3", "?3").replace("$4", "?4"));
+        assert!(!lite(INSERT_RECORD).contains('$'));
+    }
+
+    #[test]
+    fn history_numbers_its_values_in_order() {
+        let q = HistoryQuery {
+            service: "s".into(),
+            caller: "c".into(),
+            key: "k".into(),
+            queue_prefix: Some("q".into()),
+            status: Some(skapi_core::wire::Status::Pending),
+            after_seq: Some(7),
+            limit: 10,
+            ..Default::default()
+        };
+        let (sql, args) = history(&q);
+        assert!(sql.ends_with("AND substr(queue, 1, length($5)) = $5 AND status = $6 AND seq < $7 ORDER BY seq DESC LIMIT $8"), "{sql}");
+        assert_eq!(args.len(), 8);
+        assert_eq!(args[4], Arg::Text("q".into()));
+        assert_eq!(args[6], Arg::Int(7));
+        assert_eq!(args[7], Arg::Int(10));
+    }
+}
