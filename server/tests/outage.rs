@@ -1,8 +1,9 @@
-//! The database going away under a running server (PostgreSQL stopped, fast and immediate):
-//! calls answer 503 `STORAGE_UNAVAILABLE` with `Retry-After` at once (no hang), readiness and
-//! the service check say so, and once the database is back the server accepts again on its
-//! own; what was accepted is kept, and a request that ran through the outage is recorded as it
-//! ended. Stops and starts the test command's PostgreSQL (`SKAPI_TEST_POSTGRES`).
+//! The database going away under a running server (PostgreSQL stopped, fast and immediate;
+//! SQLite's file locked by another process): calls answer 503 `STORAGE_UNAVAILABLE` with
+//! `Retry-After` at once (no hang), readiness and the service check say so, and once the
+//! database is back the server accepts again on its own; what was accepted is kept, and a
+//! request that ran through the outage is recorded as it ended. Stops and starts the test
+//! command's PostgreSQL (`SKAPI_TEST_POSTGRES`).
 
 mod support;
 
@@ -86,24 +87,7 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         postgres.stop(mode);
 
-        let started = Instant::now();
-        let response = client
-            .http
-            .post(format!("{}/csr", client.base))
-            .header("content-meta", json!({"public_identifier": "a", "service": SERVICE, "owner": OWNER}).to_string())
-            .body(
-                json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
-                         "headers": {"Authorization": "Bearer $CLIENT_SECRET"}})
-                .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 503, "{mode}");
-        assert!(response.headers().get("retry-after").is_some(), "{mode}: Retry-After");
-        let answer: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-        assert_eq!(answer["code"], "STORAGE_UNAVAILABLE", "{mode}: {answer}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{mode}: answered at once, not after a hang");
+        refused_at_once(&client, &api, mode).await;
         let (status, polled) = client.call("csr-poll", "a", json!({"service": SERVICE, "id": quick})).await;
         assert_eq!((status, polled["code"].as_str()), (503, Some("STORAGE_UNAVAILABLE")), "{mode}: polls too: {polled}");
         assert_eq!(client.http.get(format!("{}/readyz", client.base)).send().await.unwrap().status(), 503, "{mode}: not ready");
@@ -112,23 +96,7 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
 
         tokio::time::sleep(Duration::from_millis(2500)).await; // the running call ends while the database is away
         postgres.start();
-        let back = Instant::now();
-        let id = loop {
-            let body = tagged(&format!("{api}/echo"), &format!("after-{mode}"));
-            let (status, accepted) = client
-                .call(
-                    "csr",
-                    "a",
-                    json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai",
-                "url": body["url"], "method": "post", "headers": body["headers"], "data": body["data"]}),
-                )
-                .await;
-            if status == 200 {
-                break format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
-            }
-            assert!(back.elapsed() < Duration::from_secs(10), "{mode}: still refused 10 s after the database came back: {accepted}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let id = accepted_within_10_s(&client, &api, &format!("after-{mode}")).await;
         assert_eq!(client.poll_until_done("a", &id).await.0, 200, "{mode}: new work runs");
         let (status, answer) = client.poll_until_done("a", &through).await;
         assert_eq!(status, 200, "{mode}: the request that ran through the outage is recorded as it ended: {answer}");
@@ -138,6 +106,83 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
     server.wait().unwrap();
     let tags = stand_in.tags();
     for tag in ["before", "through-fast", "after-fast", "through-immediate", "after-immediate"] {
+        assert_eq!(tags.iter().filter(|t| *t == tag).count(), 1, "{tag} reached the third party exactly once: {tags:?}");
+    }
+}
+
+/// A `csr` while the database is away: 503 `STORAGE_UNAVAILABLE` with `Retry-After`, at once.
+async fn refused_at_once(client: &Api, api: &str, case: &str) {
+    let started = Instant::now();
+    let response = client
+        .http
+        .post(format!("{}/csr", client.base))
+        .header("content-meta", json!({"public_identifier": "a", "service": SERVICE, "owner": OWNER}).to_string())
+        .body(
+            json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
+                     "headers": {"Authorization": "Bearer $CLIENT_SECRET"}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503, "{case}");
+    assert!(response.headers().get("retry-after").is_some(), "{case}: Retry-After");
+    let answer: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(answer["code"], "STORAGE_UNAVAILABLE", "{case}: {answer}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{case}: answered at once, not after a hang");
+}
+
+/// Sends a request tagged `tag` until it is accepted (within 10 s of the database coming
+/// back); returns its full id.
+async fn accepted_within_10_s(client: &Api, api: &str, tag: &str) -> String {
+    let back = Instant::now();
+    loop {
+        let body = tagged(&format!("{api}/echo"), tag);
+        let (status, accepted) = client
+            .call(
+                "csr",
+                "a",
+                json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai",
+            "url": body["url"], "method": "post", "headers": body["headers"], "data": body["data"]}),
+            )
+            .await;
+        if status == 200 {
+            return format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "{tag}: still refused 10 s after the database came back: {accepted}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_locked_sqlite_file_answers_503_and_the_server_comes_back_by_itself() {
+    let (api, stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    cli_add_key(dir.path(), "openai");
+    let (mut server, client) = spawn_server(dir.path(), Stdio::null(), &[]);
+    let through = client.submit("a", tagged(&format!("{api}/slow?ms=1500&q=locked"), "through")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Another process takes SQLite's write lock and keeps it.
+    let other = rusqlite::Connection::open(dir.path().join(skapi_server::store::sqlite::DB_FILE)).unwrap();
+    other.busy_timeout(Duration::from_secs(5)).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    refused_at_once(&client, &api, "locked").await;
+    // Reads go on beside the lock (WAL): the running request can still be polled.
+    let (status, polled) = client.call("csr-poll", "a", json!({"service": SERVICE, "id": through})).await;
+    assert_eq!((status, polled["status"].as_str()), (200, Some("running")), "{polled}");
+    tokio::time::sleep(Duration::from_millis(1800)).await; // the running call ends while the file is locked
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+
+    let id = accepted_within_10_s(&client, &api, "after").await;
+    assert_eq!(client.poll_until_done("a", &id).await.0, 200, "new work runs");
+    let (status, answer) = client.poll_until_done("a", &through).await;
+    assert_eq!(status, 200, "the request that ran while the file was locked is recorded as it ended: {answer}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let tags = stand_in.tags();
+    for tag in ["through", "after"] {
         assert_eq!(tags.iter().filter(|t| *t == tag).count(), 1, "{tag} reached the third party exactly once: {tags:?}");
     }
 }

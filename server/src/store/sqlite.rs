@@ -24,20 +24,32 @@ const READERS: usize = 4;
 /// Most writes committed together in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// A write waiting for the writer thread: it runs its statements and returns what reports its
-/// outcome once the batch's commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce(Result<(), Committed>) + Send>) + Send>;
+/// A write waiting for the writer thread: given the batch's connection, it runs its statements
+/// and returns what reports its outcome once the batch's commit is known; given why the batch
+/// could not begin, it runs nothing and reports that.
+type Job = Box<dyn FnOnce(Result<&Connection, &Committed>) -> (bool, Box<dyn FnOnce(Result<(), Committed>) + Send>) + Send>;
 
-/// Why a batch did not commit.
+/// Why a batch did not begin or commit.
 #[derive(Clone, Debug)]
 struct Committed {
-    full: bool,
+    code: Option<rusqlite::ErrorCode>,
     message: String,
 }
 
 impl Committed {
     fn from(e: rusqlite::Error) -> Committed {
-        Committed { full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull), message: e.to_string() }
+        Committed { code: e.sqlite_error_code(), message: e.to_string() }
+    }
+
+    /// The error a write of the batch answers with.
+    fn error(self) -> StoreError {
+        use rusqlite::ErrorCode::*;
+        match self.code {
+            Some(DiskFull) => StoreError::Full,
+            // Another process holds the file, or it cannot be written now.
+            Some(DatabaseBusy | DatabaseLocked | ReadOnly | CannotOpen) => StoreError::Unavailable(self.message),
+            _ => StoreError::Database(format!("the write could not be committed: {}", self.message)),
+        }
     }
 }
 
@@ -64,6 +76,11 @@ impl Readers {
     }
 }
 
+/// How long the writer waits for a lock another process holds (the CLI's writes take
+/// milliseconds) before its writes answer `Unavailable`: a locked file makes calls fail fast,
+/// never hang.
+const WRITER_BUSY: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -88,12 +105,12 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
         let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Committed::from);
         let mut reports = Vec::with_capacity(batch.len());
         for job in batch {
-            if begun.is_err() {
-                reports.push(job(&conn).1);
+            if let Err(why) = &begun {
+                reports.push(job(Err(why)).1);
                 continue;
             }
             let _ = conn.execute_batch("SAVEPOINT job");
-            let (ok, report) = job(&conn);
+            let (ok, report) = job(Ok(&conn));
             if !ok {
                 let _ = conn.execute_batch("ROLLBACK TO job");
             }
@@ -116,6 +133,7 @@ impl SqliteStore {
         crate::secrets::make_private(path)?;
         let mut conn = connect(path)?;
         Self::migrate(&mut conn)?;
+        conn.busy_timeout(WRITER_BUSY)?;
         let connections = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>()?;
         let (sender, jobs) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -129,14 +147,16 @@ impl SqliteStore {
     async fn write<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = work(conn);
+            let result = match conn {
+                Ok(conn) => work(conn),
+                Err(why) => Err(why.clone().error()),
+            };
             let ok = result.is_ok();
             let report = move |committed: Result<(), Committed>| {
                 let _ = reply.send(match (result, committed) {
                     (Err(e), _) => Err(e),
                     (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(Committed { full: true, .. })) => Err(StoreError::Full),
-                    (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("the write could not be committed: {}", e.message))),
+                    (Ok(_), Err(why)) => Err(why.error()),
                 });
             };
             (ok, Box::new(report) as Box<dyn FnOnce(Result<(), Committed>) + Send>)
