@@ -5,7 +5,7 @@
 //! never run the same request, nor two of one queue at once.
 
 use crate::clock::now_ms;
-use crate::keyring::Keyring;
+use crate::keyring::{Keyring, KeyringError};
 use crate::store::{Db, Outcome, Record, StoreError};
 use crate::upstream::Upstream;
 use skapi_core::{ApiError, ErrorCode, Request};
@@ -85,6 +85,23 @@ struct Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         lock(&self.engine.running).remove(self.id);
+    }
+}
+
+/// The wait between tries while the store is away: 200 ms, doubling up to a second, so that a
+/// write lands within a second of the database coming back.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(Duration::from_millis(200))
+    }
+}
+
+impl Backoff {
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -335,13 +352,12 @@ impl Engine {
     /// again — the request stays registered as running here meanwhile, so its lease is renewed —
     /// until the record's own expiry: an answer the third party gave is not lost to an outage.
     async fn record_end(&self, id: &str, outcome: Outcome, give_up_at: u64) -> Result<(), StoreError> {
-        let mut delay = Duration::from_millis(200);
+        let mut backoff = Backoff::default();
         loop {
             match self.db.call(|s| s.finish(id, &outcome, now_ms())).await {
                 Err(StoreError::Unavailable(e)) if now_ms() < give_up_at => {
                     tracing::warn!(id, error = e, "the store is unavailable; the request's end will be written once it is back");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
+                    backoff.wait().await;
                 }
                 other => return other.map(|_| ()),
             }
@@ -398,7 +414,19 @@ impl Engine {
             Ok(r) => r,
             Err(e) => return Outcome::Failed { error: e, status_code: None, body: None, truncated: false },
         };
-        let (key, secret) = match self.keyring.open(&record.service, &record.key_name).await {
+        let mut backoff = Backoff::default();
+        let opened = loop {
+            match self.keyring.open(&record.service, &record.key_name).await {
+                // The store is away: the request stays running under its lease and waits for it
+                // (its expiry and a cancel still end it), rather than failing for it.
+                Err(KeyringError::Store(StoreError::Unavailable(e))) => {
+                    tracing::warn!(id = record.id, error = e, "the store is unavailable; the request waits for its key");
+                    backoff.wait().await;
+                }
+                other => break other,
+            }
+        };
+        let (key, secret) = match opened {
             Ok(Some(found)) => found,
             Ok(None) => return failure(ErrorCode::NotExists, format!("The client secret \"{}\" no longer exists.", record.key_name)),
             Err(e) => {

@@ -57,6 +57,10 @@ impl Postgres {
     }
 }
 
+/// Held by a test while it stops and starts the shared PostgreSQL (tests of one binary run at
+/// once).
+static OWNS_POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Starts the database again whatever happens to the test (the other tests need it).
 struct Restart<'a>(&'a Postgres);
 
@@ -70,6 +74,7 @@ impl Drop for Restart<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
+    let _owner = OWNS_POSTGRES.lock().await;
     let postgres = Postgres::find();
     let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = start_stand_in().await;
@@ -107,6 +112,99 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
     let tags = stand_in.tags();
     for tag in ["before", "through-fast", "after-fast", "through-immediate", "after-immediate"] {
         assert_eq!(tags.iter().filter(|t| *t == tag).count(), 1, "{tag} reached the third party exactly once: {tags:?}");
+    }
+}
+
+/// Load through database restarts: one client per queue keeps sending while PostgreSQL is
+/// stopped (fast, then immediate) and started again. Every request `csr` accepted reaches the
+/// third party exactly once, in its queue's order, and ends resolved; a refused one may still
+/// have been written (a commit whose answer the lost connection swallowed) and then runs once,
+/// in order, too; none is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_nothing_accepted_is_lost_or_sent_twice_across_postgres_restarts() {
+    let _owner = OWNS_POSTGRES.lock().await;
+    let postgres = Postgres::find();
+    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
+    let (api, stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "60000")];
+    cli_add_key_with(dir.path(), "openai", &envs);
+    let (mut server, client) = spawn_server(dir.path(), Stdio::null(), &envs);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|c| {
+            let (client, url, stop) = (client.clone(), format!("{api}/echo"), stop.clone());
+            tokio::spawn(async move {
+                let queue = format!("q{c}");
+                // (tag, full id when accepted), in sending order: the queue's order.
+                let mut sent: Vec<(String, Option<String>)> = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let tag = format!("{queue}-{}", sent.len());
+                    let mut body = tagged(&url, &tag);
+                    body["queue"] = json!(queue);
+                    body["service"] = json!(SERVICE);
+                    body["owner"] = json!(OWNER);
+                    let (status, answer) = client.call("csr", "load", body).await;
+                    match status {
+                        200 => {
+                            let id = format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), answer["id"].as_str().unwrap());
+                            sent.push((tag, Some(id)));
+                        }
+                        503 => {
+                            assert_eq!(answer["code"], "STORAGE_UNAVAILABLE", "{answer}");
+                            sent.push((tag, None));
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        other => panic!("csr answered {other}: {answer}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                sent
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for mode in ["fast", "immediate"] {
+        let _restart = Restart(&postgres);
+        postgres.stop(mode);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        postgres.start();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = Vec::new();
+    for sender in senders {
+        sent.push(sender.await.unwrap());
+    }
+
+    let (mut accepted, mut refused) = (0, 0);
+    for queue in &sent {
+        for (tag, id) in queue {
+            match id {
+                Some(id) => {
+                    accepted += 1;
+                    let (status, answer) = client.poll_until_done("load", id).await;
+                    assert_eq!(status, 200, "{tag} accepted, then: {answer}");
+                }
+                None => refused += 1,
+            }
+        }
+    }
+    assert!(refused > 0, "the load ran into the outages ({accepted} accepted)");
+    tokio::time::sleep(Duration::from_millis(500)).await; // refused-but-written ones, if any, run too
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let arrivals = stand_in.tags();
+    for queue in &sent {
+        let order: std::collections::HashMap<&str, usize> = queue.iter().enumerate().map(|(i, (tag, _))| (tag.as_str(), i)).collect();
+        let arrived: Vec<usize> = arrivals.iter().filter_map(|tag| order.get(tag.as_str()).copied()).collect();
+        assert!(arrived.windows(2).all(|w| w[0] < w[1]), "a queue ran out of order or sent a request twice: {arrived:?}");
+        for (tag, id) in queue {
+            if id.is_some() {
+                assert!(arrivals.contains(tag), "{tag} was accepted but never sent");
+            }
+        }
     }
 }
 
