@@ -399,25 +399,119 @@ pub fn lookahead(secret: &str) -> usize {
 /// beginning of the secret in any view (nor an escape left unfinished by the cut).
 pub fn redact_truncated(text: &str, max_bytes: usize, secret: &str) -> String {
     let redacted = redact(text, secret);
-    let mut end = floor_char_boundary(&redacted, max_bytes);
+    let end = releasable(&redacted, floor_char_boundary(&redacted, max_bytes), secret);
+    redacted[..end].to_owned()
+}
+
+/// How much of redacted text `redacted[..end]` can be given out: up to `end`, less any tail
+/// that could be the beginning of the secret in any view (or an escape the cut left unfinished).
+fn releasable(redacted: &str, mut end: usize, secret: &str) -> usize {
     if secret.is_empty() {
-        return redacted[..end].to_owned();
+        return end;
     }
     // Only the last few bytes can hold an encoded beginning of the secret.
     let reach = lookahead(secret) + 8;
     loop {
-        let from = floor_char_boundary(&redacted, end.saturating_sub(reach));
+        let from = floor_char_boundary(redacted, end.saturating_sub(reach));
         let window = &redacted.as_bytes()[from..end];
         let (_, tail) = scan(window, secret.as_bytes());
         match tail {
-            Some(t) => end = floor_char_boundary(&redacted, from + t),
+            Some(t) => end = floor_char_boundary(redacted, from + t),
             None => break,
         }
         if end == 0 {
             break;
         }
     }
-    redacted[..end].to_owned()
+    end
+}
+
+/// Redacts an answer that arrives in pieces (a streamed answer), giving out each part as soon
+/// as it is safe: whole characters only, every occurrence of the secret replaced — also one
+/// split across pieces, in any view [`redact`] reads — and any tail that could begin the
+/// secret held back until the next piece tells (at most [`lookahead`] bytes and a few more).
+pub struct StreamRedactor {
+    secret: String,
+    /// The end of what was given out already: read again before what follows, so that the
+    /// views see a run of encoded text (base64, hex) from where it began.
+    context: String,
+    /// What has arrived and was not given out: redacted text that could begin the secret, then
+    /// the bytes of a character not yet complete.
+    held: Vec<u8>,
+}
+
+impl StreamRedactor {
+    pub fn new(secret: &str) -> StreamRedactor {
+        StreamRedactor { secret: secret.to_owned(), context: String::new(), held: Vec::new() }
+    }
+
+    /// Takes the next piece of the answer; returns the text that can be given out now (maybe
+    /// none).
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.held.extend_from_slice(bytes);
+        let whole = complete_chars(&self.held);
+        let arrived = String::from_utf8_lossy(&self.held[..whole]).into_owned();
+        let incomplete = self.held[whole..].to_vec();
+        let redacted = redact(&[self.context.as_str(), &arrived].concat(), &self.secret);
+        let from = self.given_before(&redacted);
+        let end = releasable(&redacted, redacted.len(), &self.secret).max(from);
+        let out = redacted[from..end].to_owned();
+        self.held = [&redacted.as_bytes()[end..], &incomplete].concat();
+        // Keep as context the last `lookahead` bytes given out (whole characters).
+        let given = &redacted[..end];
+        self.context = given[ceil_char_boundary(given, given.len().saturating_sub(lookahead(&self.secret)))..].to_owned();
+        out
+    }
+
+    /// Where new text starts in `redacted` (the context and what followed it, redacted
+    /// together): after the context, or — when an occurrence reached back into the context (a
+    /// base64 character given out carried a few bits of the secret's first byte, too few to
+    /// tell anything) — where the placeholder begins, so that the occurrence is replaced whole.
+    fn given_before(&self, redacted: &str) -> usize {
+        let same = redacted.bytes().zip(self.context.bytes()).take_while(|(a, b)| a == b).count();
+        floor_char_boundary(redacted, same)
+    }
+
+    /// The answer has ended: the rest, redacted (a tail that never became the secret is given
+    /// out as it was; bytes that never became a character are replaced by U+FFFD).
+    pub fn finish(self) -> String {
+        let rest = String::from_utf8_lossy(&self.held);
+        let redacted = redact(&[self.context.as_str(), &rest].concat(), &self.secret);
+        redacted[self.given_before(&redacted)..].to_owned()
+    }
+
+    /// How many bytes are held back now.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+/// The length of `bytes` without an incomplete UTF-8 character at its end (invalid bytes
+/// count as complete: they are replaced, not waited for).
+fn complete_chars(bytes: &[u8]) -> usize {
+    // A character is at most 4 bytes: look at the last 3 for the start of an unfinished one.
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: its lead is further back
+        }
+        let width = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if width > back { bytes.len() - back } else { bytes.len() };
+    }
+    bytes.len()
+}
+
+fn ceil_char_boundary(s: &str, at: usize) -> usize {
+    let mut i = at.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 fn floor_char_boundary(s: &str, at: usize) -> usize {
@@ -434,6 +528,23 @@ mod tests {
     use crate::encoding::{base64 as b64, percent_encode, BASE64, BASE64_URL};
 
     const SECRET: &str = "sk-live-Abc123/xyz";
+
+    #[test]
+    fn a_stream_holds_back_only_what_could_begin_the_secret() {
+        let mut stream = StreamRedactor::new(SECRET);
+        assert_eq!(stream.push(b"data: hello "), "data: hello ");
+        // "sk-li" could be the secret's beginning: held until the next piece tells.
+        assert_eq!(stream.push(b"your key is sk-li"), "your key is ");
+        assert_eq!(stream.push(b"ve-Abc123/xyz, bye"), format!("{PLACEHOLDER}, bye"));
+        assert_eq!(stream.push(b" sk-li"), " ");
+        assert_eq!(stream.push(b"mit reached"), "sk-limit reached");
+        // A character split across pieces waits for its last byte.
+        let e = "é".as_bytes();
+        assert_eq!(stream.push(&e[..1]), "");
+        assert_eq!(stream.push(&e[1..]), "é");
+        assert_eq!(stream.push(b" s"), " ");
+        assert_eq!(stream.finish(), "s");
+    }
 
     fn hex_of(s: &[u8]) -> String {
         s.iter().map(|b| format!("{b:02x}")).collect()
@@ -629,6 +740,32 @@ mod properties {
             let out = redact(&format!("{prefix}{encoded}{suffix}"), &secret);
             prop_assert!(!out.contains(&alone), "{which}: {encoded} in {out}");
             prop_assert!(!out.contains(&secret), "{which}: {out}");
+        }
+
+        /// Streamed in pieces cut anywhere (inside a character, inside the secret's encoding),
+        /// the pieces given out never hold the secret or a piece of it that a later piece
+        /// completes, little is held back at any time, and an answer without the secret comes
+        /// out exactly as it went in.
+        #[test]
+        fn no_piece_of_a_stream_leaks(secret in secret(), which in 0u8..12, mix in any::<u64>(), pad in 0usize..30,
+                                      prefix in "[ -~]{0,40}(é|😀|)", suffix in "[ -~]{0,40}", cuts in proptest::collection::vec(0usize..400, 0..12),
+                                      with_secret in any::<bool>()) {
+            let (encoded, alone, _) = encode(&secret, which, mix, pad);
+            let text = if with_secret { format!("{prefix}{encoded}{suffix}") } else { format!("{prefix}{suffix}") };
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut stream = StreamRedactor::new(&secret);
+            let (mut given, mut at) = (String::new(), 0);
+            for cut in cuts.into_iter().chain([text.len()]) {
+                given.push_str(&stream.push(&text.as_bytes()[at..cut]));
+                at = cut;
+                prop_assert!(stream.held() <= lookahead(&secret) + 8 + 3, "held {} bytes", stream.held());
+            }
+            given.push_str(&stream.finish());
+            prop_assert!(!given.contains(&alone) && !given.contains(&secret), "{which}: {given}");
+            if !with_secret {
+                prop_assert_eq!(&given, &redact(&text, &secret));
+            }
         }
 
         /// Cut at a limit anywhere around the secret, in any listed encoding, the kept text holds
