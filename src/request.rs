@@ -71,6 +71,8 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         poll: None,
         queue: request.queue.clone(),
         expires: request.expires_ms.map(rules::wire_expires),
+        stream: None,
+        realtime: None,
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
     let registry = polls.clone();

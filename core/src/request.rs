@@ -187,6 +187,10 @@ pub struct Request {
     pub queue: Option<String>,
     /// Lifetime of the record in ms; `None` = [`DEFAULT_EXPIRES_MS`].
     pub expires_ms: Option<u64>,
+    /// The answer is kept in chunks as it arrives (2.x `stream`).
+    pub stream: bool,
+    /// 2.x `realtime` (only with `stream`): kept, not acted on.
+    pub realtime: bool,
 }
 
 #[cfg(feature = "json")]
@@ -207,7 +211,11 @@ impl Request {
         }
         let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
         let checked = check(&value, Units::Wire)?;
-        Ok(Request::assemble(checked, &value))
+        let (stream, realtime) = (body.stream == Some(true), body.realtime == Some(true));
+        if realtime && !stream {
+            return Err(ApiError::invalid_parameter("\"realtime\" requires \"stream\": true."));
+        }
+        Ok(Request { stream, realtime, ..Request::assemble(checked, &value) })
     }
 
     fn assemble(c: Checked, obj: &Value) -> Request {
@@ -221,6 +229,8 @@ impl Request {
             params: object("params"),
             queue: c.queue,
             expires_ms: c.expires_ms,
+            stream: false,
+            realtime: false,
         }
     }
 
@@ -246,6 +256,8 @@ impl Request {
             poll: None,
             queue: self.queue.clone(),
             expires: self.expires_ms.map(wire_expires),
+            stream: self.stream.then_some(true),
+            realtime: self.realtime.then_some(true),
         }
     }
 

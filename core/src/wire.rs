@@ -50,6 +50,14 @@ pub struct CsrBody<V = Json> {
     /// Seconds (Skapi's wire unit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<f64>,
+    /// 2.x: the answer is kept as it arrives, in chunks a reader takes with `csr-poll {id,
+    /// since}` (never sent to the third party: its own `stream` lives in `data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// 2.x: the caller would also take the chunks over Skapi's websocket (accepted and kept;
+    /// only with `stream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<bool>,
 }
 
 impl<V> CsrBody<V> {
@@ -153,6 +161,9 @@ pub struct PollBody<V = Json> {
     pub ascending: Option<bool>,
     #[serde(rename = "startKey", default, skip_serializing_if = "Option::is_none")]
     pub start_key: Option<V>,
+    /// A streamed request's chunks after this `seq` (2.x); 0 = from the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
 }
 
 /// One page of history.
@@ -372,6 +383,57 @@ pub struct QueueCount {
     pub queue_name: String,
     /// Requests waiting in queues of that name, all callers together.
     pub in_queue: u64,
+}
+
+/// One piece of a streamed answer, as the third party wrote it (redacted, whole characters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// 1, 2, 3… with no gap.
+    pub seq: u64,
+    pub txt: String,
+}
+
+/// What `csr-poll {id, since}` answers for a streamed request: the chunks after `since`, in
+/// order; `last_seq` is the `since` of the next call; `more` when this page was cut short.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct StreamPage<V = Json> {
+    pub id: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_queue: Option<u64>,
+    /// Always true: tells a stream page from a third party's body.
+    pub stream: bool,
+    pub chunks: Vec<Chunk>,
+    pub last_seq: u64,
+    pub more: bool,
+    /// Once the stream failed: why, with the third party's status and what it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FailureBody<V>>,
+}
+
+/// Body of `csr-finalize`: a finished stream's chunks are replaced by one stored body, `data`
+/// or else the chunks' text joined.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct FinalizeBody<V = Json> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<V>,
+}
+
+/// What `csr-finalize` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalizeAnswer {
+    pub finalized: bool,
+    pub message: String,
 }
 
 /// What `csr-cancel` answers.

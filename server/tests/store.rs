@@ -5,11 +5,11 @@ mod support;
 
 use serde_json::json;
 use skapi_core::positions::Position;
-use skapi_core::wire::{CsrBody, Status};
+use skapi_core::wire::{Chunk, CsrBody, Status};
 use skapi_core::{ApiError, ErrorCode, Method};
 use skapi_server::store::postgres::PgStore;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
-use skapi_server::store::{HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
+use skapi_server::store::{Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
 use support::*;
 
 fn key(name: &str) -> KeyRecord {
@@ -156,6 +156,43 @@ async fn conformance(store: &dyn Store) {
             (id, Err(e)) => panic!("{id} failed beside the failing write: {e}"),
         }
     }
+
+    // Streams: chunks kept in order and read in pages; finalize replaces them by one body, only
+    // once the request has finished and only for a streamed one.
+    let chunk = |seq: u64, txt: &str| Chunk { seq, txt: txt.into() };
+    let mut streamed = record("s:1", None, 2_000_000);
+    streamed.request.stream = Some(true);
+    store.insert_record(&streamed).await.unwrap();
+    store.append_chunks("s:1", &[chunk(1, "data: a"), chunk(2, "é\n")]).await.unwrap();
+    store.append_chunks("s:1", &[chunk(3, "data: [DONE]")]).await.unwrap();
+    assert_eq!(store.chunks("s:1", 0, 2).await.unwrap(), vec![chunk(1, "data: a"), chunk(2, "é\n")]);
+    assert_eq!(store.chunks("s:1", 2, 10).await.unwrap(), vec![chunk(3, "data: [DONE]")]);
+    assert_eq!(store.chunks("s:1", 3, 10).await.unwrap(), vec![]);
+    assert!(store.get_record("s:1").await.unwrap().unwrap().streams());
+    assert_eq!(store.finalize("s:1", None, 2_000_001).await.unwrap(), Finalize::NotFinished);
+    let ended = Outcome::Resolved { status_code: 200, body: serde_json::Value::Null, truncated: false };
+    assert!(store.finish("s:1", &ended, 2_000_002).await.unwrap());
+    assert_eq!(store.finalize("s:1", None, 2_000_003).await.unwrap(), Finalize::Done);
+    let done = store.get_record("s:1").await.unwrap().unwrap();
+    assert!(done.finalized && !done.streams());
+    assert_eq!(done.outcome, Some(Outcome::Resolved { status_code: 200, body: json!("data: aé\ndata: [DONE]"), truncated: false }));
+    assert_eq!(store.chunks("s:1", 0, 10).await.unwrap(), vec![], "the chunks are replaced");
+    assert_eq!(store.finalize("s:1", None, 2_000_004).await.unwrap(), Finalize::NotStream, "finalized once");
+    let mut given = record("s:2", None, 2_000_000);
+    given.request.stream = Some(true);
+    store.insert_record(&given).await.unwrap();
+    store.append_chunks("s:2", &[chunk(1, "x")]).await.unwrap();
+    assert!(store.finish("s:2", &ended, 2_000_002).await.unwrap());
+    assert_eq!(store.finalize("s:2", Some(&json!({"answer": 42})), 2_000_003).await.unwrap(), Finalize::Done);
+    let done = store.get_record("s:2").await.unwrap().unwrap();
+    assert_eq!(done.outcome, Some(Outcome::Resolved { status_code: 200, body: json!({"answer": 42}), truncated: false }), "data wins");
+    store.insert_record(&record("n:1", None, 2_000_000)).await.unwrap();
+    assert!(store.finish("n:1", &ended, 2_000_002).await.unwrap());
+    assert_eq!(store.finalize("n:1", None, 2_000_003).await.unwrap(), Finalize::NotStream);
+    // Purged with their record.
+    store.append_chunks("s:2", &[chunk(2, "late")]).await.unwrap();
+    store.purge_expired(3_000_001).await.unwrap();
+    assert_eq!(store.chunks("s:2", 0, 10).await.unwrap(), vec![]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,7 @@ pub mod sqlite;
 
 use serde_json::Value;
 use skapi_core::positions::Position;
-use skapi_core::wire::{CsrBody, Status};
+use skapi_core::wire::{Chunk, CsrBody, Status};
 use skapi_core::{ApiError, Method};
 use std::sync::Arc;
 
@@ -136,6 +136,44 @@ pub struct Record {
     pub status: Status,
     pub outcome: Option<Outcome>,
     pub updated: u64,
+    /// A streamed answer whose chunks were replaced by one stored body (`csr-finalize`).
+    pub finalized: bool,
+}
+
+impl Record {
+    /// True for a request sent with `stream`, whose answer is (still) kept in chunks.
+    pub fn streams(&self) -> bool {
+        self.new.request.stream == Some(true) && !self.finalized
+    }
+}
+
+/// Whether `csr-finalize` may replace this record's chunks (and with what, given the chunks'
+/// texts), or why not.
+pub(crate) fn finalized_body(
+    record: &Record,
+    data: Option<&Value>,
+    texts: impl FnOnce() -> StoreResult<Vec<String>>,
+) -> StoreResult<Result<Value, Finalize>> {
+    if !record.status.is_final() {
+        return Ok(Err(Finalize::NotFinished));
+    }
+    if !record.streams() {
+        return Ok(Err(Finalize::NotStream));
+    }
+    Ok(Ok(match data {
+        Some(data) => data.clone(),
+        None => Value::String(texts()?.concat()),
+    }))
+}
+
+/// How `csr-finalize` went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finalize {
+    Done,
+    /// The request has not finished yet.
+    NotFinished,
+    /// Not sent with `stream`, or finalized already: its answer is stored as one body.
+    NotStream,
 }
 
 /// Filters of a history listing; `key` matches a record's 1.5.8 or 2.0 key.
@@ -193,6 +231,13 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>>;
     /// Extends the leases of requests this instance runs.
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
+    /// Adds pieces of a streamed answer (their `seq`s continue the record's).
+    async fn append_chunks(&self, id: &str, chunks: &[Chunk]) -> StoreResult<()>;
+    /// A streamed answer's chunks after `since`, at most `limit`, in order.
+    async fn chunks(&self, id: &str, since: u64, limit: u32) -> StoreResult<Vec<Chunk>>;
+    /// Replaces a finished stream's chunks by one stored body: `data`, or else the chunks'
+    /// text joined.
+    async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize>;
     /// Ends `running` records whose lease ran out (their instance died) with `error`.
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
     /// Work nobody is doing: queues with pending requests and none running, and unqueued

@@ -29,7 +29,11 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Schema migrations (`server/migrations/postgres/`), applied in order, each once;
 /// `schema_migrations` records those applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql"), include_str!("../../migrations/postgres/0002_leases.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_leases.sql"),
+    include_str!("../../migrations/postgres/0003_streams.sql"),
+];
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {
@@ -183,6 +187,7 @@ fn record_row(row: &Row) -> StoreResult<RecordRow> {
         created: time("created")?,
         updated: time("updated")?,
         expires: time("expires")?,
+        finalized: row.try_get("finalized")?,
     })
 }
 
@@ -391,7 +396,12 @@ impl Store for PgStore {
         let tx = client.transaction().await?;
         // One instance purges at a time; the others skip this round.
         let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[]).await?.try_get(0)?;
-        let n = if mine { tx.execute(sql::PURGE_EXPIRED, &[&ms(cutoff)]).await? as usize } else { 0 };
+        let n = if mine {
+            tx.execute(sql::PURGE_EXPIRED_CHUNKS, &[&ms(cutoff)]).await?;
+            tx.execute(sql::PURGE_EXPIRED, &[&ms(cutoff)]).await? as usize
+        } else {
+            0
+        };
         tx.commit().await?;
         Ok(n)
     }
@@ -461,6 +471,40 @@ impl Store for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    async fn append_chunks(&self, id: &str, chunks: &[Chunk]) -> StoreResult<()> {
+        let writes = chunks.iter().map(|c| {
+            let values: Values = vec![Box::new(id.to_owned()), Box::new(ms(c.seq)), Box::new(c.txt.clone())];
+            self.write(sql::INSERT_CHUNK, values)
+        });
+        futures_util::future::try_join_all(writes).await?;
+        Ok(())
+    }
+
+    async fn chunks(&self, id: &str, since: u64, limit: u32) -> StoreResult<Vec<Chunk>> {
+        let rows = self.query(sql::CHUNKS, &[&id, &ms(since), &i64::from(limit)]).await?;
+        rows.iter().map(|r| Ok(Chunk { seq: r.try_get::<_, i64>(0)?.max(0) as u64, txt: r.try_get(1)? })).collect()
+    }
+
+    async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The row lock orders two finalizes of the same request.
+        let Some(row) = tx.query_opt(&format!("{} FOR UPDATE", sql::GET_RECORD), &[&id]).await? else { return Ok(Finalize::NotStream) };
+        let record = Record::try_from(record_row(&row)?)?;
+        let texts = tx.query(sql::CHUNK_TEXTS, &[&id]).await?;
+        let texts = || texts.iter().map(|r| Ok(r.try_get(0)?)).collect();
+        let outcome = match finalized_body(&record, data, texts)? {
+            Err(refused) => refused,
+            Ok(body) => {
+                tx.execute(sql::FINALIZE, &[&id, &json_text(&body), &ms(now)]).await?;
+                tx.execute(sql::DELETE_CHUNKS, &[&id]).await?;
+                Finalize::Done
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn rate_check(

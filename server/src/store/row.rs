@@ -77,6 +77,7 @@ pub struct RecordRow {
     pub created: u64,
     pub updated: u64,
     pub expires: u64,
+    pub finalized: bool,
 }
 
 impl TryFrom<RecordRow> for Record {
@@ -125,6 +126,7 @@ impl TryFrom<RecordRow> for Record {
             status,
             outcome,
             updated: r.updated,
+            finalized: r.finalized,
         })
     }
 }

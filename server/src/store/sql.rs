@@ -55,6 +55,15 @@ pub const FAIL_EXPIRED_LEASES: &str = "UPDATE records SET status = 'failed', err
      WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3";
 pub const FAIL_RUNNING: &str = "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3 WHERE status = 'running'";
 pub const PURGE_EXPIRED: &str = "DELETE FROM records WHERE expires <= $1";
+/// The chunks of the records [`PURGE_EXPIRED`] deletes (run first).
+pub const PURGE_EXPIRED_CHUNKS: &str = "DELETE FROM chunks WHERE request_id IN (SELECT id FROM records WHERE expires <= $1)";
+
+pub const INSERT_CHUNK: &str = "INSERT INTO chunks (request_id, seq, txt) VALUES ($1, $2, $3)";
+pub const CHUNKS: &str = "SELECT seq, txt FROM chunks WHERE request_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+pub const CHUNK_TEXTS: &str = "SELECT txt FROM chunks WHERE request_id = $1 ORDER BY seq";
+pub const DELETE_CHUNKS: &str = "DELETE FROM chunks WHERE request_id = $1";
+/// A finished stream's one stored body.
+pub const FINALIZE: &str = "UPDATE records SET response_body = $2, finalized = TRUE, updated = $3 WHERE id = $1";
 
 /// How many records are pending, running, and pending in a queue, in the whole store.
 pub const COUNTS: &str = "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END),

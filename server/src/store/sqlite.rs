@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_queue_indexes.sql"),
     include_str!("../../migrations/sqlite/0003_services.sql"),
     include_str!("../../migrations/sqlite/0004_leases.sql"),
+    include_str!("../../migrations/sqlite/0005_streams.sql"),
 ];
 
 /// Connections that only read (WAL lets them read beside the writer).
@@ -227,6 +228,7 @@ fn record_row(row: &Row) -> rusqlite::Result<RecordRow> {
         created: row.get("created")?,
         updated: row.get("updated")?,
         expires: row.get("expires")?,
+        finalized: row.get("finalized")?,
     })
 }
 
@@ -396,7 +398,11 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
-        self.write(move |conn| Ok(execute(conn, sql::PURGE_EXPIRED, params![cutoff])?)).await
+        self.write(move |conn| {
+            execute(conn, sql::PURGE_EXPIRED_CHUNKS, params![cutoff])?;
+            Ok(execute(conn, sql::PURGE_EXPIRED, params![cutoff])?)
+        })
+        .await
     }
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
@@ -465,6 +471,41 @@ impl Store for SqliteStore {
 
     async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
         self.read(move |conn| Self::idle_work_on(conn, before)).await
+    }
+
+    async fn append_chunks(&self, id: &str, chunks: &[Chunk]) -> StoreResult<()> {
+        let (id, chunks) = (id.to_owned(), chunks.to_vec());
+        self.write(move |conn| {
+            for chunk in &chunks {
+                execute(conn, sql::INSERT_CHUNK, params![id, chunk.seq, chunk.txt])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn chunks(&self, id: &str, since: u64, limit: u32) -> StoreResult<Vec<Chunk>> {
+        let id = id.to_owned();
+        self.read(move |conn| Ok(rows(conn, sql::CHUNKS, params![id, since, limit], |r| Ok(Chunk { seq: r.get(0)?, txt: r.get(1)? }))?)).await
+    }
+
+    async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize> {
+        let (id, data) = (id.to_owned(), data.cloned());
+        // The writer runs one job at a time: the look and the change are one step.
+        self.write(move |conn| {
+            let Some(record) = row(conn, sql::GET_RECORD, params![id], record_row)? else { return Ok(Finalize::NotStream) };
+            let record = Record::try_from(record)?;
+            let texts = || Ok(rows(conn, sql::CHUNK_TEXTS, params![id], |r| r.get(0))?);
+            match finalized_body(&record, data.as_ref(), texts)? {
+                Err(refused) => Ok(refused),
+                Ok(body) => {
+                    execute(conn, sql::FINALIZE, params![id, json_text(&body), now])?;
+                    execute(conn, sql::DELETE_CHUNKS, params![id])?;
+                    Ok(Finalize::Done)
+                }
+            }
+        })
+        .await
     }
 
     async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
