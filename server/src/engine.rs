@@ -7,7 +7,9 @@
 use crate::clock::now_ms;
 use crate::keyring::{Keyring, KeyringError};
 use crate::store::{Db, Outcome, Record, StoreError};
-use crate::upstream::Upstream;
+use crate::upstream::{answered, Upstream};
+use serde_json::Value;
+use skapi_core::wire::Chunk;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -440,8 +442,56 @@ impl Engine {
         // The destination's host only: paths and queries carry caller data.
         let host = url::Url::parse(&request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let started = std::time::Instant::now();
-        let outcome = self.upstream.send(&request, &secret).await;
+        let outcome = if request.stream { self.stream(&record.id, &request, &secret).await } else { self.upstream.send(&request, &secret).await };
         crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());
         outcome
+    }
+
+    /// Sends a streamed request and keeps its answer as it arrives: each piece (redacted,
+    /// whole characters) is a chunk written durably before anyone can read it. It ends with the
+    /// status and no body (the chunks are the body); a failure keeps the text so far too.
+    async fn stream(&self, id: &str, request: &Request, secret: &str) -> Outcome {
+        let mut answer = match self.upstream.send_streaming(request, secret).await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
+        let (mut seq, mut text) = (0, String::new());
+        let ended = loop {
+            let piece = match answer.next().await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => break None,
+                Err(failed) => break Some(failed),
+            };
+            seq += 1;
+            let chunk = Chunk { seq, txt: piece };
+            let mut backoff = Backoff::default();
+            loop {
+                match self.db.call(|s| s.append_chunks(id, std::slice::from_ref(&chunk))).await {
+                    Ok(()) => break,
+                    // The store is away: the stream waits for it (its expiry and a cancel still
+                    // end it).
+                    Err(StoreError::Unavailable(e)) => {
+                        tracing::warn!(id, error = e, "the store is unavailable; the stream waits for it");
+                        backoff.wait().await;
+                    }
+                    Err(e) => {
+                        tracing::error!(id, error = %e, "a chunk could not be stored");
+                        return failure(ErrorCode::ServerError, "The answer could not be stored.");
+                    }
+                }
+            }
+            text.push_str(&chunk.txt);
+        };
+        let outcome = ended.unwrap_or_else(|| answered(answer.status_code, Value::Null, answer.truncated));
+        match outcome {
+            // What the third party wrote before the failure is kept in the record too.
+            Outcome::Failed { error, status_code, truncated, .. } => Outcome::Failed {
+                error,
+                status_code: status_code.or(Some(answer.status_code)),
+                body: Some(Value::String(text)),
+                truncated: truncated || answer.truncated,
+            },
+            resolved => resolved,
+        }
     }
 }

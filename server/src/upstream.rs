@@ -87,7 +87,27 @@ impl Upstream {
         }
     }
 
+    /// Sends a streamed request: its answer is read piece by piece ([`Streaming::next`]).
+    pub async fn send_streaming(&self, request: &Request, secret: &str) -> Result<Streaming, Outcome> {
+        let response = self.start(request, secret).await?;
+        Ok(Streaming {
+            status_code: response.status().as_u16(),
+            response,
+            redactor: Some(redact::StreamRedactor::new(secret)),
+            secret: secret.to_owned(),
+            room: self.max_response_bytes,
+            truncated: false,
+        })
+    }
+
     async fn try_send(&self, request: &Request, secret: &str) -> Result<Outcome, Outcome> {
+        let response = self.start(request, secret).await?;
+        let status = response.status().as_u16();
+        self.read_whole(response, status, secret).await
+    }
+
+    /// Fills the secret in and sends; the answer's head, or how sending failed.
+    async fn start(&self, request: &Request, secret: &str) -> Result<reqwest::Response, Outcome> {
         let mut url = Url::parse(&fill(&request.url, secret))
             .map_err(|_| failed(ErrorCode::InvalidRequest, "The url is invalid once the secret is filled in.".into()))?;
         if let Some(params) = &request.params {
@@ -131,14 +151,65 @@ impl Upstream {
             }
         }
 
-        let mut response = builder.send().await.map_err(|e| self.transport_failure(e, secret))?;
-        let status = response.status().as_u16();
+        builder.send().await.map_err(|e| transport_failure(e, secret))
+    }
+}
+
+/// A streamed answer being read.
+pub struct Streaming {
+    pub status_code: u16,
+    response: reqwest::Response,
+    /// `None` once the answer has ended.
+    redactor: Option<redact::StreamRedactor>,
+    secret: String,
+    /// Bytes that may still be read (`--max-response-bytes`).
+    room: usize,
+    /// The answer went past the limit and was cut there.
+    pub truncated: bool,
+}
+
+impl Streaming {
+    /// The next piece of the answer to keep — redacted, whole characters — or `None` once it
+    /// has ended (or was cut at the limit: a held-back tail is then dropped, as a cut body's
+    /// is). A connection that fails mid-answer is the failure's outcome.
+    pub async fn next(&mut self) -> Result<Option<String>, Outcome> {
+        while let Some(redactor) = self.redactor.as_mut() {
+            let bytes = match self.response.chunk().await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Ok(Some(self.redactor.take().map(|r| r.finish()).unwrap_or_default()).filter(|t| !t.is_empty())),
+                Err(e) => {
+                    self.redactor = None;
+                    return Err(transport_failure(e, &self.secret));
+                }
+            };
+            let take = bytes.len().min(self.room);
+            self.room -= take;
+            let text = redactor.push(&bytes[..take]);
+            if take < bytes.len() || self.room == 0 {
+                self.truncated = take < bytes.len() || self.response.chunk().await.is_ok_and(|more| more.is_some());
+                if self.truncated {
+                    self.redactor = None;
+                } else {
+                    let rest = self.redactor.take().map(|r| r.finish()).unwrap_or_default();
+                    return Ok(Some(text + &rest).filter(|t| !t.is_empty()));
+                }
+            }
+            if !text.is_empty() {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Upstream {
+    async fn read_whole(&self, mut response: reqwest::Response, status: u16, secret: &str) -> Result<Outcome, Outcome> {
         // Read a little past the limit, so that a secret straddling it is still redacted whole
         // before the body is cut.
         let limit = self.max_response_bytes;
         let read_limit = limit.saturating_add(redact::lookahead(secret));
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_failure(e, secret))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(e, secret))? {
             let room = read_limit - bytes.len();
             bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if chunk.len() >= room {
@@ -161,39 +232,45 @@ impl Upstream {
         // Reading a large answer through every encoding takes a while (≈ 50 ms a megabyte):
         // off the async workers.
         let body = if large { tokio::task::spawn_blocking(scrub).await.unwrap_or(Value::Null) } else { scrub() };
-        if status >= 400 {
-            let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
-            Ok(Outcome::Failed {
-                error: ApiError::new(ErrorCode::ThirdPartyError, format!("The third party answered {status} {reason}.").replace(" .", ".")),
-                status_code: Some(status),
-                body: Some(body),
-                truncated,
-            })
-        } else {
-            Ok(Outcome::Resolved { status_code: status, body, truncated })
-        }
+        Ok(answered(status, body, truncated))
     }
+}
 
-    fn transport_failure(&self, error: reqwest::Error, secret: &str) -> Outcome {
-        // The url may hold the secret: leave it out of the message (and redact all the same).
-        let error = error.without_url();
-        let mut chain = Vec::new();
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-        let mut refused = false;
-        while let Some(e) = source {
-            refused |= e.is::<PrivateAddress>();
-            chain.push(e.to_string());
-            source = e.source();
+/// How a request ended once the third party answered: resolved, or failed when its status is
+/// 400 or more (status and body kept either way).
+pub fn answered(status: u16, body: Value, truncated: bool) -> Outcome {
+    if status >= 400 {
+        let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+        Outcome::Failed {
+            error: ApiError::new(ErrorCode::ThirdPartyError, format!("The third party answered {status} {reason}.").replace(" .", ".")),
+            status_code: Some(status),
+            body: Some(body),
+            truncated,
         }
-        let code = if refused {
-            ErrorCode::Refused
-        } else if error.is_timeout() {
-            ErrorCode::Timeout
-        } else {
-            ErrorCode::NetworkError
-        };
-        failed(code, redact(&chain.join(": "), secret))
+    } else {
+        Outcome::Resolved { status_code: status, body, truncated }
     }
+}
+
+fn transport_failure(error: reqwest::Error, secret: &str) -> Outcome {
+    // The url may hold the secret: leave it out of the message (and redact all the same).
+    let error = error.without_url();
+    let mut chain = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    let mut refused = false;
+    while let Some(e) = source {
+        refused |= e.is::<PrivateAddress>();
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    let code = if refused {
+        ErrorCode::Refused
+    } else if error.is_timeout() {
+        ErrorCode::Timeout
+    } else {
+        ErrorCode::NetworkError
+    };
+    failed(code, redact(&chain.join(": "), secret))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod cancel;
 mod csr;
 mod failure;
 mod poll;
+mod stream;
 
 pub use admin::normalize_origin;
 pub use caller::Caller;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/csr", post(csr::csr))
         .route("/csr-poll", post(poll::csr_poll))
         .route("/csr-cancel", post(cancel::csr_cancel))
+        .route("/csr-finalize", post(stream::csr_finalize))
         .nest("/admin", admin::router(state.clone()));
     if state.config.demo {
         router = router.nest("/demo-api", crate::demo::router());

@@ -33,7 +33,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
 
     if let Some(full) = &body.id {
         if id::split_full(full).is_some() {
-            return poll_one(&state, &caller, &service, full, form).await;
+            return poll_one(&state, &caller, &service, full, body.since, form).await;
         }
         if let Some(key) = id::split_prefix(full) {
             return history(&state, &caller, service, key, &body, form).await.map(|r| kind(r, "history"));
@@ -66,8 +66,12 @@ pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_i
     Ok(record)
 }
 
-async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &str, form: Form) -> Result<Response, Failure> {
+async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &str, since: Option<u64>, form: Form) -> Result<Response, Failure> {
     let record = own_record(state, caller, service, full_id).await?;
+    // A streamed answer read from `since`; without it, the answer as for any request.
+    if let (Some(since), true) = (since, record.streams()) {
+        return Ok(Json(super::stream::page(state, record, since, form).await?).into_response());
+    }
     match (record.status, record.outcome) {
         (Status::Resolved, Some(Outcome::Resolved { body, .. })) => Ok(Json(body).into_response()),
         (Status::Failed, Some(Outcome::Failed { error, status_code, body, .. })) => {

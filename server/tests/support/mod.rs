@@ -112,6 +112,9 @@ async fn record(
         body: body.clone(),
     });
     let path = uri.path();
+    if path == "/sse" {
+        return sse(&query);
+    }
     if path == "/v1/images/generations" {
         if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {SECRET}")) {
             return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided"}}))).into_response();
@@ -159,6 +162,49 @@ async fn record(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     Json(json!({"method": method.as_str(), "path": path, "body": String::from_utf8_lossy(&body)})).into_response()
+}
+
+/// The pieces `/sse` writes: `n` events `data: {"i":k}` (OpenAI's shape: `data: …` and a
+/// blank line), then `data: [DONE]`; with `split`, the secret written in two writes after
+/// event 1 (plain, then base64 across the write boundary too).
+pub fn sse_pieces(query: &HashMap<String, String>) -> Vec<String> {
+    use base64::Engine;
+    let n: usize = query.get("n").and_then(|v| v.parse().ok()).unwrap_or(5);
+    let mut pieces: Vec<String> = (1..=n).map(|i| format!("data: {{\"i\":{i},\"t\":\"tok{i} é\"}}\n\n")).collect();
+    if query.contains_key("split") {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("ab{SECRET}"));
+        let (s, b) = (SECRET.len() / 2, b64.len() / 2);
+        let insert = [format!("data: key {}", &SECRET[..s]), format!("{} and {}", &SECRET[s..], &b64[..b]), format!("{} done\n\n", &b64[b..])];
+        for (k, piece) in insert.into_iter().enumerate() {
+            pieces.insert(1 + k, piece);
+        }
+    }
+    pieces.push("data: [DONE]\n\n".into());
+    pieces
+}
+
+/// A streamed answer (`text/event-stream`): [`sse_pieces`], `ms` apart (default 20); with
+/// `fail=K` the connection breaks after K pieces; with `status=S`, answered with status S.
+fn sse(query: &HashMap<String, String>) -> axum::response::Response {
+    let pieces = sse_pieces(query);
+    let gap = Duration::from_millis(query.get("ms").and_then(|v| v.parse().ok()).unwrap_or(20));
+    let fail: Option<usize> = query.get("fail").and_then(|v| v.parse().ok());
+    let status = query.get("status").and_then(|v| v.parse().ok()).and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    let stream = futures_util::stream::unfold(0usize, move |k| {
+        let piece = pieces.get(k).cloned();
+        async move {
+            if k > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            match (piece, fail) {
+                (_, Some(f)) if k == f => Some((Err(std::io::Error::other("the stand-in broke the stream")), k + 1)),
+                (_, Some(f)) if k > f => None,
+                (Some(piece), _) => Some((Ok(Bytes::from(piece)), k + 1)),
+                (None, _) => None,
+            }
+        }
+    });
+    (status, [("content-type", "text/event-stream")], axum::body::Body::from_stream(stream)).into_response()
 }
 
 /// The secret written back in every encoding a reader might decode: JSON escapes of every

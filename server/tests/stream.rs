@@ -1,0 +1,176 @@
+//! Streamed answers (2.x `stream: true`): chunks kept as the third party writes them and read
+//! with `csr-poll {id, since}`, the secret redacted also when split across writes, failures
+//! and cancels mid-stream, `csr-finalize`. On SQLite, and on PostgreSQL with
+//! `SKAPI_TEST_BACKEND=postgres`.
+
+mod support;
+
+use serde_json::{json, Value};
+use skapi_core::PLACEHOLDER;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn streamed(url: &str) -> Value {
+    json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post", "queue": "chat-1",
+           "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"model": "m", "stream": true}, "stream": true})
+}
+
+/// Starts a streamed request; its full id.
+async fn start(server: &Server, url: &str) -> String {
+    let (status, accepted) = server.call("csr", "reader", streamed(url)).await;
+    assert_eq!(status, 200, "{accepted}");
+    format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap())
+}
+
+/// Reads the stream from `since` until it ends: every chunk, the final page, and whether any
+/// chunk came while the request still ran.
+async fn read_to_end(server: &Server, id: &str) -> (Vec<(u64, String)>, Value, bool) {
+    let (mut chunks, mut since, mut live) = (Vec::new(), 0, false);
+    let started = Instant::now();
+    loop {
+        let (status, page) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since})).await;
+        assert_eq!((status, &page["stream"]), (200, &json!(true)), "{page}");
+        for chunk in page["chunks"].as_array().unwrap() {
+            chunks.push((chunk["seq"].as_u64().unwrap(), chunk["txt"].as_str().unwrap().to_owned()));
+            live |= matches!(page["status"].as_str(), Some("pending" | "running"));
+        }
+        since = page["last_seq"].as_u64().unwrap();
+        if matches!(page["status"].as_str(), Some("resolved" | "failed")) && page["more"] == false {
+            return (chunks, page, live);
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the stream did not end: {page}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn joined(chunks: &[(u64, String)]) -> String {
+    chunks.iter().map(|(_, t)| t.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunks_arrive_in_order_while_the_answer_is_written_and_the_secret_never_reaches_one() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let id = start(&server, &format!("{api}/sse?n=8&ms=30&split=1")).await;
+    let (chunks, last, live) = read_to_end(&server, &id).await;
+
+    assert_eq!(last["status"], "resolved", "{last}");
+    assert!(live, "chunks are read while the third party still writes");
+    let seqs: Vec<u64> = chunks.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seq from 1, no gap, each once");
+    assert!(chunks.len() >= 8, "one chunk or more a write: {}", chunks.len());
+    let text = joined(&chunks);
+    let query: HashMap<String, String> = [("n", "8"), ("split", "1")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+    let written: String = sse_pieces(&query).concat();
+    assert!(text.starts_with("data: {\"i\":1,\"t\":\"tok1 é\"}\n\ndata: key "), "{text}");
+    assert!(text.ends_with("data: {\"i\":8,\"t\":\"tok8 é\"}\n\ndata: [DONE]\n\n"), "{text}");
+    // Split across writes — plain, and base64 across the write boundary — and still replaced.
+    assert!(text.contains(&format!("data: key {PLACEHOLDER} and ")) && text.contains(&format!("{PLACEHOLDER} done\n\n")), "{text}");
+    for form in secret_forms() {
+        assert!(!text.contains(&form), "the secret ({form}) reached a chunk: {text}");
+        for (_, chunk) in &chunks {
+            assert!(!chunk.contains(&form), "{chunk}");
+        }
+    }
+    // Everything but the secret arrived as written.
+    let events: Vec<&str> = written.split("\n\n").filter(|e| e.starts_with("data: {")).collect();
+    for event in events {
+        assert!(text.contains(event), "{event} missing from {text}");
+    }
+    // The SDK's stream flag went nowhere; the destination's own `stream` went as written.
+    let sent: Value = serde_json::from_slice(&stand_in.seen()[0].body).unwrap();
+    assert_eq!(sent, json!({"model": "m", "stream": true}));
+
+    // Without `since`, the answer as for any request: a streamed one settles with no body.
+    let (status, answer) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id})).await;
+    assert_eq!((status, answer), (200, Value::Null));
+    // Another caller reads nothing of it.
+    let (status, other) = server.call("csr-poll", "someone-else", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": 0})).await;
+    assert_eq!((status, other["code"].as_str()), (404, Some("NOT_EXISTS")), "{other}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_stream_is_finalized_once_into_one_body() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let finalize = |id: &str, data: Option<Value>| {
+        let mut body = json!({"service": SERVICE, "owner": OWNER, "id": id});
+        if let Some(data) = data {
+            body["data"] = data;
+        }
+        server.call("csr-finalize", "reader", body)
+    };
+    let id = start(&server, &format!("{api}/sse?n=3&ms=200")).await;
+    let (status, early) = finalize(&id, None).await;
+    assert_eq!((status, early), (200, json!({"finalized": false, "message": "The request has not finished yet."})));
+    let (chunks, _, _) = read_to_end(&server, &id).await;
+    let (status, done) = finalize(&id, None).await;
+    assert_eq!((status, &done["finalized"]), (200, &json!(true)), "{done}");
+    // Later polls and history answer the stored body, as for a request that did not stream.
+    let (status, body) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": 0})).await;
+    assert_eq!((status, body), (200, json!(joined(&chunks))));
+    let (_, again) = finalize(&id, None).await;
+    assert_eq!(again["finalized"], false, "once: {again}");
+
+    let id = start(&server, &format!("{api}/sse?n=2&ms=5")).await;
+    read_to_end(&server, &id).await;
+    assert_eq!(finalize(&id, Some(json!({"reply": "tok1 tok2"}))).await.1["finalized"], true);
+    let (_, body) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id})).await;
+    assert_eq!(body, json!({"reply": "tok1 tok2"}), "the caller's data wins");
+
+    let mut plain = streamed(&format!("{api}/echo"));
+    plain.as_object_mut().unwrap().remove("stream");
+    let (_, accepted) = server.call("csr", "reader", plain).await;
+    let plain_id = format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
+    server.poll_until_done("reader", &plain_id).await;
+    let (_, refused) = finalize(&plain_id, None).await;
+    assert_eq!(refused, json!({"finalized": false, "message": "The request was not sent with stream, so its response is already stored."}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_chunks_kept() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+
+    let id = start(&server, &format!("{api}/sse?n=6&ms=10&fail=3")).await;
+    let (chunks, last, _) = read_to_end(&server, &id).await;
+    assert_eq!((last["status"].as_str(), last["error"]["code"].as_str()), (Some("failed"), Some("NETWORK_ERROR")), "{last}");
+    assert_eq!(last["error"]["status_code"], 200);
+    assert_eq!(joined(&chunks), "data: {\"i\":1,\"t\":\"tok1 é\"}\n\ndata: {\"i\":2,\"t\":\"tok2 é\"}\n\ndata: {\"i\":3,\"t\":\"tok3 é\"}\n\n");
+    assert_eq!(last["error"]["body"], json!(joined(&chunks)), "the failure keeps what was written");
+
+    let id = start(&server, &format!("{api}/sse?n=1&status=429")).await;
+    let (_, last, _) = read_to_end(&server, &id).await;
+    assert_eq!((last["error"]["code"].as_str(), last["error"]["status_code"].as_u64()), (Some("THIRD_PARTY_ERROR"), Some(429)), "{last}");
+
+    let id = start(&server, &format!("{api}/sse?n=50&ms=50")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, cancelled) = server.call("csr-cancel", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id})).await;
+    assert_eq!((status, &cancelled["removed"]), (200, &json!(true)), "{cancelled}");
+    let (chunks, last, _) = read_to_end(&server, &id).await;
+    assert_eq!(last["error"]["code"], "CANCELED", "{last}");
+    assert!(!chunks.is_empty() && chunks.len() < 20, "stopped at once, what came kept: {}", chunks.len());
+
+    // `--max-response-bytes` bounds a stream as it bounds a body: ended there, kept, marked.
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let small = start_server_with(dir.clone(), skapi_server::ServeConfig { max_response_bytes: 100, ..config(dir.path()) }).await;
+    small.add_key("openai", &[]);
+    let id = start(&small, &format!("{api}/sse?n=20&ms=5")).await;
+    let (chunks, last, _) = read_to_end(&small, &id).await;
+    assert_eq!(last["status"], "resolved", "{last}");
+    let text = joined(&chunks);
+    assert!(text.len() <= 100 && text.starts_with("data: {\"i\":1,"), "{text}");
+    let short = id.split_once(&format!("#{SERVICE}:")).unwrap().1;
+    let record = small.state.db.store().get_record(short).await.unwrap().unwrap();
+    assert!(matches!(record.outcome, Some(skapi_server::store::Outcome::Resolved { truncated: true, .. })), "{:?}", record.outcome);
+
+    let mut realtime = streamed(&format!("{api}/sse"));
+    realtime.as_object_mut().unwrap().remove("stream");
+    realtime["realtime"] = json!(true);
+    let (status, refused) = server.call("csr", "reader", realtime).await;
+    assert_eq!((status, refused["message"].as_str()), (400, Some("\"realtime\" requires \"stream\": true.")), "{refused}");
+}
