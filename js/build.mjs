@@ -13,7 +13,17 @@ const glue = path.join(pkgDir, 'skapi_wasm.js');
 const source = fs.readFileSync(glue, 'utf8');
 const fallback = "new URL('skapi_wasm_bg.wasm', import.meta.url)";
 if (!source.includes(fallback)) throw new Error(`the wasm-bindgen glue changed: ${fallback} not found`);
-fs.writeFileSync(glue, source.replace(fallback, "(() => { throw new Error('skapi-wasm: load the module through its entry point'); })()"));
+// Every Rust module importing from src/browser.js gets its own entry in the imports object, all
+// under the same key (the same module): one is enough, and bundlers warn about the others.
+const seen = new Set();
+const deduped = source.split('\n').filter((line) => {
+  const key = line.match(/^\s+("\.\/snippets\/[^"]+"): import\d+,$/)?.[1];
+  if (!key) return true;
+  if (seen.has(key)) return false;
+  seen.add(key);
+  return true;
+}).join('\n');
+fs.writeFileSync(glue, deduped.replace(fallback, "(() => { throw new Error('skapi-wasm: load the module through its entry point'); })()"));
 
 const snippet = fs.readdirSync(path.join(pkgDir, 'snippets'), { recursive: true })
   .map((f) => path.join(pkgDir, 'snippets', f))
