@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tracing::Instrument;
 
 /// How a running request is stopped from outside: the error it ends with, and where to say
@@ -32,6 +32,11 @@ pub struct Engine {
     /// Requests running in this process, and how to cancel each (the runner acknowledges once
     /// the record is written).
     running: Mutex<HashMap<String, oneshot::Sender<Stop>>>,
+    /// Streams running in this process: each one's last stored `seq`, watched by push readers
+    /// (`csr-stream`); dropped once the stream's end is written.
+    streams: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Woken when a stream starts here (push readers waiting for theirs to start).
+    stream_started: Notify,
     /// How long a claim on a running request lasts unless renewed.
     lease: Duration,
     /// Set when the server stops: nothing new is claimed; what runs finishes.
@@ -87,6 +92,8 @@ struct Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         lock(&self.engine.running).remove(self.id);
+        // A stream's watchers learn that it ended (its end is written by now).
+        lock(&self.engine.streams).remove(self.id);
     }
 }
 
@@ -120,6 +127,8 @@ impl Engine {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             queues: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
+            stream_started: Notify::new(),
             lease,
             draining: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
@@ -166,6 +175,17 @@ impl Engine {
     /// Lets secrets go to this one private address (the demo's stand-ins on this server).
     pub fn allow_upstream(&self, addr: std::net::SocketAddr) {
         self.upstream.allow(addr);
+    }
+
+    /// A watch on a stream this process runs: its value is the last stored `seq`, and it closes
+    /// once the stream's end is written. `None` when the stream does not run here.
+    pub fn watch_stream(&self, id: &str) -> Option<watch::Receiver<u64>> {
+        lock(&self.streams).get(id).map(watch::Sender::subscribe)
+    }
+
+    /// Notified whenever a stream starts in this process.
+    pub fn stream_started(&self) -> &Notify {
+        &self.stream_started
     }
 
     /// Cancels a request: a pending one is never sent; a running one is aborted.
@@ -319,6 +339,10 @@ impl Engine {
         let id = record.new.id.as_str();
         let (abort, aborted) = oneshot::channel::<Stop>();
         lock(&self.running).insert(id.to_owned(), abort);
+        if record.new.request.stream == Some(true) {
+            lock(&self.streams).insert(id.to_owned(), watch::channel(0).0);
+            self.stream_started.notify_waiters();
+        }
         let _registered = Running { engine: self, id };
         let now = now_ms();
         if now >= record.new.expires {
@@ -479,6 +503,9 @@ impl Engine {
                         return failure(ErrorCode::ServerError, "The answer could not be stored.");
                     }
                 }
+            }
+            if let Some(watchers) = lock(&self.streams).get(id) {
+                watchers.send_replace(seq);
             }
             text.push_str(&chunk.txt);
         };

@@ -57,10 +57,22 @@ impl AppState {
 }
 
 /// Runs the HTTP API until the process is stopped.
+/// Listens on `addr` with `TCP_NODELAY`, which the connections it accepts inherit: small
+/// writes go out at once, so a pushed stream's events are not held back by Nagle's algorithm
+/// waiting on a delayed ACK (≈ 40 ms).
+pub async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = tokio::net::lookup_host(addr).await?.next().ok_or_else(|| std::io::Error::other(format!("{addr} names no address")))?;
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let listen = config.listen.clone();
+    let address = config.listen.clone();
     let state = AppState::open(config).await?;
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let listener = listen(&address).await?;
     let addr = listener.local_addr()?;
     if state.config.demo {
         // The demo's stand-ins live on this very server, on loopback.

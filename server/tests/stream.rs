@@ -174,3 +174,76 @@ async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_ch
     let (status, refused) = server.call("csr", "reader", realtime).await;
     assert_eq!((status, refused["message"].as_str()), (400, Some("\"realtime\" requires \"stream\": true.")), "{refused}");
 }
+
+/// Reads `csr-stream` from `since`: the chunks until `stop_after` of them (then the connection
+/// is dropped) or the end, and the end event's page.
+async fn push(server: &Server, id: &str, since: u64, stop_after: Option<usize>) -> (Vec<(u64, String)>, Option<Value>) {
+    let mut response = server
+        .http
+        .post(format!("{}/csr-stream", server.base))
+        .header("content-meta", json!({"public_identifier": "reader", "service": SERVICE, "owner": OWNER}).to_string())
+        .body(json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (mut buffer, mut chunks) = (String::new(), Vec::new());
+    while let Some(bytes) = response.chunk().await.unwrap() {
+        buffer.push_str(std::str::from_utf8(&bytes).unwrap());
+        while let Some(at) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..at + 2).collect();
+            let field = |name: &str| event.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
+            let data: Value = serde_json::from_str(&field("data: ").unwrap()).unwrap();
+            match field("event: ").as_deref() {
+                Some("chunk") => {
+                    assert_eq!(field("id: ").unwrap(), data["seq"].to_string());
+                    chunks.push((data["seq"].as_u64().unwrap(), data["txt"].as_str().unwrap().to_owned()));
+                    if stop_after.is_some_and(|n| chunks.len() >= n) {
+                        return (chunks, None);
+                    }
+                }
+                Some("end") => return (chunks, Some(data)),
+                other => panic!("unexpected event {other:?}: {event}"),
+            }
+        }
+    }
+    (chunks, None)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_its_seq() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let id = start(&server, &format!("{api}/sse?n=8&ms=60&split=1")).await;
+
+    let (first, none) = push(&server, &id, 0, Some(3)).await;
+    assert!(none.is_none());
+    let resume_at = first.last().unwrap().0;
+    let (rest, end) = push(&server, &id, resume_at, None).await;
+    let end = end.expect("the end event");
+    assert_eq!(
+        (end["status"].as_str(), &end["stream"], end["last_seq"].as_u64()),
+        (Some("resolved"), &json!(true), rest.last().map(|c| c.0)),
+        "{end}"
+    );
+
+    let pushed: Vec<(u64, String)> = first.into_iter().chain(rest).collect();
+    let seqs: Vec<u64> = pushed.iter().map(|c| c.0).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "every chunk once, in order, across the reconnect");
+    let (polled, _, _) = read_to_end(&server, &id).await;
+    assert_eq!(pushed, polled, "push and polling deliver the same chunks");
+    for form in secret_forms() {
+        assert!(!joined(&pushed).contains(&form));
+    }
+    // A finished stream pushes only its end; a request that did not stream is refused.
+    let (none, end) = push(&server, &id, seqs.len() as u64, None).await;
+    assert!(none.is_empty() && end.is_some());
+    let mut plain = streamed(&format!("{api}/echo"));
+    plain.as_object_mut().unwrap().remove("stream");
+    let (_, accepted) = server.call("csr", "reader", plain).await;
+    let plain_id = format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
+    let (status, refused) = server.call("csr-stream", "reader", json!({"service": SERVICE, "owner": OWNER, "id": plain_id})).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_REQUEST")), "{refused}");
+}

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/csr-poll", post(poll::csr_poll))
         .route("/csr-cancel", post(cancel::csr_cancel))
         .route("/csr-finalize", post(stream::csr_finalize))
+        .route("/csr-stream", post(stream::csr_stream))
         .nest("/admin", admin::router(state.clone()));
     if state.config.demo {
         router = router.nest("/demo-api", crate::demo::router());

@@ -1,5 +1,6 @@
-//! Streamed answers (2.x): a page of chunks for `csr-poll {id, since}`, and `csr-finalize`,
-//! which replaces a finished stream's chunks by one stored body.
+//! Streamed answers (2.x): a page of chunks for `csr-poll {id, since}`; `csr-stream` (ours),
+//! which pushes the chunks to the reader as they are stored; and `csr-finalize`, which
+//! replaces a finished stream's chunks by one stored body.
 
 use super::poll::own_record;
 use super::{parse_body, Caller, Failure};
@@ -9,8 +10,10 @@ use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use skapi_core::wire::{FailureBody, FinalizeAnswer, FinalizeBody, Form, Status, StreamPage};
+use skapi_core::wire::{Chunk, FailureBody, FinalizeAnswer, FinalizeBody, Form, PollBody, Status, StreamPage};
+use std::time::Duration;
 
 /// Most chunks in one page; `more` says a page was cut there.
 const PAGE: u32 = 200;
@@ -58,4 +61,116 @@ pub async fn csr_finalize(
         Finalize::NotStream => (false, "The request was not sent with stream, so its response is already stored."),
     };
     Ok(Json(FinalizeAnswer { finalized, message: message.to_owned() }))
+}
+
+/// How often a push reader looks at the store when no stream of this process tells it of new
+/// chunks (one another instance runs, or one not started yet): soon at first, then less often.
+/// A stream starting here wakes it at once.
+const FIRST_LOOK: Duration = Duration::from_millis(10);
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// A push reader's place in a stream.
+struct Reader {
+    state: AppState,
+    id: String,
+    since: u64,
+    form: Form,
+    watch: Option<tokio::sync::watch::Receiver<u64>>,
+    /// The next wait without a watch.
+    look: Duration,
+}
+
+fn io_error(message: String) -> std::io::Error {
+    std::io::Error::other(message)
+}
+
+impl Reader {
+    /// Chunks after `since`, as events; `since` moves past them.
+    async fn chunks(&mut self) -> Result<Option<String>, std::io::Error> {
+        let chunks = self.state.db.call(|s| s.chunks(&self.id, self.since, PAGE)).await.map_err(|e| io_error(e.to_string()))?;
+        let Some(last) = chunks.last() else { return Ok(None) };
+        self.since = last.seq;
+        Ok(Some(chunks.iter().map(chunk_event).collect()))
+    }
+
+    /// The next event: the chunks after `since` (`event: chunk`, `id:` its seq), or once the
+    /// stream has ended and every chunk was sent, `event: end` with the final page (no chunks);
+    /// `None` after that.
+    async fn next(mut self) -> Option<(Result<String, std::io::Error>, Option<Reader>)> {
+        let engine = self.state.engine.clone();
+        loop {
+            // Subscribed before reading, so that a chunk stored (or the stream started)
+            // meanwhile still wakes us.
+            let started = engine.stream_started().notified();
+            tokio::pin!(started);
+            started.as_mut().enable();
+            if self.watch.is_none() {
+                self.watch = engine.watch_stream(&self.id);
+            }
+            match self.chunks().await {
+                Ok(Some(events)) => return Some((Ok(events), Some(self))),
+                Ok(None) => {}
+                Err(e) => return Some((Err(e), None)),
+            }
+            let record = match self.state.db.call(|s| s.get_record(&self.id)).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return None, // expired and purged
+                Err(e) => return Some((Err(io_error(e.to_string())), None)),
+            };
+            if record.status.is_final() {
+                // Ended after the chunks were read: any last ones first, then the end.
+                match self.chunks().await {
+                    Ok(Some(events)) => return Some((Ok(events), Some(self))),
+                    Ok(None) => {}
+                    Err(e) => return Some((Err(e), None)),
+                }
+                let (state, since, form) = (self.state.clone(), self.since, self.form);
+                return Some(match page(&state, record, since, form).await {
+                    Ok(page) => (Ok(format!("event: end\ndata: {}\n\n", serde_json::to_string(&page).unwrap_or_default())), None),
+                    Err(e) => (Err(io_error(e.0.message)), None),
+                });
+            }
+            match self.watch.as_mut() {
+                Some(watch) => {
+                    // Closed once the stream's end is written: look once more, then without it.
+                    if tokio::time::timeout(LOOK_EVERY * 4, watch.changed()).await.is_ok_and(|r| r.is_err()) {
+                        self.watch = None;
+                    }
+                }
+                None => tokio::select! {
+                    _ = started => {}
+                    _ = tokio::time::sleep(self.look) => self.look = (self.look * 2).min(LOOK_EVERY),
+                },
+            }
+        }
+    }
+}
+
+fn chunk_event(chunk: &Chunk) -> String {
+    format!("id: {}\nevent: chunk\ndata: {}\n\n", chunk.seq, serde_json::to_string(chunk).unwrap_or_default())
+}
+
+/// `csr-stream {service, owner, id, since?}`: the caller's streamed request as server-sent
+/// events, pushed as each chunk is stored — `event: chunk` (`id:` its seq, data `{seq, txt}`),
+/// then `event: end` with the final stream page. A dropped reader comes back with `since`: the
+/// last seq it holds (`Last-Event-ID`, too).
+pub async fn csr_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let body: PollBody = parse_body(body)?;
+    let service = caller.service(&state, body.service.as_deref()).await?;
+    let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
+    let record = own_record(&state, &caller, &service, full_id).await?;
+    if !record.streams() {
+        return Err(Failure::new(skapi_core::ErrorCode::InvalidRequest, "The request was not sent with stream (or was finalized): poll it."));
+    }
+    let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
+    let reader = Reader { state, id: record.new.id, since: body.since.or(last_event).unwrap_or(0), form, watch: None, look: FIRST_LOOK };
+    let events = futures_util::stream::unfold(Some(reader), |reader| async move { reader?.next().await });
+    Ok(([("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")], axum::body::Body::from_stream(events))
+        .into_response())
 }

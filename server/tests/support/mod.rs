@@ -289,7 +289,8 @@ pub async fn start_server() -> Server {
 
 pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig) -> Server {
     let state = AppState::open(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // As `serve` listens (TCP_NODELAY).
+    let listener = skapi_server::listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = skapi_server::api::router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
