@@ -37,3 +37,44 @@ async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {
     second.wait().unwrap();
     assert_eq!(stand_in.tags(), vec!["t0", "t1", "t2", "t3", "t4", "t5"], "each sent once, in order");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_stream_ends_it_interrupted_with_its_chunks_kept() {
+    let (api, stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    cli_add_key(dir.path(), "openai");
+    let (mut first, client) = spawn_server(dir.path(), Stdio::null(), &[]);
+    let url = format!("{api}/sse?n=40&ms=50");
+    let id = client
+        .submit(
+            "caller-a",
+            json!({"clientSecretName": "openai", "url": url, "method": "post", "stream": true, "queue": "s",
+        "headers": {"Authorization": "Bearer $CLIENT_SECRET"}}),
+        )
+        .await;
+    let page = |client: Api, id: String| async move {
+        client.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": 0})).await.1
+    };
+    let mut before = json!(null);
+    for _ in 0..100 {
+        before = page(client.clone(), id.clone()).await;
+        if before["chunks"].as_array().is_some_and(|c| c.len() >= 3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(before["status"], "running", "{before}");
+    first.kill().unwrap(); // SIGKILL mid-stream
+    first.wait().unwrap();
+    let kept = before["chunks"].as_array().unwrap().len();
+
+    let (mut second, client) = spawn_server(dir.path(), Stdio::null(), &[]);
+    let after = page(client.clone(), id.clone()).await;
+    assert_eq!((after["status"].as_str(), after["error"]["code"].as_str()), (Some("failed"), Some("INTERRUPTED")), "{after}");
+    let chunks = after["chunks"].as_array().unwrap();
+    assert!(chunks.len() >= kept && chunks.len() < 40, "the chunks so far are kept: {after}");
+    assert_eq!(chunks[..kept], before["chunks"].as_array().unwrap()[..], "unchanged");
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(stand_in.seen().iter().filter(|s| s.path == "/sse").count(), 1, "not sent again");
+}
