@@ -25,8 +25,8 @@ SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
 export SKAPI_TEST_POSTGRES
 cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || failed "native tests"
 
-echo "== the server's API, engine, security and streaming tests again, on PostgreSQL"
-SKAPI_TEST_BACKEND=postgres cargo test --no-fail-fast -p skapi-server --test api --test engine --test security --test stream 2>&1 | tee -a "$log" || failed "PostgreSQL tests"
+echo "== the server's API, engine, security, streaming and bytes tests again, on PostgreSQL"
+SKAPI_TEST_BACKEND=postgres cargo test --no-fail-fast -p skapi-server --test api --test engine --test security --test stream --test bytes 2>&1 | tee -a "$log" || failed "PostgreSQL tests"
 
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
 "$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || failed "browser tests"

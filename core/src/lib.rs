@@ -21,6 +21,7 @@ macro_rules! serde_as_name {
     };
 }
 
+pub mod content;
 pub mod encoding;
 pub mod error;
 pub mod form;

@@ -385,6 +385,14 @@ pub struct QueueCount {
     pub in_queue: u64,
 }
 
+/// A third party's answer that is not text (audio, an image, any bytes): kept exactly, as
+/// base64 beside its content type — the body a poll answers and history keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinaryBody {
+    pub body_b64: String,
+    pub body_content_type: String,
+}
+
 /// One piece of a streamed answer, as the third party wrote it (redacted, whole characters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {

@@ -7,6 +7,8 @@ use crate::store::Outcome;
 use serde_json::{Map, Value};
 use skapi_core::placeholder::{fill, fill_value};
 use skapi_core::redact::{self, redact};
+use skapi_core::wire::BinaryBody;
+use skapi_core::{content, encoding};
 use skapi_core::{ApiError, ErrorCode, Method, Request};
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,6 +219,16 @@ impl Upstream {
             }
         }
         let truncated = bytes.len() > limit;
+        let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if !content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]) {
+            // Bytes are kept exactly (never read as text to be redacted: that would destroy them).
+            bytes.truncate(limit);
+            let body = BinaryBody {
+                body_b64: encoding::base64(&bytes, encoding::BASE64),
+                body_content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+            };
+            return Ok(answered(status, serde_json::to_value(body).unwrap_or(Value::Null), truncated));
+        }
         let large = bytes.len() > 256 * 1024;
         let scrub = {
             let secret = secret.to_owned();

@@ -115,6 +115,13 @@ async fn record(
     if path == "/sse" {
         return sse(&query);
     }
+    if path == "/bytes" {
+        // Every byte value, `n` times (default 1), as `type` (default application/octet-stream).
+        let n = query.get("n").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let status = query.get("status").and_then(|v| v.parse().ok()).and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+        let kind = query.get("type").cloned().unwrap_or_else(|| "application/octet-stream".into());
+        return (status, [("content-type", kind)], every_byte(n)).into_response();
+    }
     if path == "/v1/images/generations" {
         if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {SECRET}")) {
             return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided"}}))).into_response();
@@ -162,6 +169,11 @@ async fn record(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     Json(json!({"method": method.as_str(), "path": path, "body": String::from_utf8_lossy(&body)})).into_response()
+}
+
+/// Every byte value 0..=255, `n` times over.
+pub fn every_byte(n: usize) -> Vec<u8> {
+    (0..=255u8).cycle().take(256 * n).collect()
 }
 
 /// The pieces `/sse` writes: `n` events `data: {"i":k}` (OpenAI's shape: `data: …` and a

@@ -1,0 +1,60 @@
+//! Answers as bytes: a third party's answer that is not text (audio, images, anything not
+//! UTF-8) is kept exactly, as `{body_b64, body_content_type}`, in polls and history alike.
+
+mod support;
+
+use serde_json::{json, Value};
+use skapi_core::encoding::base64_decode;
+use support::*;
+
+fn decoded(body: &Value) -> Vec<u8> {
+    base64_decode(body["body_b64"].as_str().unwrap_or_else(|| panic!("no body_b64: {body}"))).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bytes_come_back_exactly_with_their_content_type() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    for (kind, expected_type) in [("audio/mpeg", "audio/mpeg"), ("image/png", "image/png")] {
+        let url = format!("{api}/bytes?n=3&type={}", kind.replace('/', "%2F"));
+        let id = server.submit("caller-a", tagged(&url, kind)).await;
+        let (status, body) = server.poll_until_done("caller-a", &id).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["body_content_type"], expected_type);
+        assert_eq!(decoded(&body), every_byte(3), "{kind}: every byte value, exactly");
+    }
+    // Text that is not UTF-8 is kept exactly too (it used to lose bytes to U+FFFD).
+    let id = server.submit("caller-a", tagged(&format!("{api}/bytes?type=text%2Fplain"), "latin")).await;
+    let (_, body) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!((decoded(&body), body["body_content_type"].as_str()), (every_byte(1), Some("text/plain")));
+    // JSON stays JSON.
+    let id = server.submit("caller-a", tagged(&format!("{api}/echo"), "json")).await;
+    assert!(server.poll_until_done("caller-a", &id).await.1["body"].is_string());
+
+    // History keeps the same body; a failed answer keeps its bytes as well.
+    let url = format!("{api}/bytes?type=image%2Fpng&status=422");
+    let id = server.submit("caller-a", tagged(&url, "failed")).await;
+    let (status, failed) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!((status, failed["status_code"].as_u64()), (502, Some(422)), "{failed}");
+    assert_eq!(decoded(&failed["body"]), every_byte(1));
+    let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": prefix})).await;
+    assert_eq!(decoded(&page["list"][0]["rslv"]["body"]), every_byte(1), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bytes_over_the_limit_are_cut_there_and_marked() {
+    let (api, _stand_in) = start_stand_in().await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { max_response_bytes: 100, ..config(dir.path()) }).await;
+    server.add_key("openai", &[]);
+    let url = format!("{api}/bytes?n=2&type=audio%2Fmpeg");
+    let id = server.submit("caller-a", tagged(&url, "big")).await;
+    let (status, body) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(decoded(&body), every_byte(1)[..100]);
+    let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": prefix})).await;
+    assert_eq!(decoded(&page["list"][0]["rslv"]["truncated"]), every_byte(1)[..100], "marked truncated: {page}");
+}
