@@ -161,9 +161,10 @@ pub struct PollBody<V = Json> {
     pub ascending: Option<bool>,
     #[serde(rename = "startKey", default, skip_serializing_if = "Option::is_none")]
     pub start_key: Option<V>,
-    /// A streamed request's chunks after this `seq` (2.x); 0 = from the first.
+    /// A streamed request's chunks after this `seq` (2.x); 0 = from the first. (32 bits: four
+    /// billion chunks is room enough, and the SDK's serialiser then needs no 64-bit path.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<u64>,
+    pub since: Option<u32>,
 }
 
 /// One page of history.

@@ -33,7 +33,7 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
 
     if let Some(full) = &body.id {
         if id::split_full(full).is_some() {
-            return poll_one(&state, &caller, &service, full, body.since, form).await;
+            return poll_one(&state, &caller, &service, full, body.since.map(u64::from), form).await;
         }
         if let Some(key) = id::split_prefix(full) {
             return history(&state, &caller, service, key, &body, form).await.map(|r| kind(r, "history"));
