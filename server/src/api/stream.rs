@@ -169,7 +169,8 @@ pub async fn csr_stream(
     }
     let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
-    let reader = Reader { state, id: record.new.id, since: body.since.map(u64::from).or(last_event).unwrap_or(0), form, watch: None, look: FIRST_LOOK };
+    let reader =
+        Reader { state, id: record.new.id, since: body.since.map(u64::from).or(last_event).unwrap_or(0), form, watch: None, look: FIRST_LOOK };
     let events = futures_util::stream::unfold(Some(reader), |reader| async move { reader?.next().await });
     Ok(([("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")], axum::body::Body::from_stream(events))
         .into_response())
