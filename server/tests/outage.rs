@@ -61,6 +61,30 @@ impl Postgres {
 /// once).
 static OWNS_POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A server process on a fresh database of the test PostgreSQL (60 s leases), with the `openai`
+/// key, and a stand-in API.
+struct OnPostgres {
+    postgres: Postgres,
+    api: String,
+    stand_in: StandIn,
+    _dir: tempfile::TempDir,
+    server: std::process::Child,
+    client: Api,
+}
+
+impl OnPostgres {
+    async fn start() -> OnPostgres {
+        let postgres = Postgres::find();
+        let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
+        let (api, stand_in) = start_stand_in().await;
+        let dir = tempfile::tempdir().unwrap();
+        let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "60000")];
+        cli_add_key_with(dir.path(), "openai", &envs);
+        let (server, client) = spawn_server(dir.path(), Stdio::null(), &envs);
+        OnPostgres { postgres, api, stand_in, _dir: dir, server, client }
+    }
+}
+
 /// Starts the database again whatever happens to the test (the other tests need it).
 struct Restart<'a>(&'a Postgres);
 
@@ -75,13 +99,7 @@ impl Drop for Restart<'_> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
     let _owner = OWNS_POSTGRES.lock().await;
-    let postgres = Postgres::find();
-    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
-    let (api, stand_in) = start_stand_in().await;
-    let dir = tempfile::tempdir().unwrap();
-    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "60000")];
-    cli_add_key_with(dir.path(), "openai", &envs);
-    let (mut server, client) = spawn_server(dir.path(), Stdio::null(), &envs);
+    let OnPostgres { postgres, api, stand_in, _dir, mut server, client } = OnPostgres::start().await;
     let quick = client.submit("a", tagged(&format!("{api}/echo"), "before")).await;
     assert_eq!(client.poll_until_done("a", &quick).await.0, 200);
 
@@ -123,13 +141,7 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_load_nothing_accepted_is_lost_or_sent_twice_across_postgres_restarts() {
     let _owner = OWNS_POSTGRES.lock().await;
-    let postgres = Postgres::find();
-    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
-    let (api, stand_in) = start_stand_in().await;
-    let dir = tempfile::tempdir().unwrap();
-    let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "60000")];
-    cli_add_key_with(dir.path(), "openai", &envs);
-    let (mut server, client) = spawn_server(dir.path(), Stdio::null(), &envs);
+    let OnPostgres { postgres, api, stand_in, _dir, mut server, client } = OnPostgres::start().await;
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let senders: Vec<_> = (0..4)
