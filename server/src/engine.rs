@@ -6,13 +6,13 @@
 
 use crate::clock::now_ms;
 use crate::keyring::{Keyring, KeyringError};
-use crate::store::{Db, Outcome, Record, StoreError};
+use crate::store::{Claim, Db, Outcome, Record, StoreError};
 use crate::upstream::{answered, Upstream};
 use serde_json::Value;
 use skapi_core::wire::Chunk;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
@@ -39,6 +39,9 @@ pub struct Engine {
     stream_started: Notify,
     /// How long a claim on a running request lasts unless renewed.
     lease: Duration,
+    /// Names this process's claims (random per start), and counts them.
+    instance: String,
+    claims: AtomicU64,
     /// Set when the server stops: nothing new is claimed; what runs finishes.
     draining: AtomicBool,
     /// Claims being made or requests running in this process, and a wake-up when that changes.
@@ -130,6 +133,11 @@ impl Engine {
             streams: Mutex::new(HashMap::new()),
             stream_started: Notify::new(),
             lease,
+            instance: {
+                use chacha20poly1305::aead::rand_core::RngCore;
+                format!("{:016x}", chacha20poly1305::aead::OsRng.next_u64())
+            },
+            claims: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -273,7 +281,16 @@ impl Engine {
         now + self.lease.as_millis() as u64
     }
 
+    /// A new claim: now, with a fresh lease, under a token no other claim has.
+    fn claim(&self) -> Claim {
+        let now = now_ms();
+        let token = format!("{}.{}", self.instance, self.claims.fetch_add(1, Ordering::Relaxed));
+        Claim { now, lease_until: self.lease_until(now), token }
+    }
+
     async fn queue_worker(self: Arc<Self>, queue_key: String) {
+        // A claim whose answer was lost to an outage, to be asked again as it was.
+        let mut unanswered: Option<Claim> = None;
         loop {
             let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
             let busy = Busy::enter(&self);
@@ -281,10 +298,9 @@ impl Engine {
                 lock(&self.queues).remove(&queue_key);
                 return;
             }
-            let now = now_ms();
-            let lease_until = self.lease_until(now);
+            let claim = unanswered.take().unwrap_or_else(|| self.claim());
             // Claimed only while nothing of this queue runs — here or in another instance.
-            match self.db.call(|s| s.claim_next_in_queue(&queue_key, now, lease_until)).await {
+            match self.db.call(|s| s.claim_next_in_queue(&queue_key, &claim)).await {
                 Ok(Some(record)) => self.run_claimed(record, permit).await,
                 Ok(None) => {
                     drop(permit);
@@ -302,6 +318,9 @@ impl Engine {
                 Err(e) => {
                     drop(permit);
                     tracing::error!(queue = queue_key, error = %e, "queue could not be read; retrying");
+                    if matches!(e, StoreError::Unavailable(_)) {
+                        unanswered = Some(claim);
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -315,12 +334,20 @@ impl Engine {
         if self.draining() {
             return;
         }
-        let now = now_ms();
-        let lease_until = self.lease_until(now);
-        match self.db.call(|s| s.claim(id, now, lease_until)).await {
-            Ok(Some(record)) => self.run_claimed(record, permit).await,
-            Ok(None) => {}
-            Err(e) => tracing::error!(id, error = %e, "request could not be claimed"),
+        let claim = self.claim();
+        let mut backoff = Backoff::default();
+        loop {
+            match self.db.call(|s| s.claim(id, &claim)).await {
+                Ok(Some(record)) => return self.run_claimed(record, permit).await,
+                Ok(None) => return,
+                // The claim may have been taken though its answer was lost: asked again as it
+                // was once the store is back, it tells (a request is never left running unrun).
+                Err(StoreError::Unavailable(e)) if !self.draining() => {
+                    tracing::warn!(id, error = e, "the store is unavailable; the claim will be asked again");
+                    backoff.wait().await;
+                }
+                Err(e) => return tracing::error!(id, error = %e, "request could not be claimed"),
+            }
         }
     }
 
@@ -488,15 +515,18 @@ impl Engine {
             };
             seq += 1;
             let chunk = Chunk { seq, txt: piece };
-            let mut backoff = Backoff::default();
+            let (mut backoff, mut retried) = (Backoff::default(), false);
             loop {
                 match self.db.call(|s| s.append_chunks(id, std::slice::from_ref(&chunk))).await {
                     Ok(()) => break,
+                    // Written by the try whose answer the outage swallowed.
+                    Err(StoreError::Exists(_)) if retried => break,
                     // The store is away: the stream waits for it (its expiry and a cancel still
                     // end it).
                     Err(StoreError::Unavailable(e)) => {
                         tracing::warn!(id, error = e, "the store is unavailable; the stream waits for it");
                         backoff.wait().await;
+                        retried = true;
                     }
                     Err(e) => {
                         tracing::error!(id, error = %e, "a chunk could not be stored");

@@ -58,7 +58,8 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
         keyring.add(key, false).await.unwrap();
         let now = skapi_server::clock::now_ms();
         store.insert_record(&record("1:running", &url, now)).await.unwrap();
-        assert!(store.claim("1:running", now, now + 60_000).await.unwrap().is_some());
+        let claim = skapi_server::store::Claim { now, lease_until: now + 60_000, token: "previous.1".into() };
+        assert!(store.claim("1:running", &claim).await.unwrap().is_some());
         store.insert_record(&record("2:first", &url, now + 1)).await.unwrap();
         store.insert_record(&record("3:second", &url, now + 2)).await.unwrap();
     }

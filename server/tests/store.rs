@@ -9,7 +9,7 @@ use skapi_core::wire::{Chunk, CsrBody, Status};
 use skapi_core::{ApiError, ErrorCode, Method};
 use skapi_server::store::postgres::PgStore;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
-use skapi_server::store::{Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
+use skapi_server::store::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
 use support::*;
 
 fn key(name: &str) -> KeyRecord {
@@ -78,10 +78,14 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.queue_position("k:q", s2).await.unwrap(), 2);
     assert_eq!(store.count_waiting(SERVICE, "q").await.unwrap(), 2);
     assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("1:a"));
-    let head = store.claim_next_in_queue("k:q", 20, 1_000).await.unwrap().expect("the head is claimed");
+    let claim = |now: u64, lease_until: u64, token: &str| Claim { now, lease_until, token: token.into() };
+    let first = claim(20, 1_000, "i1.1");
+    let head = store.claim_next_in_queue("k:q", &first).await.unwrap().expect("the head is claimed");
     assert_eq!((head.new.id.as_str(), head.status, head.updated), ("1:a", Status::Running, 20), "the claim returns the record as it now is");
-    assert_eq!(store.claim_next_in_queue("k:q", 21, 1_000).await.unwrap(), None, "one at a time per queue");
-    assert!(store.claim("1:a", 21, 1_000).await.unwrap().is_none(), "only a pending record starts");
+    // Asked again as it was (its answer lost to an outage), the same claim finds what it took.
+    assert_eq!(store.claim_next_in_queue("k:q", &first).await.unwrap().map(|r| r.new.id), Some("1:a".to_owned()));
+    assert_eq!(store.claim_next_in_queue("k:q", &claim(21, 1_000, "i1.2")).await.unwrap(), None, "one at a time per queue");
+    assert!(store.claim("1:a", &claim(21, 1_000, "i2.1")).await.unwrap().is_none(), "only a pending record starts");
     assert_eq!(store.idle_work(100).await.unwrap(), (vec![], vec!["3:c".to_owned()]), "the queue is busy; 3:c waits");
     assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("2:b"));
     let resolved = Outcome::Resolved { status_code: 200, body: json!({"ok": true}), truncated: false };
@@ -98,8 +102,11 @@ async fn conformance(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
     assert_eq!(store.pending().await.unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
-    let claimed = store.claim("3:c", 50, 55).await.unwrap().expect("a pending record is claimed");
+    let third = claim(50, 55, "i1.3");
+    let claimed = store.claim("3:c", &third).await.unwrap().expect("a pending record is claimed");
     assert_eq!((claimed.new.id.as_str(), claimed.status), ("3:c", Status::Running));
+    assert!(store.claim("3:c", &third).await.unwrap().is_some(), "asked again, the same claim finds it taken by itself");
+    assert!(store.claim("3:c", &claim(50, 55, "i2.2")).await.unwrap().is_none(), "another claim does not");
     store.renew_leases(&["3:c".to_owned()], 58).await.unwrap();
     let interrupted = ApiError::new(ErrorCode::Interrupted, "stopped");
     assert_eq!(store.fail_expired_leases(&interrupted, 57).await.unwrap(), 0, "the lease still holds");

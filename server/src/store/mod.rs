@@ -166,6 +166,16 @@ pub(crate) fn finalized_body(
     }))
 }
 
+/// A claim on a request: when, the lease it takes, and a token naming this attempt — so that a
+/// claim whose answer was lost (the connection broke as it committed) can be asked again and
+/// found to have been taken, rather than leaving a request `running` that nobody runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub now: u64,
+    pub lease_until: u64,
+    pub token: String,
+}
+
 /// How `csr-finalize` went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finalize {
@@ -223,12 +233,12 @@ pub trait Store: Send + Sync + 'static {
     async fn pending(&self) -> StoreResult<Vec<Record>>;
     /// The id of the oldest `pending` record of a queue.
     async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
-    /// `pending` → `running` with a lease until `lease_until`: the record as it now is, or
-    /// `None` when it was no longer pending.
-    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>>;
+    /// `pending` → `running` under `claim`: the record as it now is, or `None` when it was no
+    /// longer pending (and not taken by this same claim before).
+    async fn claim(&self, id: &str, claim: &Claim) -> StoreResult<Option<Record>>;
     /// Atomically: when no request of the queue runs, its oldest pending one turns `running`
-    /// (leased) and is returned.
-    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>>;
+    /// under `claim` and is returned (also when this same claim took it before).
+    async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>>;
     /// Extends the leases of requests this instance runs.
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
     /// Adds pieces of a streamed answer (their `seq`s continue the record's).

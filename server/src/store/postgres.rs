@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_leases.sql"),
     include_str!("../../migrations/postgres/0003_streams.sql"),
+    include_str!("../../migrations/postgres/0004_claims.sql"),
 ];
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -430,22 +431,27 @@ impl Store for PgStore {
         Ok(self.query_opt(sql::NEXT_IN_QUEUE, &[&queue_key]).await?.map(|r| r.try_get(0)).transpose()?)
     }
 
-    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
-        let values: Values = vec![Box::new(id.to_owned()), Box::new(ms(now)), Box::new(ms(lease_until))];
+    async fn claim(&self, id: &str, claim: &Claim) -> StoreResult<Option<Record>> {
+        let values: Values = vec![Box::new(id.to_owned()), Box::new(ms(claim.now)), Box::new(ms(claim.lease_until)), Box::new(claim.token.clone())];
         Ok(records(self.write(sql::CLAIM, values).await?)?.pop())
     }
 
-    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
+    async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // The head's row lock orders instances claiming the same queue.
         let head = tx.query_opt(&format!("{} FOR UPDATE", sql::QUEUE_HEAD), &[&queue_key]).await?;
         let claimed = match head {
-            Some(row) if row.try_get::<_, &str>(1)? == "pending" => {
-                let id: String = row.try_get(0)?;
-                records(tx.query(sql::START, &[&id, &ms(now), &ms(lease_until)]).await?)?.pop()
+            Some(row) => {
+                let (id, status, by): (String, &str, Option<&str>) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                match (status, by) {
+                    ("pending", _) => records(tx.query(sql::START, &[&id, &ms(claim.now), &ms(claim.lease_until), &claim.token]).await?)?.pop(),
+                    // Taken by this claim before; its answer was lost.
+                    ("running", Some(by)) if by == claim.token => records(tx.query(sql::GET_RECORD, &[&id]).await?)?.pop(),
+                    _ => None,
+                }
             }
-            _ => None,
+            None => None,
         };
         tx.commit().await?;
         Ok(claimed)

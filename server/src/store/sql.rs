@@ -44,12 +44,15 @@ pub const FINISH: &str = "UPDATE records SET status = $2, status_code = $3, resp
      WHERE id = $1 AND status IN ('pending', 'running') RETURNING id";
 pub const FAIL_PENDING: &str = "UPDATE records SET status = 'failed', error_code = $2, error_message = $3, updated = $4
      WHERE id = $1 AND status = 'pending' RETURNING id";
-/// `pending` → `running`, leased until `$3`; returns the record, which the runner needs next.
-pub const CLAIM: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 AND status = 'pending' RETURNING *";
-/// The oldest unfinished request of a queue and its status (a claim reads it first).
-pub const QUEUE_HEAD: &str = "SELECT id, status FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1";
-/// A queue's head → `running` (the head was read under a lock); returns the record.
-pub const START: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3 WHERE id = $1 RETURNING *";
+/// `pending` → `running`, leased until `$3`, by claim `$4` — or a record claim `$4` already took
+/// (asked again after its answer was lost); returns the record, which the runner needs next.
+pub const CLAIM: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3, claim = $4
+     WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND claim = $4)) RETURNING *";
+/// The oldest unfinished request of a queue, its status and the claim that runs it (a claim
+/// reads it first).
+pub const QUEUE_HEAD: &str = "SELECT id, status, claim FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1";
+/// A queue's head → `running` by claim `$4` (the head was read under a lock); returns the record.
+pub const START: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3, claim = $4 WHERE id = $1 RETURNING *";
 pub const RENEW_LEASE: &str = "UPDATE records SET lease_until = $2 WHERE id = $1 AND status = 'running'";
 pub const FAIL_EXPIRED_LEASES: &str = "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
      WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3";

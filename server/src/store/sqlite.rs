@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_services.sql"),
     include_str!("../../migrations/sqlite/0004_leases.sql"),
     include_str!("../../migrations/sqlite/0005_streams.sql"),
+    include_str!("../../migrations/sqlite/0006_claims.sql"),
 ];
 
 /// Connections that only read (WAL lets them read beside the writer).
@@ -433,18 +434,26 @@ impl Store for SqliteStore {
         self.read(move |conn| Ok(row(conn, sql::NEXT_IN_QUEUE, params![queue_key], |r| r.get(0))?)).await
     }
 
-    async fn claim(&self, id: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
-        let id = id.to_owned();
-        self.write(move |conn| Ok(row(conn, sql::CLAIM, params![id, now, lease_until], record_row)?)).await?.map(Record::try_from).transpose()
+    async fn claim(&self, id: &str, claim: &Claim) -> StoreResult<Option<Record>> {
+        let (id, claim) = (id.to_owned(), claim.clone());
+        self.write(move |conn| Ok(row(conn, sql::CLAIM, params![id, claim.now, claim.lease_until, claim.token], record_row)?))
+            .await?
+            .map(Record::try_from)
+            .transpose()
     }
 
-    async fn claim_next_in_queue(&self, queue_key: &str, now: u64, lease_until: u64) -> StoreResult<Option<Record>> {
-        let queue_key = queue_key.to_owned();
+    async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>> {
+        let (queue_key, claim) = (queue_key.to_owned(), claim.clone());
         // The writer thread runs one job at a time: the look and the claim are one step.
         self.write(move |conn| {
-            let head: Option<(String, String)> = row(conn, sql::QUEUE_HEAD, params![queue_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let head: Option<(String, String, Option<String>)> =
+                row(conn, sql::QUEUE_HEAD, params![queue_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             match head {
-                Some((id, status)) if status == "pending" => Ok(row(conn, sql::START, params![id, now, lease_until], record_row)?),
+                Some((id, status, _)) if status == "pending" => {
+                    Ok(row(conn, sql::START, params![id, claim.now, claim.lease_until, claim.token], record_row)?)
+                }
+                // Taken by this claim before; its answer was lost.
+                Some((id, status, Some(by))) if status == "running" && by == claim.token => Ok(row(conn, sql::GET_RECORD, params![id], record_row)?),
                 _ => Ok(None),
             }
         })
