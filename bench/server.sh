@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Server figures (server/examples/bench_server.rs) beside nginx from Debian proxying the same
-# stand-in API with the secret header added, in one run; then queue overhead and polling cost.
+# stand-in API with the secret header added, in one run, on SQLite and on PostgreSQL with 1, 2 and
+# 3 instances; then queue overhead and polling cost.
 # Usage: bench/server.sh [seconds per row, default 10]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds="${1:-10}"
 command -v nginx >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
-cargo build -q --release -p skapi-server --example bench_server
+cargo build -q --release -p skapi-server --example bench_server --bin skapi-server
 bench=target/release/examples/bench_server
 work=$(mktemp -d)
 pids=()
@@ -47,6 +48,12 @@ echo "## skapi-server (csr → stand-in → resolved → polled), stand-in in it
 echo
 echo "## nginx proxying the same stand-in, secret header added"
 "$bench" 1 16 64 --seconds "$seconds" --direct "http://127.0.0.1:$port/"
+echo
+echo "## skapi-server on PostgreSQL (scripts/postgres.sh, on this machine): 1, 2 and 3 instances"
+database=$(scripts/postgres.sh)
+for n in 1 2 3; do
+  "$bench" 16 64 --seconds "$seconds" --instances "$n" --database "$database" --stand-in "$stand_in"
+done
 echo
 echo "## queue overhead"
 "$bench" --queue-overhead 1000
