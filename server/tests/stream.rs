@@ -23,6 +23,15 @@ async fn start(server: &Server, url: &str) -> String {
     format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap())
 }
 
+/// Starts the same request to the stand-in's `/echo` without `stream`; its full id.
+async fn start_plain(server: &Server, api: &str) -> String {
+    let url = format!("{api}/echo");
+    let mut plain = streamed(&url);
+    plain.as_object_mut().unwrap().remove("stream");
+    let (_, accepted) = server.call("csr", "reader", plain).await;
+    format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap())
+}
+
 /// Reads the stream from `since` until it ends: every chunk, the final page, and whether any
 /// chunk came while the request still ran.
 async fn read_to_end(server: &Server, id: &str) -> (Vec<(u64, String)>, Value, bool) {
@@ -121,10 +130,7 @@ async fn a_finished_stream_is_finalized_once_into_one_body() {
     let (_, body) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id})).await;
     assert_eq!(body, json!({"reply": "tok1 tok2"}), "the caller's data wins");
 
-    let mut plain = streamed(&format!("{api}/echo"));
-    plain.as_object_mut().unwrap().remove("stream");
-    let (_, accepted) = server.call("csr", "reader", plain).await;
-    let plain_id = format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
+    let plain_id = start_plain(&server, &api).await;
     server.poll_until_done("reader", &plain_id).await;
     let (_, refused) = finalize(&plain_id, None).await;
     assert_eq!(refused, json!({"finalized": false, "message": "The request was not sent with stream, so its response is already stored."}));
@@ -240,10 +246,7 @@ async fn chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_
     // A finished stream pushes only its end; a request that did not stream is refused.
     let (none, end) = push(&server, &id, seqs.len() as u64, None).await;
     assert!(none.is_empty() && end.is_some());
-    let mut plain = streamed(&format!("{api}/echo"));
-    plain.as_object_mut().unwrap().remove("stream");
-    let (_, accepted) = server.call("csr", "reader", plain).await;
-    let plain_id = format!("[POST]{}#{SERVICE}:{}", format!("{api}/echo").to_lowercase(), accepted["id"].as_str().unwrap());
+    let plain_id = start_plain(&server, &api).await;
     let (status, refused) = server.call("csr-stream", "reader", json!({"service": SERVICE, "owner": OWNER, "id": plain_id})).await;
     assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_REQUEST")), "{refused}");
 }
