@@ -36,6 +36,21 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_claims.sql"),
 ];
 
+/// An error and what it says it came from, `a: b: c` — a driver's own text alone is often just
+/// "db error", with the server's message in its source.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {
         if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -50,9 +65,9 @@ impl From<tokio_postgres::Error> for StoreError {
         let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
         let connection = e.is_closed() || io || text.starts_with("error connecting") || text.starts_with("timeout");
         if connection || e.code().is_some_and(|c| going_away.contains(c)) {
-            return StoreError::Unavailable(format!("postgres: {e}"));
+            return StoreError::Unavailable(format!("postgres: {}", with_sources(&e)));
         }
-        StoreError::Database(format!("postgres: {e}"))
+        StoreError::Database(format!("postgres: {}", with_sources(&e)))
     }
 }
 
@@ -61,7 +76,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
             // Every connection busy, or none can be made now (the database is away).
-            other => StoreError::Unavailable(format!("postgres pool: {other}")),
+            other => StoreError::Unavailable(format!("postgres pool: {}", with_sources(&other))),
         }
     }
 }
@@ -558,5 +573,34 @@ impl Store for PgStore {
 
     async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
         Ok(self.execute(sql::FAIL_RUNNING, &[&error.code.as_str(), &error.message, &ms(now)]).await? as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn errors_say_what_they_came_from() {
+        let e = Layer("db error", Some(Box::new(Layer("FATAL: the database system is shutting down", None))));
+        assert_eq!(with_sources(&e), "db error: FATAL: the database system is shutting down");
+        // A source the error already quotes is not said twice.
+        let e = Layer("timeout: connect", Some(Box::new(Layer("connect", None))));
+        assert_eq!(with_sources(&e), "timeout: connect");
     }
 }
