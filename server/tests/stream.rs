@@ -250,3 +250,40 @@ async fn chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_
     let (status, refused) = server.call("csr-stream", "reader", json!({"service": SERVICE, "owner": OWNER, "id": plain_id})).await;
     assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_REQUEST")), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_chat_stand_in_streams_openai_events_through_the_server() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { demo: true, ..config(dir.path()) }).await;
+    skapi_server::demo::ensure_keys(&server.state, &server.base).await.unwrap();
+    let url = format!("{}/demo-api/v1/chat/completions", server.base);
+    let body = json!({"service": "demo", "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post", "queue": "chat-1",
+        "stream": true, "headers": {"Authorization": "Bearer $CLIENT_SECRET", "Content-Type": "application/json"},
+        "data": {"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "Tell me about sea otters"}]}});
+    let (status, accepted) = server.call("csr", "reader", body).await;
+    assert_eq!(status, 200, "{accepted}");
+    let id = format!("[POST]{}#demo:{}", url.to_lowercase(), accepted["id"].as_str().unwrap());
+    let (mut text, mut since) = (String::new(), 0);
+    let last = loop {
+        let (_, page) = server.call("csr-poll", "reader", json!({"service": "demo", "owner": OWNER, "id": id, "since": since})).await;
+        for chunk in page["chunks"].as_array().unwrap_or(&Vec::new()) {
+            text.push_str(chunk["txt"].as_str().unwrap());
+        }
+        since = page["last_seq"].as_u64().unwrap_or(since);
+        if matches!(page["status"].as_str(), Some("resolved" | "failed")) {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(last["status"], "resolved", "{last}");
+    // What a chat page does with it: the deltas' content, joined.
+    let answer: String = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    assert!(answer.starts_with("This is the offline stand-in answering \"Tell me about sea otters\""), "{answer}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}

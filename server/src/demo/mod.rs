@@ -3,6 +3,9 @@
 //! - `POST /demo-api/v1/images/generations` — OpenAI's image API shape (`model`, `prompt`, `n`,
 //!   `size` → `data[].b64_json`); checks `Authorization: Bearer <the openai key>` and draws a
 //!   picture that depends on the prompt;
+//! - `POST /demo-api/v1/chat/completions` — OpenAI's chat API shape (`model`, `messages`,
+//!   `stream`); with `stream: true` the answer comes as OpenAI streams it — server-sent events
+//!   `data: {choices:[{delta:{content}}]}` a few tens of ms apart, then `data: [DONE]`;
 //! - `GET /demo-api/geo?key=<the maps key>&q=…[&delay=ms]` — a GET-style API with the key in
 //!   the query.
 //!
@@ -26,12 +29,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub const SERVICE: &str = "demo";
+/// How far apart the chat stand-in writes its tokens when it streams.
+const TOKEN_GAP: Duration = Duration::from_millis(40);
 /// How long the stand-in "generates" an image, so the demo shows its pending state.
 const IMAGE_DELAY: Duration = Duration::from_millis(1500);
 const PICTURE_SIDE: u32 = 256;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/images/generations", post(images)).route("/geo", get(geo))
+    Router::new().route("/v1/images/generations", post(images)).route("/v1/chat/completions", post(chat)).route("/geo", get(geo))
 }
 
 /// Makes sure the demo keys exist (a random secret each, kept across restarts) and point at
@@ -150,6 +155,74 @@ async fn images(State(state): State<AppState>, headers: HeaderMap, body: axum::b
     Json(json!({"created": created, "data": data, "model": request.model, "size": request.size, "stand_in": true})).into_response()
 }
 
+#[derive(Deserialize)]
+struct ChatRequest {
+    model: Option<String>,
+    #[serde(default)]
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+/// The stand-in's answer to `prompt`, as the tokens it streams (each a word and its space).
+fn reply_tokens(prompt: &str) -> Vec<String> {
+    let topic: String = prompt.split_whitespace().take(12).collect::<Vec<_>>().join(" ");
+    let text = format!(
+        "This is the offline stand-in answering \"{topic}\": each word you see was written by it a moment apart, \
+         passed through skapi-server with the key filled in, and kept before it reached this page."
+    );
+    text.split_inclusive(' ').map(str::to_owned).collect()
+}
+
+async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let expected = secret_of(&state, "openai").await.map(|s| format!("Bearer {s}"));
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if expected.is_none() || given != expected.as_deref() {
+        return openai_error(StatusCode::UNAUTHORIZED, "Incorrect API key provided.");
+    }
+    let request: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return openai_error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request: {e}")),
+    };
+    let Some(prompt) = request.messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()) else {
+        return openai_error(StatusCode::BAD_REQUEST, "'messages' must hold a message with role 'user'.");
+    };
+    let (model, created) = (request.model.unwrap_or_else(|| "stand-in".into()), crate::clock::now_ms() / 1000);
+    let id = format!("chatcmpl-{:x}", fnv(&format!("{prompt}{created}")));
+    let tokens = reply_tokens(&prompt);
+    if !request.stream {
+        let message = json!({"role": "assistant", "content": tokens.concat()});
+        return Json(json!({"id": id, "object": "chat.completion", "created": created, "model": model,
+                           "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}))
+        .into_response();
+    }
+    let event = move |delta: Value, finish: Value| {
+        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {chunk}\n\n")
+    };
+    let mut events = vec![event(json!({"role": "assistant", "content": ""}), Value::Null)];
+    events.extend(tokens.into_iter().map(|t| event(json!({"content": t}), Value::Null)));
+    events.push(event(json!({}), json!("stop")));
+    events.push("data: [DONE]\n\n".to_owned());
+    let stream = futures_util::stream::unfold(events.into_iter().enumerate(), |mut events| async move {
+        let (i, event) = events.next()?;
+        if i > 0 {
+            tokio::time::sleep(TOKEN_GAP).await;
+        }
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(event)), events))
+    });
+    ([("content-type", "text/event-stream"), ("cache-control", "no-cache")], axum::body::Body::from_stream(stream)).into_response()
+}
+
 async fn geo(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
     let expected = secret_of(&state, "maps").await;
     if expected.is_none() || query.get("key") != expected.as_ref() {
@@ -168,6 +241,14 @@ async fn geo(State(state): State<AppState>, Query(query): Query<HashMap<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chat_reply_is_words_that_join_into_one_answer() {
+        let tokens = reply_tokens("Tell me about sea otters");
+        assert!(tokens.len() > 20 && tokens.iter().all(|t| !t.is_empty()));
+        assert!(tokens.concat().contains("\"Tell me about sea otters\""), "{}", tokens.concat());
+        assert_eq!(tokens, reply_tokens("Tell me about sea otters"));
+    }
 
     #[test]
     fn pictures_depend_on_the_prompt() {
