@@ -187,3 +187,53 @@ async fn a_draining_instance_finishes_what_it_runs_and_leaves_its_queue_to_the_o
     b.wait().unwrap();
     assert_eq!(stand_in.tags(), ["d0", "d1", "d2", "d3"], "in order, each once");
 }
+
+/// A stream run by one instance is read through another, pushed and polled: the same chunks,
+/// every one once and in order (the other instance looks at the store, having no watch of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_run_by_one_instance_is_read_through_another() {
+    let _serial = SERIAL.lock().await;
+    let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
+    let (api, _stand_in) = start_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("SKAPI_DATABASE", database.as_str())];
+    cli_add_key_with(dir.path(), "openai", &envs);
+    let (mut first, one) = spawn_server(dir.path(), Stdio::null(), &envs);
+    let (mut second, other) = spawn_server(dir.path(), Stdio::null(), &envs);
+    let body = json!({"clientSecretName": "openai", "url": format!("{api}/sse?n=10&ms=30"), "method": "post", "stream": true, "queue": "s",
+        "headers": {"Authorization": "Bearer $CLIENT_SECRET"}});
+    let id = one.submit("caller", body).await;
+
+    // Pushed by the other instance.
+    let mut response = other
+        .http
+        .post(format!("{}/csr-stream", other.base))
+        .header("content-meta", json!({"public_identifier": "caller", "service": SERVICE, "owner": OWNER}).to_string())
+        .body(json!({"service": SERVICE, "owner": OWNER, "id": id}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = String::new();
+    while let Some(bytes) = response.chunk().await.unwrap() {
+        events.push_str(std::str::from_utf8(&bytes).unwrap());
+    }
+    let pushed: Vec<u64> = events.lines().filter_map(|l| l.strip_prefix("id: ")).map(|s| s.parse().unwrap()).collect();
+    assert!(!pushed.is_empty() && events.contains("event: end"), "{events}");
+    assert_eq!(pushed, (1..=pushed.len() as u64).collect::<Vec<_>>(), "every chunk once, in order");
+
+    // Polled through either instance: the same chunks.
+    let page = |api: &Api| {
+        let api = api.clone();
+        let id = id.clone();
+        async move { api.call("csr-poll", "caller", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": 0})).await.1 }
+    };
+    let (a, b) = (page(&one).await, page(&other).await);
+    assert_eq!(a["chunks"], b["chunks"]);
+    assert_eq!(a["chunks"].as_array().unwrap().len(), pushed.len());
+    assert_eq!(a["status"], "resolved", "{a}");
+    for child in [&mut first, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
