@@ -71,6 +71,17 @@ fn openai_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": {"message": message, "type": "invalid_request_error"}}))).into_response()
 }
 
+/// What OpenAI checks first, as OpenAI answers it: `Authorization: Bearer <the openai key>`,
+/// then a JSON body of the endpoint's shape.
+async fn openai_request<T: serde::de::DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
+    let expected = secret_of(state, "openai").await.map(|s| format!("Bearer {s}"));
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if expected.is_none() || given != expected.as_deref() {
+        return Err(openai_error(StatusCode::UNAUTHORIZED, "Incorrect API key provided."));
+    }
+    serde_json::from_slice(body).map_err(|e| openai_error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request: {e}")))
+}
+
 fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
@@ -127,14 +138,9 @@ struct ImageRequest {
 }
 
 async fn images(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let expected = secret_of(&state, "openai").await.map(|s| format!("Bearer {s}"));
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if expected.is_none() || given != expected.as_deref() {
-        return openai_error(StatusCode::UNAUTHORIZED, "Incorrect API key provided.");
-    }
-    let request: ImageRequest = match serde_json::from_slice(&body) {
+    let request: ImageRequest = match openai_request(&state, &headers, &body).await {
         Ok(r) => r,
-        Err(e) => return openai_error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request: {e}")),
+        Err(refused) => return refused,
     };
     let Some(prompt) = request.prompt.filter(|p| !p.trim().is_empty()) else {
         return openai_error(StatusCode::BAD_REQUEST, "'prompt' is a required property.");
@@ -183,14 +189,9 @@ fn reply_tokens(prompt: &str) -> Vec<String> {
 }
 
 async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let expected = secret_of(&state, "openai").await.map(|s| format!("Bearer {s}"));
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if expected.is_none() || given != expected.as_deref() {
-        return openai_error(StatusCode::UNAUTHORIZED, "Incorrect API key provided.");
-    }
-    let request: ChatRequest = match serde_json::from_slice(&body) {
+    let request: ChatRequest = match openai_request(&state, &headers, &body).await {
         Ok(r) => r,
-        Err(e) => return openai_error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request: {e}")),
+        Err(refused) => return refused,
     };
     let Some(prompt) = request.messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()) else {
         return openai_error(StatusCode::BAD_REQUEST, "'messages' must hold a message with role 'user'.");
