@@ -104,8 +104,7 @@ impl Upstream {
 
     async fn try_send(&self, request: &Request, secret: &str) -> Result<Outcome, Outcome> {
         let response = self.start(request, secret).await?;
-        let status = response.status().as_u16();
-        self.read_whole(response, status, secret).await
+        self.read_whole(response, secret).await
     }
 
     /// Fills the secret in and sends; the answer's head, or how sending failed.
@@ -155,6 +154,50 @@ impl Upstream {
 
         builder.send().await.map_err(|e| transport_failure(e, secret))
     }
+
+    /// Reads a whole answer, bounded by `--max-response-bytes`: text redacted, bytes kept exactly.
+    async fn read_whole(&self, mut response: reqwest::Response, secret: &str) -> Result<Outcome, Outcome> {
+        let status = response.status().as_u16();
+        // Read a little past the limit, so that a secret straddling it is still redacted whole
+        // before the body is cut.
+        let limit = self.max_response_bytes;
+        let read_limit = limit.saturating_add(redact::lookahead(secret));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(e, secret))? {
+            let room = read_limit - bytes.len();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.len() >= room {
+                break;
+            }
+        }
+        let truncated = bytes.len() > limit;
+        let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if !content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]) {
+            // Bytes are kept exactly (never read as text to be redacted: that would destroy them).
+            bytes.truncate(limit);
+            let body = BinaryBody {
+                body_b64: encoding::base64(&bytes, encoding::BASE64),
+                body_content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+            };
+            return Ok(answered(status, serde_json::to_value(body).unwrap_or(Value::Null), truncated));
+        }
+        let large = bytes.len() > 256 * 1024;
+        let scrub = {
+            let secret = secret.to_owned();
+            move || {
+                let text = String::from_utf8_lossy(&bytes);
+                if truncated {
+                    Value::String(redact::redact_truncated(&text, limit, &secret))
+                } else {
+                    redact::redact_body(&text, &secret)
+                }
+            }
+        };
+        // Reading a large answer through every encoding takes a while (≈ 50 ms a megabyte):
+        // off the async workers.
+        let body = if large { tokio::task::spawn_blocking(scrub).await.unwrap_or(Value::Null) } else { scrub() };
+        Ok(answered(status, body, truncated))
+    }
 }
 
 /// A streamed answer being read.
@@ -201,50 +244,6 @@ impl Streaming {
             }
         }
         Ok(None)
-    }
-}
-
-impl Upstream {
-    async fn read_whole(&self, mut response: reqwest::Response, status: u16, secret: &str) -> Result<Outcome, Outcome> {
-        // Read a little past the limit, so that a secret straddling it is still redacted whole
-        // before the body is cut.
-        let limit = self.max_response_bytes;
-        let read_limit = limit.saturating_add(redact::lookahead(secret));
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(e, secret))? {
-            let room = read_limit - bytes.len();
-            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if chunk.len() >= room {
-                break;
-            }
-        }
-        let truncated = bytes.len() > limit;
-        let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        if !content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]) {
-            // Bytes are kept exactly (never read as text to be redacted: that would destroy them).
-            bytes.truncate(limit);
-            let body = BinaryBody {
-                body_b64: encoding::base64(&bytes, encoding::BASE64),
-                body_content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
-            };
-            return Ok(answered(status, serde_json::to_value(body).unwrap_or(Value::Null), truncated));
-        }
-        let large = bytes.len() > 256 * 1024;
-        let scrub = {
-            let secret = secret.to_owned();
-            move || {
-                let text = String::from_utf8_lossy(&bytes);
-                if truncated {
-                    Value::String(redact::redact_truncated(&text, limit, &secret))
-                } else {
-                    redact::redact_body(&text, &secret)
-                }
-            }
-        };
-        // Reading a large answer through every encoding takes a while (≈ 50 ms a megabyte):
-        // off the async workers.
-        let body = if large { tokio::task::spawn_blocking(scrub).await.unwrap_or(Value::Null) } else { scrub() };
-        Ok(answered(status, body, truncated))
     }
 }
 
