@@ -78,14 +78,19 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
             Err(Failure::body(FailureBody { code: error.code, message: error.message, status_code, body }))
         }
         (status, _) => {
-            let in_queue = match (&record.new.queue_key, status) {
-                (Some(k), Status::Pending) => Some(state.db.call(|s| s.queue_position(k, record.seq)).await?),
-                (Some(_), _) => Some(0),
-                (None, _) => None,
-            };
+            let in_queue = in_queue(state, record.new.queue_key.as_deref(), status, record.seq).await?;
             Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue }).into_response())
         }
     }
+}
+
+/// A request's place in its queue: 1 = next to run, 0 once running; none without a queue.
+pub async fn in_queue(state: &AppState, queue_key: Option<&str>, status: Status, seq: i64) -> Result<Option<u64>, Failure> {
+    Ok(match (queue_key, status) {
+        (Some(k), Status::Pending) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
+        (Some(_), _) => Some(0),
+        (None, _) => None,
+    })
 }
 
 async fn history(state: &AppState, caller: &Caller, service: String, key: &str, body: &PollBody, form: Form) -> Result<Response, Failure> {

@@ -12,7 +12,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use skapi_core::wire::{Chunk, FailureBody, FinalizeAnswer, FinalizeBody, Form, PollBody, Status, StreamPage};
+use skapi_core::wire::{Chunk, FailureBody, FinalizeAnswer, FinalizeBody, Form, PollBody, StreamPage};
 use std::time::Duration;
 
 /// Most chunks in one page; `more` says a page was cut there.
@@ -24,11 +24,7 @@ pub async fn page(state: &AppState, record: Record, since: u64, form: Form) -> R
     let mut chunks = state.db.call(|s| s.chunks(&record.new.id, since, PAGE + 1)).await?;
     let more = chunks.len() > PAGE as usize;
     chunks.truncate(PAGE as usize);
-    let in_queue = match (&record.new.queue_key, record.status) {
-        (Some(k), Status::Pending) => Some(state.db.call(|s| s.queue_position(k, record.seq)).await?),
-        (Some(_), _) => Some(0),
-        (None, _) => None,
-    };
+    let in_queue = super::poll::in_queue(state, record.new.queue_key.as_deref(), record.status, record.seq).await?;
     let error = match record.outcome {
         Some(Outcome::Failed { error, status_code, body, .. }) => Some(FailureBody { code: error.code, message: error.message, status_code, body }),
         _ => None,
