@@ -1,6 +1,6 @@
 //! `csr-cancel`: stop a request of the caller's own — never sent if pending, aborted if running.
 
-use super::poll::own_record;
+use super::poll::named_record;
 use super::{parse_body, Caller, Failure};
 use crate::engine::Cancel;
 use crate::AppState;
@@ -13,9 +13,7 @@ use skapi_core::wire::{CancelAnswer, PollBody};
 
 pub async fn csr_cancel(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Json<CancelAnswer>, Failure> {
     let body: PollBody = parse_body(body)?;
-    let service = caller.service(&state, body.service.as_deref()).await?;
-    let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
-    let record = own_record(&state, &caller, &service, full_id).await?;
+    let record = named_record(&state, &caller, body.service.as_deref(), body.id.as_deref()).await?;
     let (removed, message) = match state.engine.cancel(&record.new.id).await? {
         Cancel::BeforeSending => (true, "The request was cancelled before it was sent."),
         Cancel::WhileRunning => (true, "The request was cancelled while it ran; the call was aborted."),

@@ -66,6 +66,13 @@ pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_i
     Ok(record)
 }
 
+/// The caller's own record that a body names (`service`, else Content-Meta's; `id`, a full id).
+pub async fn named_record(state: &AppState, caller: &Caller, service: Option<&str>, full_id: Option<&str>) -> Result<Record, Failure> {
+    let service = caller.service(state, service).await?;
+    let full_id = full_id.ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
+    own_record(state, caller, &service, full_id).await
+}
+
 async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &str, since: Option<u64>, form: Form) -> Result<Response, Failure> {
     let record = own_record(state, caller, service, full_id).await?;
     // A streamed answer read from `since`; without it, the answer as for any request.

@@ -2,7 +2,7 @@
 //! which pushes the chunks to the reader as they are stored; and `csr-finalize`, which
 //! replaces a finished stream's chunks by one stored body.
 
-use super::poll::own_record;
+use super::poll::named_record;
 use super::{parse_body, Caller, Failure};
 use crate::clock::now_ms;
 use crate::store::{Finalize, Outcome, Record};
@@ -48,9 +48,7 @@ pub async fn csr_finalize(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FinalizeAnswer>, Failure> {
     let body: FinalizeBody = parse_body(body)?;
-    let service = caller.service(&state, body.service.as_deref()).await?;
-    let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
-    let record = own_record(&state, &caller, &service, full_id).await?;
+    let record = named_record(&state, &caller, body.service.as_deref(), body.id.as_deref()).await?;
     let (finalized, message) = match state.db.call(|s| s.finalize(&record.new.id, body.data.as_ref(), now_ms())).await? {
         Finalize::Done => (true, "The streamed response is stored."),
         Finalize::NotFinished => (false, "The request has not finished yet."),
@@ -157,9 +155,7 @@ pub async fn csr_stream(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let body: PollBody = parse_body(body)?;
-    let service = caller.service(&state, body.service.as_deref()).await?;
-    let full_id = body.id.as_deref().ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
-    let record = own_record(&state, &caller, &service, full_id).await?;
+    let record = named_record(&state, &caller, body.service.as_deref(), body.id.as_deref()).await?;
     if !record.streams() {
         return Err(Failure::new(skapi_core::ErrorCode::InvalidRequest, "The request was not sent with stream (or was finalized): poll it."));
     }
