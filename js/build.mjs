@@ -23,7 +23,51 @@ const deduped = source.split('\n').filter((line) => {
   seen.add(key);
   return true;
 }).join('\n');
-fs.writeFileSync(glue, deduped.replace(fallback, "(() => { throw new Error('skapi-wasm: load the module through its entry point'); })()"));
+fs.writeFileSync(glue, minifyNames(deduped).replace(fallback, "(() => { throw new Error('skapi-wasm: load the module through its entry point'); })()"));
+
+/**
+ * The glue speaking the short import and export names wasm-opt gave the wasm
+ * (`--minify-imports-and-exports-and-modules`, its renaming in `names.json`): wasm-bindgen's
+ * names carry 16-hex-digit hashes that cost the wasm and the glue each over a kilobyte gzipped.
+ * Without `names.json` (a `--dev` build) the glue is left as it is.
+ */
+function minifyNames(glue) {
+  const file = path.join(pkgDir, 'names.json');
+  if (!fs.existsSync(file)) return glue;
+  const names = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const once = (text, pattern, replacement, what) => {
+    let count = 0;
+    const out = text.replace(pattern, (...m) => (count++, replacement(...m)));
+    if (count !== 1) throw new Error(`the wasm-bindgen glue changed: ${what} found ${count} times`);
+    return out;
+  };
+  // The imports object wasm-bindgen returns: module name → the variable holding its functions.
+  const modules = new Map();
+  const returned = /return \{\n\s+__proto__: null,\n((?:\s+"[^"]+": import\d+,\n)+)\s+\};/;
+  const block = glue.match(returned);
+  if (!block) throw new Error('the wasm-bindgen glue changed: its imports object was not found');
+  for (const [, module, variable] of block[1].matchAll(/"([^"]+)": (import\d+),/g)) modules.set(module, variable);
+  const own = modules.get('./skapi_wasm_bg.js');
+  // What the minified wasm asks for and offers: the glue must match it exactly.
+  const wasmModule = new WebAssembly.Module(fs.readFileSync(path.join(pkgDir, 'skapi_wasm_bg.wasm')));
+  const [newModule, ...others] = new Set(WebAssembly.Module.imports(wasmModule).map((i) => i.module));
+  if (others.length) throw new Error('the minified wasm imports from more than one module');
+  // The glue's own import functions are renamed where they are defined; the snippets' (module
+  // namespaces) are listed under their new names.
+  const moved = [];
+  for (const [module, from, to] of names.imports) {
+    const variable = modules.get(module);
+    if (!variable) throw new Error(`names.json names an import of unknown module ${module}`);
+    if (variable === own) glue = once(glue, new RegExp(`^(\\s+)${from}: function\\(`, 'm'), (_, indent) => `${indent}${to}: function(`, `import ${from}`);
+    else moved.push(`${JSON.stringify(to)}: ${variable}.${from}`);
+  }
+  glue = glue.replace(returned, () => `return { __proto__: null, ${JSON.stringify(newModule)}: { ...${own}, ${moved.join(', ')} } };`);
+  for (const [from, to] of names.exports) glue = glue.replace(new RegExp(`\\bwasm\\.${from}\\b`, 'g'), () => `wasm.${to}`);
+  const exported = new Set(WebAssembly.Module.exports(wasmModule).map((e) => e.name));
+  const unknown = [...glue.matchAll(/\bwasm\.([A-Za-z_$][\w$]*)/g)].map((m) => m[1]).filter((n) => !exported.has(n));
+  if (unknown.length) throw new Error(`the glue uses exports the wasm lacks: ${[...new Set(unknown)].join(', ')}`);
+  return glue;
+}
 
 const snippet = fs.readdirSync(path.join(pkgDir, 'snippets'), { recursive: true })
   .map((f) => path.join(pkgDir, 'snippets', f))

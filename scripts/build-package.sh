@@ -16,6 +16,8 @@ if [ "$profile" != --dev ]; then
   # Kept with its names for bench/size.sh's breakdown by crate (wasm-opt strips them).
   cp "$out/skapi_wasm_bg.wasm" "${CARGO_TARGET_DIR:-target}/skapi_wasm_bg.names.wasm"
   node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "$out/skapi_wasm_bg.wasm" -o "$out/skapi_wasm_bg.wasm"
+  # Short import and export names; the renaming (JSON on stdout) is applied to the glue by js/build.mjs.
+  node_modules/.bin/wasm-opt --minify-imports-and-exports-and-modules "$out/skapi_wasm_bg.wasm" -o "$out/skapi_wasm_bg.wasm" >"$out/names.json"
 fi
 node js/build.mjs "$out" dist
 echo "built dist/: $(cd dist && ls | tr '\n' ' ')"
