@@ -8,16 +8,17 @@
 // ---- errors (src/error.rs)
 
 export class SkapiError extends Error {
-  constructor(message, code, name, extra) {
+  constructor(message, code, name, statusCode, body) {
     super(message);
     this.name = name;
     this.code = code;
-    if (extra) Object.assign(this, extra);
+    if (statusCode !== undefined) this.status_code = statusCode;
+    if (body !== undefined) this.body = body;
   }
 }
 
-export function makeSkapiError(message, code, name, extra) {
-  return new SkapiError(message, code, name, extra);
+export function makeSkapiError(message, code, name, statusCode, body) {
+  return new SkapiError(message, code, name, statusCode, body);
 }
 
 // ---- polls (src/polls.rs)
@@ -28,12 +29,57 @@ export function attachStop(p, stop, token) {
   return p;
 }
 
+// ---- queues (src/turns.rs)
+
+/**
+ * The next turn of `queue`, whose last turn's promise `tails` keeps: [the previous turn's
+ * promise or undefined, end(waited)]. A turn that ends before it waited passes its place on
+ * only once the previous turn has ended.
+ */
+export function takeTurn(tails, queue) {
+  const previous = tails.get(queue);
+  let resolve;
+  const mine = new Promise((r) => (resolve = r));
+  tails.set(queue, mine);
+  const end = (waited) => {
+    if (waited || !previous) resolve();
+    else previous.then(resolve);
+    if (tails.get(queue) === mine) tails.delete(queue);
+  };
+  return [previous, end];
+}
+
+// ---- history (src/history.rs)
+
+export function historyPage(list, startKey, endOfList, startKeyHistory, pending) {
+  return { list, startKey, endOfList, startKeyHistory, pending };
+}
+
 // ---- the transport (src/client.rs)
 
-/** GET `url` (no `body`) or POST `body` with `headers`; resolves [status, text, retryAfter]. */
-export function call(url, headers, body) {
-  const init = { method: body === undefined ? 'GET' : 'POST', mode: 'cors', headers, body };
-  return fetch(url, init).then((r) => r.text().then((text) => [r.status, text, r.headers.get('retry-after')]));
+/** JSON text as a value; text that is not JSON as itself, and no text as null. */
+function parse(text) {
+  if (text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * GET `url` (`body` undefined), or POST `body` as JSON with Skapi's headers; resolves
+ * [status, the answer parsed, Retry-After].
+ */
+export function call(url, body, meta, idToken, accessToken) {
+  let init;
+  if (body !== undefined) {
+    const headers = { 'Content-Type': 'application/json', Accept: '*/*', 'Content-Meta': meta };
+    if (idToken) headers.Authorization = idToken;
+    if (accessToken) headers['X-Access-Token'] = accessToken;
+    init = { method: 'POST', headers, body: JSON.stringify(body) };
+  }
+  return fetch(url, init).then((r) => r.text().then((text) => [r.status, parse(text), r.headers.get('retry-after')]));
 }
 
 // ---- timers (src/timer.rs)

@@ -52,31 +52,40 @@ pub enum Route {
 
 fn network(e: JsValue) -> SdkError {
     let detail = e.as_string().or_else(|| js::text(&e, "message")).unwrap_or_default();
-    SdkError::new(ErrorCode::NetworkError, format!("Could not reach the server: {detail}"))
+    SdkError::new(ErrorCode::NetworkError, ["Could not reach the server: ", &detail].concat())
 }
 
 /// What came back from one fetch.
 struct Answer {
     status: u16,
-    text: String,
+    /// The answer's JSON, its text when it is not JSON, `null` when empty.
+    value: JsValue,
     /// Seconds, from a `Retry-After` header.
     retry_after: Option<u32>,
 }
 
-#[wasm_bindgen(module = "/src/browser.js")]
-extern "C" {
-    /// Resolves `[status, text, retryAfter]`; rejects when the network fails.
-    fn call(url: &str, headers: &JsValue, body: Option<&str>) -> js_sys::Promise;
+/// A logged-in caller's credentials, as `call` sends them.
+struct Credentials<'a> {
+    id_token: Option<&'a str>,
+    access_token: Option<&'a str>,
 }
 
-async fn fetch(url: &str, headers: &JsValue, body: Option<&str>) -> Result<Answer, SdkError> {
-    let answer: js_sys::Array = JsFuture::from(call(url, headers, body)).await.map_err(network)?.unchecked_into();
+#[wasm_bindgen(module = "/src/browser.js")]
+extern "C" {
+    /// GET `url` (`body` undefined) or POST `body` as JSON with Skapi's headers; resolves
+    /// `[status, value, retryAfter]` and rejects when the network fails.
+    fn call(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>, access_token: Option<&str>) -> js_sys::Promise;
+}
+
+async fn fetch(url: &str, body: &JsValue, meta: &str, credentials: Credentials<'_>) -> Result<Answer, SdkError> {
+    let answer: js_sys::Array =
+        JsFuture::from(call(url, body, meta, credentials.id_token, credentials.access_token)).await.map_err(network)?.unchecked_into();
     let retry_after = answer.get(2).as_string().and_then(|v| v.trim().parse().ok());
-    Ok(Answer { status: answer.get(0).as_f64().unwrap_or(0.0) as u16, text: answer.get(1).as_string().unwrap_or_default(), retry_after })
+    Ok(Answer { status: answer.get(0).as_f64().unwrap_or(0.0) as u16, value: answer.get(1), retry_after })
 }
 
 async fn get(url: &str) -> Result<Answer, SdkError> {
-    fetch(url, &JsValue::UNDEFINED, None).await
+    fetch(url, &JsValue::UNDEFINED, "", Credentials { id_token: None, access_token: None }).await
 }
 
 /// Finds the gateways, then checks the connection (`GET …/service`): any non-empty JSON object
@@ -86,7 +95,7 @@ async fn boot(route: Route, service: String, owner: String) -> Result<Rc<Gateway
         Route::Endpoint(endpoint) => Gateways::single(&endpoint),
         Route::Cdn(cdn) => {
             let answer = get(&gateway::admin_json_url(&cdn, &service)).await?;
-            match Gateways::from_admin_json(&Js(js::parse(&answer.text))) {
+            match Gateways::from_admin_json(&Js(answer.value)) {
                 Some(g) if answer.status < 400 => g,
                 _ => return Err(SdkError::new(ErrorCode::NotExists, "Service does not exist. Create your service from skapi.com")),
             }
@@ -94,9 +103,9 @@ async fn boot(route: Route, service: String, owner: String) -> Result<Rc<Gateway
     };
     let answer = get(&gateways.service_check_url(&service, &owner)).await?;
     if answer.status >= 400 {
-        return Err(SdkError::from_answer(answer.status, &answer.text));
+        return Err(SdkError::from_answer(answer.status, &answer.value));
     }
-    let check = Js(js::parse(&answer.text));
+    let check = Js(answer.value);
     let mut non_empty = false;
     check.entries(&mut |_, _| {
         non_empty = true;
@@ -118,7 +127,7 @@ impl Client {
             Route::Endpoint(e) | Route::Cdn(e) => e,
         };
         if skapi_core::url::authority(base).is_none() {
-            return Err(SdkError::new(ErrorCode::InvalidParameter, format!("\"{base}\" is an invalid url.")));
+            return Err(SdkError::new(ErrorCode::InvalidParameter, ["\"", base, "\" is an invalid url."].concat()));
         }
         let meta =
             ContentMeta { public_identifier: crate::identity::public_identifier(&service, &owner), service: service.clone(), owner: owner.clone() };
@@ -141,11 +150,11 @@ impl Client {
     /// when it is JSON). A 429 or 503 with `Retry-After` is waited out and retried once; a
     /// second 429 is `RATE_LIMITED`.
     pub fn post(&self, name: &'static str, body: &impl Serialize) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
-        // Serialised here, so that the sending below is compiled once for every body type.
-        self.send(name, js::stringify(&js::to_js(body)))
+        // Made a JS value here, so that the sending below is compiled once for every body type.
+        self.send(name, js::to_js(body))
     }
 
-    async fn send(&self, name: &'static str, body: String) -> Result<JsValue, SdkError> {
+    async fn send(&self, name: &'static str, body: JsValue) -> Result<JsValue, SdkError> {
         if self.booted.borrow().is_none() {
             // The boot future only ever resolves.
             let _ = JsFuture::from(self.boot.clone()).await;
@@ -157,19 +166,13 @@ impl Client {
             let tokens = self.tokens.borrow().clone();
             let call = self.calls.get();
             self.calls.set(call.wrapping_add(1));
-            let url = format!("{}{}", gateways.pick(tokens.is_some(), call), name);
-            let headers: JsValue = js_sys::Object::new().into();
-            js::set(&headers, "Content-Type", &"application/json".into());
-            js::set(&headers, "Accept", &"*/*".into());
-            js::set(&headers, "Content-Meta", &self.meta_header.as_str().into());
-            if let Some(tokens) = &tokens {
-                // As skapi-js: the raw ID token, and on `csr` the access token too.
-                js::set(&headers, "Authorization", &tokens.id_token.as_str().into());
-                if let (Some(access), "csr") = (&tokens.access_token, name) {
-                    js::set(&headers, "X-Access-Token", &access.as_str().into());
-                }
-            }
-            let answer = fetch(&url, &headers, Some(&body)).await?;
+            let url = [gateways.pick(tokens.is_some(), call), name].concat();
+            // As skapi-js: the raw ID token, and on `csr` the access token too.
+            let credentials = Credentials {
+                id_token: tokens.as_ref().map(|t| t.id_token.as_str()),
+                access_token: tokens.as_ref().and_then(|t| t.access_token.as_deref()).filter(|_| name == "csr"),
+            };
+            let answer = fetch(&url, &body, &self.meta_header, credentials).await?;
             match (answer.status, answer.retry_after) {
                 // Over a rate limit, or the server restarting or without its database: wait
                 // out what it asks once, then try again.
@@ -179,14 +182,14 @@ impl Client {
                     continue;
                 }
                 (429, _) => {
-                    let mut error = SdkError::from_answer(429, &answer.text);
+                    let mut error = SdkError::from_answer(429, &answer.value);
                     error.code = ErrorCode::RateLimited.as_str().to_owned();
                     return Err(error);
                 }
-                (status, _) if status >= 400 => return Err(SdkError::from_answer(status, &answer.text)),
+                (status, _) if status >= 400 => return Err(SdkError::from_answer(status, &answer.value)),
                 _ => {}
             }
-            return Ok(if answer.text.is_empty() { JsValue::NULL } else { js::parse(&answer.text) });
+            return Ok(answer.value);
         }
     }
 }

@@ -10,7 +10,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeSkapiError)]
-    fn make_skapi_error(message: &str, code: &str, name: &str, extra: JsValue) -> JsValue;
+    /// `status_code` and `body` are set when given (a third party's failure).
+    fn make_skapi_error(message: &str, code: &str, name: &str, status_code: Option<u16>, body: Option<JsValue>) -> JsValue;
 }
 
 /// An error inside the SDK, before it is given a method name and turned into a `SkapiError`.
@@ -32,39 +33,33 @@ impl SdkError {
         SdkError { code: code.as_str().to_owned(), message: message.into(), status_code: None, body: None }
     }
 
-    /// From an HTTP error answer: JSON `{message, code, …}`, a text `"CODE: message"`, or else
-    /// the status.
-    pub fn from_answer(status: u16, text: &str) -> SdkError {
-        let answer = js::parse(text);
-        if let Some(failure) = js::read::<FailureBody<Js>>(&answer) {
+    /// From an HTTP error answer (its JSON, or its text when it is not JSON): JSON `{message,
+    /// code, …}`, a text `"CODE: message"`, or else the status.
+    pub fn from_answer(status: u16, answer: &JsValue) -> SdkError {
+        let status_text = || skapi_core::text::decimal(status.into());
+        if let Some(failure) = js::read::<FailureBody<Js>>(answer) {
             let body = failure.body.map(|b| b.0);
             return SdkError { code: failure.code.as_str().to_owned(), message: failure.message, status_code: failure.status_code, body };
         }
-        if let Some(message) = js::text(&answer, "message").filter(|_| answer.is_object()) {
-            let code = js::text(&answer, "code").unwrap_or_else(|| status.to_string());
+        if let Some(message) = js::text(answer, "message").filter(|_| answer.is_object()) {
+            let code = js::text(answer, "code").unwrap_or_else(status_text);
             return SdkError { code, message, status_code: None, body: None };
         }
+        let text = if answer.is_null() { String::new() } else { answer.as_string().unwrap_or_else(|| js::stringify(answer)) };
         // `CODE: message` (split at a char: a `&str` pattern would bring its searcher along).
         if let Some((code, message)) = text.split_once(':').and_then(|(c, m)| Some((c, m.strip_prefix(' ')?))) {
             if ErrorCode::parse(code).is_some() || TEXT_CODES.contains(&code) {
                 return SdkError { code: code.to_owned(), message: message.to_owned(), status_code: None, body: None };
             }
         }
-        let message = if text.is_empty() { format!("The server answered {status}.") } else { text.to_owned() };
-        SdkError { code: status.to_string(), message, status_code: None, body: None }
+        let message = if text.is_empty() { ["The server answered ", &status_text(), "."].concat() } else { text };
+        SdkError { code: status_text(), message, status_code: None, body: None }
     }
 
     /// The `SkapiError` for JS, named after the method that failed (e.g. `clientSecretRequest()`).
     pub fn into_js(self, method: &str) -> JsValue {
-        let extra = js_sys::Object::new();
-        if let Some(status) = self.status_code {
-            js::set(&extra, "status_code", &JsValue::from(status));
-        }
-        if let Some(body) = &self.body {
-            js::set(&extra, "body", body);
-        }
-        let name = if method.ends_with(')') || method == "Skapi" { method.to_owned() } else { format!("{method}()") };
-        make_skapi_error(&self.message, &self.code, &name, extra.into())
+        let name = if method.ends_with(')') || method == "Skapi" { method.to_owned() } else { [method, "()"].concat() };
+        make_skapi_error(&self.message, &self.code, &name, self.status_code, self.body)
     }
 }
 

@@ -9,28 +9,42 @@ use crate::polls::{self, PollRegistry};
 use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::{HistoryPage, PollBody, PollingResult, Status};
 use skapi_core::{id, ApiError, ErrorCode, Method};
-use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 const METHOD: &str = "clientSecretRequestHistory()";
 
-/// The `startKey`s used so far, per history query (for `fetchMore` and `startKeyHistory`).
-#[derive(Default)]
-pub struct Cursors(RefCell<Vec<(String, Vec<JsValue>)>>);
+/// The `startKey`s used so far, per history query (for `fetchMore` and `startKeyHistory`):
+/// a JavaScript `Map` from the query's key to the array of its `startKey`s.
+pub struct Cursors(js_sys::Map);
+
+impl Default for Cursors {
+    fn default() -> Cursors {
+        Cursors(js_sys::Map::new())
+    }
+}
 
 impl Cursors {
-    fn get(&self, query: &str) -> Vec<JsValue> {
-        self.0.borrow().iter().find(|(q, _)| q == query).map(|(_, keys)| keys.clone()).unwrap_or_default()
-    }
-
-    fn set(&self, query: String, keys: Vec<JsValue>) {
-        let mut all = self.0.borrow_mut();
-        match all.iter_mut().find(|(q, _)| *q == query) {
-            Some((_, old)) => *old = keys,
-            None => all.push((query, keys)),
+    /// A copy of the keys used so far by `query` (empty for a new query).
+    fn get(&self, query: &str) -> js_sys::Array {
+        let keys = self.0.get(&JsValue::from_str(query));
+        if keys.is_undefined() {
+            js_sys::Array::new()
+        } else {
+            js_sys::Array::from(&keys)
         }
     }
+
+    fn set(&self, query: &str, keys: &js_sys::Array) {
+        self.0.set(&JsValue::from_str(query), keys);
+    }
+}
+
+#[wasm_bindgen(module = "/src/browser.js")]
+extern "C" {
+    /// `{list, startKey, endOfList, startKeyHistory, pending}`
+    #[wasm_bindgen(js_name = historyPage)]
+    fn history_page(list: &js_sys::Array, start_key: &JsValue, end_of_list: bool, keys: &js_sys::Array, pending: &js_sys::Array) -> JsValue;
 }
 
 struct Query {
@@ -123,21 +137,15 @@ pub async fn client_secret_request_history(
     let history_key =
         [prefix.as_str(), "\n", query.queue.as_deref().unwrap_or("\u{0}"), "\n", query.status.map_or("", Status::as_str), "\n", ascending].concat();
     let used = cursors.get(&history_key);
+    let last_used = (used.length() > 0).then(|| used.get(used.length() - 1));
     let start_key = match (&paging.start_key, paging.fetch_more) {
         (Some(k), _) => Some(k.clone()),
-        (None, true) => used.last().cloned().filter(|k| !k.is_null()),
+        (None, true) => last_used.clone().filter(|k| !k.is_null()),
         (None, false) => None,
     };
-    let start_key_history = || used.iter().collect::<js_sys::Array>();
-    if paging.fetch_more && start_key.is_none() && !used.is_empty() {
+    if paging.fetch_more && start_key.is_none() && last_used.is_some() {
         // The previous page was the last one.
-        let page = js_sys::Object::new();
-        js::set(&page, "list", &js_sys::Array::new());
-        js::set(&page, "startKey", &JsValue::NULL);
-        js::set(&page, "endOfList", &JsValue::TRUE);
-        js::set(&page, "startKeyHistory", &start_key_history());
-        js::set(&page, "pending", &js_sys::Array::new());
-        return Ok(page.into());
+        return Ok(history_page(&js_sys::Array::new(), &JsValue::NULL, true, &used, &js_sys::Array::new()));
     }
     let mut body =
         PollBody { status: query.status, limit: paging.limit, ascending: paging.ascending, start_key: start_key.map(Js), ..client.poll_body() };
@@ -151,9 +159,9 @@ pub async fn client_secret_request_history(
     let answer = client.post("csr-poll", &body).await.map_err(|e| e.into_js(METHOD))?;
     let page: HistoryPage<Js> = js::read(&answer).ok_or_else(invalid_answer)?;
 
-    let mut keys = if paging.fetch_more { used } else { Vec::new() };
-    keys.push(page.start_key.0.clone());
-    cursors.set(history_key, keys.clone());
+    let keys = if paging.fetch_more { used } else { js_sys::Array::new() };
+    keys.push(&page.start_key.0);
+    cursors.set(&history_key, &keys);
 
     let pending = js_sys::Array::new();
     let list = js_sys::Array::new();
@@ -173,13 +181,7 @@ pub async fn client_secret_request_history(
         }
         list.push(&value);
     }
-    let result = js_sys::Object::new();
-    js::set(&result, "list", &list);
-    js::set(&result, "startKey", &page.start_key.0);
-    js::set(&result, "endOfList", &JsValue::from_bool(page.end_of_list));
-    js::set(&result, "startKeyHistory", &keys.iter().collect::<js_sys::Array>());
-    js::set(&result, "pending", &pending);
-    Ok(result.into())
+    Ok(history_page(&list, &page.start_key.0, page.end_of_list, &js_sys::Array::from(&keys), &pending))
 }
 
 /// Polls one unfinished item, then reads its final record from the same history page (the poll

@@ -130,7 +130,7 @@ pub async fn cancel(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsVa
 pub async fn queue_count(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
     const NAME: &str = "clientSecretRequestQueueCount()";
     let queue = js::text(&params, "queue").ok_or_else(|| SdkError::from(ApiError::invalid_parameter("\"queue\" is required.")).into_js(NAME))?;
-    let body = PollBody { queue: Some(format!("{queue}:")), ..client.poll_body() };
+    let body = PollBody { queue: Some(queue + ":"), ..client.poll_body() };
     client.post("csr-poll", &body).await.map_err(|e| e.into_js(NAME))
 }
 

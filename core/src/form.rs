@@ -6,6 +6,7 @@
 //! panic, a hang or a huge allocation. `__proto__` and friends are plain keys here, and stay
 //! plain own properties in JS (the SDK defines properties rather than assigning them).
 
+use crate::text::decimal;
 use crate::ApiError;
 
 /// Longest control name accepted, in bytes.
@@ -75,14 +76,14 @@ enum Segment {
 fn invalid(name: &str, why: &str) -> ApiError {
     let shown: String = name.chars().take(60).collect();
     let ellipsis = if shown.len() < name.len() { "…" } else { "" };
-    ApiError::invalid_parameter(format!("Form field name \"{shown}{ellipsis}\" {why}."))
+    ApiError::invalid_parameter(["Form field name \"", &shown, ellipsis, "\" ", why, "."].concat())
 }
 
 /// Splits `a[b][0][]` into segments. A name without `[` is one plain key, whatever else it
 /// holds (so `a]]b` is the key `a]]b`).
 fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
     if name.len() > MAX_NAME_LEN {
-        return Err(invalid(name, &format!("is longer than {MAX_NAME_LEN} bytes")));
+        return Err(invalid(name, &["is longer than ", &decimal(MAX_NAME_LEN as u64), " bytes"].concat()));
     }
     let Some(open) = name.find('[') else {
         return Ok(vec![Segment::Key(name.to_owned())]);
@@ -109,14 +110,14 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
         } else if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
             let index: usize = segment.parse().unwrap_or(usize::MAX);
             if index > MAX_INDEX {
-                return Err(invalid(name, &format!("uses an index over {MAX_INDEX}")));
+                return Err(invalid(name, &["uses an index over ", &decimal(MAX_INDEX as u64)].concat()));
             }
             Segment::Index(index)
         } else {
             Segment::Key(segment.to_owned())
         });
         if segments.len() > MAX_DEPTH {
-            return Err(invalid(name, &format!("nests deeper than {MAX_DEPTH} levels")));
+            return Err(invalid(name, &["nests deeper than ", &decimal(MAX_DEPTH as u64), " levels"].concat()));
         }
     }
     Ok(segments)
@@ -180,7 +181,7 @@ fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], valu
             }
             // An index into an object is a key ("0"), as in JS.
             (Segment::Index(index), Node::Object(map)) => {
-                let key = index.to_string();
+                let key = decimal(*index as u64);
                 if last {
                     put_leaf(entry(map, &key, || Node::Null), value, many);
                     return Ok(());

@@ -13,7 +13,7 @@ pub const ADMIN_JSON: &str = "admin-v2.json";
 /// Where the admin gateway JSON of `service` is: `<cdn>/<first 4 chars of service>/admin-v2.json`.
 pub fn admin_json_url(cdn: &str, service: &str) -> String {
     let prefix: String = service.chars().take(4).collect();
-    format!("{}/{prefix}/{ADMIN_JSON}", cdn.trim_end_matches('/'))
+    [cdn.trim_end_matches('/'), "/", &prefix, "/", ADMIN_JSON].concat()
 }
 
 /// The gateways a service answers at.
@@ -30,7 +30,7 @@ pub struct Gateways {
 impl Gateways {
     /// Every gateway at one base URL (a self-hosted skapi-server).
     pub fn single(endpoint: &str) -> Gateways {
-        let base = format!("{}/", endpoint.trim_end_matches('/'));
+        let base = [endpoint.trim_end_matches('/'), "/"].concat();
         Gateways { public: vec![base.clone()], private: vec![base.clone()], service: base }
     }
 
@@ -62,7 +62,7 @@ impl Gateways {
 
     /// The connection check's URL.
     pub fn service_check_url(&self, service: &str, owner: &str) -> String {
-        format!("{}service?service={}&owner={}&refresh=false", self.service, percent_encode(service), percent_encode(owner))
+        [&self.service, "service?service=", &percent_encode(service), "&owner=", &percent_encode(owner), "&refresh=false"].concat()
     }
 }
 

@@ -18,13 +18,13 @@ pub fn base(method: Method, url: &str) -> String {
 /// [`base`] of a url the caller lower-cased already (the SDK, with JavaScript's `toLowerCase`,
 /// as skapi-js does, so the wasm carries no Unicode case tables).
 pub fn base_of_lowered(method: Method, url_lowered: &str) -> String {
-    format!("[{}]{url_lowered}", method.upper())
+    ["[", method.upper(), "]", url_lowered].concat()
 }
 
 /// The key of a 1.5.8 full id: the base, then `#<queue>` when there is a queue.
 pub fn key_v1(method: Method, url: &str, queue: Option<&str>) -> String {
     match queue {
-        Some(q) => format!("{}#{q}", base(method, url)),
+        Some(q) => [&base(method, url), "#", q].concat(),
         None => base(method, url),
     }
 }
@@ -36,17 +36,17 @@ pub fn key_v2(method: Method, url: &str, service: &str) -> String {
 
 /// [`key_v2`] of a url the caller lower-cased already.
 pub fn key_v2_of_lowered(method: Method, url_lowered: &str, service: &str) -> String {
-    format!("{}#{service}", base_of_lowered(method, url_lowered))
+    [&base_of_lowered(method, url_lowered), "#", service].concat()
 }
 
 /// `<key>:<short id>`
 pub fn full(key: &str, short_id: &str) -> String {
-    format!("{key}:{short_id}")
+    [key, ":", short_id].concat()
 }
 
 /// A short id from a millisecond timestamp and alphanumeric entropy.
 pub fn short(ms: u64, entropy: &str) -> String {
-    format!("{ms}:{entropy}")
+    [&crate::text::decimal(ms), ":", entropy].concat()
 }
 
 /// True when `s` has the shape of a short id: digits, `:`, one or more ASCII alphanumerics.

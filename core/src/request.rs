@@ -2,6 +2,7 @@
 //! params (milliseconds) on JavaScript values before any network call; the server checks `csr`
 //! bodies (seconds) on `serde_json` values, then keeps them as a [`Request`].
 
+use crate::text::decimal;
 use crate::tree::{Kind, Tree};
 #[cfg(feature = "json")]
 use crate::wire::CsrBody;
@@ -54,11 +55,11 @@ pub struct Checked {
 }
 
 fn required(key: &str) -> ApiError {
-    ApiError::invalid_parameter(format!("Key \"{key}\" is required."))
+    ApiError::invalid_parameter(["Key \"", key, "\" is required."].concat())
 }
 
 fn wrong_type(key: &str, ty: &str) -> ApiError {
-    ApiError::invalid_parameter(format!("\"{key}\" should be type: <{ty}>."))
+    ApiError::invalid_parameter(["\"", key, "\" should be type: <", ty, ">."].concat())
 }
 
 /// A string field; `None` when absent, null or empty (skapi-js treats those alike).
@@ -83,7 +84,7 @@ fn opt_number<T: Tree>(obj: &T, key: &str, when_true: Option<f64>) -> Result<Opt
         Some(_) => Err(wrong_type(key, "number")),
     })?;
     match n {
-        Some(n) if !n.is_finite() || n < 0.0 => Err(ApiError::invalid_parameter(format!("\"{key}\" should be a non-negative number."))),
+        Some(n) if !n.is_finite() || n < 0.0 => Err(ApiError::invalid_parameter(["\"", key, "\" should be a non-negative number."].concat())),
         other => Ok(other),
     }
 }
@@ -93,10 +94,10 @@ fn check_expires(ms: f64) -> Result<u64, ApiError> {
         return Err(ApiError::invalid_parameter("\"expires\" should be a positive number."));
     }
     if ms > MAX_EXPIRES_MS as f64 {
-        return Err(ApiError::invalid_parameter(format!(
-            "\"expires\" should be at most {MAX_EXPIRES_MS} ms (30 days; {} s on the wire).",
-            MAX_EXPIRES_MS / 1000
-        )));
+        return Err(ApiError::invalid_parameter(
+            ["\"expires\" should be at most ", &decimal(MAX_EXPIRES_MS), " ms (30 days; ", &decimal(MAX_EXPIRES_MS / 1000), " s on the wire)."]
+                .concat(),
+        ));
     }
     Ok(ms.round() as u64)
 }
@@ -143,7 +144,7 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
             problem = if matches!(value.kind(), Kind::Object | Kind::Array) {
                 Some(ApiError::invalid_parameter("\"headers\" values should be strings."))
             } else if forbidden_header(name) {
-                Some(ApiError::invalid_parameter(format!("Header \"{name}\" may not be set: the server sets it itself.")))
+                Some(ApiError::invalid_parameter(["Header \"", name, "\" may not be set: the server sets it itself."].concat()))
             } else {
                 None
             };
@@ -158,7 +159,7 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     opt_object(params, "params")?;
     let queue = opt_str(params, "queue")?;
     if queue.as_ref().is_some_and(|q| q.len() > MAX_QUEUE_LEN) {
-        return Err(ApiError::invalid_parameter(format!("\"queue\" should be at most {MAX_QUEUE_LEN} bytes.")));
+        return Err(ApiError::invalid_parameter(["\"queue\" should be at most ", &decimal(MAX_QUEUE_LEN as u64), " bytes."].concat()));
     }
     if queue.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
         return Err(ApiError::invalid_parameter("\"queue\" should have no control characters."));
@@ -167,9 +168,9 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     let in_field = |key: &str| params.field(key, |v| v.is_some_and(|v| matches!(v.kind(), Kind::Object | Kind::Array) && placeholder::contains(v)));
     if !(placeholder::in_text(&url) || in_field("headers") || in_field("data") || in_field("params")) {
         let target = if method == Method::Post { "\"data\"" } else { "\"params\"" };
-        return Err(ApiError::invalid_parameter(format!(
-            "At least one parameter value should include \"$CLIENT_SECRET\" in {target} or \"headers\"."
-        )));
+        return Err(ApiError::invalid_parameter(
+            ["At least one parameter value should include \"$CLIENT_SECRET\" in ", target, " or \"headers\"."].concat(),
+        ));
     }
     Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms })
 }

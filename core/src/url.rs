@@ -30,7 +30,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// Checks a request url as skapi-js does (`"…" is an invalid url.`), and that the placeholder
 /// is nowhere before the path: a secret in the host would be sent wherever the caller wants.
 pub fn validate(url: &str) -> Result<(), ApiError> {
-    let invalid = || ApiError::invalid_parameter(format!("\"{url}\" is an invalid url."));
+    let invalid = || ApiError::invalid_parameter(["\"", url, "\" is an invalid url."].concat());
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
