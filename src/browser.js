@@ -21,12 +21,22 @@ export function makeSkapiError(message, code, name, statusCode, body) {
   return new SkapiError(message, code, name, statusCode, body);
 }
 
+// ---- the logged-in user (src/lib.rs)
+
+export function userOf(claims) {
+  return { ...claims, user_id: claims.sub };
+}
+
 // ---- polls (src/polls.rs)
 
 /** `stop()` is one long-lived function per client called with the poll's token: no closure per poll's state. */
 export function attachStop(p, stop, token) {
   p.stop = () => stop(token);
   return p;
+}
+
+export function stopped(id) {
+  return { id: id ?? null, status: 'stopped' };
 }
 
 // ---- queues (src/turns.rs)
@@ -203,15 +213,18 @@ export function own(o, k, v) {
 
 const withoutQuery = (url) => url.split(/[?#]/)[0];
 
-/** Keeps the response for the action page (under `prefix` + its URL) and goes there. */
-export function goToAction(prefix, action, response) {
-  try {
-    storage('sessionStorage')?.setItem(prefix + withoutQuery(action), JSON.stringify(response));
-  } catch {
-    // Full or unavailable storage: the page still goes on.
-  }
-  if (location.href === action) location.replace(action);
-  else location.href = action;
+/** Once `sent` resolves, keeps its response for the action page (under `prefix` + its URL) and goes there. */
+export function goToActionAfter(sent, prefix, action) {
+  return sent.then((response) => {
+    try {
+      storage('sessionStorage')?.setItem(prefix + withoutQuery(action), JSON.stringify(response));
+    } catch {
+      // Full or unavailable storage: the page still goes on.
+    }
+    if (location.href === action) location.replace(action);
+    else location.href = action;
+    return response;
+  });
 }
 
 /** The response a form with an `action` left for this page, once; `null` otherwise. */
@@ -221,9 +234,5 @@ export function takeResponse(prefix) {
   const text = store?.getItem(key);
   if (text == null) return null;
   store.removeItem(key);
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
+  return parse(text);
 }

@@ -14,8 +14,8 @@ extern "C" {
     #[wasm_bindgen(js_name = readForm)]
     fn read_form(input: &JsValue) -> JsValue;
     fn own(object: &JsValue, key: &str, value: &JsValue);
-    #[wasm_bindgen(js_name = goToAction)]
-    fn go_to(prefix: &str, action: &str, response: &JsValue);
+    #[wasm_bindgen(js_name = goToActionAfter)]
+    fn go_to_after(sent: &js_sys::Promise, prefix: &str, action: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = takeResponse)]
     fn take(prefix: &str) -> JsValue;
 }
@@ -77,9 +77,10 @@ fn response_prefix(service: &str) -> String {
     ["skapi:form-response:", service, ":"].concat()
 }
 
-/// Keeps the response for the action page and goes there (as skapi-js does).
-pub fn go_to_action(service: &str, action: &str, response: &JsValue) {
-    go_to(&response_prefix(service), action, response);
+/// Once `sent` resolves, keeps its response for the action page and goes there (as skapi-js
+/// does); the promise resolves with the response all the same.
+pub fn go_to_action_after(sent: &js_sys::Promise, service: &str, action: &str) -> js_sys::Promise {
+    go_to_after(sent, &response_prefix(service), action)
 }
 
 /// The response a form with an `action` left for this page, once; `null` otherwise.

@@ -30,6 +30,13 @@ pub use error::SdkError;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+#[wasm_bindgen(module = "/src/browser.js")]
+extern "C" {
+    /// A copy of an ID token's claims, with `user_id` beside `sub`.
+    #[wasm_bindgen(js_name = userOf)]
+    fn user_of(claims: &JsValue) -> JsValue;
+}
+
 /// A connection to one Skapi service (on Skapi's backend or a self-hosted `skapi-server`).
 #[wasm_bindgen]
 pub struct Skapi {
@@ -144,12 +151,7 @@ impl Skapi {
     #[wasm_bindgen(getter)]
     pub fn user(&self) -> JsValue {
         match &*self.client.tokens.borrow() {
-            Some(tokens) => {
-                // A copy of the claims, with `user_id` beside `sub`.
-                let user = js_sys::Object::assign(&js_sys::Object::new(), tokens.claims.unchecked_ref());
-                js::set(&user, "user_id", &js::get(&tokens.claims, "sub"));
-                user.into()
-            }
+            Some(tokens) => user_of(&tokens.claims),
             None => JsValue::NULL,
         }
     }

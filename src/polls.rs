@@ -7,7 +7,6 @@ use crate::callbacks::Callbacks;
 use crate::client::Client;
 use crate::error::SdkError;
 use crate::js;
-use serde::Serialize;
 use skapi_core::wire::{Status, StatusEnvelope};
 use skapi_core::{id, ErrorCode};
 use std::cell::{Cell, RefCell};
@@ -67,6 +66,8 @@ impl Future for Stoppable {
 extern "C" {
     #[wasm_bindgen(js_name = attachStop)]
     fn attach_stop(promise: &js_sys::Promise, stop: &JsValue, token: f64);
+    /// What a stopped poll resolves with: `{id, status: 'stopped'}`.
+    fn stopped(full_id: Option<String>) -> JsValue;
 }
 
 pub struct PollRegistry {
@@ -131,18 +132,6 @@ impl PollRegistry {
     }
 }
 
-/// What a stopped poll resolves with.
-#[derive(Serialize)]
-struct Stopped<'a> {
-    id: Option<&'a str>,
-    status: &'static str,
-}
-
-/// `{id, status: 'stopped'}`
-pub fn stopped(full_id: Option<&str>) -> JsValue {
-    js::to_js(&Stopped { id: full_id, status: "stopped" })
-}
-
 /// Runs `work` as a stoppable poll and returns its promise, with `stop()` on it.
 pub fn stoppable<F, W>(polls: &Rc<PollRegistry>, full_id: Option<String>, queue: Option<String>, work: W) -> js_sys::Promise
 where
@@ -166,7 +155,7 @@ fn run(polls: &Rc<PollRegistry>, entry: Rc<PollEntry>, future: Stoppable) -> js_
         registry.take(token);
         match outcome {
             Ok(result) => result,
-            Err(()) => Ok(stopped(entry.full_id.borrow().as_deref())),
+            Err(()) => Ok(stopped(entry.full_id.borrow().clone())),
         }
     });
     attach_stop(&promise, &polls.stop_fn, token as f64);

@@ -43,14 +43,8 @@ pub fn client_secret_request(client: Rc<Client>, polls: Rc<PollRegistry>, turns:
     let Some(action) = action else {
         return send(client, polls, turns, Js(params), callbacks);
     };
-    let service = client.service.clone();
-    let sent = send(client, polls, turns, Js(params), callbacks);
-    let go = Closure::once_into_js(move |response: JsValue| -> JsValue {
-        crate::form::go_to_action(&service, &action, &response);
-        response
-    });
-    let then = js_sys::Function::from(js::get(&sent, "then"));
-    then.call1(&sent, &go).map(js_sys::Promise::from).unwrap_or(sent)
+    let sent = send(client.clone(), polls, turns, Js(params), callbacks);
+    crate::form::go_to_action_after(&sent, &client.service, &action)
 }
 
 fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, callbacks: Callbacks) -> js_sys::Promise {
