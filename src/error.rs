@@ -46,8 +46,8 @@ impl SdkError {
             return SdkError { code, message, status_code: None, body: None };
         }
         let text = if answer.is_null() { String::new() } else { answer.as_string().unwrap_or_else(|| js::stringify(answer)) };
-        // `CODE: message` (split at a char: a `&str` pattern would bring its searcher along).
-        if let Some((code, message)) = text.split_once(':').and_then(|(c, m)| Some((c, m.strip_prefix(' ')?))) {
+        // `CODE: message`
+        if let Some((code, message)) = skapi_core::text::split_at_byte(&text, b':', false).and_then(|(c, m)| Some((c, m.strip_prefix(' ')?))) {
             if ErrorCode::parse(code).is_some() || TEXT_CODES.contains(&code) {
                 return SdkError { code: code.to_owned(), message: message.to_owned(), status_code: None, body: None };
             }

@@ -85,7 +85,7 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
     if name.len() > MAX_NAME_LEN {
         return Err(invalid(name, &["is longer than ", &decimal(MAX_NAME_LEN as u64), " bytes"].concat()));
     }
-    let Some(open) = name.find('[') else {
+    let Some(open) = name.bytes().position(|b| b == b'[') else {
         return Ok(vec![Segment::Key(name.to_owned())]);
     };
     if open == 0 {
@@ -96,9 +96,9 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
     let mut rest = name.get(open..).unwrap_or_default();
     while !rest.is_empty() {
         let inner = rest.strip_prefix('[').ok_or_else(|| invalid(name, "has text after a closing bracket"))?;
-        let close = inner.find(']').ok_or_else(|| invalid(name, "has an unclosed bracket"))?;
+        let close = inner.bytes().position(|b| b == b']').ok_or_else(|| invalid(name, "has an unclosed bracket"))?;
         let segment = inner.get(..close).unwrap_or_default();
-        if segment.contains('[') {
+        if segment.bytes().any(|b| b == b'[') {
             return Err(invalid(name, "has a bracket inside a bracket"));
         }
         rest = inner.get(close + 1..).unwrap_or_default();

@@ -3,6 +3,7 @@
 //! the `*_public` bases, logged-in ones over the `*_private` bases.
 
 use crate::encoding::percent_encode;
+use crate::text::parts;
 use crate::tree::{Kind, Tree};
 
 /// Skapi's CDN, which serves each service's gateway JSON.
@@ -13,7 +14,12 @@ pub const ADMIN_JSON: &str = "admin-v2.json";
 /// Where the admin gateway JSON of `service` is: `<cdn>/<first 4 chars of service>/admin-v2.json`.
 pub fn admin_json_url(cdn: &str, service: &str) -> String {
     let prefix: String = service.chars().take(4).collect();
-    [cdn.trim_end_matches('/'), "/", &prefix, "/", ADMIN_JSON].concat()
+    [without_trailing_slashes(cdn), "/", &prefix, "/", ADMIN_JSON].concat()
+}
+
+/// `url` without its trailing `/`s (byte by byte: `trim_end_matches` brings a UTF-8 decoder).
+fn without_trailing_slashes(url: &str) -> &str {
+    url.get(..url.bytes().rposition(|b| b != b'/').map_or(0, |at| at + 1)).unwrap_or(url)
 }
 
 /// The gateways a service answers at.
@@ -30,7 +36,7 @@ pub struct Gateways {
 impl Gateways {
     /// Every gateway at one base URL (a self-hosted skapi-server).
     pub fn single(endpoint: &str) -> Gateways {
-        let base = [endpoint.trim_end_matches('/'), "/"].concat();
+        let base = [without_trailing_slashes(endpoint), "/"].concat();
         Gateways { public: vec![base.clone()], private: vec![base.clone()], service: base }
     }
 
@@ -42,8 +48,8 @@ impl Gateways {
             match (key, base) {
                 ("service_public", base) => service = base,
                 ("get_users_private", _) | (_, None) => {}
-                (k, Some(base)) if k.split('_').any(|part| part == "public") => public.push(base),
-                (k, Some(base)) if k.split('_').any(|part| part == "private") => private.push(base),
+                (k, Some(base)) if parts(k, b'_').any(|part| part == "public") => public.push(base),
+                (k, Some(base)) if parts(k, b'_').any(|part| part == "private") => private.push(base),
                 _ => {}
             }
             true

@@ -51,7 +51,7 @@ pub fn short(ms: u64, entropy: &str) -> String {
 
 /// True when `s` has the shape of a short id: digits, `:`, one or more ASCII alphanumerics.
 pub fn is_short(s: &str) -> bool {
-    match s.split_once(':') {
+    match crate::text::split_at_byte(s, b':', false) {
         Some((ms, entropy)) => {
             !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) && !entropy.is_empty() && entropy.bytes().all(|b| b.is_ascii_alphanumeric())
         }
@@ -61,8 +61,8 @@ pub fn is_short(s: &str) -> bool {
 
 /// Splits a full id into `(key, short id)`; `None` when it does not end in a short id.
 pub fn split_full(full: &str) -> Option<(&str, &str)> {
-    let (rest, entropy) = full.rsplit_once(':')?;
-    let (key, ms) = rest.rsplit_once(':')?;
+    let (rest, entropy) = crate::text::split_at_byte(full, b':', true)?;
+    let (key, ms) = crate::text::split_at_byte(rest, b':', true)?;
     let short = full.get(key.len() + 1..)?;
     debug_assert_eq!(short.len(), ms.len() + 1 + entropy.len());
     if is_short(short) && key.starts_with('[') {

@@ -11,7 +11,7 @@ fn invalid() -> ApiError {
 /// The payload of a JWT as JSON text (not yet parsed: the SDK parses it with the browser's own
 /// JSON), or `INVALID_PARAMETER` when the token is not one.
 pub fn payload(token: &str) -> Result<String, ApiError> {
-    let mut parts = token.split('.');
+    let mut parts = crate::text::parts(token, b'.');
     let (Some(_header), Some(payload), Some(_signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(invalid());
     };

@@ -16,9 +16,40 @@ pub fn decimal(mut n: u64) -> String {
     digits[at..].iter().map(|&d| d as char).collect()
 }
 
+/// `s` split around the first `sep` (an ASCII byte), or the last when `last`. Byte by byte:
+/// `str`'s pattern searchers would each bring their own code into the wasm.
+pub fn split_at_byte(s: &str, sep: u8, last: bool) -> Option<(&str, &str)> {
+    let at = if last { s.bytes().rposition(|b| b == sep) } else { s.bytes().position(|b| b == sep) }?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// The parts of `s` between `sep`s (an ASCII byte), in order.
+pub fn parts(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match split_at_byte(current, sep, false) {
+            Some((part, after)) => {
+                rest = Some(after);
+                Some(part)
+            }
+            None => rest.take(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_as_str_does() {
+        for s in ["", ":", "a:b", "a:b:c", "::", "é:ü:x", "abc"] {
+            assert_eq!(split_at_byte(s, b':', false), s.split_once(':'), "{s}");
+            assert_eq!(split_at_byte(s, b':', true), s.rsplit_once(':'), "{s}");
+            assert_eq!(parts(s, b':').collect::<Vec<_>>(), s.split(':').collect::<Vec<_>>(), "{s}");
+        }
+    }
 
     #[test]
     fn decimal_writes_what_display_writes() {

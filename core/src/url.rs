@@ -12,10 +12,10 @@ pub const DESTINATION_NOT_ALLOWED: &str = "Destination is not allowed for this c
 /// an absolute http(s) URL with a host.
 pub fn authority(url: &str) -> Option<&str> {
     let rest = strip_prefix_ignore_case(url, "https://").or_else(|| strip_prefix_ignore_case(url, "http://"))?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
     // (`get` rather than indexing: no panic path, which the wasm would carry.)
     let authority = rest.get(..end)?;
-    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = crate::text::split_at_byte(authority, b'@', true).map_or(authority, |(_, host)| host);
     if host.is_empty() || host.starts_with(':') {
         return None;
     }
