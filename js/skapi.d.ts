@@ -33,6 +33,49 @@ export interface ClientSecretRequestParams<R = Json> {
   queue?: string;
   onResponse?: (response: R | PendingRequest<R>) => void;
   onError?: (error: SkapiError) => void;
+  /**
+   * Keep and read the answer in chunks as the third party writes it (Skapi 2.x). Not sent to
+   * the third party: its own `stream` belongs in `data`. A stream without `queue` gets one.
+   */
+  stream?: boolean;
+  /** Skapi 2.x: kept with the request; only with `stream`. */
+  realtime?: boolean;
+  /** Called with each chunk of a streamed answer, once each, in order. */
+  onStream?: OnStream;
+}
+
+/** How a chunk arrived: pushed by the server as it was written, or read by polling. */
+export type StreamVia = 'push' | 'poll';
+
+/** `chunk`: text of whole characters; `seq`: 1, 2, 3… with no gap. */
+export type OnStream = (chunk: string, seq: number, via: StreamVia) => void;
+
+/** What a streamed request resolves with once its stream has ended. */
+export interface StreamResult {
+  id: string;
+  status: 'resolved' | 'failed';
+  /** The third party's status, once it answered. */
+  status_code: number | null;
+  stream: true;
+  /** The last chunk read: `since` for a later `clientSecretRequestStream`. */
+  last_seq: number;
+  /** Why a failed stream failed (`body`: what the third party wrote until then). */
+  error?: { code: SkapiErrorCode; message: string; status_code?: number; body?: Json };
+  /** The stream was cut at the server's `--max-response-bytes`. */
+  truncated?: true;
+}
+
+export interface StreamOptions {
+  /** With a short id: the url and method the request was made with. */
+  url?: string;
+  method?: HttpMethod;
+  onStream?: OnStream;
+  /** The last chunk already held (default 0: from the first). */
+  since?: number;
+  /** Polling interval in ms when the server cannot push (default 1000). */
+  poll?: number;
+  onResponse?: (response: StreamResult) => void;
+  onError?: (error: SkapiError) => void;
 }
 
 /** What `poll()` accepts: an interval in ms, or `{latency}`. */
@@ -165,9 +208,18 @@ export declare class Skapi {
   /** The logged-in user, or null. */
   readonly user: User | null;
 
+  clientSecretRequest<R = Json>(params: ClientSecretRequestParams<R> & { stream: true }): PollPromise<StreamResult>;
   clientSecretRequest<R = Json>(params: ClientSecretRequestParams<R> & { poll: number | true }): PollPromise<R>;
   clientSecretRequest<R = Json>(params: ClientSecretRequestParams<R>): PollPromise<R | PendingRequest<R>>;
   clientSecretRequest(form: SubmitEvent | HTMLFormElement | FormData): PollPromise<Json>;
+  /** Reads a stream by id — one this page did not start, or after a reload — from `since` on. */
+  clientSecretRequestStream(requestId: string, options?: StreamOptions): PollPromise<StreamResult | Json>;
+  /** Replaces a finished stream's chunks by one stored body: `data`, or else the chunks' text. */
+  clientSecretRequestFinalize(
+    requestId: string,
+    data?: Json,
+    options?: { url?: string; method?: HttpMethod },
+  ): Promise<{ finalized: boolean; message: string }>;
   clientSecretRequestHistory(params: HistoryParams, fetchOptions?: FetchOptions): Promise<HistoryPage>;
   cancelClientSecretRequest(params: CancelParams): Promise<{ removed: boolean; message: string }>;
   /** Stops polls by id, by queue, or all; returns how many were stopped. */

@@ -68,6 +68,12 @@ export function defineSkapi(load) {
       return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequest(frozen)));
     }
 
+    clientSecretRequestStream(requestId, options) {
+      if (this.#inner) return this.#inner.clientSecretRequestStream(requestId, options);
+      return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequestStream(requestId, options)));
+    }
+
+    clientSecretRequestFinalize(requestId, data, options) { return this.#call('clientSecretRequestFinalize', [requestId, data, options]); }
     clientSecretRequestHistory(params, fetchOptions) { return this.#call('clientSecretRequestHistory', [params, fetchOptions]); }
     cancelClientSecretRequest(params) { return this.#call('cancelClientSecretRequest', [params]); }
     clientSecretRequestQueueCount(params) { return this.#call('clientSecretRequestQueueCount', [params]); }

@@ -82,14 +82,81 @@ function parse(text) {
  * [status, the answer parsed, Retry-After].
  */
 export function call(url, body, meta, idToken, accessToken) {
-  let init;
-  if (body !== undefined) {
-    const headers = { 'Content-Type': 'application/json', Accept: '*/*', 'Content-Meta': meta };
-    if (idToken) headers.Authorization = idToken;
-    if (accessToken) headers['X-Access-Token'] = accessToken;
-    init = { method: 'POST', headers, body: JSON.stringify(body) };
-  }
+  const init = body === undefined ? undefined : post(body, meta, idToken, accessToken, '*/*');
   return fetch(url, init).then((r) => r.text().then((text) => [r.status, parse(text), r.headers.get('retry-after')]));
+}
+
+/** A POST of `body` as JSON with Skapi's headers. */
+function post(body, meta, idToken, accessToken, accept) {
+  const headers = { 'Content-Type': 'application/json', Accept: accept, 'Content-Meta': meta };
+  if (idToken) headers.Authorization = idToken;
+  if (accessToken) headers['X-Access-Token'] = accessToken;
+  return { method: 'POST', headers, body: JSON.stringify(body) };
+}
+
+// ---- server-sent events (src/stream.rs)
+
+/**
+ * POSTs `body` asking for server-sent events: resolves a reader of them for `nextEvents`, or
+ * null when the answer is no event stream (an error, a server without push) or the network failed.
+ */
+export function openEvents(url, body, meta, idToken) {
+  const abort = new AbortController();
+  const init = { ...post(body, meta, idToken, undefined, 'text/event-stream'), signal: abort.signal };
+  return fetch(url, init).then(
+    (r) => {
+      if (r.ok && r.body && (r.headers.get('content-type') || '').startsWith('text/event-stream')) {
+        return { reader: r.body.getReader(), decoder: new TextDecoder(), buffer: '', abort };
+      }
+      abort.abort();
+      return null;
+    },
+    () => null,
+  );
+}
+
+/**
+ * The events that have arrived, as soon as there is one: [[event, data parsed as JSON]…];
+ * null once the connection has ended. Rejects when it breaks.
+ */
+export async function nextEvents(events) {
+  for (;;) {
+    const found = [];
+    let boundary;
+    while ((boundary = /\r?\n\r?\n/.exec(events.buffer))) {
+      const block = events.buffer.slice(0, boundary.index);
+      events.buffer = events.buffer.slice(boundary.index + boundary[0].length);
+      let name = 'message';
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
+      }
+      if (data.length) found.push([name, JSON.parse(data.join('\n'))]);
+    }
+    if (found.length) return found;
+    const { done, value } = await events.reader.read();
+    if (done) return null;
+    events.buffer += events.decoder.decode(value, { stream: true });
+  }
+}
+
+export function closeEvents(events) {
+  events.abort.abort();
+}
+
+/** `n` random letters and digits (a stream's minted queue name). */
+export function randomAlphanumerics(n) {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  return Array.from(randomBytes(n), (b) => alphabet[b % 62]).join('');
+}
+
+/** What a finished stream resolves with. */
+export function streamResult(id, status, statusCode, lastSeq, error, truncated) {
+  const result = { id, status, status_code: statusCode ?? null, stream: true, last_seq: lastSeq };
+  if (error !== undefined) result.error = error;
+  if (truncated) result.truncated = true;
+  return result;
 }
 
 // ---- timers (src/timer.rs)
@@ -118,15 +185,19 @@ function storage(name) {
 
 // ---- the public identifier (src/identity.rs): localStorage and random bytes
 
+function randomBytes(n) {
+  const bytes = new Uint8Array(n);
+  if (globalThis.crypto?.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < n; i++) bytes[i] = Math.floor(Math.random() * 256); // no Web Crypto: very old hosts
+  return bytes;
+}
+
 /** The identifier stored under `key`, or a fresh one (128 random bits as hex) kept there. */
 export function publicIdentifier(key) {
   const local = storage('localStorage');
   const existing = local?.getItem(key);
   if (existing && /^[0-9a-fA-F]{32}$/.test(existing)) return existing;
-  const bytes = new Uint8Array(16);
-  if (globalThis.crypto?.getRandomValues) crypto.getRandomValues(bytes);
-  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256); // no Web Crypto: very old hosts
-  const fresh = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  const fresh = Array.from(randomBytes(16), (b) => b.toString(16).padStart(2, '0')).join('');
   try {
     local?.setItem(key, fresh);
   } catch {

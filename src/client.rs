@@ -75,6 +75,10 @@ extern "C" {
     /// GET `url` (`body` undefined) or POST `body` as JSON with Skapi's headers; resolves
     /// `[status, value, retryAfter]` and rejects when the network fails.
     fn call(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>, access_token: Option<&str>) -> js_sys::Promise;
+    /// POSTs `body` as JSON asking for server-sent events; resolves a reader of them
+    /// (`nextEvents`), or null when the answer is no event stream or the network failed.
+    #[wasm_bindgen(js_name = openEvents)]
+    fn open_events(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>) -> js_sys::Promise;
 }
 
 async fn fetch(url: &str, body: &JsValue, meta: &str, credentials: Credentials<'_>) -> Result<Answer, SdkError> {
@@ -154,19 +158,40 @@ impl Client {
         self.send(name, js::to_js(body))
     }
 
-    async fn send(&self, name: &'static str, body: JsValue) -> Result<JsValue, SdkError> {
+    /// The gateways, once the connection check has found them.
+    async fn gateways(&self) -> Result<Rc<Gateways>, SdkError> {
         if self.booted.borrow().is_none() {
             // The boot future only ever resolves.
             let _ = JsFuture::from(self.boot.clone()).await;
         }
         let booted = self.booted.borrow().clone();
-        let gateways = booted.unwrap_or_else(|| Err(SdkError::new(ErrorCode::NetworkError, "The connection check did not finish.")))?;
+        booted.unwrap_or_else(|| Err(SdkError::new(ErrorCode::NetworkError, "The connection check did not finish.")))
+    }
+
+    /// Where the next call to endpoint `name` goes (round robin over the gateways), and the
+    /// logged-in user's tokens if any.
+    fn target(&self, gateways: &Gateways, name: &str) -> (String, Option<Tokens>) {
+        let tokens = self.tokens.borrow().clone();
+        let call = self.calls.get();
+        self.calls.set(call.wrapping_add(1));
+        ([gateways.pick(tokens.is_some(), call), name].concat(), tokens)
+    }
+
+    /// Opens endpoint `name`'s server-sent events for `body` (a wire type); `None` when they
+    /// cannot be read: the network failed, or the server answered with no event stream.
+    pub async fn open_events(&self, name: &'static str, body: &impl Serialize) -> Option<JsValue> {
+        let gateways = self.gateways().await.ok()?;
+        let (url, tokens) = self.target(&gateways, name);
+        let id_token = tokens.as_ref().map(|t| t.id_token.as_str());
+        let events = JsFuture::from(open_events(&url, &js::to_js(body), &self.meta_header, id_token)).await.ok()?;
+        (!events.is_null()).then_some(events)
+    }
+
+    async fn send(&self, name: &'static str, body: JsValue) -> Result<JsValue, SdkError> {
+        let gateways = self.gateways().await?;
         let mut retried = false;
         loop {
-            let tokens = self.tokens.borrow().clone();
-            let call = self.calls.get();
-            self.calls.set(call.wrapping_add(1));
-            let url = [gateways.pick(tokens.is_some(), call), name].concat();
+            let (url, tokens) = self.target(&gateways, name);
             // As skapi-js: the raw ID token, and on `csr` the access token too.
             let credentials = Credentials {
                 id_token: tokens.as_ref().map(|t| t.id_token.as_str()),

@@ -13,6 +13,7 @@ mod identity;
 mod js;
 mod polls;
 mod request;
+mod stream;
 mod timer;
 mod turns;
 
@@ -88,6 +89,22 @@ impl Skapi {
     pub fn client_secret_request_history(&self, params: JsValue, fetch_options: Option<JsValue>) -> js_sys::Promise {
         let (client, polls, cursors) = (self.client.clone(), self.polls.clone(), self.cursors.clone());
         js::promise(history::client_secret_request_history(client, polls, cursors, params, fetch_options))
+    }
+
+    /// Reads a stream by id (one this page did not start, or after a reload) from chunk
+    /// `since` on: `onStream(chunk, seq, via)` per chunk, then resolves like a streamed
+    /// `clientSecretRequest`. The promise has `stop()`.
+    #[wasm_bindgen(js_name = clientSecretRequestStream)]
+    pub fn client_secret_request_stream(&self, request_id: JsValue, options: Option<JsValue>) -> js_sys::Promise {
+        request::read_stream(self.client.clone(), self.polls.clone(), request_id, options.unwrap_or_else(|| js_sys::Object::new().into()))
+    }
+
+    /// Replaces a finished stream's chunks by one stored body (`data`, or else the chunks'
+    /// text joined): `{finalized, message}`.
+    #[wasm_bindgen(js_name = clientSecretRequestFinalize)]
+    pub fn client_secret_request_finalize(&self, request_id: JsValue, data: JsValue, options: Option<JsValue>) -> js_sys::Promise {
+        let options = options.unwrap_or_else(|| js_sys::Object::new().into());
+        js::promise(request::finalize(self.client.clone(), request_id, data, options))
     }
 
     /// Cancels a request: `{removed, message}`. A pending request is never sent; a running one

@@ -6,15 +6,22 @@ use crate::client::Client;
 use crate::error::SdkError;
 use crate::js::{self, Js};
 use crate::polls::{self, PollRegistry, Selector};
+use crate::stream;
 use crate::turns::Turns;
 use skapi_core::request::{self as rules, Units};
 use skapi_core::tree::{Kind, Tree};
-use skapi_core::wire::{CsrBody, PollBody};
+use skapi_core::wire::{CsrBody, FinalizeBody, PollBody};
 use skapi_core::{id, ApiError, Method};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 const METHOD: &str = "clientSecretRequest()";
+
+#[wasm_bindgen(module = "/src/browser.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = randomAlphanumerics)]
+    fn random_alphanumerics(n: u32) -> String;
+}
 
 fn reject(e: ApiError, method: &str) -> js_sys::Promise {
     js_sys::Promise::reject(&SdkError::from(e).into_js(method))
@@ -49,10 +56,16 @@ pub fn client_secret_request(client: Rc<Client>, polls: Rc<PollRegistry>, turns:
 
 fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, callbacks: Callbacks) -> js_sys::Promise {
     // Errors in the params reject before any network call (and, as in skapi-js, skip onError).
-    let request = match rules::check(&params, Units::Js) {
+    let mut request = match rules::check(&params, Units::Js) {
         Ok(checked) => checked,
         Err(e) => return reject(e, METHOD),
     };
+    if request.stream && request.queue.is_none() {
+        // As Skapi's SDK: every stream has a queue.
+        let user = client.tokens.borrow().as_ref().and_then(|t| js::text(&t.claims, "sub"));
+        request.queue = Some(id::stream_queue(user.as_deref(), &random_alphanumerics(6)));
+    }
+    let on_stream = js::function(&params.0, "onStream");
     let body: CsrBody<Js> = CsrBody {
         service: Some(client.service.clone()),
         owner: Some(client.owner.clone()),
@@ -65,8 +78,8 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         poll: None,
         queue: request.queue.clone(),
         expires: request.expires_ms.map(rules::wire_expires),
-        stream: None,
-        realtime: None,
+        stream: request.stream.then_some(true),
+        realtime: request.realtime.then_some(true),
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
     let registry = polls.clone();
@@ -86,6 +99,15 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         let full_id = id::full(&id::key_v2_of_lowered(request.method, &js::lower(&request.url), &client.service), &short);
         *entry.full_id.borrow_mut() = Some(full_id.clone());
 
+        if request.stream {
+            let interval = if request.poll_ms > 0.0 { polls::interval(request.poll_ms) } else { polls::DEFAULT_LATENCY_MS };
+            let outcome = stream::read(&client, &full_id, 0, interval, on_stream, METHOD).await;
+            drop(turn);
+            return match outcome {
+                Ok(result) => callbacks.respond(result),
+                Err(e) => callbacks.fail(e),
+            };
+        }
         if request.poll_ms > 0.0 {
             let outcome = polls::poll_until_done(&client, &full_id, polls::interval(request.poll_ms)).await;
             drop(turn);
@@ -101,9 +123,10 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
     })
 }
 
-/// The full id a caller means: a full id as is, or `id` of the request to `url` by `method`.
-fn full_id_of(client: &Client, params: &JsValue) -> Result<String, ApiError> {
-    let short = js::text(params, "id").ok_or_else(|| ApiError::invalid_parameter("Key \"id\" is required."))?;
+/// The full id a caller means: `id` when it is a full id, else the request `id` to `params`'
+/// `url` by its `method`.
+fn full_id(client: &Client, id: Option<String>, params: &JsValue) -> Result<String, ApiError> {
+    let short = id.filter(|id| !id.is_empty()).ok_or_else(|| ApiError::invalid_parameter("Key \"id\" is required."))?;
     if id::split_full(&short).is_some() {
         return Ok(short);
     }
@@ -115,9 +138,45 @@ fn full_id_of(client: &Client, params: &JsValue) -> Result<String, ApiError> {
 /// `cancelClientSecretRequest({url, method, id})`: `{removed, message}`.
 pub async fn cancel(client: Rc<Client>, params: JsValue) -> Result<JsValue, JsValue> {
     const NAME: &str = "cancelClientSecretRequest()";
-    let full_id = full_id_of(&client, &params).map_err(|e| SdkError::from(e).into_js(NAME))?;
+    let full_id = full_id(&client, js::text(&params, "id"), &params).map_err(|e| SdkError::from(e).into_js(NAME))?;
     let body = PollBody { id: Some(full_id), ..client.poll_body() };
     client.post("csr-cancel", &body).await.map_err(|e| e.into_js(NAME))
+}
+
+/// A stream reading's `since` or `poll` option: a non-negative number, `default` when absent.
+fn option_number(options: &JsValue, key: &str, default: f64) -> Result<f64, ApiError> {
+    Ok(rules::opt_number(&Js(options.clone()), key, None)?.unwrap_or(default))
+}
+
+/// `clientSecretRequestStream(requestId, {url, method, onStream, since, poll, onResponse,
+/// onError})`: reads a stream by id, from chunk `since` on; the promise has `stop()`.
+pub fn read_stream(client: Rc<Client>, polls: Rc<PollRegistry>, request_id: JsValue, options: JsValue) -> js_sys::Promise {
+    const NAME: &str = "clientSecretRequestStream()";
+    let checked = full_id(&client, request_id.as_string(), &options).and_then(|full_id| {
+        let since = option_number(&options, "since", 0.0)?;
+        let poll = option_number(&options, "poll", polls::DEFAULT_LATENCY_MS.into())?;
+        Ok((full_id, since as u64, if poll > 0.0 { polls::interval(poll) } else { polls::DEFAULT_LATENCY_MS }))
+    });
+    let (full_id, since, interval) = match checked {
+        Ok(checked) => checked,
+        Err(e) => return reject(e, NAME),
+    };
+    let (callbacks, on_stream) = (Callbacks::from(&options), js::function(&options, "onStream"));
+    polls::stoppable(&polls, Some(full_id.clone()), None, move |_| async move {
+        match stream::read(&client, &full_id, since, interval, on_stream, NAME).await {
+            Ok(result) => callbacks.respond(result),
+            Err(e) => callbacks.fail(e),
+        }
+    })
+}
+
+/// `clientSecretRequestFinalize(requestId, data?, {url, method})`: `{finalized, message}`.
+pub async fn finalize(client: Rc<Client>, request_id: JsValue, data: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    const NAME: &str = "clientSecretRequestFinalize()";
+    let full_id = full_id(&client, request_id.as_string(), &options).map_err(|e| SdkError::from(e).into_js(NAME))?;
+    let data = (!data.is_undefined() && !data.is_null()).then_some(Js(data));
+    let body = FinalizeBody { service: Some(client.service.clone()), owner: Some(client.owner.clone()), id: Some(full_id), data };
+    client.post("csr-finalize", &body).await.map_err(|e| e.into_js(NAME))
 }
 
 /// `clientSecretRequestQueueCount({queue})`: `{queue_name, in_queue}`.
@@ -131,8 +190,8 @@ pub async fn queue_count(client: Rc<Client>, params: JsValue) -> Result<JsValue,
 /// `stopClientSecretPolling({url?, method?, id?, queue?}?)`: how many polls were stopped.
 pub fn stop_polling(client: &Client, polls: &PollRegistry, params: &JsValue) -> usize {
     let selector = if let Some(id) = js::text(params, "id") {
-        let mut ids = vec![id];
-        if let Ok(full) = full_id_of(client, params) {
+        let mut ids = vec![id.clone()];
+        if let Ok(full) = full_id(client, Some(id), params) {
             ids.push(full);
         }
         Selector::Ids(ids)

@@ -39,9 +39,81 @@ function rateLimiting(req, res, url) {
   return true;
 }
 
+// OpenAI's streamed chat completions (`stream: true`): one SSE event per word of
+// `?text=` (default "Hello from the stand-in"), `?gap=` ms apart, then `data: [DONE]`.
+// `?die=N` breaks the connection after N events; `?split=1` writes the secret itself split
+// across two writes (a server that redacts must still hide it).
+async function chat(req, res, url) {
+  if (req.headers.authorization !== `Bearer ${secret}`) {
+    return json(res, 401, { error: { message: 'Incorrect API key provided' } });
+  }
+  const words = (url.searchParams.get('text') || 'Hello from the stand-in').split(' ');
+  const gap = Number(url.searchParams.get('gap') || 20);
+  const die = Number(url.searchParams.get('die') || 0);
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const wait = () => new Promise((r) => setTimeout(r, gap));
+  const event = (content) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
+  for (let i = 0; i < words.length; i++) {
+    if (die && i === die) return res.destroy();
+    res.write(event((i ? ' ' : '') + words[i]));
+    await wait();
+  }
+  if (url.searchParams.get('split')) {
+    const half = Math.floor(secret.length / 2);
+    res.write(`data: {"key": "${secret.slice(0, half)}`);
+    await wait();
+    res.write(`${secret.slice(half)}"}\n\n`);
+    await wait();
+  }
+  res.end('data: [DONE]\n\n');
+}
+
+// skapi-server behind a proxy (the server whose URL is in GATEWAY_FILE): `/nopush/…` answers
+// `csr-stream` with 404, as a backend without push would; `/droppush/…` cuts each `csr-stream`
+// connection after its second event.
+function proxy(req, res, url) {
+  const m = url.pathname.match(/^\/(nopush|droppush)(\/.*)$/);
+  if (!m) return false;
+  const target = new URL(m[2] + url.search, fs.readFileSync(process.env.GATEWAY_FILE, 'utf8').trim());
+  if (m[1] === 'nopush' && m[2] === '/csr-stream' && req.method === 'POST') {
+    res.writeHead(404, { 'access-control-allow-origin': req.headers.origin || '*', 'content-type': 'application/json' });
+    res.end('{"message": "no push here"}');
+    return true;
+  }
+  const headers = { ...req.headers, host: target.host };
+  const upstream = http.request(target, { method: req.method, headers }, (answer) => {
+    res.writeHead(answer.statusCode, answer.headers);
+    if (m[1] === 'droppush' && m[2] === '/csr-stream' && answer.statusCode === 200) {
+      let events = 0;
+      answer.on('data', (chunk) => {
+        if (events >= 2) return;
+        events += (chunk.toString().match(/\n\n/g) || []).length;
+        // Cut once what was written has left: the reader holds those events, then loses the connection.
+        res.write(chunk, () => {
+          if (events < 2) return;
+          answer.destroy();
+          res.destroy();
+        });
+      });
+      answer.on('end', () => res.end());
+    } else {
+      answer.pipe(res);
+    }
+  });
+  upstream.on('error', () => res.destroy());
+  req.pipe(upstream);
+  return true;
+}
+
 function handle(req, res) {
   const url = new URL(req.url, 'http://stand-in');
   if (rateLimiting(req, res, url)) return;
+  if (proxy(req, res, url)) return;
+  if (url.pathname === '/v1/chat/completions' && req.method === 'POST') {
+    req.resume();
+    req.on('end', () => chat(req, res, url));
+    return;
+  }
   let raw = '';
   req.on('data', (chunk) => { raw += chunk; });
   req.on('end', async () => {

@@ -49,6 +49,12 @@ pub fn short(ms: u64, entropy: &str) -> String {
     [&crate::text::decimal(ms), ":", entropy].concat()
 }
 
+/// The queue Skapi's 2.x SDK gives a stream whose caller named none: `<user id or
+/// anonymous>-<random alphanumerics>` (`random` is the caller's to draw).
+pub fn stream_queue(user_id: Option<&str>, random: &str) -> String {
+    [user_id.filter(|u| !u.is_empty()).unwrap_or("anonymous"), "-", random].concat()
+}
+
 /// True when `s` has the shape of a short id: digits, `:`, one or more ASCII alphanumerics.
 pub fn is_short(s: &str) -> bool {
     match crate::text::split_at_byte(s, b':', false) {
@@ -83,6 +89,13 @@ mod tests {
     use super::*;
 
     const URL: &str = "https://API.openai.com/v1/images/generations";
+
+    #[test]
+    fn names_a_stream_queue_after_its_user() {
+        assert_eq!(stream_queue(Some("user-1"), "aB3dE9"), "user-1-aB3dE9");
+        assert_eq!(stream_queue(None, "aB3dE9"), "anonymous-aB3dE9");
+        assert_eq!(stream_queue(Some(""), "aB3dE9"), "anonymous-aB3dE9");
+    }
 
     #[test]
     fn composes_both_protocol_forms() {

@@ -52,6 +52,10 @@ pub struct Checked {
     pub expires_ms: Option<u64>,
     /// The JS API's poll interval in ms (0 = do not poll; always 0 for a `csr` body).
     pub poll_ms: f64,
+    /// 2.x `stream: true`: the answer is kept, and read, in chunks as it arrives.
+    pub stream: bool,
+    /// 2.x `realtime: true` (only with `stream`).
+    pub realtime: bool,
 }
 
 fn required(key: &str) -> ApiError {
@@ -72,7 +76,7 @@ fn opt_str<T: Tree>(obj: &T, key: &str) -> Result<Option<String>, ApiError> {
 }
 
 /// A non-negative number; `true` counts as `when_true` where one is given.
-fn opt_number<T: Tree>(obj: &T, key: &str, when_true: Option<f64>) -> Result<Option<f64>, ApiError> {
+pub fn opt_number<T: Tree>(obj: &T, key: &str, when_true: Option<f64>) -> Result<Option<f64>, ApiError> {
     let n = obj.field(key, |v| match v.map(|v| (v.kind(), v)) {
         None | Some((Kind::Null | Kind::Other, _)) => Ok(None),
         Some((Kind::Bool, v)) => match (v.boolean(), when_true) {
@@ -172,7 +176,12 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
             ["At least one parameter value should include \"$CLIENT_SECRET\" in ", target, " or \"headers\"."].concat(),
         ));
     }
-    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms })
+    let flag = |key: &str| params.field(key, |v| v.and_then(Tree::boolean) == Some(true));
+    let (stream, realtime) = (flag("stream"), flag("realtime"));
+    if realtime && !stream {
+        return Err(ApiError::invalid_parameter("\"realtime\" requires \"stream\": true."));
+    }
+    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms, stream, realtime })
 }
 
 /// A checked request as the server keeps and sends it.
@@ -211,12 +220,7 @@ impl Request {
             check_expires(seconds * 1000.0)?;
         }
         let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
-        let checked = check(&value, Units::Wire)?;
-        let (stream, realtime) = (body.stream == Some(true), body.realtime == Some(true));
-        if realtime && !stream {
-            return Err(ApiError::invalid_parameter("\"realtime\" requires \"stream\": true."));
-        }
-        Ok(Request { stream, realtime, ..Request::assemble(checked, &value) })
+        Ok(Request::assemble(check(&value, Units::Wire)?, &value))
     }
 
     fn assemble(c: Checked, obj: &Value) -> Request {
@@ -230,8 +234,8 @@ impl Request {
             params: object("params"),
             queue: c.queue,
             expires_ms: c.expires_ms,
-            stream: false,
-            realtime: false,
+            stream: c.stream,
+            realtime: c.realtime,
         }
     }
 

@@ -368,6 +368,48 @@ impl<T: Tree + Clone> FromTree<T> for HistoryPage<T> {
     }
 }
 
+impl<T: Tree> FromTree<T> for Chunk {
+    fn from_tree(v: &T) -> Option<Chunk> {
+        Some(Chunk { seq: v.field("seq", |s| s.and_then(u64_in))?, txt: v.field("txt", |t| t.and_then(text_in))? })
+    }
+}
+
+impl<T: Tree + Clone> FromTree<T> for StreamPage<T> {
+    fn from_tree(v: &T) -> Option<StreamPage<T>> {
+        let mut chunks = Vec::new();
+        let mut all_read = v.field("chunks", |c| c.map(Tree::kind)) == Some(Kind::Array);
+        v.field("chunks", |c| {
+            if let Some(c) = c {
+                c.entries(&mut |_, chunk| {
+                    match Chunk::from_tree(chunk) {
+                        Some(chunk) => chunks.push(chunk),
+                        None => all_read = false,
+                    }
+                    all_read
+                })
+            }
+        });
+        let boolean = |key: &str| v.field(key, |b| b.and_then(Tree::boolean));
+        Some(StreamPage {
+            id: v.field("id", |id| id.and_then(text_in))?,
+            status: required(v, "status")?,
+            queue_name: optional(v, "queue_name", text_in)?,
+            in_queue: optional(v, "in_queue", u64_in)?,
+            stream: boolean("stream")?,
+            status_code: optional(v, "status_code", u16_in)?,
+            // Absent is false; present, it must be a boolean (as serde's `default` reads it).
+            truncated: v.field("truncated", |t| match t {
+                None => Some(false),
+                Some(t) => t.boolean(),
+            })?,
+            chunks: all_read.then_some(chunks)?,
+            last_seq: v.field("last_seq", |s| s.and_then(u64_in))?,
+            more: boolean("more")?,
+            error: optional(v, "error", FailureBody::from_tree)?,
+        })
+    }
+}
+
 /// What the connection check (`GET service`) answers: any non-empty object lets an SDK go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceCheck {
@@ -415,6 +457,12 @@ pub struct StreamPage<V = Json> {
     pub in_queue: Option<u64>,
     /// Always true: tells a stream page from a third party's body.
     pub stream: bool,
+    /// The third party's status once it answered (skapi-server's own: Skapi's page has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// True when the stream was cut at `--max-response-bytes` (skapi-server's own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     pub chunks: Vec<Chunk>,
     pub last_seq: u64,
     pub more: bool,
@@ -520,6 +568,42 @@ mod tests {
             json!({"list": {}, "startKey": null, "endOfList": true}),
         ] {
             same_reading::<HistoryPage>(sample);
+        }
+    }
+
+    #[test]
+    fn the_sdk_reads_stream_pages_as_serde_does() {
+        let page = json!({"id": "1:a", "status": "running", "queue_name": "q", "in_queue": 0, "stream": true,
+                          "chunks": [{"seq": 1, "txt": "he"}, {"seq": 2, "txt": "llo"}], "last_seq": 2, "more": false});
+        let mut failed = page.clone();
+        failed["status"] = json!("failed");
+        failed["status_code"] = json!(500);
+        failed["error"] = json!({"code": "THIRD_PARTY_ERROR", "message": "m", "status_code": 500, "body": "he"});
+        let mut truncated = page.clone();
+        truncated["truncated"] = json!(true);
+        let mut samples = vec![page.clone(), failed, truncated];
+        for (key, value) in [
+            ("chunks", json!([{"seq": 1}])),
+            ("chunks", json!([{"seq": -1, "txt": "x"}])),
+            ("chunks", json!({})),
+            ("last_seq", json!("2")),
+            ("more", json!(null)),
+            ("stream", json!(1)),
+            ("truncated", json!(null)),
+            ("status_code", json!(null)),
+            ("error", json!({"message": "no code"})),
+        ] {
+            let mut sample = page.clone();
+            sample[key] = value;
+            samples.push(sample);
+        }
+        for key in ["chunks", "last_seq", "more", "stream", "id"] {
+            let mut sample = page.clone();
+            sample.as_object_mut().unwrap().remove(key);
+            samples.push(sample);
+        }
+        for sample in samples {
+            same_reading::<StreamPage>(sample);
         }
     }
 

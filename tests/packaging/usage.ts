@@ -1,5 +1,5 @@
 // Compiled with `tsc --strict` against the package's declarations: every method of SPEC §2.
-import Skapi, { Skapi as Named, SkapiError, isPollStopped, type PollingResult, type PendingRequest, type HistoryPage } from 'skapi-wasm';
+import Skapi, { Skapi as Named, SkapiError, isPollStopped, type PollingResult, type PendingRequest, type HistoryPage, type StreamResult } from 'skapi-wasm';
 
 const skapi: Skapi = new Named('service', 'owner', { endpoint: 'http://127.0.0.1:8787' });
 
@@ -28,6 +28,26 @@ async function main(): Promise<void> {
   const finals: (PollingResult | { id: string | null; status: 'stopped' })[] = await Promise.all(page.pending);
   const first: PollingResult | undefined = page.list[0];
   console.log(finals.length, first?.status, first?.request_body, page.endOfList, page.startKeyHistory);
+
+  let answer = '';
+  const streamed = await skapi.clientSecretRequest({
+    clientSecretName: 'openai',
+    url: 'https://api.openai.com/v1/chat/completions',
+    method: 'POST',
+    headers: { Authorization: 'Bearer $CLIENT_SECRET' },
+    data: { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Hi' }] },
+    stream: true,
+    onStream: (chunk: string, seq: number, via: 'push' | 'poll') => {
+      answer += chunk;
+      console.log(seq, via);
+    },
+  });
+  if (!isPollStopped(streamed)) console.log(streamed.status, streamed.status_code, streamed.last_seq, streamed.error?.code, answer);
+  const reading = skapi.clientSecretRequestStream(pending.id, { url: 'https://api.openai.com/v1/chat/completions', method: 'POST', since: 3, onStream: (c) => console.log(c) });
+  reading.stop();
+  const read: StreamResult | unknown = await reading;
+  const finalized: { finalized: boolean; message: string } = await skapi.clientSecretRequestFinalize(pending.id, undefined, { url: 'https://api.openai.com/v1/chat/completions', method: 'POST' });
+  console.log(read, finalized.finalized, finalized.message);
 
   const removed: { removed: boolean; message: string } = await skapi.cancelClientSecretRequest({ url: 'https://maps.example/geo', method: 'GET', id: pending.id });
   const count: number = skapi.stopClientSecretPolling({ queue: 'image-jobs' }) + skapi.stopClientSecretPolling();

@@ -25,9 +25,12 @@ pub async fn page(state: &AppState, record: Record, since: u64, form: Form) -> R
     let more = chunks.len() > PAGE as usize;
     chunks.truncate(PAGE as usize);
     let in_queue = super::poll::in_queue(state, record.new.queue_key.as_deref(), record.status, record.seq).await?;
-    let error = match record.outcome {
-        Some(Outcome::Failed { error, status_code, body, .. }) => Some(FailureBody { code: error.code, message: error.message, status_code, body }),
-        _ => None,
+    let (error, status_code, truncated) = match record.outcome {
+        Some(Outcome::Failed { error, status_code, body, truncated }) => {
+            (Some(FailureBody { code: error.code, message: error.message, status_code, body }), status_code, truncated)
+        }
+        Some(Outcome::Resolved { status_code, truncated, .. }) => (None, Some(status_code), truncated),
+        None => (None, None, false),
     };
     Ok(StreamPage {
         id: record.new.id,
@@ -35,6 +38,8 @@ pub async fn page(state: &AppState, record: Record, since: u64, form: Form) -> R
         queue_name: record.new.queue,
         in_queue,
         stream: true,
+        status_code,
+        truncated,
         last_seq: chunks.last().map_or(since, |c| c.seq),
         chunks,
         more,

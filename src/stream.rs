@@ -1,0 +1,164 @@
+//! Streamed answers (docs/protocol.md, "Streamed answers"): a stream's chunks reach `onStream`
+//! in order, each once — pushed over `csr-stream` (server-sent events) while the server offers
+//! it, resumed from the last chunk held when the connection drops, and read by polling
+//! `csr-poll {since}` when push is unavailable. Reading events off the wire is `browser.js`'s;
+//! which chunk is new, when to resume and when to fall back to polling is decided here.
+
+use crate::client::Client;
+use crate::error::SdkError;
+use crate::js::{self, Js};
+use crate::polls;
+use skapi_core::id;
+use skapi_core::wire::{Chunk, PollBody, StreamPage};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen(module = "/src/browser.js")]
+extern "C" {
+    /// `[[event, data]…]` as soon as one has arrived; null once the connection has ended.
+    #[wasm_bindgen(js_name = nextEvents)]
+    fn next_events(events: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = closeEvents)]
+    fn close_events(events: &JsValue);
+    /// `{id, status, status_code, stream: true, last_seq, error?, truncated?}`
+    #[wasm_bindgen(js_name = streamResult)]
+    fn stream_result(id: &str, status: &str, status_code: Option<u16>, last_seq: f64, error: &JsValue, truncated: bool) -> JsValue;
+}
+
+/// Push connections in a row that may drop without bringing a chunk before the reader falls
+/// back to polling.
+const PUSH_TRIES: u32 = 3;
+
+/// How a chunk arrived, as `onStream`'s third argument says.
+const VIA_PUSH: &str = "push";
+const VIA_POLL: &str = "poll";
+
+/// A reader's place in a stream: the last chunk handed to `onStream`.
+struct Cursor {
+    last: u64,
+    on_stream: Option<js_sys::Function>,
+}
+
+impl Cursor {
+    /// Hands `chunk` to `onStream` unless it was handed over already. An exception thrown by
+    /// `onStream` ends the reading with it.
+    fn deliver(&mut self, chunk: &Chunk, via: &str) -> Result<(), JsValue> {
+        if chunk.seq <= self.last {
+            return Ok(());
+        }
+        self.last = chunk.seq;
+        match &self.on_stream {
+            Some(f) => f.call3(&JsValue::NULL, &chunk.txt.as_str().into(), &(chunk.seq as f64).into(), &via.into()).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// What the stream resolves with, from its final page (`answer` as it came).
+    fn finish(&self, page: &StreamPage<Js>, answer: &JsValue) -> JsValue {
+        let error = js::get(answer, "error");
+        stream_result(&page.id, page.status.as_str(), page.status_code, self.last as f64, &error, page.truncated)
+    }
+}
+
+/// How one push connection ended.
+enum Pushed {
+    /// The stream ended: its final page.
+    End(JsValue),
+    /// The connection ended or broke before the stream did.
+    Dropped,
+    /// The server offers no push for this request.
+    Unavailable,
+}
+
+/// Closes a push connection when its reader is dropped (a stopped stream leaves none open).
+struct Connection(JsValue);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        close_events(&self.0);
+    }
+}
+
+/// One push connection, from `cursor.last` on.
+async fn push(client: &Client, body: &PollBody<Js>, cursor: &mut Cursor) -> Result<Pushed, JsValue> {
+    let Some(events) = client.open_events("csr-stream", body).await else {
+        return Ok(Pushed::Unavailable);
+    };
+    let connection = Connection(events);
+    loop {
+        let Ok(events) = JsFuture::from(next_events(&connection.0)).await else {
+            return Ok(Pushed::Dropped);
+        };
+        if events.is_null() {
+            return Ok(Pushed::Dropped);
+        }
+        for event in js_sys::Array::from(&events).iter() {
+            let event = js_sys::Array::from(&event);
+            let data = event.get(1);
+            match event.get(0).as_string().as_deref() {
+                Some("chunk") => match js::read::<Chunk>(&data) {
+                    Some(chunk) => cursor.deliver(&chunk, VIA_PUSH)?,
+                    None => return Ok(Pushed::Dropped),
+                },
+                Some("end") => return Ok(Pushed::End(data)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Reads the stream of request `full_id` from chunk `since` on (0: from the first) until it
+/// ends, handing each chunk to `on_stream` once, in order. Resolves with
+/// `{id, status, status_code, stream: true, last_seq}` (and `error` when it failed); a
+/// request that did not stream resolves with its answer as a poll gives it.
+pub async fn read(
+    client: &Client,
+    full_id: &str,
+    since: u64,
+    interval_ms: u32,
+    on_stream: Option<js_sys::Function>,
+    method: &'static str,
+) -> Result<JsValue, JsValue> {
+    let fail = |e: SdkError| e.into_js(method);
+    let short = id::split_full(full_id).map(|(_, s)| s.to_owned()).unwrap_or_default();
+    let mut cursor = Cursor { last: since, on_stream };
+    let mut body = client.poll_body();
+    body.id = Some(full_id.to_owned());
+
+    let mut tries = 0;
+    while tries < PUSH_TRIES {
+        let before = cursor.last;
+        body.since = Some(cursor.last as u32);
+        match push(client, &body, &mut cursor).await? {
+            Pushed::End(answer) => match js::read::<StreamPage<Js>>(&answer) {
+                Some(page) if page.status.is_final() => return Ok(cursor.finish(&page, &answer)),
+                // An end that is no final page: read the rest by polling.
+                _ => break,
+            },
+            Pushed::Dropped => tries = if cursor.last > before { 1 } else { tries + 1 },
+            Pushed::Unavailable => break,
+        }
+    }
+
+    loop {
+        body.since = Some(cursor.last as u32);
+        let answer = client.post("csr-poll", &body).await.map_err(fail)?;
+        match js::read::<StreamPage<Js>>(&answer) {
+            Some(page) => {
+                for chunk in &page.chunks {
+                    cursor.deliver(chunk, VIA_POLL)?;
+                }
+                if page.more {
+                    continue;
+                }
+                if page.status.is_final() {
+                    return Ok(cursor.finish(&page, &answer));
+                }
+            }
+            // Not (or no longer) a stream: its answer, once it has one.
+            None if !polls::is_unfinished(&answer, &short) => return Ok(answer),
+            None => {}
+        }
+        crate::timer::sleep(interval_ms).await;
+    }
+}
