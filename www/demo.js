@@ -5,6 +5,10 @@ const API = {
   'stand-in': `${location.origin}/demo-api/v1/images/generations`,
   openai: 'https://api.openai.com/v1/images/generations',
 };
+const CHAT_API = {
+  'stand-in': `${location.origin}/demo-api/v1/chat/completions`,
+  openai: 'https://api.openai.com/v1/chat/completions',
+};
 const form = $('#seed-form');
 const apiKey = 'skapi-demo-api';
 
@@ -14,6 +18,7 @@ function imageUrl() {
 
 function chooseApi(choice) {
   form.elements.url.value = API[choice] || API['stand-in'];
+  chatUrl = CHAT_API[choice] || CHAT_API['stand-in'];
   localStorage.setItem(apiKey, choice);
   for (const radio of document.querySelectorAll('input[name=api]')) radio.checked = radio.value === choice;
 }
@@ -212,9 +217,89 @@ $('#pair').addEventListener('click', async () => {
   }
 });
 
+// ---- the chat card: a streamed answer, resumed after a reload
+
+let chatUrl = CHAT_API['stand-in'];
+
+/** The words of OpenAI's streamed events (`data: {choices:[{delta:{content}}]}`), from the text received so far. */
+function chatText(raw) {
+  let text = '';
+  for (const line of raw.split('\n')) {
+    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+    try {
+      text += JSON.parse(line.slice(6)).choices?.[0]?.delta?.content ?? '';
+    } catch { /* an event cut at the end of what has arrived: the next chunk completes it */ }
+  }
+  return text;
+}
+
+function setChatStatus(text, kind = '') {
+  $('#chat-status').textContent = text;
+  $('#chat-status').className = `status ${kind}`;
+}
+
+/** Follows a stream (started here, or found after a reload) until it ends; `reading` is its promise. */
+async function followChat(reading, raw) {
+  const button = $('#chat-form button');
+  button.disabled = true;
+  try {
+    const result = await reading;
+    if (result.status === 'resolved') setChatStatus(`Done — ${result.last_seq} pieces, ${raw.via === 'push' ? 'pushed as they were written' : 'polled'}.`, 'ok');
+    else if (result.status === 'failed') setChatStatus(`Failed — ${result.error ? describeError(result.error) : 'the API stopped answering'}`, 'bad');
+    if (!raw.value) $('#chat-answer').textContent = '(no answer)';
+  } catch (e) {
+    setChatStatus(`Failed — ${describeError(e)}`, 'bad');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** An onStream that renders the answer as it grows. */
+function chatRenderer(raw) {
+  return (chunk, seq, via) => {
+    raw.value += chunk;
+    raw.via = via;
+    $('#chat-answer').textContent = chatText(raw.value);
+    $('#chat-answer').dataset.seq = seq;
+    setChatStatus(`Writing… (${seq} pieces, ${via === 'push' ? 'pushed' : 'polled'})`, 'busy');
+  };
+}
+
+$('#chat-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const prompt = event.target.elements.prompt.value;
+  const raw = { value: '' };
+  $('#chat-answer').textContent = '';
+  setChatStatus('Sent — waiting for the first words…', 'busy');
+  const reading = skapi.clientSecretRequest({
+    clientSecretName: 'openai',
+    url: chatUrl,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer $CLIENT_SECRET' },
+    data: { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: prompt }] },
+    stream: true,
+    onStream: chatRenderer(raw),
+  });
+  followChat(reading, raw);
+});
+
+/** After a reload: an answer still being written (the history knows it) is read again from its first piece. */
+async function resumeChat() {
+  const page = await skapi.clientSecretRequestHistory({ url: chatUrl, method: 'POST' }, { limit: 5 }).catch(() => null);
+  const unfinished = page?.list.find((item) => item.status === 'pending' || item.status === 'running');
+  if (!unfinished) return;
+  $('#chat-prompt').value = unfinished.request_body?.messages?.at(-1)?.content ?? '';
+  $('#chat-answer').textContent = '';
+  setChatStatus('Resuming the answer…', 'busy');
+  const raw = { value: '' };
+  const reading = skapi.clientSecretRequestStream(unfinished.id, { url: chatUrl, method: 'POST', onStream: chatRenderer(raw) });
+  followChat(reading, raw);
+}
+
 $('#refresh').addEventListener('click', loadHistory);
 for (const radio of document.querySelectorAll('input[name=api]')) {
   radio.addEventListener('change', () => { chooseApi(radio.value); loadHistory(); });
 }
 chooseApi(localStorage.getItem(apiKey) || 'stand-in');
 loadHistory();
+resumeChat();

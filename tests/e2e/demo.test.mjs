@@ -1,6 +1,7 @@
 // What a newcomer does: run the README's first command (scripts/run.sh), open the URL it
 // prints, generate the seed's image, reload, find it in the history; then the GET-style demo
-// and the queued pair. Screenshots go to tests/artifacts/.
+// and the queued pair; a streamed chat answer, reloaded mid-answer. Screenshots go to
+// tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -107,6 +108,28 @@ test('a GET-style API with the key in the query, and a queued pair', async () =>
   const [a, b] = rows;
   assert.ok(Number(b.started) >= Number(a.finished), `B started after A finished: ${JSON.stringify(rows)}`);
   await shot('5-get-and-queue');
+});
+
+test('a chat answer arrives word by word and resumes after a reload', async () => {
+  await page.goto(url);
+  await page.fill('#chat-prompt', 'Tell me about sea otters');
+  await page.click('#chat-form button');
+  // Words appear while the answer is still being written.
+  await page.waitForFunction(() => Number(document.querySelector('#chat-answer').dataset.seq || 0) >= 4);
+  assert.match(await page.textContent('#chat-status'), /Writing… \(\d+ pieces, pushed\)/);
+  const early = await page.textContent('#chat-answer');
+  assert.match(early, /^This is the/);
+  assert.doesNotMatch(early, /reached this page\.$/, 'not the whole answer yet');
+  await shot('7-chat-streaming');
+
+  // A reload mid-answer: the page finds the running stream in the history and reads it again.
+  await page.reload();
+  await page.waitForFunction(() => /Resuming|Writing|Done/.test(document.querySelector('#chat-status').textContent));
+  await page.waitForFunction(() => /Done/.test(document.querySelector('#chat-status').textContent), null, { timeout: 20000 });
+  const answer = await page.textContent('#chat-answer');
+  assert.match(answer, /^This is the offline stand-in answering "Tell me about sea otters": .* reached this page\.$/);
+  assert.equal(await page.inputValue('#chat-prompt'), 'Tell me about sea otters');
+  await shot('8-chat-resumed');
 });
 
 test('readable at 375 px and no console errors', async () => {
