@@ -42,12 +42,16 @@ function rateLimiting(req, res, url) {
 // OpenAI's streamed chat completions (`stream: true`): one SSE event per word of
 // `?text=` (default "Hello from the stand-in"), `?gap=` ms apart, then `data: [DONE]`.
 // `?die=N` breaks the connection after N events; `?split=1` writes the secret itself split
-// across two writes (a server that redacts must still hide it).
+// across two writes (a server that redacts must still hide it); `?stamps=N` writes N events
+// whose content is the time of writing (ms since the epoch, as `performance` reads it), for
+// latency benchmarks. Open to any origin, so a page may also call it directly.
 async function chat(req, res, url) {
+  res.setHeader('access-control-allow-origin', '*');
   if (req.headers.authorization !== `Bearer ${secret}`) {
     return json(res, 401, { error: { message: 'Incorrect API key provided' } });
   }
-  const words = (url.searchParams.get('text') || 'Hello from the stand-in').split(' ');
+  const stamps = Number(url.searchParams.get('stamps') || 0);
+  const words = stamps ? Array.from({ length: stamps }, () => null) : (url.searchParams.get('text') || 'Hello from the stand-in').split(' ');
   const gap = Number(url.searchParams.get('gap') || 20);
   const die = Number(url.searchParams.get('die') || 0);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -55,7 +59,7 @@ async function chat(req, res, url) {
   const event = (content) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
   for (let i = 0; i < words.length; i++) {
     if (die && i === die) return res.destroy();
-    res.write(event((i ? ' ' : '') + words[i]));
+    res.write(event(stamps ? String(performance.timeOrigin + performance.now()) : (i ? ' ' : '') + words[i]));
     await wait();
   }
   if (url.searchParams.get('split')) {
@@ -109,6 +113,10 @@ function handle(req, res) {
   const url = new URL(req.url, 'http://stand-in');
   if (rateLimiting(req, res, url)) return;
   if (proxy(req, res, url)) return;
+  if (url.pathname === '/v1/chat/completions' && req.method === 'OPTIONS') {
+    res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*', 'access-control-allow-methods': 'POST' });
+    return res.end();
+  }
   if (url.pathname === '/v1/chat/completions' && req.method === 'POST') {
     req.resume();
     req.on('end', () => chat(req, res, url));
