@@ -42,7 +42,8 @@ function rateLimiting(req, res, url) {
 // OpenAI's streamed chat completions (`stream: true`): one SSE event per word of
 // `?text=` (default "Hello from the stand-in"), `?gap=` ms apart, then `data: [DONE]`.
 // `?die=N` breaks the connection after N events; `?split=1` writes the secret itself split
-// across two writes (a server that redacts must still hide it); `?stamps=N` writes N events
+// across two writes (a server that redacts must still hide it); `?emoji=1` ends with an event
+// whose sea otter emoji is split between two writes inside its UTF-8 bytes; `?stamps=N` writes N events
 // whose content is the time of writing (ms since the epoch, as `performance` reads it), for
 // latency benchmarks. Open to any origin, so a page may also call it directly.
 async function chat(req, res, url) {
@@ -60,6 +61,14 @@ async function chat(req, res, url) {
   for (let i = 0; i < words.length; i++) {
     if (die && i === die) return res.destroy();
     res.write(event(stamps ? String(performance.timeOrigin + performance.now()) : (i ? ' ' : '') + words[i]));
+    await wait();
+  }
+  if (url.searchParams.get('emoji')) {
+    const bytes = Buffer.from(event(' 🦦 é'));
+    const at = bytes.indexOf(Buffer.from('🦦')) + 2;
+    res.write(bytes.subarray(0, at));
+    await wait();
+    res.write(bytes.subarray(at));
     await wait();
   }
   if (url.searchParams.get('split')) {

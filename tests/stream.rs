@@ -111,6 +111,18 @@ async fn a_streamed_chat_reaches_on_stream_pushed_in_order_and_resolves() {
 }
 
 #[wasm_bindgen_test]
+async fn the_chunks_are_exactly_what_the_third_party_wrote_in_whole_characters() {
+    let (result, chunks) = streamed(&skapi(), chat("?text=ça+va+한국어&emoji=1", json!({}))).await;
+    assert_eq!(result["status"], "resolved");
+    let event = |content: &str| format!("data: {}\n\n", json!({"choices": [{"delta": {"content": content}}]}));
+    let expected = [event("ça"), event(" va"), event(" 한국어"), event(" 🦦 é"), "data: [DONE]\n\n".to_owned()].concat();
+    let text: String = chunks.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(text, expected, "byte for byte, the emoji whole although it arrived in two writes");
+    assert!(!text.contains('\u{fffd}'), "no character was split");
+    assert_in_order_once(&chunks);
+}
+
+#[wasm_bindgen_test]
 async fn without_push_the_stream_is_read_by_polling() {
     let skapi = Skapi::new(SERVICE.into(), OWNER.into(), Some(js(json!({"endpoint": format!("{}/nopush", stand_in())})))).unwrap();
     let (result, chunks) = streamed(&skapi, chat("?text=a+b+c+d&gap=30", json!({"poll": 25}))).await;
