@@ -89,6 +89,15 @@ async fn a_streamed_chat_reaches_on_stream_pushed_in_order_and_resolves() {
     assert_eq!(result["status_code"], 200);
     assert_eq!(result["stream"], true);
     assert_eq!(result["last_seq"], chunks.len());
+    // A stream without a queue got one, as Skapi's SDK names it.
+    let history = settle(skapi.client_secret_request_history(js(json!({"url": chat_url("?text=one+two+three+four+five"), "method": "POST"})), None))
+        .await
+        .unwrap();
+    let items = rust(&get(&history, "list"));
+    let item = items.as_array().unwrap().iter().find(|i| i["id"] == result["id"]).expect("the stream is in history");
+    let queue = item["queue_name"].as_str().unwrap_or_default();
+    let random = queue.strip_prefix("anonymous-").unwrap_or_default();
+    assert!(random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric()), "{queue}");
 
     // Read again by id, from a chunk on, as after a reload.
     let (on_stream, seen) = stream_recorder();
