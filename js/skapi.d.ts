@@ -1,6 +1,6 @@
 // Types of skapi-wasm's JS API (SPEC §2): the same API as skapi-js for client-secret requests.
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'get' | 'post' | 'put' | 'delete';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'get' | 'post' | 'put' | 'delete' | 'patch' | 'head';
 
 /** A JSON value, as request bodies and third-party answers are. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -21,9 +21,9 @@ export interface ClientSecretRequestParams<R = Json> {
   url: string;
   method: HttpMethod;
   headers?: Record<string, string | number | boolean>;
-  /** Request body (POST, PUT). */
+  /** Request body (POST, PUT, PATCH). */
   data?: { [key: string]: Json } | Json[];
-  /** Query parameters (GET, DELETE). */
+  /** Query parameters (GET, DELETE, HEAD). */
   params?: { [key: string]: Json };
   /** Polling interval in ms; > 0 resolves with the final answer. Non-negative. */
   poll?: number | boolean;
@@ -114,7 +114,7 @@ export interface PollingResult {
   status: RequestStatus;
   status_code: number | null;
   response_body: Json | null;
-  /** `data` (or `params` for GET/DELETE) as sent, placeholders as written. */
+  /** `data` (or `params` for GET, DELETE and HEAD) as sent, placeholders as written. */
   request_body: Json | null;
   error: ApiError | null;
   created: number | null;

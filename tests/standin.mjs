@@ -143,9 +143,9 @@ function handle(req, res) {
       if (delay) await new Promise((r) => setTimeout(r, delay));
       return json(res, 200, { created: 1, data: [{ b64_json: `image of ${body.prompt}` }], n: body.n });
     }
-    // Writes back what it received: the body as text and the query.
+    // Writes back what it received: the method, the body as text and the query.
     if (url.pathname === '/v1/echo') {
-      return json(res, 200, { raw, search: url.search, contentType: req.headers['content-type'] || null });
+      return json(res, 200, { method: req.method, raw, search: url.search, contentType: req.headers['content-type'] || null });
     }
     if (url.pathname === '/maps' && req.method === 'GET') {
       if (url.searchParams.get('key') !== secret) return json(res, 403, { error: 'bad key' });

@@ -89,7 +89,7 @@ async fn invalid_params_reject_before_any_network_call() {
             seed(json!({"headers": {"Authorization": "Bearer x"}})),
             "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\".",
         ),
-        (seed(json!({"method": "PATCH"})), "\"method\" should be either \"GET\" or \"POST\" or \"DELETE\" or \"PUT\"."),
+        (seed(json!({"method": "TRACE"})), skapi_core::method::INVALID_METHOD),
         (seed(json!({"poll": -1})), "\"poll\" should be a non-negative number."),
         (seed(json!({"clientSecretName": ""})), "Key \"clientSecretName\" is required."),
         (seed(json!({"url": "not a url"})), "\"not a url\" is an invalid url."),
@@ -178,4 +178,22 @@ async fn tricky_values_reach_the_third_party_as_the_page_wrote_them() {
     assert_eq!(list, ["1", "two", ""]);
     assert_eq!(query.get("big").as_deref(), Some("12345678901234567000"), "what String(12345678901234567890) gives");
     assert_eq!(query.get("uni").as_deref(), Some("ключ✓"));
+}
+
+#[wasm_bindgen_test]
+async fn patch_sends_its_body_and_head_its_headers() {
+    let url = format!("{}/v1/echo", stand_in());
+    let patch = json!({"clientSecretName": "openai", "url": url, "method": "PATCH", "headers": {"Authorization": "Bearer $CLIENT_SECRET"},
+                       "data": {"n": 1}, "poll": 30});
+    let echoed = rust(&settle(skapi().client_secret_request(js(patch))).await.unwrap());
+    assert_eq!((echoed["method"].as_str(), echoed["raw"].as_str()), (Some("PATCH"), Some(r#"{"n":1}"#)), "{echoed}");
+
+    let head = json!({"clientSecretName": "openai", "url": url, "method": "head", "headers": {"Authorization": "Bearer $CLIENT_SECRET"},
+                      "params": {"q": "1"}, "poll": 30});
+    let answered = settle(skapi().client_secret_request(js(head))).await.unwrap();
+    assert!(answered.as_string().is_some_and(|s| s.is_empty()) || answered.is_null(), "a HEAD answer has no body: {answered:?}");
+    let history = settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "HEAD"})), None)).await.unwrap();
+    let item = rust(&get(&history, "list"))[0].clone();
+    assert_eq!((item["status"].as_str(), item["status_code"].as_u64()), (Some("resolved"), Some(200)), "{item}");
+    assert_eq!(item["request_body"], json!({"q": "1"}));
 }

@@ -171,7 +171,8 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
 
     let in_field = |key: &str| params.field(key, |v| v.is_some_and(|v| matches!(v.kind(), Kind::Object | Kind::Array) && placeholder::contains(v)));
     if !(placeholder::in_text(&url) || in_field("headers") || in_field("data") || in_field("params")) {
-        let target = if method == Method::Post { "\"data\"" } else { "\"params\"" };
+        // skapi-js names `data` for POST only (PUT too carries a body, yet it says "params").
+        let target = if matches!(method, Method::Post | Method::Patch) { "\"data\"" } else { "\"params\"" };
         return Err(ApiError::invalid_parameter(
             ["At least one parameter value should include \"$CLIENT_SECRET\" in ", target, " or \"headers\"."].concat(),
         ));
@@ -322,7 +323,7 @@ mod tests {
         let mut no_name = seed();
         no_name.as_object_mut().unwrap().remove("clientSecretName");
         assert_eq!(err(no_name), "Key \"clientSecretName\" is required.");
-        assert_eq!(err(with(seed(), "method", json!("PATCH"))), crate::method::INVALID_METHOD);
+        assert_eq!(err(with(seed(), "method", json!("TRACE"))), crate::method::INVALID_METHOD);
         assert_eq!(err(with(seed(), "poll", json!(-1))), "\"poll\" should be a non-negative number.");
         assert_eq!(err(with(seed(), "url", json!("not a url"))), "\"not a url\" is an invalid url.");
         let no_secret = with(seed(), "headers", json!({"Authorization": "Bearer x"}));

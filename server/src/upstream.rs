@@ -131,6 +131,8 @@ impl Upstream {
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
             Method::Delete => reqwest::Method::DELETE,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Head => reqwest::Method::HEAD,
         };
         let mut builder = self.client.request(method, url);
         let mut has_content_type = false;

@@ -146,7 +146,7 @@ async fn validates_everything_again() {
             "INVALID_PARAMETER",
             "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\".",
         ),
-        (json!({"method": "patch"}), 400, "INVALID_PARAMETER", "\"method\" should be either \"GET\" or \"POST\" or \"DELETE\" or \"PUT\"."),
+        (json!({"method": "trace"}), 400, "INVALID_PARAMETER", skapi_core::method::INVALID_METHOD),
         (json!({"url": "not a url"}), 400, "INVALID_PARAMETER", "\"not a url\" is an invalid url."),
         (json!({"url": "http://$CLIENT_SECRET.evil.io/"}), 400, "INVALID_REQUEST", "Destination is not allowed for this client secret."),
         (json!({"clientSecretName": null}), 400, "INVALID_PARAMETER", "Key \"clientSecretName\" is required."),

@@ -58,3 +58,34 @@ async fn bytes_over_the_limit_are_cut_there_and_marked() {
     let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": prefix})).await;
     assert_eq!(decoded(&page["list"][0]["rslv"]["truncated"]), every_byte(1)[..100], "marked truncated: {page}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn patch_sends_its_body_and_head_its_query_keeping_the_status() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let mut patch = tagged(&format!("{api}/things/1"), "patched");
+    patch["method"] = json!("patch");
+    let id = server.submit("caller-a", patch).await;
+    assert!(id.starts_with("[PATCH]"), "{id}");
+    let (status, answer) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!((status, answer["method"].as_str()), (200, Some("PATCH")), "{answer}");
+    assert_eq!(serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap(), json!({"tag": "patched"}));
+
+    let head = json!({"clientSecretName": "openai", "url": format!("{api}/things/2"), "method": "HEAD",
+                      "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "params": {"q": "x"}});
+    let id = server.submit("caller-a", head).await;
+    let (status, answer) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!(status, 200, "{answer}");
+    let seen = stand_in.seen.lock().unwrap().iter().find(|s| s.path == "/things/2").cloned().expect("the HEAD request arrived");
+    assert_eq!(seen.method, "HEAD");
+    assert_eq!(seen.query.get("q").map(String::as_str), Some("x"));
+    assert_eq!(seen.headers.get("authorization").and_then(|v| v.to_str().ok()), Some(format!("Bearer {SECRET}").as_str()));
+    assert!(seen.body.is_empty(), "HEAD carries no body");
+
+    // History keeps the query as the request body, as for GET.
+    let prefix = format!("[HEAD]{}#{SERVICE}:", format!("{api}/things/2").to_lowercase());
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": prefix})).await;
+    assert_eq!(page["list"][0]["reqbdy"], json!({"q": "x"}), "{page}");
+    assert_eq!(page["list"][0]["rslv"]["status_code"], 200);
+}
