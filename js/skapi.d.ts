@@ -14,9 +14,13 @@ export interface SkapiOptions {
 
 export type RequestStatus = 'pending' | 'running' | 'resolved' | 'failed';
 
-export interface ClientSecretRequestParams<R = Json> {
+export type ClientSecretRequestParams<R = Json> = RequestParams<R> & ({ clientSecretName: string } | { secretName: string });
+
+export interface RequestParams<R = Json> {
   /** Name of the client secret key saved in the service. */
-  clientSecretName: string;
+  clientSecretName?: string;
+  /** Skapi's newest name for `clientSecretName`. */
+  secretName?: string;
   /** Third-party API endpoint URL; `$CLIENT_SECRET` may stand in its path or query. */
   url: string;
   method: HttpMethod;
@@ -214,6 +218,12 @@ export declare class Skapi {
   clientSecretRequest(form: SubmitEvent | HTMLFormElement | FormData): PollPromise<Json>;
   /** Reads a stream by id — one this page did not start, or after a reload — from `since` on. */
   clientSecretRequestStream(requestId: string, options?: StreamOptions): PollPromise<StreamResult | Json>;
+  /** Skapi's newest name for `clientSecretRequest`. */
+  forwardRequest: Skapi['clientSecretRequest'];
+  /** Skapi's newest name for `clientSecretRequestHistory`. */
+  forwardRequestHistory: Skapi['clientSecretRequestHistory'];
+  /** Skapi's newest name for `cancelClientSecretRequest`. */
+  cancelForwardRequest: Skapi['cancelClientSecretRequest'];
   /** Replaces a finished stream's chunks by one stored body: `data`, or else the chunks' text. */
   clientSecretRequestFinalize(
     requestId: string,

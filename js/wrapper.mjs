@@ -68,6 +68,11 @@ export function defineSkapi(load) {
       return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequest(frozen)));
     }
 
+    // Skapi's newest names for the same methods.
+    forwardRequest(params) { return this.clientSecretRequest(params); }
+    forwardRequestHistory(params, fetchOptions) { return this.clientSecretRequestHistory(params, fetchOptions); }
+    cancelForwardRequest(params) { return this.cancelClientSecretRequest(params); }
+
     clientSecretRequestStream(requestId, options) {
       if (this.#inner) return this.#inner.clientSecretRequestStream(requestId, options);
       return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequestStream(requestId, options)));

@@ -132,7 +132,9 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     };
     let to_ms = |n: f64| if units == Units::Wire { n * 1000.0 } else { n };
     let expires_ms = opt_number(params, "expires", None)?.map(|n| check_expires(to_ms(n))).transpose()?;
-    let client_secret_name = opt_str(params, "clientSecretName")?.ok_or_else(|| required("clientSecretName"))?;
+    // `secretName`: Skapi's newest name for it.
+    let client_secret_name =
+        opt_str(params, "clientSecretName")?.or(opt_str(params, "secretName")?).ok_or_else(|| required("clientSecretName"))?;
     let method = opt_str(params, "method")?.ok_or_else(|| required("method"))?;
     let url = opt_str(params, "url")?.ok_or_else(|| required("url"))?;
     url::validate(&url)?;
@@ -322,7 +324,11 @@ mod tests {
     fn uses_skapi_js_messages() {
         let mut no_name = seed();
         no_name.as_object_mut().unwrap().remove("clientSecretName");
-        assert_eq!(err(no_name), "Key \"clientSecretName\" is required.");
+        assert_eq!(err(no_name.clone()), "Key \"clientSecretName\" is required.");
+        let renamed = with(no_name, "secretName", json!("openai"));
+        assert_eq!(Request::from_js(&renamed).unwrap().0.client_secret_name, "openai", "Skapi's newest name is accepted");
+        let wire: CsrBody = serde_json::from_value(with(renamed, "method", json!("post"))).unwrap();
+        assert_eq!(wire.client_secret_name.as_deref(), Some("openai"), "on the wire too");
         assert_eq!(err(with(seed(), "method", json!("TRACE"))), crate::method::INVALID_METHOD);
         assert_eq!(err(with(seed(), "poll", json!(-1))), "\"poll\" should be a non-negative number.");
         assert_eq!(err(with(seed(), "url", json!("not a url"))), "\"not a url\" is an invalid url.");

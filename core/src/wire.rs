@@ -32,7 +32,8 @@ pub struct CsrBody<V = Json> {
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(rename = "clientSecretName", default, skip_serializing_if = "Option::is_none")]
+    /// `secretName` is Skapi's newest name for it (read, never written).
+    #[serde(rename = "clientSecretName", alias = "secretName", default, skip_serializing_if = "Option::is_none")]
     pub client_secret_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,

@@ -147,6 +147,17 @@ async function submitSeedForm(base, { beforeLoad }) {
   const history = await page.evaluate(() => skapi.clientSecretRequestHistory({ url: 'https://api.openai.com/v1/images/generations', method: 'POST' }));
   const item = history.list.find((i) => i.id === result.id);
   assert.deepEqual(item.request_body, { model: 'gpt-image-1.5', n: 1, size: '1024x1024', prompt: 'A cute baby sea otter' });
+  // Skapi's newest names: forwardRequest with `secretName`, its history and its cancel.
+  const renamed = await page.evaluate(async () => {
+    const url = 'https://api.openai.com/v1/chat/completions';
+    const sent = await skapi.forwardRequest({ secretName: 'openai', url, method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, data: { n: 1 } });
+    const listed = await skapi.forwardRequestHistory({ url, method: 'POST' });
+    const cancelled = await skapi.cancelForwardRequest({ url, method: 'POST', id: sent.id });
+    return { sent, listed: listed.list.some((i) => i.id === sent.id), cancelled };
+  });
+  assert.match(renamed.sent.id, /^\d+:\w+$/, JSON.stringify(renamed));
+  assert.equal(renamed.listed, true);
+  assert.equal(typeof renamed.cancelled.removed, 'boolean');
   assert.deepEqual(errors, []);
   await page.close();
 }

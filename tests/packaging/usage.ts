@@ -49,6 +49,10 @@ async function main(): Promise<void> {
   const finalized: { finalized: boolean; message: string } = await skapi.clientSecretRequestFinalize(pending.id, undefined, { url: 'https://api.openai.com/v1/chat/completions', method: 'POST' });
   console.log(read, finalized.finalized, finalized.message);
 
+  const renamed = await skapi.forwardRequest({ secretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' } });
+  const renamedPage: HistoryPage = await skapi.forwardRequestHistory({ url: 'https://api.openai.com/v1/models', method: 'GET' });
+  console.log(renamed, renamedPage.endOfList, (await skapi.cancelForwardRequest({ url: 'https://api.openai.com/v1/models', method: 'GET', id: 'x' })).removed);
+
   const removed: { removed: boolean; message: string } = await skapi.cancelClientSecretRequest({ url: 'https://maps.example/geo', method: 'GET', id: pending.id });
   const count: number = skapi.stopClientSecretPolling({ queue: 'image-jobs' }) + skapi.stopClientSecretPolling();
   const queue = await skapi.clientSecretRequestQueueCount({ queue: 'image-jobs' });
