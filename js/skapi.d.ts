@@ -46,6 +46,8 @@ export interface RequestParams<R = Json> {
   realtime?: boolean;
   /** Called with each chunk of a streamed answer, once each, in order. */
   onStream?: OnStream;
+  /** Aborting rejects at once (a `SkapiError` named `AbortError`, code `CANCELED`) and cancels the request on the server. */
+  signal?: AbortSignal;
 }
 
 /** How a chunk arrived: pushed by the server as it was written, or read by polling. */
@@ -80,10 +82,14 @@ export interface StreamOptions {
   poll?: number;
   onResponse?: (response: StreamResult) => void;
   onError?: (error: SkapiError) => void;
+  /** Aborting rejects at once and cancels the request on the server. */
+  signal?: AbortSignal;
 }
 
 /** What `poll()` accepts: an interval in ms, or `{latency}`. */
-export type PollArgument = number | { latency?: number; onResponse?: (response: Json) => void; onError?: (error: SkapiError) => void };
+export type PollArgument =
+  | number
+  | { latency?: number; onResponse?: (response: Json) => void; onError?: (error: SkapiError) => void; signal?: AbortSignal };
 
 /** A promise that polls, and can be stopped: it then resolves `{id, status: 'stopped'}`. */
 export interface PollPromise<T> extends Promise<T | StoppedPoll> {
@@ -136,6 +142,8 @@ export interface HistoryParams {
   status?: RequestStatus;
   /** ms; > 0 gives a promise per unfinished item in `pending`. Non-negative. */
   poll?: number;
+  /** Aborting rejects the call at once (a `SkapiError` named `AbortError`). */
+  signal?: AbortSignal;
 }
 
 export interface FetchOptions {

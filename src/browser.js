@@ -31,8 +31,22 @@ export function userOf(claims) {
 
 /** `stop()` is one long-lived function per client called with the poll's token: no closure per poll's state. */
 export function attachStop(p, stop, token) {
-  p.stop = () => stop(token);
+  p.stop = () => stop(token, false);
   return p;
+}
+
+export function watchAbort(signal, stop, token) {
+  signal.addEventListener('abort', () => stop(token, true), { once: true });
+}
+
+/** `promise`, or a rejection with `error` as soon as `signal` aborts. */
+export function abortable(promise, signal, error) {
+  if (!signal || typeof signal !== 'object') return promise;
+  if (signal.aborted) return Promise.reject(error);
+  return new Promise((resolve, reject) => {
+    signal.addEventListener('abort', () => reject(error), { once: true });
+    promise.then(resolve, reject);
+  });
 }
 
 export function stopped(id) {

@@ -59,7 +59,12 @@ impl SdkError {
     /// The `SkapiError` for JS, named after the method that failed (e.g. `clientSecretRequest()`).
     pub fn into_js(self, method: &str) -> JsValue {
         let name = if method.ends_with(')') || method == "Skapi" { method.to_owned() } else { [method, "()"].concat() };
-        make_skapi_error(&self.message, &self.code, &name, self.status_code, self.body)
+        self.into_js_as(&name)
+    }
+
+    /// The `SkapiError` for JS, named `name` as it is (e.g. `AbortError`).
+    pub fn into_js_as(self, name: &str) -> JsValue {
+        make_skapi_error(&self.message, &self.code, name, self.status_code, self.body)
     }
 }
 

@@ -176,7 +176,7 @@ pub async fn client_secret_request_history(
             if query.poll_ms > 0.0 {
                 let interval = polls::interval(query.poll_ms);
                 let (c, page_query, id) = (client.clone(), body.clone(), full_id.clone());
-                pending.push(&polls::stoppable(&polls, Some(full_id), queue, move |_| settle(c, id, item, interval, page_query)));
+                pending.push(&polls::stoppable(&polls, Some(full_id), queue, None, move |_| settle(c, id, item, interval, page_query)));
             }
         }
         list.push(&value);

@@ -36,6 +36,8 @@ extern "C" {
     /// A copy of an ID token's claims, with `user_id` beside `sub`.
     #[wasm_bindgen(js_name = userOf)]
     fn user_of(claims: &JsValue) -> JsValue;
+    /// `promise`, or a rejection with `error` as soon as `signal` aborts.
+    fn abortable(promise: &js_sys::Promise, signal: &JsValue, error: &JsValue) -> js_sys::Promise;
 }
 
 /// A connection to one Skapi service (on Skapi's backend or a self-hosted `skapi-server`).
@@ -88,7 +90,14 @@ impl Skapi {
     #[wasm_bindgen(js_name = clientSecretRequestHistory)]
     pub fn client_secret_request_history(&self, params: JsValue, fetch_options: Option<JsValue>) -> js_sys::Promise {
         let (client, polls, cursors) = (self.client.clone(), self.polls.clone(), self.cursors.clone());
-        js::promise(history::client_secret_request_history(client, polls, cursors, params, fetch_options))
+        // `params.signal` rejects the call at once.
+        let signal = js::get(&params, "signal");
+        let listed = js::promise(history::client_secret_request_history(client, polls, cursors, params, fetch_options));
+        if signal.is_object() {
+            abortable(&listed, &signal, &polls::aborted())
+        } else {
+            listed
+        }
     }
 
     /// Reads a stream by id (one this page did not start, or after a reload) from chunk

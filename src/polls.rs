@@ -26,15 +26,19 @@ pub struct PollEntry {
     stop: Rc<StopSignal>,
 }
 
-/// Set by `stop()`: the poll's future ends at its next wake-up, dropping its timer and fetch.
+/// Set by `stop()` or the caller's `AbortSignal`: the poll's future ends at its next wake-up,
+/// dropping its timer and fetch.
 #[derive(Default)]
 struct StopSignal {
     stopped: Cell<bool>,
+    /// Stopped by an `AbortSignal` (the promise then rejects, and the request is cancelled).
+    aborted: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl StopSignal {
-    fn stop(&self) {
+    fn stop(&self, aborted: bool) {
+        self.aborted.set(aborted);
         self.stopped.set(true);
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();
@@ -66,6 +70,9 @@ impl Future for Stoppable {
 extern "C" {
     #[wasm_bindgen(js_name = attachStop)]
     fn attach_stop(promise: &js_sys::Promise, stop: &JsValue, token: f64);
+    /// Calls `stop(token, true)` when `signal` aborts.
+    #[wasm_bindgen(js_name = watchAbort)]
+    fn watch_abort(signal: &JsValue, stop: &JsValue, token: f64);
     /// What a stopped poll resolves with: `{id, status: 'stopped'}`.
     fn stopped(full_id: Option<String>) -> JsValue;
 }
@@ -74,7 +81,7 @@ pub struct PollRegistry {
     next: Cell<u64>,
     /// By token, in increasing order (tokens only grow).
     entries: RefCell<Vec<(u64, Rc<PollEntry>)>>,
-    /// `(token) => stop that poll`
+    /// `(token, aborted) => stop that poll`
     stop_fn: JsValue,
 }
 
@@ -89,12 +96,12 @@ impl PollRegistry {
     pub fn new() -> Rc<PollRegistry> {
         Rc::new_cyclic(|registry: &std::rc::Weak<PollRegistry>| {
             let registry = registry.clone();
-            let stop = move |token: f64| {
+            let stop = move |token: f64, aborted: bool| {
                 if let Some(entry) = registry.upgrade().and_then(|r| r.take(token as u64)) {
-                    entry.stop.stop();
+                    entry.stop.stop(aborted);
                 }
             };
-            PollRegistry { next: Cell::new(0), entries: RefCell::default(), stop_fn: Closure::<dyn FnMut(f64)>::new(stop).into_js_value() }
+            PollRegistry { next: Cell::new(0), entries: RefCell::default(), stop_fn: Closure::<dyn FnMut(f64, bool)>::new(stop).into_js_value() }
         })
     }
 
@@ -122,7 +129,7 @@ impl PollRegistry {
         });
         // Signalled outside the borrow: a stopped future touches the registry as it ends.
         for entry in &stopped {
-            entry.stop.stop();
+            entry.stop.stop(false);
         }
         stopped.len()
     }
@@ -132,30 +139,69 @@ impl PollRegistry {
     }
 }
 
-/// Runs `work` as a stoppable poll and returns its promise, with `stop()` on it.
-pub fn stoppable<F, W>(polls: &Rc<PollRegistry>, full_id: Option<String>, queue: Option<String>, work: W) -> js_sys::Promise
+/// What aborts a poll: the caller's `AbortSignal`, and the client that cancels the request on
+/// the server.
+pub struct Abort {
+    pub signal: JsValue,
+    pub client: Rc<Client>,
+}
+
+impl Abort {
+    /// `options.signal`, when `options` names one.
+    pub fn of(options: &JsValue, client: &Rc<Client>) -> Option<Abort> {
+        let signal = if options.is_object() { js::get(options, "signal") } else { JsValue::UNDEFINED };
+        signal.is_object().then(|| Abort { signal, client: client.clone() })
+    }
+}
+
+/// The rejection of an aborted call: a `SkapiError` named `AbortError`, code `CANCELED`.
+pub fn aborted() -> JsValue {
+    SdkError::new(ErrorCode::Canceled, "The request was aborted.").into_js_as("AbortError")
+}
+
+/// Runs `work` as a stoppable poll and returns its promise, with `stop()` on it; `abort`
+/// rejects it at once (before anything is sent when the signal is aborted already) and
+/// cancels the request on the server.
+pub fn stoppable<F, W>(polls: &Rc<PollRegistry>, full_id: Option<String>, queue: Option<String>, abort: Option<Abort>, work: W) -> js_sys::Promise
 where
     W: FnOnce(Rc<PollEntry>) -> F,
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
+    if abort.as_ref().is_some_and(|a| js::get(&a.signal, "aborted").is_truthy()) {
+        return js_sys::Promise::reject(&aborted());
+    }
     let signal = Rc::new(StopSignal::default());
     let entry = Rc::new(PollEntry { full_id: RefCell::new(full_id), queue, stop: signal.clone() });
     let work = Box::pin(work(entry.clone()));
-    run(polls, entry, Stoppable { work, signal })
+    run(polls, entry, Stoppable { work, signal }, abort)
 }
 
 /// The part of [`stoppable`] that does not depend on the work's type (compiled once).
-fn run(polls: &Rc<PollRegistry>, entry: Rc<PollEntry>, future: Stoppable) -> js_sys::Promise {
+fn run(polls: &Rc<PollRegistry>, entry: Rc<PollEntry>, future: Stoppable, abort: Option<Abort>) -> js_sys::Promise {
     let token = polls.next.get();
     polls.next.set(token + 1);
     polls.entries.borrow_mut().push((token, entry.clone()));
+    if let Some(abort) = &abort {
+        watch_abort(&abort.signal, &polls.stop_fn, token as f64);
+    }
     let registry = polls.clone();
     let promise = js::promise(async move {
         let outcome = future.await;
         registry.take(token);
-        match outcome {
-            Ok(result) => result,
-            Err(()) => Ok(stopped(entry.full_id.borrow().clone())),
+        let full_id = entry.full_id.borrow().clone();
+        match (outcome, abort) {
+            (Ok(result), _) => result,
+            (Err(()), Some(abort)) if entry.stop.aborted.get() => {
+                if let Some(id) = full_id {
+                    // Cancelled on the server by `cancelClientSecretRequest` itself (a finished
+                    // request is left as it is); the promise does not wait for it.
+                    let params = js_sys::Object::new();
+                    js::set(&params, "id", &id.into());
+                    let _ = js::promise(crate::request::cancel(abort.client, params.into()));
+                }
+                Err(aborted())
+            }
+            (Err(()), _) => Ok(stopped(full_id)),
         }
     });
     attach_stop(&promise, &polls.stop_fn, token as f64);
@@ -220,8 +266,9 @@ pub fn poll_function(
         };
         // The callbacks given to `poll()` itself (history items) win over the request's own.
         let callbacks = if Callbacks::given(&arg) { Callbacks::from(&arg) } else { callbacks.clone() };
+        let abort = Abort::of(&arg, &client);
         let (client, full_id2) = (client.clone(), full_id.clone());
-        stoppable(&polls, Some(full_id.clone()), queue.clone(), move |_| async move {
+        stoppable(&polls, Some(full_id.clone()), queue.clone(), abort, move |_| async move {
             match poll_until_done(&client, &full_id2, interval).await {
                 Ok(answer) => callbacks.respond(answer),
                 Err(e) => callbacks.fail(e.into_js(method)),

@@ -83,7 +83,8 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
     let registry = polls.clone();
-    polls::stoppable(&polls, None, request.queue.clone(), move |entry| async move {
+    let abort = polls::Abort::of(&params.0, &client);
+    polls::stoppable(&polls, None, request.queue.clone(), abort, move |entry| async move {
         let mut turn = turn;
         if let Some(turn) = turn.as_mut() {
             turn.wait().await;
@@ -162,7 +163,8 @@ pub fn read_stream(client: Rc<Client>, polls: Rc<PollRegistry>, request_id: JsVa
         Err(e) => return reject(e, NAME),
     };
     let (callbacks, on_stream) = (Callbacks::from(&options), js::function(&options, "onStream"));
-    polls::stoppable(&polls, Some(full_id.clone()), None, move |_| async move {
+    let abort = polls::Abort::of(&options, &client);
+    polls::stoppable(&polls, Some(full_id.clone()), None, abort, move |_| async move {
         match stream::read(&client, &full_id, since, interval, on_stream, NAME).await {
             Ok(result) => callbacks.respond(result),
             Err(e) => callbacks.fail(e),

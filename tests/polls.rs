@@ -153,3 +153,62 @@ async fn finds_the_gateways_through_the_cdn_without_an_endpoint() {
     let err = settle(unknown.client_secret_request(js(seed(json!({}))))).await.unwrap_err();
     assert_skapi_error(&err, "NOT_EXISTS", "clientSecretRequest()");
 }
+
+/// `new AbortController()`
+fn abort_controller() -> JsValue {
+    let constructor: js_sys::Function = get(&js_sys::global(), "AbortController").dyn_into().unwrap();
+    js_sys::Reflect::construct(&constructor, &js_sys::Array::new()).unwrap()
+}
+
+fn with_signal(params: serde_json::Value, controller: &JsValue) -> JsValue {
+    let params = js(params);
+    js_sys::Reflect::set(&params, &"signal".into(), &get(controller, "signal")).unwrap();
+    params
+}
+
+#[wasm_bindgen_test]
+async fn an_aborted_signal_rejects_at_once_and_sends_nothing() {
+    let skapi = skapi();
+    let controller = abort_controller();
+    call(&controller, "abort", &JsValue::UNDEFINED);
+    let url = format!("{}&tag=aborted-before", slow_url(10));
+    let err = settle(skapi.client_secret_request(with_signal(seed(json!({"url": url, "poll": 30})), &controller))).await.unwrap_err();
+    assert_skapi_error(&err, "CANCELED", "AbortError");
+    let err = settle(skapi.client_secret_request_history(with_signal(json!({"url": url, "method": "POST"}), &controller), None)).await.unwrap_err();
+    assert_skapi_error(&err, "CANCELED", "AbortError");
+    sleep(100).await;
+    let history = settle(skapi.client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+    assert_eq!(rust(&get(&history, "list")), json!([]), "nothing was sent");
+}
+
+#[wasm_bindgen_test]
+async fn aborting_a_running_request_rejects_and_cancels_it_on_the_server() {
+    let skapi = skapi();
+    let controller = abort_controller();
+    let url = format!("{}&tag=aborted-running", slow_url(1500));
+    let running = skapi.client_secret_request(with_signal(seed(json!({"url": url, "poll": 30})), &controller));
+    sleep(200).await;
+    call(&controller, "abort", &JsValue::UNDEFINED);
+    let err = settle(running).await.unwrap_err();
+    assert_skapi_error(&err, "CANCELED", "AbortError");
+    assert_eq!(skapi.active_polls(), 0);
+    // The server was told: the request ends cancelled, not resolved.
+    let mut status = json!(null);
+    for _ in 0..50 {
+        let history = settle(skapi.client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+        status = rust(&get(&history, "list"))[0].clone();
+        if status["status"] == "failed" {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!((status["status"].as_str(), status["error"]["code"].as_str()), (Some("failed"), Some("CANCELED")), "{status}");
+
+    // poll() takes a signal too.
+    let pending = settle(skapi.client_secret_request(js(seed(json!({"url": format!("{}&tag=aborted-poll", slow_url(1500))}))))).await.unwrap();
+    let controller = abort_controller();
+    let polling: Promise = call(&pending, "poll", &with_signal(json!({"latency": 30}), &controller)).dyn_into().unwrap();
+    sleep(100).await;
+    call(&controller, "abort", &JsValue::UNDEFINED);
+    assert_skapi_error(&settle(polling).await.unwrap_err(), "CANCELED", "AbortError");
+}

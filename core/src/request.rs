@@ -133,8 +133,7 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     let to_ms = |n: f64| if units == Units::Wire { n * 1000.0 } else { n };
     let expires_ms = opt_number(params, "expires", None)?.map(|n| check_expires(to_ms(n))).transpose()?;
     // `secretName`: Skapi's newest name for it.
-    let client_secret_name =
-        opt_str(params, "clientSecretName")?.or(opt_str(params, "secretName")?).ok_or_else(|| required("clientSecretName"))?;
+    let client_secret_name = opt_str(params, "clientSecretName")?.or(opt_str(params, "secretName")?).ok_or_else(|| required("clientSecretName"))?;
     let method = opt_str(params, "method")?.ok_or_else(|| required("method"))?;
     let url = opt_str(params, "url")?.ok_or_else(|| required("url"))?;
     url::validate(&url)?;
