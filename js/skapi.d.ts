@@ -48,6 +48,19 @@ export interface RequestParams<R = Json> {
   onStream?: OnStream;
   /** Aborting rejects at once (a `SkapiError` named `AbortError`, code `CANCELED`) and cancels the request on the server. */
   signal?: AbortSignal;
+  /**
+   * How the final answer is handed over: `arrayBuffer` and `blob` give the answer's exact bytes
+   * (the server keeps any answer as bytes then), `text` its text, `json` (default) as it is.
+   */
+  responseType?: ResponseType;
+}
+
+export type ResponseType = 'arrayBuffer' | 'blob' | 'text' | 'json';
+
+/** A non-text answer as the wire carries it (`responseType` absent or `json`). */
+export interface BinaryBody {
+  body_b64: string;
+  body_content_type: string;
 }
 
 /** How a chunk arrived: pushed by the server as it was written, or read by polling. */
@@ -89,7 +102,13 @@ export interface StreamOptions {
 /** What `poll()` accepts: an interval in ms, or `{latency}`. */
 export type PollArgument =
   | number
-  | { latency?: number; onResponse?: (response: Json) => void; onError?: (error: SkapiError) => void; signal?: AbortSignal };
+  | {
+      latency?: number;
+      onResponse?: (response: Json) => void;
+      onError?: (error: SkapiError) => void;
+      signal?: AbortSignal;
+      responseType?: ResponseType;
+    };
 
 /** A promise that polls, and can be stopped: it then resolves `{id, status: 'stopped'}`. */
 export interface PollPromise<T> extends Promise<T | StoppedPoll> {
@@ -144,6 +163,8 @@ export interface HistoryParams {
   poll?: number;
   /** Aborting rejects the call at once (a `SkapiError` named `AbortError`). */
   signal?: AbortSignal;
+  /** Each item's `response_body` as it asks (see `ClientSecretRequestParams.responseType`). */
+  responseType?: ResponseType;
 }
 
 export interface FetchOptions {

@@ -35,6 +35,20 @@ export function attachStop(p, stop, token) {
   return p;
 }
 
+/**
+ * A final answer as `type` asks: bytes kept as `{body_b64, body_content_type}` become an
+ * ArrayBuffer, a Blob of that type, or their UTF-8 text; other answers their text as bytes.
+ */
+export function shapeAnswer(answer, type) {
+  if (type === 'json') return answer;
+  const binary = answer !== null && typeof answer === 'object' && typeof answer.body_b64 === 'string' && typeof answer.body_content_type === 'string';
+  const text = typeof answer === 'string' ? answer : JSON.stringify(answer);
+  const bytes = binary ? Uint8Array.from(atob(answer.body_b64), (c) => c.charCodeAt(0)) : new TextEncoder().encode(text);
+  if (type === 'arrayBuffer') return bytes.buffer;
+  if (type === 'blob') return new Blob([bytes], { type: binary ? answer.body_content_type : typeof answer === 'string' ? 'text/plain' : 'application/json' });
+  return binary ? new TextDecoder().decode(bytes) : text;
+}
+
 export function watchAbort(signal, stop, token) {
   signal.addEventListener('abort', () => stop(token, true), { once: true });
 }

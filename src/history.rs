@@ -6,6 +6,7 @@ use crate::client::Client;
 use crate::error::SdkError;
 use crate::js::{self, Js};
 use crate::polls::{self, PollRegistry};
+use skapi_core::request::ResponseType;
 use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::{HistoryPage, PollBody, PollingResult, Status};
 use skapi_core::{id, ApiError, ErrorCode, Method};
@@ -53,6 +54,7 @@ struct Query {
     queue: Option<String>,
     status: Option<Status>,
     poll_ms: f64,
+    response_type: Option<ResponseType>,
 }
 
 fn text(obj: &Js, key: &str) -> Option<String> {
@@ -81,7 +83,8 @@ fn parse_query(params: &Js) -> Result<Query, ApiError> {
     if poll_ms < 0.0 {
         return Err(ApiError::invalid_parameter("\"poll\" should be a non-negative number."));
     }
-    Ok(Query { method, url, queue: text(params, "queue"), status, poll_ms })
+    let response_type = text(params, "responseType").map(|t| ResponseType::checked(&t)).transpose()?;
+    Ok(Query { method, url, queue: text(params, "queue"), status, poll_ms, response_type })
 }
 
 /// Paging options: `limit`, `startKey`, `fetchMore`, `ascending`.
@@ -167,16 +170,24 @@ pub async fn client_secret_request_history(
     let list = js_sys::Array::new();
     for raw in page.list {
         let item = PollingResult::from(raw);
-        let value = js::to_js(&item);
+        let value = shaped_item(js::to_js(&item), query.response_type);
         if !item.status.is_final() {
             let full_id = id::full(&key, &item.id);
             let queue = item.queue_name.clone();
-            let poll = polls::poll_function(client.clone(), polls.clone(), full_id.clone(), queue.clone(), Callbacks::default(), METHOD);
+            let poll = polls::poll_function(
+                client.clone(),
+                polls.clone(),
+                full_id.clone(),
+                queue.clone(),
+                Callbacks::default(),
+                query.response_type,
+                METHOD,
+            );
             js::set(&value, "poll", &poll);
             if query.poll_ms > 0.0 {
                 let interval = polls::interval(query.poll_ms);
-                let (c, page_query, id) = (client.clone(), body.clone(), full_id.clone());
-                pending.push(&polls::stoppable(&polls, Some(full_id), queue, None, move |_| settle(c, id, item, interval, page_query)));
+                let (c, page_query, id, shape) = (client.clone(), body.clone(), full_id.clone(), query.response_type);
+                pending.push(&polls::stoppable(&polls, Some(full_id), queue, None, move |_| settle(c, id, item, interval, page_query, shape)));
             }
         }
         list.push(&value);
@@ -184,14 +195,30 @@ pub async fn client_secret_request_history(
     Ok(history_page(&list, &page.start_key.0, page.end_of_list, &js_sys::Array::from(&keys), &pending))
 }
 
+/// A history item (a `PollingResult`) with its answer as `response_type` asks.
+fn shaped_item(item: JsValue, response_type: Option<ResponseType>) -> JsValue {
+    let body = js::get(&item, "response_body");
+    if response_type.is_some() && !body.is_null() && !body.is_undefined() {
+        js::set(&item, "response_body", &polls::shaped(body, response_type));
+    }
+    item
+}
+
 /// Polls one unfinished item, then reads its final record from the same history page (the poll
 /// answer alone lacks the status code and timestamps of a resolved request).
-async fn settle(client: Rc<Client>, full_id: String, item: PollingResult<Js>, interval: u32, page_query: PollBody<Js>) -> Result<JsValue, JsValue> {
-    let outcome = polls::poll_until_done(&client, &full_id, interval).await;
+async fn settle(
+    client: Rc<Client>,
+    full_id: String,
+    item: PollingResult<Js>,
+    interval: u32,
+    page_query: PollBody<Js>,
+    response_type: Option<ResponseType>,
+) -> Result<JsValue, JsValue> {
+    let outcome = polls::poll_until_done(&client, &full_id, interval, None).await;
     if let Ok(answer) = client.post("csr-poll", &page_query).await {
         if let Some(page) = js::read::<HistoryPage<Js>>(&answer) {
             if let Some(raw) = page.list.into_iter().find(|r| r.id == item.id && r.stts.is_final()) {
-                return Ok(js::to_js(&PollingResult::from(raw)));
+                return Ok(shaped_item(js::to_js(&PollingResult::from(raw)), response_type));
             }
         }
     }
@@ -210,5 +237,5 @@ async fn settle(client: Rc<Client>, full_id: String, item: PollingResult<Js>, in
             done.error = Some(ApiError::new(ErrorCode::parse(&code).unwrap_or(ErrorCode::ServerError), message));
         }
     }
-    Ok(js::to_js(&done))
+    Ok(shaped_item(js::to_js(&done), response_type))
 }

@@ -7,6 +7,7 @@ use crate::callbacks::Callbacks;
 use crate::client::Client;
 use crate::error::SdkError;
 use crate::js;
+use skapi_core::request::ResponseType;
 use skapi_core::wire::{Status, StatusEnvelope};
 use skapi_core::{id, ErrorCode};
 use std::cell::{Cell, RefCell};
@@ -70,6 +71,9 @@ impl Future for Stoppable {
 extern "C" {
     #[wasm_bindgen(js_name = attachStop)]
     fn attach_stop(promise: &js_sys::Promise, stop: &JsValue, token: f64);
+    /// `answer` as `responseType` asks (`arrayBuffer`, `blob`, `text`; `json`: as it is).
+    #[wasm_bindgen(js_name = shapeAnswer)]
+    fn shape_answer(answer: JsValue, response_type: &str) -> JsValue;
     /// Calls `stop(token, true)` when `signal` aborts.
     #[wasm_bindgen(js_name = watchAbort)]
     fn watch_abort(signal: &JsValue, stop: &JsValue, token: f64);
@@ -219,9 +223,17 @@ pub fn is_unfinished(answer: &JsValue, short: &str) -> bool {
     unfinished_id(answer).is_some_and(|id| id == short)
 }
 
-/// Polls a full id every `interval_ms` until it finishes; the third party's answer, or the
-/// failure as an error.
-pub async fn poll_until_done(client: &Client, full_id: &str, interval_ms: u32) -> Result<JsValue, SdkError> {
+/// `answer` as `response_type` asks.
+pub fn shaped(answer: JsValue, response_type: Option<ResponseType>) -> JsValue {
+    match response_type {
+        Some(t) => shape_answer(answer, t.as_str()),
+        None => answer,
+    }
+}
+
+/// Polls a full id every `interval_ms` until it finishes; the third party's answer (as
+/// `response_type` asks), or the failure as an error.
+pub async fn poll_until_done(client: &Client, full_id: &str, interval_ms: u32, response_type: Option<ResponseType>) -> Result<JsValue, SdkError> {
     let short = id::split_full(full_id).map(|(_, s)| s.to_owned()).unwrap_or_default();
     let mut body = client.poll_body();
     body.id = Some(full_id.to_owned());
@@ -229,7 +241,7 @@ pub async fn poll_until_done(client: &Client, full_id: &str, interval_ms: u32) -
         crate::timer::sleep(interval_ms).await;
         let answer = client.post("csr-poll", &body).await?;
         if !is_unfinished(&answer, &short) {
-            return Ok(answer);
+            return Ok(shaped(answer, response_type));
         }
     }
 }
@@ -257,9 +269,12 @@ pub fn poll_function(
     full_id: String,
     queue: Option<String>,
     callbacks: Callbacks,
+    response_type: Option<ResponseType>,
     method: &'static str,
 ) -> JsValue {
     let poll = move |arg: JsValue| -> js_sys::Promise {
+        // `poll({responseType})` may ask for another shape than the request did.
+        let response_type = js::text(&arg, "responseType").and_then(|t| ResponseType::parse(&t)).or(response_type);
         let interval = match latency_of(&arg) {
             Ok(ms) => ms,
             Err(e) => return js_sys::Promise::reject(&e.into_js(method)),
@@ -269,7 +284,7 @@ pub fn poll_function(
         let abort = Abort::of(&arg, &client);
         let (client, full_id2) = (client.clone(), full_id.clone());
         stoppable(&polls, Some(full_id.clone()), queue.clone(), abort, move |_| async move {
-            match poll_until_done(&client, &full_id2, interval).await {
+            match poll_until_done(&client, &full_id2, interval, response_type).await {
                 Ok(answer) => callbacks.respond(answer),
                 Err(e) => callbacks.fail(e.into_js(method)),
             }

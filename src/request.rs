@@ -80,6 +80,7 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         expires: request.expires_ms.map(rules::wire_expires),
         stream: request.stream.then_some(true),
         realtime: request.realtime.then_some(true),
+        response_type: request.response_type.map(|t| t.as_str().to_owned()),
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
     let registry = polls.clone();
@@ -110,7 +111,7 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
             };
         }
         if request.poll_ms > 0.0 {
-            let outcome = polls::poll_until_done(&client, &full_id, polls::interval(request.poll_ms)).await;
+            let outcome = polls::poll_until_done(&client, &full_id, polls::interval(request.poll_ms), request.response_type).await;
             drop(turn);
             return match outcome {
                 Ok(answer) => callbacks.respond(answer),
@@ -118,7 +119,7 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
             };
         }
         drop(turn);
-        let poll = polls::poll_function(client.clone(), registry, full_id, request.queue.clone(), callbacks.clone(), METHOD);
+        let poll = polls::poll_function(client.clone(), registry, full_id, request.queue.clone(), callbacks.clone(), request.response_type, METHOD);
         js::set(&accepted, "poll", &poll);
         callbacks.respond(accepted)
     })

@@ -147,6 +147,13 @@ function handle(req, res) {
     if (url.pathname === '/v1/echo') {
       return json(res, 200, { method: req.method, raw, search: url.search, contentType: req.headers['content-type'] || null });
     }
+    // Speech-like bytes: every byte value, `?n=` times, as audio/mpeg (with the key only).
+    if (url.pathname === '/v1/audio/speech') {
+      if (req.headers.authorization !== `Bearer ${secret}`) return json(res, 401, { error: { message: 'Incorrect API key provided' } });
+      const n = Number(url.searchParams.get('n') || 1);
+      res.writeHead(200, { 'content-type': 'audio/mpeg' });
+      return res.end(Buffer.from(Array.from({ length: 256 * n }, (_, i) => i % 256)));
+    }
     if (url.pathname === '/maps' && req.method === 'GET') {
       if (url.searchParams.get('key') !== secret) return json(res, 403, { error: 'bad key' });
       return json(res, 200, { place: url.searchParams.get('q') });

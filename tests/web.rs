@@ -197,3 +197,44 @@ async fn patch_sends_its_body_and_head_its_headers() {
     assert_eq!((item["status"].as_str(), item["status_code"].as_u64()), (Some("resolved"), Some(200)), "{item}");
     assert_eq!(item["request_body"], json!({"q": "1"}));
 }
+
+fn bytes_of(buffer: &JsValue) -> Vec<u8> {
+    assert!(buffer.is_instance_of::<js_sys::ArrayBuffer>(), "an ArrayBuffer: {buffer:?}");
+    js_sys::Uint8Array::new(buffer).to_vec()
+}
+
+async fn blob_bytes(blob: &JsValue) -> (String, Vec<u8>) {
+    let kind = get(blob, "type").as_string().expect("a Blob");
+    let buffer = settle(call(blob, "arrayBuffer", &JsValue::UNDEFINED).dyn_into().unwrap()).await.unwrap();
+    (kind, bytes_of(&buffer))
+}
+
+#[wasm_bindgen_test]
+async fn answers_come_as_array_buffers_blobs_or_text_byte_for_byte() {
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(512).collect();
+    let speech = |response_type: &str| {
+        json!({"clientSecretName": "openai", "url": format!("{}/v1/audio/speech?n=2", stand_in()), "method": "POST",
+               "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"input": "hello"}, "poll": 30, "responseType": response_type})
+    };
+    let buffer = settle(skapi().client_secret_request(js(speech("arrayBuffer")))).await.unwrap();
+    assert_eq!(bytes_of(&buffer), every_byte, "every byte value, exactly");
+    let blob = settle(skapi().client_secret_request(js(speech("blob")))).await.unwrap();
+    assert_eq!(blob_bytes(&blob).await, ("audio/mpeg".to_owned(), every_byte.clone()));
+
+    // A JSON answer asked for as bytes: the text the third party wrote, exactly.
+    let echo = json!({"clientSecretName": "openai", "url": format!("{}/v1/echo", stand_in()), "method": "POST",
+                      "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"n": 1}, "responseType": "arrayBuffer"});
+    let pending = settle(skapi().client_secret_request(js(echo))).await.unwrap();
+    let buffer = call_async(&pending, "poll", &js(json!({"latency": 30}))).await.unwrap();
+    let text = String::from_utf8(bytes_of(&buffer)).unwrap();
+    assert_eq!(text, r#"{"method":"POST","raw":"{\"n\":1}","search":"","contentType":"application/json"}"#);
+
+    // History items too; an unknown responseType is refused.
+    let url = format!("{}/v1/audio/speech?n=2", stand_in());
+    let history =
+        settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "POST", "responseType": "blob"})), None)).await.unwrap();
+    let item = js_sys::Array::from(&get(&history, "list")).get(0);
+    assert_eq!(blob_bytes(&get(&item, "response_body")).await, ("audio/mpeg".to_owned(), every_byte));
+    let err = settle(skapi().client_secret_request(js(speech("stream")))).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+}

@@ -31,6 +31,43 @@ pub fn forbidden_header(name: &str) -> bool {
     CONNECTION_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-")
 }
 
+/// How the caller wants the answer handed over (Skapi's newest SDK's `responseType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    ArrayBuffer,
+    Blob,
+    Text,
+    Json,
+}
+
+impl ResponseType {
+    pub const ALL: [ResponseType; 4] = [ResponseType::ArrayBuffer, ResponseType::Blob, ResponseType::Text, ResponseType::Json];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::ArrayBuffer => "arrayBuffer",
+            ResponseType::Blob => "blob",
+            ResponseType::Text => "text",
+            ResponseType::Json => "json",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResponseType> {
+        ResponseType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// [`ResponseType::parse`], refusing any other name with skapi's message.
+    pub fn checked(s: &str) -> Result<ResponseType, ApiError> {
+        ResponseType::parse(s)
+            .ok_or_else(|| ApiError::invalid_parameter("\"responseType\" should be either \"arrayBuffer\" or \"blob\" or \"text\" or \"json\"."))
+    }
+
+    /// The caller wants bytes: the server keeps any answer as bytes, exactly.
+    pub fn wants_bytes(self) -> bool {
+        matches!(self, ResponseType::ArrayBuffer | ResponseType::Blob)
+    }
+}
+
 /// Where a request's numbers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Units {
@@ -56,6 +93,7 @@ pub struct Checked {
     pub stream: bool,
     /// 2.x `realtime: true` (only with `stream`).
     pub realtime: bool,
+    pub response_type: Option<ResponseType>,
 }
 
 fn required(key: &str) -> ApiError {
@@ -183,7 +221,8 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     if realtime && !stream {
         return Err(ApiError::invalid_parameter("\"realtime\" requires \"stream\": true."));
     }
-    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms, stream, realtime })
+    let response_type = opt_str(params, "responseType")?.map(|t| ResponseType::checked(&t)).transpose()?;
+    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms, stream, realtime, response_type })
 }
 
 /// A checked request as the server keeps and sends it.
@@ -203,6 +242,8 @@ pub struct Request {
     pub stream: bool,
     /// 2.x `realtime` (only with `stream`): kept, not acted on.
     pub realtime: bool,
+    /// With `arrayBuffer` or `blob`, any answer is kept as bytes.
+    pub response_type: Option<ResponseType>,
 }
 
 #[cfg(feature = "json")]
@@ -238,6 +279,7 @@ impl Request {
             expires_ms: c.expires_ms,
             stream: c.stream,
             realtime: c.realtime,
+            response_type: c.response_type,
         }
     }
 
@@ -265,6 +307,7 @@ impl Request {
             expires: self.expires_ms.map(wire_expires),
             stream: self.stream.then_some(true),
             realtime: self.realtime.then_some(true),
+            response_type: self.response_type.map(|t| t.as_str().to_owned()),
         }
     }
 

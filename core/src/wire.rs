@@ -59,6 +59,11 @@ pub struct CsrBody<V = Json> {
     /// only with `stream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realtime: Option<bool>,
+    /// How the caller wants the answer (`arrayBuffer`, `blob`, `text`, `json`): with the first
+    /// two the server keeps any answer as bytes (skapi-server's own; Skapi's SDK shapes it in
+    /// the browser).
+    #[serde(rename = "responseType", default, skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<String>,
 }
 
 impl<V> CsrBody<V> {

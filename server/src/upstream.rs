@@ -104,7 +104,8 @@ impl Upstream {
 
     async fn try_send(&self, request: &Request, secret: &str) -> Result<Outcome, Outcome> {
         let response = self.start(request, secret).await?;
-        self.read_whole(response, secret).await
+        let bytes = request.response_type.is_some_and(|t| t.wants_bytes());
+        self.read_whole(response, secret, bytes).await
     }
 
     /// Fills the secret in and sends; the answer's head, or how sending failed.
@@ -158,7 +159,9 @@ impl Upstream {
     }
 
     /// Reads a whole answer, bounded by `--max-response-bytes`: text redacted, bytes kept exactly.
-    async fn read_whole(&self, mut response: reqwest::Response, secret: &str) -> Result<Outcome, Outcome> {
+    /// With `as_bytes` (the caller asked for bytes) a text answer is kept as bytes too: its
+    /// text redacted as any text is, otherwise byte for byte.
+    async fn read_whole(&self, mut response: reqwest::Response, secret: &str, as_bytes: bool) -> Result<Outcome, Outcome> {
         let status = response.status().as_u16();
         // Read a little past the limit, so that a secret straddling it is still redacted whole
         // before the body is cut.
@@ -174,7 +177,17 @@ impl Upstream {
         }
         let truncated = bytes.len() > limit;
         let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        if !content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]) {
+        let is_text = content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]);
+        if is_text && as_bytes {
+            let text = String::from_utf8_lossy(&bytes);
+            let text = if truncated { redact::redact_truncated(&text, limit, secret) } else { redact::redact(&text, secret) };
+            let body = BinaryBody {
+                body_b64: encoding::base64(text.as_bytes(), encoding::BASE64),
+                body_content_type: content_type.unwrap_or_else(|| "text/plain".into()),
+            };
+            return Ok(answered(status, serde_json::to_value(body).unwrap_or(Value::Null), truncated));
+        }
+        if !is_text {
             // Bytes are kept exactly (never read as text to be redacted: that would destroy them).
             bytes.truncate(limit);
             let body = BinaryBody {

@@ -89,3 +89,38 @@ async fn patch_sends_its_body_and_head_its_query_keeping_the_status() {
     assert_eq!(page["list"][0]["reqbdy"], json!({"q": "x"}), "{page}");
     assert_eq!(page["list"][0]["rslv"]["status_code"], 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_that_asks_for_bytes_gets_text_answers_as_bytes_redacted() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let mut ask = tagged(&format!("{api}/things/3"), "as-bytes");
+    ask["responseType"] = json!("arrayBuffer");
+    let id = server.submit("caller-a", ask).await;
+    let (status, body) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["body_content_type"], "application/json");
+    let written = json!({"method": "POST", "path": "/things/3", "body": r#"{"tag":"as-bytes"}"#});
+    assert_eq!(decoded(&body), serde_json::to_vec(&written).unwrap(), "the JSON text exactly as the third party wrote it");
+
+    // Text is still redacted when it is kept as bytes.
+    let mut leak = tagged(&format!("{api}/filler?n=3"), "leak");
+    leak["responseType"] = json!("blob");
+    let id = server.submit("caller-a", leak).await;
+    let (_, body) = server.poll_until_done("caller-a", &id).await;
+    let text = String::from_utf8(decoded(&body)).unwrap();
+    assert_eq!(text, "xxx$CLIENT_SECRET and the rest of the answer");
+
+    // `text` and `json` leave the answer as it is; anything else is refused.
+    let mut as_text = tagged(&format!("{api}/things/4"), "as-text");
+    as_text["responseType"] = json!("text");
+    let id = server.submit("caller-a", as_text).await;
+    assert_eq!(server.poll_until_done("caller-a", &id).await.1["path"], "/things/4");
+    let mut wrong = tagged(&format!("{api}/things/5"), "wrong");
+    wrong["responseType"] = json!("stream");
+    wrong["service"] = json!(SERVICE);
+    wrong["owner"] = json!(OWNER);
+    let (status, refused) = server.call("csr", "caller-a", wrong).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{refused}");
+}

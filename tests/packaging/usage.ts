@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   if (!isPollStopped(image)) console.log(image.data[0].b64_json);
 
   const pending = (await skapi.clientSecretRequest({ clientSecretName: 'maps', url: 'https://maps.example/geo', method: 'GET', params: { key: '$CLIENT_SECRET' } })) as PendingRequest;
-  const polling = pending.poll({ latency: 500, signal: new AbortController().signal });
+  const polling = pending.poll({ latency: 500, signal: new AbortController().signal, responseType: 'blob' });
   polling.stop();
   const stopped = await polling;
   console.log(skapi.isPollStopped(stopped), pending.id, pending.in_queue);
