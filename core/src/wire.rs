@@ -351,23 +351,28 @@ impl<T: Tree + Clone> FromTree<T> for RawHistoryItem<T> {
     }
 }
 
+/// A required array field of `obj`, every item read as `R`.
+fn array<T: Tree, R: FromTree<T>>(obj: &T, key: &str) -> Option<Vec<R>> {
+    let mut items = Vec::new();
+    let mut all_read = obj.field(key, |a| a.map(Tree::kind)) == Some(Kind::Array);
+    obj.field(key, |a| {
+        if let Some(a) = a {
+            a.entries(&mut |_, item| {
+                match R::from_tree(item) {
+                    Some(item) => items.push(item),
+                    None => all_read = false,
+                }
+                all_read
+            })
+        }
+    });
+    all_read.then_some(items)
+}
+
 impl<T: Tree + Clone> FromTree<T> for HistoryPage<T> {
     fn from_tree(v: &T) -> Option<HistoryPage<T>> {
-        let mut list = Vec::new();
-        let mut all_read = v.field("list", |l| l.map(Tree::kind)) == Some(Kind::Array);
-        v.field("list", |l| {
-            if let Some(l) = l {
-                l.entries(&mut |_, item| {
-                    match RawHistoryItem::from_tree(item) {
-                        Some(item) => list.push(item),
-                        None => all_read = false,
-                    }
-                    all_read
-                })
-            }
-        });
         Some(HistoryPage {
-            list: all_read.then_some(list)?,
+            list: array(v, "list")?,
             start_key: v.field("startKey", |k| k.cloned())?,
             end_of_list: v.field("endOfList", |e| e.and_then(Tree::boolean))?,
         })
@@ -382,19 +387,6 @@ impl<T: Tree> FromTree<T> for Chunk {
 
 impl<T: Tree + Clone> FromTree<T> for StreamPage<T> {
     fn from_tree(v: &T) -> Option<StreamPage<T>> {
-        let mut chunks = Vec::new();
-        let mut all_read = v.field("chunks", |c| c.map(Tree::kind)) == Some(Kind::Array);
-        v.field("chunks", |c| {
-            if let Some(c) = c {
-                c.entries(&mut |_, chunk| {
-                    match Chunk::from_tree(chunk) {
-                        Some(chunk) => chunks.push(chunk),
-                        None => all_read = false,
-                    }
-                    all_read
-                })
-            }
-        });
         let boolean = |key: &str| v.field(key, |b| b.and_then(Tree::boolean));
         Some(StreamPage {
             id: v.field("id", |id| id.and_then(text_in))?,
@@ -408,7 +400,7 @@ impl<T: Tree + Clone> FromTree<T> for StreamPage<T> {
                 None => Some(false),
                 Some(t) => t.boolean(),
             })?,
-            chunks: all_read.then_some(chunks)?,
+            chunks: array(v, "chunks")?,
             last_seq: v.field("last_seq", |s| s.and_then(u64_in))?,
             more: boolean("more")?,
             error: optional(v, "error", FailureBody::from_tree)?,
