@@ -3,7 +3,9 @@
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
+import zopfli from '@gfx/zopfli';
+
+const { gzipAsync } = zopfli;
 
 const [pkgDir, distDir] = process.argv.slice(2);
 const glue = path.join(pkgDir, 'skapi_wasm.js');
@@ -76,7 +78,8 @@ if (!snippet) throw new Error('SkapiError not found in the snippets');
 const wasm = path.join(pkgDir, 'skapi_wasm_bg.wasm');
 // Inline as base64 of its gzip (the page inflates it with DecompressionStream): base64 of the
 // raw wasm would weigh a third more than the wasm itself, even gzipped again by the server.
-const packed = zlib.gzipSync(fs.readFileSync(wasm), { level: 9 }).toString('base64');
+// Zopfli writes that gzip ≈ 5 % smaller than zlib's best (a few seconds of build time).
+const packed = Buffer.from(await gzipAsync(fs.readFileSync(wasm), { numiterations: 15 })).toString('base64');
 fs.writeFileSync(path.join(pkgDir, 'skapi_wasm_inline.mjs'), `export default ${JSON.stringify(packed)};\n`);
 
 fs.mkdirSync(distDir, { recursive: true });
