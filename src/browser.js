@@ -21,6 +21,22 @@ export function makeSkapiError(message, code, name, statusCode, body) {
   return new SkapiError(message, code, name, statusCode, body);
 }
 
+// ---- requests (src/request.rs)
+
+/**
+ * Where `data` holds a File, Blob, ArrayBuffer or typed array — `data`, `data[file]`,
+ * `data[list][0]` — or undefined. JSON.stringify would send such a value as `{}`.
+ */
+export function bytesAt(value, path = 'data', depth = 0) {
+  if (value === null || typeof value !== 'object' || depth > 32) return undefined;
+  if ((typeof Blob !== 'undefined' && value instanceof Blob) || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return path;
+  for (const key of Object.keys(value)) {
+    const found = bytesAt(value[key], `${path}[${key}]`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 // ---- the logged-in user (src/lib.rs)
 
 export function userOf(claims) {

@@ -21,6 +21,9 @@ const METHOD: &str = "clientSecretRequest()";
 extern "C" {
     #[wasm_bindgen(js_name = randomAlphanumerics)]
     fn random_alphanumerics(n: u32) -> String;
+    /// Where `data` holds a file or bytes (`data[file]`), if it does.
+    #[wasm_bindgen(js_name = bytesAt)]
+    fn bytes_at(data: &JsValue) -> Option<String>;
 }
 
 fn reject(e: ApiError, method: &str) -> js_sys::Promise {
@@ -60,6 +63,10 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         Ok(checked) => checked,
         Err(e) => return reject(e, METHOD),
     };
+    // A file would go out as `{}`: refused, naming where it is.
+    if let Some(path) = bytes_at(&js::get(&params.0, "data")) {
+        return reject(ApiError::invalid_parameter(["\"", &path, "\" holds a file or bytes: uploads are not supported yet."].concat()), METHOD);
+    }
     if request.stream && request.queue.is_none() {
         // As Skapi's SDK: every stream has a queue.
         let user = client.tokens.borrow().as_ref().and_then(|t| js::text(&t.claims, "sub"));

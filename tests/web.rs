@@ -238,3 +238,21 @@ async fn answers_come_as_array_buffers_blobs_or_text_byte_for_byte() {
     let err = settle(skapi().client_secret_request(js(speech("stream")))).await.unwrap_err();
     assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
 }
+
+#[wasm_bindgen_test]
+async fn a_file_or_bytes_in_data_is_refused_naming_where_it_is_never_sent_as_an_empty_object() {
+    let blob_class: js_sys::Function = get(&js_sys::global(), "Blob").dyn_into().unwrap();
+    let blob = Reflect::construct(&blob_class, &js_sys::Array::of1(&js_sys::Array::of1(&"hello".into()))).unwrap();
+    let bytes: JsValue = js_sys::Uint8Array::from(&[1u8, 2, 3][..]).into();
+    for (place, value, expected) in [
+        ("file", blob.clone(), "\"data[file]\" holds a file or bytes: uploads are not supported yet."),
+        ("list", js_sys::Array::of1(&bytes).into(), "\"data[list][0]\" holds a file or bytes: uploads are not supported yet."),
+    ] {
+        let params = js(seed(json!({"poll": 30})));
+        let data = get(&params, "data");
+        Reflect::set(&data, &place.into(), &value).unwrap();
+        let err = settle(skapi().client_secret_request(params)).await.unwrap_err();
+        assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+        assert_eq!(get(&err, "message").as_string().as_deref(), Some(expected));
+    }
+}
