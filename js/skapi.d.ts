@@ -25,8 +25,11 @@ export interface RequestParams<R = Json> {
   url: string;
   method: HttpMethod;
   headers?: Record<string, string | number | boolean>;
-  /** Request body (POST, PUT, PATCH). */
-  data?: { [key: string]: Json } | Json[];
+  /**
+   * Request body (POST, PUT, PATCH): JSON, or bytes (a Blob, ArrayBuffer or typed array) sent
+   * as they are, with the Blob's type unless a `Content-Type` header says otherwise.
+   */
+  data?: { [key: string]: Json } | Json[] | Blob | ArrayBuffer | ArrayBufferView;
   /** Query parameters (GET, DELETE, HEAD). */
   params?: { [key: string]: Json };
   /** Polling interval in ms; > 0 resolves with the final answer. Non-negative. */

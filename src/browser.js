@@ -37,6 +37,15 @@ export function bytesAt(value, path = 'data', depth = 0) {
   return undefined;
 }
 
+/** `[base64, content type]` of a Blob, ArrayBuffer or typed array (the Blob's type, or ''). */
+export async function base64Of(value) {
+  const blob = value instanceof Blob ? value : new Blob([value]);
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return [btoa(binary), blob.type];
+}
+
 // ---- the logged-in user (src/lib.rs)
 
 export function userOf(claims) {

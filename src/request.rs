@@ -14,6 +14,7 @@ use skapi_core::wire::{CsrBody, FinalizeBody, PollBody};
 use skapi_core::{id, ApiError, Method};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 const METHOD: &str = "clientSecretRequest()";
 
@@ -21,9 +22,12 @@ const METHOD: &str = "clientSecretRequest()";
 extern "C" {
     #[wasm_bindgen(js_name = randomAlphanumerics)]
     fn random_alphanumerics(n: u32) -> String;
-    /// Where `data` holds a file or bytes (`data[file]`), if it does.
+    /// Where `data` holds a file or bytes (`data`, `data[file]`), if it does.
     #[wasm_bindgen(js_name = bytesAt)]
     fn bytes_at(data: &JsValue) -> Option<String>;
+    /// Resolves `[base64, content type]` of a Blob, ArrayBuffer or typed array.
+    #[wasm_bindgen(js_name = base64Of)]
+    fn base64_of(bytes: &JsValue) -> js_sys::Promise;
 }
 
 fn reject(e: ApiError, method: &str) -> js_sys::Promise {
@@ -63,24 +67,30 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         Ok(checked) => checked,
         Err(e) => return reject(e, METHOD),
     };
-    // A file would go out as `{}`: refused, naming where it is.
-    if let Some(path) = bytes_at(&js::get(&params.0, "data")) {
-        return reject(ApiError::invalid_parameter(["\"", &path, "\" holds a file or bytes: uploads are not supported yet."].concat()), METHOD);
-    }
+    // `data` itself may be bytes (a Blob, an ArrayBuffer, a typed array): the body as it is. A
+    // file inside `data` would go out as `{}`: refused, naming where it is.
+    let data = js::get(&params.0, "data");
+    let raw = match bytes_at(&data).as_deref() {
+        None => None,
+        Some("data") => Some(data),
+        Some(path) => {
+            return reject(ApiError::invalid_parameter(["\"", path, "\" holds a file or bytes: uploads are not supported yet."].concat()), METHOD)
+        }
+    };
     if request.stream && request.queue.is_none() {
         // As Skapi's SDK: every stream has a queue.
         let user = client.tokens.borrow().as_ref().and_then(|t| js::text(&t.claims, "sub"));
         request.queue = Some(id::stream_queue(user.as_deref(), &random_alphanumerics(6)));
     }
     let on_stream = js::function(&params.0, "onStream");
-    let body: CsrBody<Js> = CsrBody {
+    let mut body: CsrBody<Js> = CsrBody {
         service: Some(client.service.clone()),
         owner: Some(client.owner.clone()),
         url: Some(request.url.clone()),
         client_secret_name: Some(request.client_secret_name.clone()),
         method: Some(request.method.lower().to_owned()),
         headers: nested(&params, "headers"),
-        data: nested(&params, "data"),
+        data: if raw.is_some() { None } else { nested(&params, "data") },
         params: nested(&params, "params"),
         poll: None,
         queue: request.queue.clone(),
@@ -88,6 +98,8 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         stream: request.stream.then_some(true),
         realtime: request.realtime.then_some(true),
         response_type: request.response_type.map(|t| t.as_str().to_owned()),
+        body_b64: None,
+        body_content_type: None,
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
     let registry = polls.clone();
@@ -96,6 +108,12 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         let mut turn = turn;
         if let Some(turn) = turn.as_mut() {
             turn.wait().await;
+        }
+        if let Some(raw) = raw {
+            // Skapi's wire form for bytes: base64 beside the content type.
+            let encoded = js_sys::Array::from(&JsFuture::from(base64_of(&raw)).await?);
+            body.body_b64 = encoded.get(0).as_string();
+            body.body_content_type = encoded.get(1).as_string().filter(|t| !t.is_empty());
         }
         let accepted = match client.post("csr", &body).await {
             Ok(answer) => answer,

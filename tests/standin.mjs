@@ -1,6 +1,7 @@
 // A stand-in third-party API for browser tests: answers like the real APIs do, but only when
 // it receives the real secret (given in STANDIN_SECRET), so a passing test proves the server
 // filled the placeholder in. Prints `listening on http://127.0.0.1:PORT` once ready.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -122,6 +123,17 @@ function handle(req, res) {
   const url = new URL(req.url, 'http://stand-in');
   if (rateLimiting(req, res, url)) return;
   if (proxy(req, res, url)) return;
+  // What arrived, as a hash of its exact bytes: {sha256, size, contentType} (with the key only).
+  if (url.pathname === '/v1/hash') {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      if (req.headers.authorization !== `Bearer ${secret}`) return json(res, 401, { error: 'bad key' });
+      const bytes = Buffer.concat(chunks);
+      json(res, 200, { sha256: crypto.createHash('sha256').update(bytes).digest('hex'), size: bytes.length, contentType: req.headers['content-type'] || null });
+    });
+    return;
+  }
   if (url.pathname === '/v1/chat/completions' && req.method === 'OPTIONS') {
     res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*', 'access-control-allow-methods': 'POST' });
     return res.end();

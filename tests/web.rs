@@ -256,3 +256,22 @@ async fn a_file_or_bytes_in_data_is_refused_naming_where_it_is_never_sent_as_an_
         assert_eq!(get(&err, "message").as_string().as_deref(), Some(expected));
     }
 }
+
+#[wasm_bindgen_test]
+async fn a_blob_or_typed_array_as_data_is_sent_as_the_body_byte_for_byte() {
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(512).collect();
+    // sha256 of every byte value twice, as the stand-in computes it.
+    const DIGEST: &str = "110009dcee21620b166f3abfecb5eff7a873be729d1c2d53822e7acc5f34eb9b";
+    let typed: JsValue = js_sys::Uint8Array::from(&every_byte[..]).into();
+    let blob_class: js_sys::Function = get(&js_sys::global(), "Blob").dyn_into().unwrap();
+    let options = js(json!({"type": "audio/wav"}));
+    let blob = Reflect::construct(&blob_class, &js_sys::Array::of2(&js_sys::Array::of1(&typed), &options)).unwrap();
+    for (data, content_type) in [(typed.clone(), "application/octet-stream"), (blob, "audio/wav")] {
+        let params = js(json!({"clientSecretName": "openai", "url": format!("{}/v1/hash", stand_in()), "method": "POST",
+                              "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "poll": 30}));
+        Reflect::set(&params, &"data".into(), &data).unwrap();
+        let hashed = rust(&settle(skapi().client_secret_request(params)).await.unwrap());
+        assert_eq!(hashed["size"], 512, "{hashed}");
+        assert_eq!((hashed["contentType"].as_str(), hashed["sha256"].as_str()), (Some(content_type), Some(DIGEST)), "exactly the bytes");
+    }
+}

@@ -244,6 +244,8 @@ pub struct Request {
     pub realtime: bool,
     /// With `arrayBuffer` or `blob`, any answer is kept as bytes.
     pub response_type: Option<ResponseType>,
+    /// A raw body (`body_b64` on the wire) and its content type, sent instead of `data`.
+    pub raw_body: Option<(Vec<u8>, String)>,
 }
 
 #[cfg(feature = "json")]
@@ -263,7 +265,19 @@ impl Request {
             check_expires(seconds * 1000.0)?;
         }
         let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
-        Ok(Request::assemble(check(&value, Units::Wire)?, &value))
+        let mut request = Request::assemble(check(&value, Units::Wire)?, &value);
+        if let Some(b64) = &body.body_b64 {
+            if request.data.is_some() {
+                return Err(ApiError::invalid_parameter("\"data\" and \"body_b64\" cannot both be given."));
+            }
+            if !request.method.has_body() {
+                return Err(ApiError::invalid_parameter("\"body_b64\" needs a method with a body (POST, PUT, PATCH)."));
+            }
+            let bytes = crate::encoding::base64_decode(b64).ok_or_else(|| ApiError::invalid_parameter("\"body_b64\" should be base64."))?;
+            let content_type = body.body_content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+            request.raw_body = Some((bytes, content_type));
+        }
+        Ok(request)
     }
 
     fn assemble(c: Checked, obj: &Value) -> Request {
@@ -280,6 +294,7 @@ impl Request {
             stream: c.stream,
             realtime: c.realtime,
             response_type: c.response_type,
+            raw_body: None,
         }
     }
 
@@ -308,12 +323,17 @@ impl Request {
             stream: self.stream.then_some(true),
             realtime: self.realtime.then_some(true),
             response_type: self.response_type.map(|t| t.as_str().to_owned()),
+            body_b64: self.raw_body.as_ref().map(|(bytes, _)| crate::encoding::base64(bytes, crate::encoding::BASE64)),
+            body_content_type: self.raw_body.as_ref().map(|(_, content_type)| content_type.clone()),
         }
     }
 
     /// What the record keeps as `request_body`: `data`, or `params` for GET/DELETE, with the
-    /// placeholders as written.
+    /// placeholders as written; of a raw body, its content type and size (not its bytes).
     pub fn request_body(&self) -> Option<Value> {
+        if let Some((bytes, content_type)) = &self.raw_body {
+            return Some(serde_json::json!({"body_content_type": content_type, "size": bytes.len()}));
+        }
         if self.method.has_body() {
             self.data.clone()
         } else {

@@ -64,6 +64,13 @@ pub struct CsrBody<V = Json> {
     /// the browser).
     #[serde(rename = "responseType", default, skip_serializing_if = "Option::is_none")]
     pub response_type: Option<String>,
+    /// A raw request body (Skapi's form for bytes): standard base64 of the bytes sent as they
+    /// are — never searched for the placeholder — instead of `data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_b64: Option<String>,
+    /// The raw body's content type (the `Content-Type` header wins when the caller set one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_content_type: Option<String>,
 }
 
 impl<V> CsrBody<V> {

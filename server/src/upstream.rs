@@ -141,7 +141,13 @@ impl Upstream {
             has_content_type |= name.eq_ignore_ascii_case("content-type");
             builder = builder.header(name.as_str(), fill(&scalar_text(value), secret));
         }
-        if let (true, Some(data)) = (request.method.has_body(), &request.data) {
+        if let (true, Some((bytes, content_type))) = (request.method.has_body(), &request.raw_body) {
+            // Bytes go as they are: the placeholder is never searched for in them.
+            if !has_content_type {
+                builder = builder.header("content-type", content_type.as_str());
+            }
+            builder = builder.body(bytes.clone());
+        } else if let (true, Some(data)) = (request.method.has_body(), &request.data) {
             let data = fill_value(data, secret);
             if is_form(&request.headers) {
                 let map = data.as_object().cloned().unwrap_or_default();

@@ -124,3 +124,37 @@ async fn a_caller_that_asks_for_bytes_gets_text_answers_as_bytes_redacted() {
     let (status, refused) = server.call("csr", "caller-a", wrong).await;
     assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_raw_body_goes_out_byte_for_byte_and_history_keeps_only_its_type_and_size() {
+    use base64::Engine;
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let body_b64 = base64::engine::general_purpose::STANDARD.encode(every_byte(2));
+    let raw = json!({"clientSecretName": "openai", "url": format!("{api}/upload/1"), "method": "put",
+                     "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "body_b64": body_b64, "body_content_type": "audio/wav"});
+    let id = server.submit("caller-a", raw.clone()).await;
+    let (status, _) = server.poll_until_done("caller-a", &id).await;
+    assert_eq!(status, 200);
+    let seen = stand_in.seen.lock().unwrap().iter().find(|s| s.path == "/upload/1").cloned().expect("the upload arrived");
+    assert_eq!(seen.body.to_vec(), every_byte(2), "every byte value, exactly");
+    assert_eq!(seen.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("audio/wav"));
+    let prefix = format!("[PUT]{}#{SERVICE}:", format!("{api}/upload/1").to_lowercase());
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": prefix})).await;
+    assert_eq!(page["list"][0]["reqbdy"], json!({"body_content_type": "audio/wav", "size": 512}), "not the bytes: {page}");
+
+    let mut body = raw;
+    body["service"] = json!(SERVICE);
+    body["owner"] = json!(OWNER);
+    for (key, value, message) in [
+        ("data", json!({"n": 1}), "\"data\" and \"body_b64\" cannot both be given."),
+        ("method", json!("get"), "\"body_b64\" needs a method with a body (POST, PUT, PATCH)."),
+        ("body_b64", json!("not base64!"), "\"body_b64\" should be base64."),
+    ] {
+        let mut wrong = body.clone();
+        wrong[key] = value;
+        let (status, refused) = server.call("csr", "caller-a", wrong).await;
+        assert_eq!((status, refused["message"].as_str()), (400, Some(message)), "{refused}");
+    }
+}

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
   const finalized: { finalized: boolean; message: string } = await skapi.clientSecretRequestFinalize(pending.id, undefined, { url: 'https://api.openai.com/v1/chat/completions', method: 'POST' });
   console.log(read, finalized.finalized, finalized.message);
 
+  await skapi.clientSecretRequest({ clientSecretName: 'openai', url: 'https://api.openai.com/v1/files', method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, data: new Blob(['x'], { type: 'text/plain' }) });
   const renamed = await skapi.forwardRequest({ secretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' } });
   const renamedPage: HistoryPage = await skapi.forwardRequestHistory({ url: 'https://api.openai.com/v1/models', method: 'GET' });
   console.log(renamed, renamedPage.endOfList, (await skapi.cancelForwardRequest({ url: 'https://api.openai.com/v1/models', method: 'GET', id: 'x' })).removed);
