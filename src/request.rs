@@ -98,8 +98,7 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         stream: request.stream.then_some(true),
         realtime: request.realtime.then_some(true),
         response_type: request.response_type.map(|t| t.as_str().to_owned()),
-        body_b64: None,
-        body_content_type: None,
+        ..Default::default()
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
     let registry = polls.clone();

@@ -35,6 +35,7 @@ pub mod redact;
 pub mod request;
 pub mod text;
 pub mod tree;
+pub mod upload;
 pub mod url;
 pub mod wire;
 

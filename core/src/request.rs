@@ -5,7 +5,9 @@
 use crate::text::decimal;
 use crate::tree::{Kind, Tree};
 #[cfg(feature = "json")]
-use crate::wire::CsrBody;
+use crate::upload::{self, Upload};
+#[cfg(feature = "json")]
+use crate::wire::{CsrBody, WireFile};
 use crate::{placeholder, url, ApiError, Method};
 #[cfg(feature = "json")]
 use serde_json::{Map, Value};
@@ -246,6 +248,8 @@ pub struct Request {
     pub response_type: Option<ResponseType>,
     /// A raw body (`body_b64` on the wire) and its content type, sent instead of `data`.
     pub raw_body: Option<(Vec<u8>, String)>,
+    /// Files `data` places with markers, sent as `multipart/form-data` (`crate::upload`).
+    pub files: Vec<Upload>,
 }
 
 #[cfg(feature = "json")]
@@ -258,8 +262,20 @@ impl Request {
         Ok((Request::assemble(checked, params), poll))
     }
 
-    /// From a `csr` body (either protocol form); `expires` there is in seconds.
+    /// From a `csr` body (either protocol form); `expires` there is in seconds. Its files are
+    /// in `files`, base64 (a kept record, a caller that cannot send multipart).
     pub fn from_wire(body: &CsrBody) -> Result<Request, ApiError> {
+        let mut files = Vec::new();
+        for (n, file) in body.files.iter().flatten().enumerate() {
+            let bytes = crate::encoding::base64_decode(&file.body_b64)
+                .ok_or_else(|| ApiError::invalid_parameter(format!("\"files[{n}][body_b64]\" should be base64.")))?;
+            files.push(Upload { filename: file.filename.clone(), content_type: file.content_type.clone(), bytes });
+        }
+        Request::from_wire_with(body, files)
+    }
+
+    /// From a `csr` body and the files that came with it (the parts of a multipart `csr`).
+    pub fn from_wire_with(body: &CsrBody, files: Vec<Upload>) -> Result<Request, ApiError> {
         // JSON has no room for a non-finite number: check it before it turns into `null`.
         if let Some(seconds) = body.expires {
             check_expires(seconds * 1000.0)?;
@@ -277,7 +293,19 @@ impl Request {
             let content_type = body.body_content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
             request.raw_body = Some((bytes, content_type));
         }
+        upload::check(request.data.as_ref(), &files, request.method.has_body(), request.content_type())?;
+        request.files = files;
         Ok(request)
+    }
+
+    /// The caller's `Content-Type` header, if it set one as text.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).and_then(|(_, v)| v.as_str())
+    }
+
+    /// The body goes to the third party as `multipart/form-data`.
+    pub fn is_multipart(&self) -> bool {
+        self.method.has_body() && (!self.files.is_empty() || self.content_type().is_some_and(upload::is_multipart))
     }
 
     fn assemble(c: Checked, obj: &Value) -> Request {
@@ -295,6 +323,7 @@ impl Request {
             realtime: c.realtime,
             response_type: c.response_type,
             raw_body: None,
+            files: Vec::new(),
         }
     }
 
@@ -325,16 +354,27 @@ impl Request {
             response_type: self.response_type.map(|t| t.as_str().to_owned()),
             body_b64: self.raw_body.as_ref().map(|(bytes, _)| crate::encoding::base64(bytes, crate::encoding::BASE64)),
             body_content_type: self.raw_body.as_ref().map(|(_, content_type)| content_type.clone()),
+            files: (!self.files.is_empty()).then(|| {
+                let wire = |f: &Upload| WireFile {
+                    filename: f.filename.clone(),
+                    content_type: f.content_type.clone(),
+                    body_b64: crate::encoding::base64(&f.bytes, crate::encoding::BASE64),
+                };
+                self.files.iter().map(wire).collect()
+            }),
         }
     }
 
     /// What the record keeps as `request_body`: `data`, or `params` for GET/DELETE, with the
-    /// placeholders as written; of a raw body, its content type and size (not its bytes).
+    /// placeholders as written; of a raw body, its content type and size, and of each file its
+    /// name, type and size (not their bytes).
     pub fn request_body(&self) -> Option<Value> {
         if let Some((bytes, content_type)) = &self.raw_body {
             return Some(serde_json::json!({"body_content_type": content_type, "size": bytes.len()}));
         }
-        if self.method.has_body() {
+        if self.method.has_body() && !self.files.is_empty() {
+            self.data.as_ref().map(|data| upload::summarized(data, &self.files))
+        } else if self.method.has_body() {
             self.data.clone()
         } else {
             self.params.clone().map(Value::Object)

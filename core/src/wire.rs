@@ -71,6 +71,20 @@ pub struct CsrBody<V = Json> {
     /// The raw body's content type (the `Content-Type` header wins when the caller set one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_content_type: Option<String>,
+    /// The request's files, which `data` places with markers (`crate::upload`). The SDK sends
+    /// files as parts of a multipart `csr`, never here; the server keeps them here with the
+    /// record, and accepts them here from a caller that cannot send multipart.
+    #[cfg(feature = "json")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<WireFile>>,
+}
+
+/// A file of a request, as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireFile {
+    pub filename: String,
+    pub content_type: String,
+    pub body_b64: String,
 }
 
 impl<V> CsrBody<V> {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use skapi_core::placeholder::{fill, fill_value};
 use skapi_core::redact::{self, redact};
 use skapi_core::wire::BinaryBody;
-use skapi_core::{content, encoding};
+use skapi_core::{content, encoding, upload};
 use skapi_core::{ApiError, ErrorCode, Method, Request};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,31 +22,50 @@ pub struct Upstream {
     max_response_bytes: usize,
 }
 
-/// A query or form value as text: scalars as written, anything nested as JSON.
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// `key=value` pairs of a flat object; arrays repeat the key.
 fn pairs(map: &Map<String, Value>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (k, v) in map {
         match v {
-            Value::Array(items) => out.extend(items.iter().map(|i| (k.clone(), scalar_text(i)))),
-            other => out.push((k.clone(), scalar_text(other))),
+            Value::Array(items) => out.extend(items.iter().map(|i| (k.clone(), upload::field_text(i)))),
+            other => out.push((k.clone(), upload::field_text(other))),
         }
     }
     out
 }
 
 fn is_form(headers: &Map<String, Value>) -> bool {
-    headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && scalar_text(v).to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+    headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && upload::field_text(v).to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
+    })
+}
+
+/// The `multipart/form-data` body of a request: `data`'s fields as text (the secret filled
+/// in), then its files byte for byte.
+fn multipart_form(request: &Request, secret: &str) -> reqwest::multipart::Form {
+    let data = request.data.as_ref().map(|d| fill_value(d, secret));
+    let mut form = reqwest::multipart::Form::new();
+    let Some(Value::Object(data)) = &data else {
+        return form;
+    };
+    for part in upload::parts(data) {
+        form = match part {
+            upload::Part::Text { name, value } => form.text(name, value),
+            upload::Part::File { name, file } => {
+                let Some(file) = request.files.get(file) else { continue };
+                let part = reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.filename.clone());
+                // A type reqwest cannot read goes out as bytes of no particular kind.
+                let part = part.mime_str(&file.content_type).unwrap_or_else(|_| {
+                    reqwest::multipart::Part::bytes(file.bytes.clone())
+                        .file_name(file.filename.clone())
+                        .mime_str("application/octet-stream")
+                        .expect("a valid type")
+                });
+                form.part(name, part)
+            }
+        };
+    }
+    form
 }
 
 fn failed(code: ErrorCode, message: String) -> Outcome {
@@ -137,11 +156,19 @@ impl Upstream {
         };
         let mut builder = self.client.request(method, url);
         let mut has_content_type = false;
+        let multipart = request.is_multipart() && request.raw_body.is_none();
         for (name, value) in &request.headers {
-            has_content_type |= name.eq_ignore_ascii_case("content-type");
-            builder = builder.header(name.as_str(), fill(&scalar_text(value), secret));
+            let content_type = name.eq_ignore_ascii_case("content-type");
+            if content_type && multipart {
+                // Its boundary is ours to choose (reqwest sets the header with it).
+                continue;
+            }
+            has_content_type |= content_type;
+            builder = builder.header(name.as_str(), fill(&upload::field_text(value), secret));
         }
-        if let (true, Some((bytes, content_type))) = (request.method.has_body(), &request.raw_body) {
+        if multipart {
+            builder = builder.multipart(multipart_form(request, secret));
+        } else if let (true, Some((bytes, content_type))) = (request.method.has_body(), &request.raw_body) {
             // Bytes go as they are: the placeholder is never searched for in them.
             if !has_content_type {
                 builder = builder.header("content-type", content_type.as_str());

@@ -158,3 +158,124 @@ async fn a_raw_body_goes_out_byte_for_byte_and_history_keeps_only_its_type_and_s
         assert_eq!((status, refused["message"].as_str()), (400, Some(message)), "{refused}");
     }
 }
+
+/// Sends a multipart `csr` as the SDK does: the body as JSON in part `request`, then the files.
+async fn submit_multipart(api: &Api, body: &Value, files: &[(&str, &str, Vec<u8>)]) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new().text("request", body.to_string());
+    for (name, content_type, bytes) in files {
+        form = form.part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()).mime_str(content_type).unwrap());
+    }
+    let meta = json!({"public_identifier": "caller-a", "service": SERVICE, "owner": OWNER});
+    let response = api.http.post(format!("{}/csr", api.base)).header("content-meta", meta.to_string()).multipart(form).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null))
+}
+
+/// The parts of a multipart body as the third party read them: (name, file name, type, bytes).
+async fn parts_seen(seen: &Seen) -> Vec<(String, Option<String>, Option<String>, Vec<u8>)> {
+    let content_type = seen.headers.get("content-type").and_then(|v| v.to_str().ok()).expect("a content type");
+    let boundary = multer::parse_boundary(content_type).unwrap_or_else(|e| panic!("{content_type}: {e}"));
+    let body = seen.body.clone();
+    let mut parts = multer::Multipart::new(futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) }), boundary);
+    let mut out = Vec::new();
+    while let Some(part) = parts.next_field().await.unwrap() {
+        let (name, file_name) = (part.name().unwrap_or("").to_owned(), part.file_name().map(str::to_owned));
+        let content_type = part.content_type().map(ToString::to_string);
+        out.push((name, file_name, content_type, part.bytes().await.unwrap().to_vec()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_go_out_as_multipart_with_their_names_types_and_exact_bytes() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    let url = format!("{api}/v1/audio/transcriptions");
+    let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post",
+        "headers": {"Authorization": "Bearer $CLIENT_SECRET", "Content-Type": "multipart/form-data"},
+        "data": {"model": "whisper-1", "key": "$CLIENT_SECRET", "meta": {"lang": "ko"}, "file": {"skapi:file": 0},
+                 "attachments": [{"skapi:file": 1}, {"skapi:file": 2}]}});
+    let files = [("speech.wav", "audio/wav", every_byte(3)), ("a.png", "image/png", vec![0x89, b'P', 0]), ("empty.txt", "text/plain", vec![])];
+    let (status, accepted) = submit_multipart(&server, &body, &files).await;
+    assert_eq!(status, 200, "{accepted}");
+    let full_id = format!("[POST]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap());
+    let (status, answer) = server.poll_until_done("caller-a", &full_id).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let seen = stand_in.seen().into_iter().find(|s| s.path == "/v1/audio/transcriptions").expect("the upload arrived");
+    let text = |name: &str, value: &str| (name.to_owned(), None, None, value.as_bytes().to_vec());
+    let file = |name: &str, (file_name, kind, bytes): &(&str, &str, Vec<u8>)| {
+        (name.to_owned(), Some(file_name.to_string()), Some(kind.to_string()), bytes.clone())
+    };
+    assert_eq!(
+        parts_seen(&seen).await,
+        vec![
+            text("key", SECRET),
+            text("meta[lang]", "ko"),
+            text("model", "whisper-1"),
+            file("attachments", &files[1]),
+            file("attachments", &files[2]),
+            file("file", &files[0]),
+        ],
+        "text fields with the secret filled in, then every file byte for byte"
+    );
+    assert_eq!(seen.headers.get("authorization").unwrap(), &format!("Bearer {SECRET}"));
+
+    // History keeps each file's name, type and size, never its bytes.
+    let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": prefix})).await;
+    let kept = &page["list"][0]["reqbdy"];
+    assert_eq!(kept["file"], json!({"filename": "speech.wav", "content_type": "audio/wav", "size": 768}), "{page}");
+    assert_eq!(kept["attachments"][1], json!({"filename": "empty.txt", "content_type": "text/plain", "size": 0}));
+    assert_eq!(kept["key"], "$CLIENT_SECRET", "as written");
+
+    // The JSON form (files in base64) reaches the third party the same way.
+    use base64::Engine;
+    let mut json_form = body.clone();
+    json_form["url"] = json!(format!("{api}/v1/json-form"));
+    json_form["data"] = json!({"file": {"skapi:file": 0}});
+    json_form["files"] = json!([{"filename": "x.bin", "content_type": "application/octet-stream",
+                                 "body_b64": base64::engine::general_purpose::STANDARD.encode(every_byte(1))}]);
+    let id = server.submit("caller-a", json_form).await;
+    assert_eq!(server.poll_until_done("caller-a", &id).await.0, 200);
+    let seen = stand_in.seen().into_iter().find(|s| s.path == "/v1/json-form").expect("arrived");
+    assert_eq!(parts_seen(&seen).await, vec![("file".into(), Some("x.bin".into()), Some("application/octet-stream".into()), every_byte(1))]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_without_multipart_or_over_the_limit_are_refused_before_anything_is_sent() {
+    let (api, stand_in) = start_stand_in().await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { max_request_bytes: 4096, ..config(dir.path()) }).await;
+    server.add_key("openai", &[]);
+    let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/v1/files"), "method": "post",
+        "headers": {"Content-Type": "application/json", "Authorization": "$CLIENT_SECRET"}, "data": {"purpose": "x", "doc": {"skapi:file": 0}}});
+    let one = [("a.txt", "text/plain", b"hello".to_vec())];
+    let (status, refused) = submit_multipart(&server, &body, &one).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["message"], "\"data[doc]\" holds a file: send files with the header \"Content-Type\": \"multipart/form-data\".");
+
+    let mut body = body;
+    body["headers"] = json!({"Content-Type": "multipart/form-data", "Authorization": "$CLIENT_SECRET"});
+    let (status, refused) = submit_multipart(&server, &body, &[("big.bin", "application/octet-stream", vec![7; 5000])]).await;
+    assert_eq!((status, refused["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{refused}");
+    for (files, message) in [(&[][..], "File 0 is not placed"), (&[one[0].clone(), one[0].clone()][..], "File 1 is not placed")] {
+        let mut unplaced = body.clone();
+        unplaced["data"] = json!({"purpose": "x"});
+        if files.is_empty() {
+            unplaced["files"] = json!([{"filename": "a", "content_type": "text/plain", "body_b64": ""}]);
+            let (status, refused) = server.call("csr", "caller-a", unplaced).await;
+            assert_eq!(status, 400);
+            assert!(refused["message"].as_str().unwrap().contains(message), "{refused}");
+        } else {
+            unplaced["data"] = json!({"doc": {"skapi:file": 0}});
+            let (status, refused) = submit_multipart(&server, &unplaced, files).await;
+            assert_eq!(status, 400);
+            assert!(refused["message"].as_str().unwrap().contains(message), "{refused}");
+        }
+    }
+    let (status, refused) = submit_multipart(&server, &json!("no body"), &one).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{refused}");
+    assert!(stand_in.seen().is_empty(), "nothing was sent");
+}
