@@ -5,6 +5,9 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 
 /** A JSON value, as request bodies and third-party answers are. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
+/** A request body's value: JSON, or a file (sent with `Content-Type: multipart/form-data`). */
+export type BodyValue = Json | Blob | ArrayBuffer | ArrayBufferView | BodyValue[] | { [key: string]: BodyValue };
+
 export interface SkapiOptions {
   /** Base URL of a self-hosted skapi-server; all gateways point there. */
   endpoint?: string;
@@ -27,9 +30,12 @@ export interface RequestParams<R = Json> {
   headers?: Record<string, string | number | boolean>;
   /**
    * Request body (POST, PUT, PATCH): JSON, or bytes (a Blob, ArrayBuffer or typed array) sent
-   * as they are, with the Blob's type unless a `Content-Type` header says otherwise.
+   * as they are, with the Blob's type unless a `Content-Type` header says otherwise. Files
+   * (`File`, `Blob`, bytes) inside an object, at any depth, need the header `Content-Type:
+   * multipart/form-data`: the third party gets the fields as text, then each file with its
+   * name, type and exact bytes (the boundary is the server's).
    */
-  data?: { [key: string]: Json } | Json[] | Blob | ArrayBuffer | ArrayBufferView;
+  data?: { [key: string]: BodyValue } | Json[] | Blob | ArrayBuffer | ArrayBufferView;
   /** Query parameters (GET, DELETE, HEAD). */
   params?: { [key: string]: Json };
   /** Polling interval in ms; > 0 resolves with the final answer. Non-negative. */
@@ -146,7 +152,10 @@ export interface PollingResult {
   status: RequestStatus;
   status_code: number | null;
   response_body: Json | null;
-  /** `data` (or `params` for GET, DELETE and HEAD) as sent, placeholders as written. */
+  /**
+   * `data` (or `params` for GET, DELETE and HEAD) as sent, placeholders as written; each file
+   * as `{filename, content_type, size}`, a raw body as `{body_content_type, size}`.
+   */
   request_body: Json | null;
   error: ApiError | null;
   created: number | null;

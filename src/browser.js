@@ -29,12 +29,41 @@ export function makeSkapiError(message, code, name, statusCode, body) {
  */
 export function bytesAt(value, path = 'data', depth = 0) {
   if (value === null || typeof value !== 'object' || depth > 32) return undefined;
-  if ((typeof Blob !== 'undefined' && value instanceof Blob) || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return path;
+  if (isBytes(value)) return path;
   for (const key of Object.keys(value)) {
     const found = bytesAt(value[key], `${path}[${key}]`, depth + 1);
     if (found) return found;
   }
   return undefined;
+}
+
+const isBytes = (v) => (typeof Blob !== 'undefined' && v instanceof Blob) || v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+
+/**
+ * `data` with each file or bytes in it replaced by a marker `{"skapi:file": n}` (as
+ * skapi_core::upload reads it), and the files as Blobs: `[marked data, files]`.
+ */
+export function takeFiles(data) {
+  const files = [];
+  const walk = (value, depth) => {
+    if (isBytes(value)) {
+      files.push(value instanceof Blob ? value : new Blob([value]));
+      return { 'skapi:file': files.length - 1 };
+    }
+    if (value === null || typeof value !== 'object' || depth > 32) return value;
+    if (Array.isArray(value)) return value.map((v) => walk(v, depth + 1));
+    const copy = {};
+    for (const key of Object.keys(value)) own(copy, key, walk(value[key], depth + 1));
+    return copy;
+  };
+  return [walk(data, 0), files];
+}
+
+/** Whether `headers` ask for `multipart/form-data`. */
+export function isMultipart(headers) {
+  if (!headers || typeof headers !== 'object') return false;
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === 'content-type');
+  return key !== undefined && /^\s*multipart\/form-data/i.test(String(headers[key]));
 }
 
 /** `[base64, content type]` of a Blob, ArrayBuffer or typed array (the Blob's type, or ''). */
@@ -131,11 +160,19 @@ function parse(text) {
 }
 
 /**
- * GET `url` (`body` undefined), or POST `body` as JSON with Skapi's headers; resolves
- * [status, the answer parsed, Retry-After].
+ * GET `url` (`body` undefined), or POST `body` as JSON with Skapi's headers — with `files`,
+ * as multipart: the JSON in part `request`, then each file; resolves [status, the answer
+ * parsed, Retry-After].
  */
-export function call(url, body, meta, idToken, accessToken) {
+export function call(url, body, meta, idToken, accessToken, files) {
   const init = body === undefined ? undefined : post(body, meta, idToken, accessToken, '*/*');
+  if (init && files) {
+    // The browser writes the multipart Content-Type, with its boundary.
+    delete init.headers['Content-Type'];
+    init.body = new FormData();
+    init.body.append('request', JSON.stringify(body));
+    for (const file of files) init.body.append('file', file, file.name || 'blob');
+  }
   return fetch(url, init).then((r) => r.text().then((text) => [r.status, parse(text), r.headers.get('retry-after')]));
 }
 
@@ -264,15 +301,22 @@ export function publicIdentifier(key) {
 
 const SNAPSHOT = '__skapiFormSnapshot';
 
-/** A control's fields by HTML's rules, as [name, value, many] (`many`: a `<select multiple>`). */
+/**
+ * A control's fields by HTML's rules, as [name, value, many] (`many`: a `<select multiple>` or
+ * `<input type=file multiple>`); a file's value is the File.
+ */
 function control(el, out) {
   const name = el.name;
-  if (!name || el.matches(':disabled')) return true;
+  if (!name || el.matches(':disabled')) return;
   const tag = el.localName;
   if (tag === 'input') {
     const type = el.type.toLowerCase();
-    if (type === 'file') return false;
-    if (type === 'submit' || type === 'image' || type === 'button' || type === 'reset') return true;
+    if (type === 'file') {
+      // Each chosen file, as FormData would (an input with none chosen is left out).
+      for (const file of el.files) out.push([name, file, el.multiple]);
+      return;
+    }
+    if (type === 'submit' || type === 'image' || type === 'button' || type === 'reset') return;
     if (type === 'checkbox') {
       // Without a value attribute a checkbox says whether it is checked (as skapi-js).
       if (!el.hasAttribute('value')) out.push([name, el.checked, false]);
@@ -291,12 +335,11 @@ function control(el, out) {
     out.push([name, el.value, false]);
   }
   // <button>, <fieldset>, <output>, <object>: not values (the submitter is added apart).
-  return true;
 }
 
 function formFields(form, submitter) {
   const fields = [];
-  for (const el of form.elements) if (!control(el, fields)) return { file: true };
+  for (const el of form.elements) control(el, fields);
   // HTML's rule: of the buttons, only the one that submitted the form counts.
   if (submitter && submitter.name && !submitter.matches(':disabled')) fields.push([submitter.name, submitter.value ?? '', false]);
   // `form.action` is the attribute resolved against the page's URL.
@@ -308,7 +351,7 @@ const isForm = (v) => typeof HTMLFormElement !== 'undefined' && v instanceof HTM
 /**
  * The form behind `input` — a submit event (its default prevented here, synchronously), a
  * form, FormData, or a snapshot the loader took while the module loaded — as `{fields,
- * action}` or `{file: true}` when it holds a file; `undefined` when `input` is no form.
+ * action}`; `undefined` when `input` is no form.
  */
 export function readForm(input) {
   if (typeof SubmitEvent !== 'undefined' && input instanceof SubmitEvent) {
@@ -319,8 +362,8 @@ export function readForm(input) {
   if (typeof FormData !== 'undefined' && input instanceof FormData) {
     const fields = [];
     for (const [name, value] of input) {
-      if (typeof value !== 'string') return { file: true };
-      fields.push([name, value, false]);
+      // An empty file input makes an unnamed empty file: left out, as from a form.
+      if (typeof value === 'string' || value.name !== '' || value.size > 0) fields.push([name, value, false]);
     }
     return { fields, action: null };
   }

@@ -72,24 +72,25 @@ struct Credentials<'a> {
 
 #[wasm_bindgen(module = "/src/browser.js")]
 extern "C" {
-    /// GET `url` (`body` undefined) or POST `body` as JSON with Skapi's headers; resolves
+    /// GET `url` (`body` undefined) or POST `body` as JSON with Skapi's headers (with `files`,
+    /// multipart: the JSON, then the files); resolves
     /// `[status, value, retryAfter]` and rejects when the network fails.
-    fn call(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>, access_token: Option<&str>) -> js_sys::Promise;
+    fn call(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>, access_token: Option<&str>, files: Option<&JsValue>) -> js_sys::Promise;
     /// POSTs `body` as JSON asking for server-sent events; resolves a reader of them
     /// (`nextEvents`), or null when the answer is no event stream or the network failed.
     #[wasm_bindgen(js_name = openEvents)]
     fn open_events(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>) -> js_sys::Promise;
 }
 
-async fn fetch(url: &str, body: &JsValue, meta: &str, credentials: Credentials<'_>) -> Result<Answer, SdkError> {
+async fn fetch(url: &str, body: &JsValue, meta: &str, credentials: Credentials<'_>, files: Option<&JsValue>) -> Result<Answer, SdkError> {
     let answer: js_sys::Array =
-        JsFuture::from(call(url, body, meta, credentials.id_token, credentials.access_token)).await.map_err(network)?.unchecked_into();
+        JsFuture::from(call(url, body, meta, credentials.id_token, credentials.access_token, files)).await.map_err(network)?.unchecked_into();
     let retry_after = answer.get(2).as_string().and_then(|v| v.trim().parse().ok());
     Ok(Answer { status: answer.get(0).as_f64().unwrap_or(0.0) as u16, value: answer.get(1), retry_after })
 }
 
 async fn get(url: &str) -> Result<Answer, SdkError> {
-    fetch(url, &JsValue::UNDEFINED, "", Credentials { id_token: None, access_token: None }).await
+    fetch(url, &JsValue::UNDEFINED, "", Credentials { id_token: None, access_token: None }, None).await
 }
 
 /// Finds the gateways, then checks the connection (`GET …/service`): any non-empty JSON object
@@ -154,8 +155,18 @@ impl Client {
     /// when it is JSON). A 429 or 503 with `Retry-After` is waited out and retried once; a
     /// second 429 is `RATE_LIMITED`.
     pub fn post(&self, name: &'static str, body: &impl Serialize) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
+        self.post_with_files(name, body, None)
+    }
+
+    /// `post`, with `files` (an array of Blobs) as parts of a multipart body after the JSON.
+    pub fn post_with_files<'a>(
+        &'a self,
+        name: &'static str,
+        body: &impl Serialize,
+        files: Option<&'a JsValue>,
+    ) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + 'a {
         // Made a JS value here, so that the sending below is compiled once for every body type.
-        self.send(name, js::to_js(body))
+        self.send(name, js::to_js(body), files)
     }
 
     /// The gateways, once the connection check has found them.
@@ -187,7 +198,7 @@ impl Client {
         (!events.is_null()).then_some(events)
     }
 
-    async fn send(&self, name: &'static str, body: JsValue) -> Result<JsValue, SdkError> {
+    async fn send(&self, name: &'static str, body: JsValue, files: Option<&JsValue>) -> Result<JsValue, SdkError> {
         let gateways = self.gateways().await?;
         let mut retried = false;
         loop {
@@ -197,7 +208,7 @@ impl Client {
                 id_token: tokens.as_ref().map(|t| t.id_token.as_str()),
                 access_token: tokens.as_ref().and_then(|t| t.access_token.as_deref()).filter(|_| name == "csr"),
             };
-            let answer = fetch(&url, &body, &self.meta_header, credentials).await?;
+            let answer = fetch(&url, &body, &self.meta_header, credentials, files).await?;
             match (answer.status, answer.retry_after) {
                 // Over a rate limit, or the server restarting or without its database: wait
                 // out what it asks once, then try again.

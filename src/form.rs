@@ -5,7 +5,6 @@
 
 use crate::js;
 use skapi_core::form::{Field, FieldValue, Node};
-use skapi_core::ApiError;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -20,18 +19,20 @@ extern "C" {
     fn take(prefix: &str) -> JsValue;
 }
 
-/// The params a form made, as the JS object an object call would have passed.
-pub fn to_js(node: &Node) -> JsValue {
+/// The params a form made, as the JS object an object call would have passed (its files
+/// where the form placed them).
+pub fn to_js(node: &Node, files: &[JsValue]) -> JsValue {
     match node {
         Node::Null => JsValue::NULL,
         Node::Text(s) => JsValue::from_str(s),
         Node::Number(n) => JsValue::from_f64(*n),
         Node::Bool(b) => JsValue::from_bool(*b),
-        Node::Array(items) => items.iter().map(to_js).collect::<js_sys::Array>().into(),
+        Node::File(n) => files.get(*n).cloned().unwrap_or(JsValue::NULL),
+        Node::Array(items) => items.iter().map(|item| to_js(item, files)).collect::<js_sys::Array>().into(),
         Node::Object(entries) => {
             let object: JsValue = js_sys::Object::new().into();
             for (key, value) in entries {
-                own(&object, key, &to_js(value));
+                own(&object, key, &to_js(value, files));
             }
             object
         }
@@ -41,35 +42,36 @@ pub fn to_js(node: &Node) -> JsValue {
 /// A form to read, and what to do after.
 pub struct FormInput {
     pub fields: Vec<Field>,
+    /// The chosen files, which `FieldValue::File` counts.
+    pub files: Vec<JsValue>,
     /// The form's `action`, resolved against the page: where to go with the response.
     pub action: Option<String>,
 }
 
-fn refuse_files() -> ApiError {
-    ApiError::invalid_parameter("File inputs are not supported by clientSecretRequest(): send files from your own code.")
-}
-
 /// The form behind `input`, when it is one; `None` for a plain params object.
-pub fn read(input: &JsValue) -> Option<Result<FormInput, ApiError>> {
+pub fn read(input: &JsValue) -> Option<FormInput> {
     let form = read_form(input);
     if form.is_undefined() {
         return None;
     }
-    if js::get(&form, "file").is_truthy() {
-        return Some(Err(refuse_files()));
-    }
     let fields: js_sys::Array = js::get(&form, "fields").unchecked_into();
+    let mut files = Vec::new();
     let fields = fields.iter().map(|field| {
         let field: js_sys::Array = field.unchecked_into();
         let value = field.get(1);
-        let value = match (value.as_bool(), value.as_f64()) {
-            (Some(b), _) => FieldValue::Bool(b),
-            (_, Some(n)) => FieldValue::Number(n),
-            _ => FieldValue::Text(value.as_string().unwrap_or_default()),
+        let value = match (value.as_bool(), value.as_f64(), value.as_string()) {
+            (Some(b), _, _) => FieldValue::Bool(b),
+            (_, Some(n), _) => FieldValue::Number(n),
+            (_, _, Some(text)) => FieldValue::Text(text),
+            _ => {
+                files.push(value);
+                FieldValue::File(files.len() - 1)
+            }
         };
         Field { name: field.get(0).as_string().unwrap_or_default(), value, many: field.get(2).is_truthy() }
     });
-    Some(Ok(FormInput { fields: fields.collect(), action: js::get(&form, "action").as_string() }))
+    let fields = fields.collect();
+    Some(FormInput { fields, files, action: js::get(&form, "action").as_string() })
 }
 
 /// Where a form's response waits for its action page.

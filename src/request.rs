@@ -11,7 +11,7 @@ use crate::turns::Turns;
 use skapi_core::request::{self as rules, Units};
 use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::{CsrBody, FinalizeBody, PollBody};
-use skapi_core::{id, ApiError, Method};
+use skapi_core::{id, upload, ApiError, Method};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -28,6 +28,12 @@ extern "C" {
     /// Resolves `[base64, content type]` of a Blob, ArrayBuffer or typed array.
     #[wasm_bindgen(js_name = base64Of)]
     fn base64_of(bytes: &JsValue) -> js_sys::Promise;
+    /// `[data with a marker for each file, the files as Blobs]`.
+    #[wasm_bindgen(js_name = takeFiles)]
+    fn take_files(data: &JsValue) -> JsValue;
+    /// Whether the headers ask for `multipart/form-data`.
+    #[wasm_bindgen(js_name = isMultipart)]
+    fn is_multipart(headers: &JsValue) -> bool;
 }
 
 fn reject(e: ApiError, method: &str) -> js_sys::Promise {
@@ -44,11 +50,10 @@ fn nested(params: &Js, key: &str) -> Option<Js> {
 /// response once it resolves.
 pub fn client_secret_request(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: JsValue) -> js_sys::Promise {
     let (params, action, callbacks) = match crate::form::read(&params) {
-        Some(Ok(form)) => match skapi_core::form::build(form.fields) {
-            Ok(node) => (crate::form::to_js(&node), form.action, Callbacks::default()),
+        Some(form) => match skapi_core::form::build(form.fields) {
+            Ok(node) => (crate::form::to_js(&node, &form.files), form.action, Callbacks::default()),
             Err(e) => return reject(e, METHOD),
         },
-        Some(Err(e)) => return reject(e, METHOD),
         None => {
             let callbacks = Callbacks::from(&params);
             (params, None, callbacks)
@@ -69,13 +74,13 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
     };
     // `data` itself may be bytes (a Blob, an ArrayBuffer, a typed array): the body as it is. A
     // file inside `data` would go out as `{}`: refused, naming where it is.
+    // Files inside `data` go as parts of a multipart `csr`, markers standing in their places.
     let data = js::get(&params.0, "data");
-    let raw = match bytes_at(&data).as_deref() {
-        None => None,
-        Some("data") => Some(data),
-        Some(path) => {
-            return reject(ApiError::invalid_parameter(["\"", path, "\" holds a file or bytes: uploads are not supported yet."].concat()), METHOD)
-        }
+    let (raw, files) = match bytes_at(&data).as_deref() {
+        None => (None, None),
+        Some("data") => (Some(data), None),
+        Some(path) if !is_multipart(&js::get(&params.0, "headers")) => return reject(upload::not_multipart(path), METHOD),
+        Some(_) => (None, Some(js_sys::Array::from(&take_files(&data)))),
     };
     if request.stream && request.queue.is_none() {
         // As Skapi's SDK: every stream has a queue.
@@ -90,7 +95,11 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
         client_secret_name: Some(request.client_secret_name.clone()),
         method: Some(request.method.lower().to_owned()),
         headers: nested(&params, "headers"),
-        data: if raw.is_some() { None } else { nested(&params, "data") },
+        data: match (&raw, &files) {
+            (Some(_), _) => None,
+            (_, Some(taken)) => Some(Js(taken.get(0))),
+            _ => nested(&params, "data"),
+        },
         params: nested(&params, "params"),
         poll: None,
         queue: request.queue.clone(),
@@ -114,7 +123,8 @@ fn send(client: Rc<Client>, polls: Rc<PollRegistry>, turns: &Turns, params: Js, 
             body.body_b64 = encoded.get(0).as_string();
             body.body_content_type = encoded.get(1).as_string().filter(|t| !t.is_empty());
         }
-        let accepted = match client.post("csr", &body).await {
+        let files = files.map(|taken| taken.get(1));
+        let accepted = match client.post_with_files("csr", &body, files.as_ref()).await {
             Ok(answer) => answer,
             Err(e) => return callbacks.fail(e.into_js(METHOD)),
         };

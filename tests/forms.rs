@@ -110,7 +110,7 @@ async fn recorded_by_id(pending: &JsValue, tag: &str) -> Value {
 }
 
 #[wasm_bindgen_test]
-async fn form_data_is_accepted_and_files_are_refused() {
+async fn form_data_is_accepted() {
     let data = web_sys::FormData::new().unwrap();
     for (k, v) in [
         ("clientSecretName", "openai"),
@@ -124,12 +124,107 @@ async fn form_data_is_accepted_and_files_are_refused() {
     data.append_with_str("url", &format!("{}/v1/images/generations?form=formdata", stand_in())).unwrap();
     assert_eq!(recorded(data.into(), "formdata").await, json!({"a": ["1", "2"]}));
 
-    let with_file = form("file", r#"<input name="data[upload]" type="file">"#);
-    let err = settle(skapi().client_secret_request(with_file.into())).await.unwrap_err();
-    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
     let bad_name = form("badname", r#"<input name="data[open" value="x">"#);
     let err = settle(skapi().client_secret_request(bad_name.into())).await.unwrap_err();
     assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+}
+
+/// Runs JavaScript `body` (a function body of `a` and `b`) and returns what it returns.
+fn run_js(body: &str, a: &JsValue, b: &JsValue) -> JsValue {
+    js_sys::Function::new_with_args("a, b", body).call2(&JsValue::NULL, a, b).unwrap()
+}
+
+/// Two files made in the page: every byte value twice as `speech.wav`, and `notes.txt`.
+fn two_files() -> JsValue {
+    run_js(
+        "return [new File([Uint8Array.from({length: 512}, (_, i) => i % 256)], 'speech.wav', {type: 'audio/wav'}),
+                 new File(['hello'], 'notes.txt', {type: 'text/plain'})];",
+        &JsValue::NULL,
+        &JsValue::NULL,
+    )
+}
+
+/// A file part as the hashing stand-in describes it.
+fn file_part(name: &str, filename: &str, kind: &str, size: usize, sha256: &str) -> Value {
+    json!({"name": name, "filename": filename, "type": kind, "size": size, "sha256": sha256})
+}
+const WAV_SHA256: &str = "110009dcee21620b166f3abfecb5eff7a873be729d1c2d53822e7acc5f34eb9b";
+const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+/// A form that uploads to the hashing stand-in and waits for its answer.
+fn upload_form(inner: &str) -> HtmlFormElement {
+    let f = form("upload", inner);
+    let url = f.query_selector("[name=url]").unwrap().unwrap();
+    url.set_attribute("value", &format!("{}/v1/hash", stand_in())).unwrap();
+    f.insert_adjacent_html(
+        "beforeend",
+        r#"<input name="headers[Content-Type]" type="hidden" value="multipart/form-data"><input name="poll" type="number" value="30">"#,
+    )
+    .unwrap();
+    f
+}
+
+#[wasm_bindgen_test]
+async fn a_form_with_file_inputs_uploads_every_chosen_file_and_leaves_empty_inputs_out() {
+    let f = upload_form(
+        r#"<input name="data[model]" value="whisper-1">
+           <input name="data[file]" type="file" multiple>
+           <input name="data[none]" type="file">"#,
+    );
+    // Files are chosen as a user would, through a DataTransfer.
+    let input = f.query_selector("[name='data[file]']").unwrap().unwrap();
+    run_js("const t = new DataTransfer(); for (const f of b) t.items.add(f); a.files = t.files;", &input, &two_files());
+    let hashed = rust(&settle(skapi().client_secret_request(f.into())).await.unwrap());
+    assert_eq!(
+        hashed["parts"],
+        json!([
+            {"name": "model", "value": "whisper-1"},
+            file_part("file", "speech.wav", "audio/wav", 512, WAV_SHA256),
+            file_part("file", "notes.txt", "text/plain", 5, HELLO_SHA256),
+        ]),
+        "{hashed}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn form_data_with_files_uploads_them() {
+    let data = web_sys::FormData::new().unwrap();
+    let fields = [("clientSecretName", "openai"), ("method", "POST"), ("headers[Authorization]", "Bearer $CLIENT_SECRET")];
+    for (k, v) in fields {
+        data.append_with_str(k, v).unwrap();
+    }
+    data.append_with_str("headers[Content-Type]", "multipart/form-data").unwrap();
+    data.append_with_str("url", &format!("{}/v1/hash", stand_in())).unwrap();
+    data.append_with_str("data[purpose]", "assistants").unwrap();
+    let files = js_sys::Array::from(&two_files());
+    run_js("a.append('data[upload]', b[0]); a.append('data[empty]', new File([], ''));", &data, &files);
+    // FormData's values are text: no `poll` number; the pending result's poll() waits for it.
+    let pending = settle(skapi().client_secret_request(data.into())).await.unwrap();
+    let hashed = rust(&call_async(&pending, "poll", &JsValue::UNDEFINED).await.unwrap());
+    assert_eq!(
+        hashed["parts"],
+        json!([{"name": "purpose", "value": "assistants"}, file_part("upload", "speech.wav", "audio/wav", 512, WAV_SHA256)]),
+        "an empty file (an unchosen input) is left out: {hashed}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_file_input_outside_data_or_without_a_multipart_type_is_refused() {
+    let outside = form("outside", r#"<input name="file" type="file">"#);
+    let input = outside.query_selector("[name=file]").unwrap().unwrap();
+    run_js("const t = new DataTransfer(); t.items.add(b[0]); a.files = t.files;", &input, &two_files());
+    let err = settle(skapi().client_secret_request(outside.into())).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
+    assert_eq!(get(&err, "message").as_string().as_deref(), Some("File input \"file\" is outside \"data\": name it data[…], e.g. data[file]."));
+
+    let json_form = form("notmultipart", r#"<input name="data[doc]" type="file">"#);
+    let input = json_form.query_selector("[name='data[doc]']").unwrap().unwrap();
+    run_js("const t = new DataTransfer(); t.items.add(b[1]); a.files = t.files;", &input, &two_files());
+    let err = settle(skapi().client_secret_request(json_form.into())).await.unwrap_err();
+    assert_eq!(
+        get(&err, "message").as_string().as_deref(),
+        Some("\"data[doc]\" holds a file: send files with the header \"Content-Type\": \"multipart/form-data\".")
+    );
 }
 
 #[wasm_bindgen_test]

@@ -119,18 +119,31 @@ function proxy(req, res, url) {
   return true;
 }
 
+const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+
 function handle(req, res) {
   const url = new URL(req.url, 'http://stand-in');
   if (rateLimiting(req, res, url)) return;
   if (proxy(req, res, url)) return;
-  // What arrived, as a hash of its exact bytes: {sha256, size, contentType} (with the key only).
+  // What arrived, as a hash of its exact bytes: {sha256, size, contentType} (with the key only);
+  // a multipart body also as its parts, in order: {name, value} or {name, filename, type, size, sha256}.
   if (url.pathname === '/v1/hash') {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       if (req.headers.authorization !== `Bearer ${secret}`) return json(res, 401, { error: 'bad key' });
       const bytes = Buffer.concat(chunks);
-      json(res, 200, { sha256: crypto.createHash('sha256').update(bytes).digest('hex'), size: bytes.length, contentType: req.headers['content-type'] || null });
+      const contentType = req.headers['content-type'] || null;
+      const answer = { sha256: sha256(bytes), size: bytes.length, contentType };
+      if (/^multipart\/form-data/i.test(contentType || '')) {
+        const form = await new Response(bytes, { headers: { 'content-type': contentType } }).formData();
+        answer.parts = [];
+        for (const [name, value] of form) {
+          if (typeof value === 'string') answer.parts.push({ name, value });
+          else answer.parts.push({ name, filename: value.name, type: value.type, size: value.size, sha256: sha256(Buffer.from(await value.arrayBuffer())) });
+        }
+      }
+      json(res, 200, answer);
     });
     return;
   }

@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Function, Promise, Reflect, JSON};
-use serde_json::json;
+use serde_json::{json, Value};
 use skapi_wasm::Skapi;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -240,21 +240,77 @@ async fn answers_come_as_array_buffers_blobs_or_text_byte_for_byte() {
 }
 
 #[wasm_bindgen_test]
-async fn a_file_or_bytes_in_data_is_refused_naming_where_it_is_never_sent_as_an_empty_object() {
+async fn a_file_in_data_without_a_multipart_type_is_refused_naming_where_it_is_never_sent_as_an_empty_object() {
     let blob_class: js_sys::Function = get(&js_sys::global(), "Blob").dyn_into().unwrap();
     let blob = Reflect::construct(&blob_class, &js_sys::Array::of1(&js_sys::Array::of1(&"hello".into()))).unwrap();
     let bytes: JsValue = js_sys::Uint8Array::from(&[1u8, 2, 3][..]).into();
-    for (place, value, expected) in [
-        ("file", blob.clone(), "\"data[file]\" holds a file or bytes: uploads are not supported yet."),
-        ("list", js_sys::Array::of1(&bytes).into(), "\"data[list][0]\" holds a file or bytes: uploads are not supported yet."),
-    ] {
+    let needs = |path: &str| format!("\"{path}\" holds a file: send files with the header \"Content-Type\": \"multipart/form-data\".");
+    for (place, value, expected) in [("file", blob.clone(), needs("data[file]")), ("list", js_sys::Array::of1(&bytes).into(), needs("data[list][0]"))]
+    {
         let params = js(seed(json!({"poll": 30})));
         let data = get(&params, "data");
         Reflect::set(&data, &place.into(), &value).unwrap();
         let err = settle(skapi().client_secret_request(params)).await.unwrap_err();
         assert_skapi_error(&err, "INVALID_PARAMETER", "clientSecretRequest()");
-        assert_eq!(get(&err, "message").as_string().as_deref(), Some(expected));
+        assert_eq!(get(&err, "message").as_string(), Some(expected));
     }
+}
+
+/// Runs JavaScript `body` (a function body of `a`) and returns what it returns.
+fn run_js(body: &str, a: &JsValue) -> JsValue {
+    js_sys::Function::new_with_args("a", body).call1(&JsValue::NULL, a).unwrap()
+}
+
+/// Multipart params to the hashing stand-in, with `files` (a JS object) merged into `data`.
+fn upload_params(files: &JsValue, data: Value) -> JsValue {
+    let params = js(json!({"clientSecretName": "openai", "url": format!("{}/v1/hash", stand_in()), "method": "POST", "poll": 30,
+                          "headers": {"Authorization": "Bearer $CLIENT_SECRET", "Content-Type": "multipart/form-data"}, "data": data}));
+    js_sys::Object::assign(get(&params, "data").unchecked_ref::<js_sys::Object>(), files.unchecked_ref::<js_sys::Object>());
+    params
+}
+
+#[wasm_bindgen_test]
+async fn files_in_data_reach_the_third_party_as_multipart_with_their_names_types_and_exact_bytes() {
+    let files = run_js(
+        "const bytes = Uint8Array.from({length: 512}, (_, i) => i % 256);
+         return {file: new File([bytes], 'speech.wav', {type: 'audio/wav'}),
+                 attachments: [new Blob(['hello'], {type: 'text/plain'}), bytes.subarray(0, 3)]};",
+        &JsValue::NULL,
+    );
+    let params = upload_params(&files, json!({"model": "whisper-1", "meta": {"lang": "ko"}}));
+    let hashed = rust(&settle(skapi().client_secret_request(params.clone())).await.unwrap());
+    let file = |name: &str, filename: &str, kind: &str, size: usize, sha256: &str| json!({"name": name, "filename": filename, "type": kind, "size": size, "sha256": sha256});
+    assert_eq!(
+        hashed["parts"],
+        json!([
+            {"name": "meta[lang]", "value": "ko"},
+            {"name": "model", "value": "whisper-1"},
+            file("attachments", "blob", "text/plain", 5, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
+            file("attachments", "blob", "application/octet-stream", 3, "ae4b3280e56e2faf83f414a6e3dabe9d5fbe18976544c05fed121accb85b53fc"),
+            file("file", "speech.wav", "audio/wav", 512, "110009dcee21620b166f3abfecb5eff7a873be729d1c2d53822e7acc5f34eb9b"),
+        ]),
+        "{hashed}"
+    );
+    assert_eq!(run_js("return a instanceof File", &get(&get(&params, "data"), "file")), true, "the caller's data is left as it was");
+
+    // History keeps each file's name, type and size, not its bytes.
+    let url = format!("{}/v1/hash", stand_in());
+    let history = settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+    let kept = rust(&js_sys::Array::from(&get(&history, "list")).get(0))["request_body"].clone();
+    assert_eq!(kept["file"], json!({"filename": "speech.wav", "content_type": "audio/wav", "size": 512}), "{kept}");
+    assert_eq!(kept["attachments"][1], json!({"filename": "blob", "content_type": "application/octet-stream", "size": 3}));
+}
+
+#[wasm_bindgen_test]
+async fn a_file_over_the_servers_request_limit_is_refused_before_anything_is_sent() {
+    // skapi-server's default --max-request-bytes is 1 MiB.
+    let files = run_js("return {file: new File([new Uint8Array(1100000)], 'big.bin')};", &JsValue::NULL);
+    let err = settle(skapi().client_secret_request(upload_params(&files, json!({"tag": "too-big"})))).await.unwrap_err();
+    assert_skapi_error(&err, "PAYLOAD_TOO_LARGE", "clientSecretRequest()");
+    let url = format!("{}/v1/hash", stand_in());
+    let history = settle(skapi().client_secret_request_history(js(json!({"url": url, "method": "POST"})), None)).await.unwrap();
+    let list = rust(&get(&history, "list"));
+    assert!(list.as_array().unwrap().iter().all(|item| item["request_body"]["tag"] != "too-big"), "never recorded: {list}");
 }
 
 #[wasm_bindgen_test]

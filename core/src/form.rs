@@ -22,6 +22,8 @@ pub enum FieldValue {
     Text(String),
     Number(f64),
     Bool(bool),
+    /// A chosen file: its place in the list of the form's files, which the caller keeps.
+    File(usize),
 }
 
 /// The params a form makes: JSON-shaped, objects keeping their keys in document order.
@@ -31,6 +33,7 @@ pub enum Node {
     Text(String),
     Number(f64),
     Bool(bool),
+    File(usize),
     Array(Vec<Node>),
     Object(Vec<(String, Node)>),
 }
@@ -41,6 +44,7 @@ impl From<FieldValue> for Node {
             FieldValue::Text(s) => Node::Text(s),
             FieldValue::Number(n) => Node::Number(n),
             FieldValue::Bool(b) => Node::Bool(b),
+            FieldValue::File(n) => Node::File(n),
         }
     }
 }
@@ -199,6 +203,12 @@ pub fn build(fields: impl IntoIterator<Item = Field>) -> Result<Node, ApiError> 
     let mut root = Vec::new();
     for field in fields {
         let segments = parse_name(&field.name)?;
+        let in_data = segments.len() > 1 && matches!(&segments[0], Segment::Key(k) if k == "data");
+        if matches!(field.value, FieldValue::File(_)) && !in_data {
+            return Err(ApiError::invalid_parameter(
+                ["File input \"", &field.name, "\" is outside \"data\": name it data[…], e.g. data[file]."].concat(),
+            ));
+        }
         insert(&mut root, &field.name, &segments, field.value.into(), field.many)?;
     }
     Ok(Node::Object(root))
@@ -214,6 +224,7 @@ fn json(node: &Node) -> serde_json::Value {
         Node::Number(n) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => Value::from(*n as i64),
         Node::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
         Node::Bool(b) => Value::Bool(*b),
+        Node::File(n) => serde_json::json!({ crate::upload::FILE_KEY: n }),
         Node::Array(items) => Value::Array(items.iter().map(json).collect()),
         Node::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), json(v))).collect()),
     }
@@ -223,6 +234,17 @@ fn json(node: &Node) -> serde_json::Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn files_nest_like_any_value_and_only_inside_data() {
+        let file = |name: &str, n, many| Field { name: name.into(), value: FieldValue::File(n), many };
+        let node = build(vec![file("data[file]", 0, false), file("data[more]", 1, true), file("data[more]", 2, true)]).unwrap();
+        assert_eq!(node, json!({"data": {"file": {"skapi:file": 0}, "more": [{"skapi:file": 1}, {"skapi:file": 2}]}}));
+        for outside in ["file", "data", "headers[x]"] {
+            let message = build(vec![file(outside, 0, false)]).unwrap_err().message;
+            assert_eq!(message, format!("File input \"{outside}\" is outside \"data\": name it data[…], e.g. data[file]."));
+        }
+    }
 
     fn build(fields: Vec<Field>) -> Result<serde_json::Value, ApiError> {
         super::build(fields).map(|node| super::json(&node))

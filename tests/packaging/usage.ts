@@ -50,6 +50,8 @@ async function main(): Promise<void> {
   console.log(read, finalized.finalized, finalized.message);
 
   await skapi.clientSecretRequest({ clientSecretName: 'openai', url: 'https://api.openai.com/v1/files', method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, data: new Blob(['x'], { type: 'text/plain' }) });
+  const audio = new File([new Uint8Array([1, 2])], 'speech.wav', { type: 'audio/wav' });
+  await skapi.clientSecretRequest({ clientSecretName: 'openai', url: 'https://api.openai.com/v1/audio/transcriptions', method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET', 'Content-Type': 'multipart/form-data' }, data: { model: 'whisper-1', file: audio, extra: { list: [audio, 'note'] } } });
   const renamed = await skapi.forwardRequest({ secretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' } });
   const renamedPage: HistoryPage = await skapi.forwardRequestHistory({ url: 'https://api.openai.com/v1/models', method: 'GET' });
   console.log(renamed, renamedPage.endOfList, (await skapi.cancelForwardRequest({ url: 'https://api.openai.com/v1/models', method: 'GET', id: 'x' })).removed);
