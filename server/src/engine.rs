@@ -68,6 +68,32 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// Room to run one unqueued request at once, taken before its record is written (as `running`
+/// under `claim`: one write instead of an insert and a claim). Counts as busy until it runs or
+/// is dropped, so a drain waits for it.
+pub struct Start {
+    busy: BusyOwned,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    pub claim: Claim,
+}
+
+/// [`Busy`] for work that outlives a borrow of the engine.
+struct BusyOwned(Arc<Engine>);
+
+impl BusyOwned {
+    fn enter(engine: &Arc<Engine>) -> BusyOwned {
+        engine.busy.fetch_add(1, Ordering::SeqCst);
+        BusyOwned(engine.clone())
+    }
+}
+
+impl Drop for BusyOwned {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.idle.notify_waiters();
+    }
+}
+
 /// What a cancel did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancel {
@@ -252,6 +278,29 @@ impl Engine {
             self.dispatch(record.new.id, record.new.queue_key);
         }
         Ok(())
+    }
+
+    /// Room to start an unqueued request at once — a free permit, not draining — or `None`:
+    /// then it is written `pending` and dispatched.
+    pub fn start_now(self: &Arc<Self>) -> Option<Start> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let busy = BusyOwned::enter(self);
+        // Checked once counted busy: a drain that began meanwhile waits for this one.
+        (!self.draining()).then(|| Start { busy, permit, claim: self.claim() })
+    }
+
+    /// Runs a request whose record was written `running` under `start`'s claim.
+    pub fn run_started(self: &Arc<Self>, record: Record, start: Start) {
+        let Start { busy, permit, .. } = start;
+        let span = tracing::Span::current();
+        let engine = self.clone();
+        tokio::spawn(
+            async move {
+                engine.run_claimed(record, permit).await;
+                drop(busy);
+            }
+            .instrument(span),
+        );
     }
 
     /// Starts a request that was just written as `pending`. A queued one is not handed over by

@@ -57,11 +57,11 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
         };
         keyring.add(key, false).await.unwrap();
         let now = skapi_server::clock::now_ms();
-        store.insert_record(&record("1:running", &url, now)).await.unwrap();
+        store.insert_record(&record("1:running", &url, now), None).await.unwrap();
         let claim = skapi_server::store::Claim { now, lease_until: now + 60_000, token: "previous.1".into() };
         assert!(store.claim("1:running", &claim).await.unwrap().is_some());
-        store.insert_record(&record("2:first", &url, now + 1)).await.unwrap();
-        store.insert_record(&record("3:second", &url, now + 2)).await.unwrap();
+        store.insert_record(&record("2:first", &url, now + 1), None).await.unwrap();
+        store.insert_record(&record("3:second", &url, now + 2), None).await.unwrap();
     }
     let server = start_server_with(dir.clone(), config(dir.path())).await;
     let interrupted = server.state.db.store().get_record("1:running").await.unwrap().unwrap();

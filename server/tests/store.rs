@@ -71,9 +71,9 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
 
     // Records: acceptance order, queue head, lifecycle.
-    let s1 = store.insert_record(&record("1:a", Some("q"), 10)).await.unwrap();
-    let s2 = store.insert_record(&record("2:b", Some("q"), 11)).await.unwrap();
-    let s3 = store.insert_record(&record("3:c", None, 12)).await.unwrap();
+    let s1 = store.insert_record(&record("1:a", Some("q"), 10), None).await.unwrap();
+    let s2 = store.insert_record(&record("2:b", Some("q"), 11), None).await.unwrap();
+    let s3 = store.insert_record(&record("3:c", None, 12), None).await.unwrap();
     assert!(s1 < s2 && s2 < s3);
     assert_eq!(store.queue_position("k:q", s2).await.unwrap(), 2);
     assert_eq!(store.count_waiting(SERVICE, "q").await.unwrap(), 2);
@@ -152,7 +152,7 @@ async fn conformance(store: &dyn Store) {
     // already taken — fails alone; every other one is written and answered.
     let writes = (0..40).map(|i| {
         let id = if i == 17 { "3:c".to_owned() } else { format!("batch:{i}") };
-        async move { (id.clone(), store.insert_record(&record(&id, None, 100 + i)).await) }
+        async move { (id.clone(), store.insert_record(&record(&id, None, 100 + i), None).await) }
     });
     let answers = futures_util::future::join_all(writes).await;
     for (id, answer) in answers {
@@ -169,7 +169,7 @@ async fn conformance(store: &dyn Store) {
     let chunk = |seq: u64, txt: &str| Chunk { seq, txt: txt.into() };
     let mut streamed = record("s:1", None, 2_000_000);
     streamed.request.stream = Some(true);
-    store.insert_record(&streamed).await.unwrap();
+    store.insert_record(&streamed, None).await.unwrap();
     store.append_chunks("s:1", &[chunk(1, "data: a"), chunk(2, "é\n")]).await.unwrap();
     store.append_chunks("s:1", &[chunk(3, "data: [DONE]")]).await.unwrap();
     assert_eq!(store.chunks("s:1", 0, 2).await.unwrap(), vec![chunk(1, "data: a"), chunk(2, "é\n")]);
@@ -187,19 +187,34 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.finalize("s:1", None, 2_000_004).await.unwrap(), Finalize::NotStream, "finalized once");
     let mut given = record("s:2", None, 2_000_000);
     given.request.stream = Some(true);
-    store.insert_record(&given).await.unwrap();
+    store.insert_record(&given, None).await.unwrap();
     store.append_chunks("s:2", &[chunk(1, "x")]).await.unwrap();
     assert!(store.finish("s:2", &ended, 2_000_002).await.unwrap());
     assert_eq!(store.finalize("s:2", Some(&json!({"answer": 42})), 2_000_003).await.unwrap(), Finalize::Done);
     let done = store.get_record("s:2").await.unwrap().unwrap();
     assert_eq!(done.outcome, Some(Outcome::Resolved { status_code: 200, body: json!({"answer": 42}), truncated: false }), "data wins");
-    store.insert_record(&record("n:1", None, 2_000_000)).await.unwrap();
+    store.insert_record(&record("n:1", None, 2_000_000), None).await.unwrap();
     assert!(store.finish("n:1", &ended, 2_000_002).await.unwrap());
     assert_eq!(store.finalize("n:1", None, 2_000_003).await.unwrap(), Finalize::NotStream);
     // Purged with their record.
     store.append_chunks("s:2", &[chunk(2, "late")]).await.unwrap();
     store.purge_expired(3_000_001).await.unwrap();
     assert_eq!(store.chunks("s:2", 0, 10).await.unwrap(), vec![]);
+
+    // Written claimed: `running` under its claim and lease from the start, in arrival order.
+    let claim = Claim { now: 4_000_000, lease_until: 4_000_500, token: "i.9".into() };
+    let seq = store.insert_record(&record("c:1", None, 4_000_000), Some(&claim)).await.unwrap();
+    let started = store.get_record("c:1").await.unwrap().unwrap();
+    assert_eq!((started.status, started.seq, started.updated), (Status::Running, seq, 4_000_000));
+    let other = Claim { token: "j.1".into(), ..claim.clone() };
+    assert!(store.claim("c:1", &other).await.unwrap().is_none(), "no other claim takes it");
+    assert!(store.claim("c:1", &claim).await.unwrap().is_some(), "its own claim, asked again, finds it");
+    assert!(store.pending().await.unwrap().iter().all(|r| r.new.id != "c:1"));
+    let interrupted = ApiError::new(ErrorCode::Interrupted, "gone");
+    store.fail_expired_leases(&interrupted, 4_000_400).await.unwrap();
+    assert_eq!(store.get_record("c:1").await.unwrap().unwrap().status, Status::Running, "leased");
+    store.fail_expired_leases(&interrupted, 4_000_600).await.unwrap();
+    assert_eq!(store.get_record("c:1").await.unwrap().unwrap().status, Status::Failed, "its lease ran out");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -141,6 +141,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record as [`Store::insert_record`] wrote it with a claim: `running` since it arrived.
+    pub fn started(seq: i64, new: NewRecord) -> Record {
+        let updated = new.created;
+        Record { seq, new, status: Status::Running, outcome: None, updated, finalized: false }
+    }
+
     /// True for a request sent with `stream`, whose answer is (still) kept in chunks.
     pub fn streams(&self) -> bool {
         self.new.request.stream == Some(true) && !self.finalized
@@ -216,7 +222,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
 
     /// Writes a new `pending` record durably and returns its arrival sequence.
-    async fn insert_record(&self, record: &NewRecord) -> StoreResult<i64>;
+    /// Writes a new record: `pending`, or with `claim` already `running` under it (a request
+    /// that starts at once). Returns its arrival sequence.
+    async fn insert_record(&self, record: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64>;
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>>;
     /// Ends an unfinished record; false when it had already ended.
     async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;

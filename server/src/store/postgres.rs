@@ -347,7 +347,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
+    async fn insert_record(&self, r: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64> {
         let values: Values = vec![
             Box::new(r.id.clone()),
             Box::new(r.service.clone()),
@@ -364,6 +364,8 @@ impl Store for PgStore {
             Box::new(r.request_body.as_ref().map(json_text)),
             Box::new(ms(r.created)),
             Box::new(ms(r.expires)),
+            Box::new(claim.map(|c| ms(c.lease_until))),
+            Box::new(claim.map(|c| c.token.clone())),
         ];
         let rows = self.write(sql::INSERT_RECORD, values).await?;
         let row = rows.first().ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))?;

@@ -33,10 +33,12 @@ pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origi
      ON CONFLICT (service) DO UPDATE SET cors_origins = excluded.cors_origins, updated = excluded.updated";
 pub const CLEAR_SERVICE_ORIGINS: &str = "DELETE FROM services WHERE service = $1";
 
-/// A new `pending` record; returns its arrival sequence.
+/// A new record, `pending` — or `running` under claim `$17`, leased until `$16`, when it starts
+/// at once (one write less than a claim after the insert); returns its arrival sequence.
 pub const INSERT_RECORD: &str = "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
-        request, request_body, status, created, updated, expires)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', $14, $14, $15) RETURNING seq";
+        request, request_body, status, created, updated, expires, lease_until, claim)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CASE WHEN CAST($17 AS TEXT) IS NULL THEN 'pending' ELSE 'running' END,
+        $14, $14, $15, $16, $17) RETURNING seq";
 pub const GET_RECORD: &str = "SELECT * FROM records WHERE id = $1";
 /// Ends an unfinished record: status, status code, body, truncated, error code and message, time.
 pub const FINISH: &str = "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5,

@@ -334,8 +334,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_record(&self, r: &NewRecord) -> StoreResult<i64> {
-        let r = r.clone();
+    async fn insert_record(&self, r: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64> {
+        let (r, claim) = (r.clone(), claim.cloned());
         self.write(move |conn| {
             let seq = row(
                 conn,
@@ -356,6 +356,8 @@ impl Store for SqliteStore {
                     r.request_body.as_ref().map(json_text),
                     r.created,
                     r.expires,
+                    claim.as_ref().map(|c| c.lease_until),
+                    claim.map(|c| c.token),
                 ],
                 |r| r.get(0),
             )?;
