@@ -6,7 +6,7 @@
 
 use crate::clock::now_ms;
 use crate::keyring::{Keyring, KeyringError};
-use crate::store::{Claim, Db, Outcome, Record, StoreError};
+use crate::store::{Claim, Db, KeyRecord, Outcome, Record, StoreError};
 use crate::upstream::{answered, Upstream};
 use serde_json::Value;
 use skapi_core::wire::Chunk;
@@ -92,6 +92,13 @@ impl Drop for BusyOwned {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
         self.0.idle.notify_waiters();
     }
+}
+
+/// What accepting a request already holds when it starts at once: the request checked and its
+/// key as read then (one read and one parse less).
+pub struct Ready {
+    pub request: Request,
+    pub key: KeyRecord,
 }
 
 /// What a cancel did.
@@ -289,14 +296,16 @@ impl Engine {
         (!self.draining()).then(|| Start { busy, permit, claim: self.claim() })
     }
 
-    /// Runs a request whose record was written `running` under `start`'s claim.
-    pub fn run_started(self: &Arc<Self>, record: Record, start: Start) {
+    /// Runs a request whose record was written `running` under `start`'s claim, with the
+    /// request and key its acceptance read.
+    pub fn run_started(self: &Arc<Self>, record: Record, start: Start, ready: Ready) {
+        let ready = Some(ready);
         let Start { busy, permit, .. } = start;
         let span = tracing::Span::current();
         let engine = self.clone();
         tokio::spawn(
             async move {
-                engine.run_claimed(record, permit).await;
+                engine.run_claimed(record, permit, ready).await;
                 drop(busy);
             }
             .instrument(span),
@@ -350,7 +359,7 @@ impl Engine {
             let claim = unanswered.take().unwrap_or_else(|| self.claim());
             // Claimed only while nothing of this queue runs — here or in another instance.
             match self.db.call(|s| s.claim_next_in_queue(&queue_key, &claim)).await {
-                Ok(Some(record)) => self.run_claimed(record, permit).await,
+                Ok(Some(record)) => self.run_claimed(record, permit, None).await,
                 Ok(None) => {
                     drop(permit);
                     drop(busy);
@@ -387,7 +396,7 @@ impl Engine {
         let mut backoff = Backoff::default();
         loop {
             match self.db.call(|s| s.claim(id, &claim)).await {
-                Ok(Some(record)) => return self.run_claimed(record, permit).await,
+                Ok(Some(record)) => return self.run_claimed(record, permit, None).await,
                 Ok(None) => return,
                 // The claim may have been taken though its answer was lost: asked again as it
                 // was once the store is back, it tells (a request is never left running unrun).
@@ -400,9 +409,9 @@ impl Engine {
         }
     }
 
-    async fn run_claimed(&self, record: Record, _permit: tokio::sync::OwnedSemaphorePermit) {
+    async fn run_claimed(&self, record: Record, _permit: tokio::sync::OwnedSemaphorePermit, ready: Option<Ready>) {
         let id = record.new.id.clone();
-        if let Err(e) = self.try_run(record).await {
+        if let Err(e) = self.try_run(record, ready).await {
             tracing::error!(id, error = %e, "request could not be run");
             let outcome = failure(ErrorCode::ServerError, "The server failed while running this request.");
             let _ = self.db.call(|s| s.finish(&id, &outcome, now_ms())).await;
@@ -411,7 +420,7 @@ impl Engine {
 
     /// Runs a request this instance has claimed (it is `running`, leased to us): the record
     /// as the claim returned it.
-    async fn try_run(&self, record: Record) -> Result<(), StoreError> {
+    async fn try_run(&self, record: Record, ready: Option<Ready>) -> Result<(), StoreError> {
         let id = record.new.id.as_str();
         let (abort, aborted) = oneshot::channel::<Stop>();
         lock(&self.running).insert(id.to_owned(), abort);
@@ -429,7 +438,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(record.new.expires - now);
         let mut ack = None;
         let outcome = tokio::select! {
-            outcome = self.execute(&record.new) => outcome,
+            outcome = self.execute(&record.new, ready) => outcome,
             Ok((error, acknowledge)) = aborted => {
                 ack = Some(acknowledge);
                 Outcome::Failed { error, status_code: None, body: None, truncated: false }
@@ -510,8 +519,13 @@ impl Engine {
     }
 
     /// Re-reads the key (it may have changed since acceptance), re-checks where the secret may
-    /// go, and sends.
-    async fn execute(&self, record: &crate::store::NewRecord) -> Outcome {
+    /// go, and sends. A request that starts as it is accepted comes `ready`: its key was read
+    /// a moment ago.
+    async fn execute(&self, record: &crate::store::NewRecord, ready: Option<Ready>) -> Outcome {
+        if let Some(Ready { request, key }) = ready {
+            let opened = self.keyring.unseal(&key).map(|secret| Some((key, secret)));
+            return self.send(record, &request, opened).await;
+        }
         let request = match Request::from_wire(&record.request) {
             Ok(r) => r,
             Err(e) => return Outcome::Failed { error: e, status_code: None, body: None, truncated: false },
@@ -528,6 +542,11 @@ impl Engine {
                 other => break other,
             }
         };
+        self.send(record, &request, opened).await
+    }
+
+    /// Sends `request` with the key found for it, if it still may go where it goes.
+    async fn send(&self, record: &crate::store::NewRecord, request: &Request, opened: Result<Option<(KeyRecord, String)>, KeyringError>) -> Outcome {
         let (key, secret) = match opened {
             Ok(Some(found)) => found,
             Ok(None) => return failure(ErrorCode::NotExists, format!("The client secret \"{}\" no longer exists.", record.key_name)),
@@ -542,7 +561,7 @@ impl Engine {
         // The destination's host only: paths and queries carry caller data.
         let host = url::Url::parse(&request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let started = std::time::Instant::now();
-        let outcome = if request.stream { self.stream(&record.id, &request, &secret).await } else { self.upstream.send(&request, &secret).await };
+        let outcome = if request.stream { self.stream(&record.id, request, &secret).await } else { self.upstream.send(request, &secret).await };
         crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());
         outcome
     }

@@ -230,8 +230,13 @@ impl Keyring {
         let Some(key) = self.get(service, name).await? else {
             return Ok(None);
         };
-        let secret = self.master.open(&context(&key.service, &key.name), &key.sealed_secret)?;
+        let secret = self.unseal(&key)?;
         Ok(Some((key, secret)))
+    }
+
+    /// A key's value, from the key as read.
+    pub fn unseal(&self, key: &KeyRecord) -> Result<String, KeyringError> {
+        Ok(self.master.open(&context(&key.service, &key.name), &key.sealed_secret)?)
     }
 
     /// The key without its value (for checks at acceptance time).

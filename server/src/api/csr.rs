@@ -2,6 +2,7 @@
 
 use super::{parse_body, Caller, Failure};
 use crate::clock::now_ms;
+use crate::engine::Ready;
 use crate::store::{NewRecord, Record};
 use crate::AppState;
 use axum::body::Bytes;
@@ -142,9 +143,10 @@ pub async fn csr(
         Some(k) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
         None => None,
     };
+    let queue_name = request.queue.clone();
     match start {
-        Some(start) => state.engine.run_started(Record::started(seq, record), start),
+        Some(start) => state.engine.run_started(Record::started(seq, record), start, Ready { request, key }),
         None => state.engine.dispatch(short_id.clone(), queue_key),
     }
-    Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name: request.queue, in_queue }))
+    Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name, in_queue }))
 }
