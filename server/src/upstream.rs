@@ -53,14 +53,9 @@ fn multipart_form(request: &Request, secret: &str) -> reqwest::multipart::Form {
             upload::Part::Text { name, value } => form.text(name, value),
             upload::Part::File { name, file } => {
                 let Some(file) = request.files.get(file) else { continue };
-                let part = reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.filename.clone());
-                // A type reqwest cannot read goes out as bytes of no particular kind.
-                let part = part.mime_str(&file.content_type).unwrap_or_else(|_| {
-                    reqwest::multipart::Part::bytes(file.bytes.clone())
-                        .file_name(file.filename.clone())
-                        .mime_str("application/octet-stream")
-                        .expect("a valid type")
-                });
+                let part = |kind: &str| reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.filename.clone()).mime_str(kind);
+                // A type that does not parse goes out as bytes of no particular kind.
+                let part = part(&file.content_type).or_else(|_| part("application/octet-stream")).expect("a valid type");
                 form.part(name, part)
             }
         };

@@ -235,7 +235,8 @@ async fn files_go_out_as_multipart_with_their_names_types_and_exact_bytes() {
     let mut json_form = body.clone();
     json_form["url"] = json!(format!("{api}/v1/json-form"));
     json_form["data"] = json!({"file": {"skapi:file": 0}});
-    json_form["files"] = json!([{"filename": "x.bin", "content_type": "application/octet-stream",
+    // A type that does not parse goes out as application/octet-stream.
+    json_form["files"] = json!([{"filename": "x.bin", "content_type": "not a type",
                                  "body_b64": base64::engine::general_purpose::STANDARD.encode(every_byte(1))}]);
     let id = server.submit("caller-a", json_form).await;
     assert_eq!(server.poll_until_done("caller-a", &id).await.0, 200);
