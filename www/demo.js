@@ -9,7 +9,12 @@ const CHAT_API = {
   'stand-in': `${location.origin}/demo-api/v1/chat/completions`,
   openai: 'https://api.openai.com/v1/chat/completions',
 };
+const SPEECH_API = {
+  'stand-in': `${location.origin}/demo-api/v1/audio/transcriptions`,
+  openai: 'https://api.openai.com/v1/audio/transcriptions',
+};
 const form = $('#seed-form');
+const uploadForm = $('#upload-form');
 const apiKey = 'skapi-demo-api';
 
 function imageUrl() {
@@ -19,6 +24,7 @@ function imageUrl() {
 function chooseApi(choice) {
   form.elements.url.value = API[choice] || API['stand-in'];
   chatUrl = CHAT_API[choice] || CHAT_API['stand-in'];
+  uploadForm.elements.url.value = SPEECH_API[choice] || SPEECH_API['stand-in'];
   localStorage.setItem(apiKey, choice);
   for (const radio of document.querySelectorAll('input[name=api]')) radio.checked = radio.value === choice;
 }
@@ -104,7 +110,26 @@ const demo = {
     setStatus(`Failed — ${describeError(e)}`, 'bad');
     form.querySelector('[type=submit]').disabled = false;
   },
+
+  /** What the upload form's promise resolved with (it polls): the speech API's answer. */
+  transcribed(answer) {
+    const status = $('#upload-status');
+    status.textContent = 'Done — the file went through skapi-server.';
+    status.className = 'status ok';
+    $('#transcript').textContent = answer && typeof answer.text === 'string' ? answer.text : JSON.stringify(answer);
+  },
+
+  uploadFailed(e) {
+    const status = $('#upload-status');
+    status.textContent = `Failed — ${describeError(e)}`;
+    status.className = 'status bad';
+  },
 };
+uploadForm.addEventListener('submit', () => {
+  const status = $('#upload-status');
+  status.textContent = 'Uploading…';
+  status.className = 'status busy';
+});
 window.demo = demo;
 
 function historyItem(item) {

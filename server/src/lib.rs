@@ -13,6 +13,7 @@ pub mod destination;
 pub mod engine;
 pub mod keyring;
 pub mod metrics;
+pub mod multipart;
 pub mod netguard;
 pub mod ratelimit;
 pub mod secrets;

@@ -1,6 +1,7 @@
 // What a newcomer does: run the README's first command (scripts/run.sh), open the URL it
 // prints, generate the seed's image, reload, find it in the history; then the GET-style demo
-// and the queued pair; a streamed chat answer, reloaded mid-answer. Screenshots go to
+// and the queued pair; a streamed chat answer, reloaded mid-answer; a recording uploaded from a
+// file input. Screenshots go to
 // tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +131,18 @@ test('a chat answer arrives word by word and resumes after a reload', async () =
   assert.match(answer, /^This is the offline stand-in answering "Tell me about sea otters": .* reached this page\.$/);
   assert.equal(await page.inputValue('#chat-prompt'), 'Tell me about sea otters');
   await shot('8-chat-resumed');
+});
+
+test('a recording chosen in a file input is uploaded through the form', async () => {
+  await page.goto(url);
+  const recording = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256));
+  await page.setInputFiles('#recording', { name: 'hello.wav', mimeType: 'audio/wav', buffer: recording });
+  await page.click('#upload-form button');
+  await page.waitForFunction(() => /Done|Failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 20000 });
+  assert.match(await page.textContent('#upload-status'), /^Done/);
+  // The stand-in names what it received: the file's name, its size and type, and whisper-1.
+  assert.match(await page.textContent('#transcript'), /^The stand-in received hello\.wav \(4096 bytes of audio\/wav, fingerprint [0-9a-f]{16}\) for whisper-1\./);
+  await shot('9-upload');
 });
 
 test('readable at 375 px and no console errors', async () => {

@@ -45,8 +45,7 @@ fn check_headers(request: &Request) -> Result<(), ApiError> {
 /// `request`, then each file `data` places, in order, with its name and type.
 async fn read_multipart(content_type: &str, body: Bytes) -> Result<(CsrBody, Vec<Upload>), Failure> {
     let invalid = |e: multer::Error| Failure::invalid_parameter(format!("The multipart body is not valid: {e}."));
-    let boundary = multer::parse_boundary(content_type).map_err(invalid)?;
-    let mut parts = multer::Multipart::new(futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) }), boundary);
+    let mut parts = crate::multipart::parts(content_type, body).map_err(invalid)?;
     let first = parts.next_field().await.map_err(invalid)?;
     let Some(first) = first.filter(|f| f.name() == Some("request")) else {
         return Err(Failure::invalid_parameter("A multipart request starts with its JSON body, in a part named \"request\"."));

@@ -6,6 +6,8 @@
 //! - `POST /demo-api/v1/chat/completions` — OpenAI's chat API shape (`model`, `messages`,
 //!   `stream`); with `stream: true` the answer comes as OpenAI streams it — server-sent events
 //!   `data: {choices:[{delta:{content}}]}` a few tens of ms apart, then `data: [DONE]`;
+//! - `POST /demo-api/v1/audio/transcriptions` — OpenAI's speech-to-text shape (multipart:
+//!   `model`, `file` → `{text}`); says what file it received;
 //! - `GET /demo-api/geo?key=<the maps key>&q=…[&delay=ms]` — a GET-style API with the key in
 //!   the query.
 //!
@@ -36,7 +38,11 @@ const IMAGE_DELAY: Duration = Duration::from_millis(1500);
 const PICTURE_SIDE: u32 = 256;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/images/generations", post(images)).route("/v1/chat/completions", post(chat)).route("/geo", get(geo))
+    Router::new()
+        .route("/v1/images/generations", post(images))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/audio/transcriptions", post(transcriptions))
+        .route("/geo", get(geo))
 }
 
 /// Makes sure the demo keys exist (a random secret each, kept across restarts) and point at
@@ -71,24 +77,29 @@ fn openai_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": {"message": message, "type": "invalid_request_error"}}))).into_response()
 }
 
-/// What OpenAI checks first, as OpenAI answers it: `Authorization: Bearer <the openai key>`,
-/// then a JSON body of the endpoint's shape.
-async fn openai_request<T: serde::de::DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
+/// What OpenAI checks first, as OpenAI answers it: `Authorization: Bearer <the openai key>`.
+async fn openai_key(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let expected = secret_of(state, "openai").await.map(|s| format!("Bearer {s}"));
     let given = headers.get("authorization").and_then(|v| v.to_str().ok());
     if expected.is_none() || given != expected.as_deref() {
         return Err(openai_error(StatusCode::UNAUTHORIZED, "Incorrect API key provided."));
     }
+    Ok(())
+}
+
+/// The key, then a JSON body of the endpoint's shape.
+async fn openai_request<T: serde::de::DeserializeOwned>(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
+    openai_key(state, headers).await?;
     serde_json::from_slice(body).map_err(|e| openai_error(StatusCode::BAD_REQUEST, &format!("We could not parse the JSON body of your request: {e}")))
 }
 
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+fn fnv(bytes: impl AsRef<[u8]>) -> u64 {
+    bytes.as_ref().iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A picture that visibly depends on the prompt: its colours, and one disc per word.
 fn picture(prompt: &str, variant: u32) -> Vec<u8> {
-    let seed = fnv(&format!("{prompt}#{variant}"));
+    let seed = fnv(format!("{prompt}#{variant}"));
     let color = |shift: u32| -> [f32; 3] {
         let h = seed.rotate_left(shift);
         [(h & 0xff) as f32, ((h >> 8) & 0xff) as f32, ((h >> 16) & 0xff) as f32]
@@ -197,7 +208,7 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::bod
         return openai_error(StatusCode::BAD_REQUEST, "'messages' must hold a message with role 'user'.");
     };
     let (model, created) = (request.model.unwrap_or_else(|| "stand-in".into()), crate::clock::now_ms() / 1000);
-    let id = format!("chatcmpl-{:x}", fnv(&format!("{prompt}{created}")));
+    let id = format!("chatcmpl-{:x}", fnv(format!("{prompt}{created}")));
     let tokens = reply_tokens(&prompt);
     if !request.stream {
         let message = json!({"role": "assistant", "content": tokens.concat()});
@@ -224,6 +235,38 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::bod
     ([("content-type", "text/event-stream"), ("cache-control", "no-cache")], axum::body::Body::from_stream(stream)).into_response()
 }
 
+/// OpenAI's transcription API shape: a multipart body with `model` and the recording in
+/// `file`. The stand-in cannot listen: it says what it received, byte for byte.
+async fn transcriptions(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(refused) = openai_key(&state, &headers).await {
+        return refused;
+    }
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Ok(mut parts) = crate::multipart::parts(content_type, body) else {
+        return openai_error(StatusCode::BAD_REQUEST, "The body must be multipart/form-data.");
+    };
+    let (mut model, mut file) = (None, None);
+    while let Ok(Some(part)) = parts.next_field().await {
+        let name = part.name().unwrap_or("").to_owned();
+        let described = (part.file_name().unwrap_or("").to_owned(), part.content_type().map(ToString::to_string).unwrap_or_default());
+        let Ok(bytes) = part.bytes().await else { break };
+        match name.as_str() {
+            "model" => model = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "file" => file = Some((described, bytes)),
+            _ => {}
+        }
+    }
+    let (Some(model), Some(((filename, kind), bytes))) = (model, file) else {
+        return openai_error(StatusCode::BAD_REQUEST, "Both 'model' and 'file' are required.");
+    };
+    let digest = fnv(&bytes[..]);
+    let text = format!(
+        "The stand-in received {filename} ({} bytes of {kind}, fingerprint {digest:016x}) for {model}. A real speech API would write out what it says.",
+        bytes.len()
+    );
+    Json(json!({ "text": text })).into_response()
+}
+
 async fn geo(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
     let expected = secret_of(&state, "maps").await;
     if expected.is_none() || query.get("key") != expected.as_ref() {
@@ -232,7 +275,7 @@ async fn geo(State(state): State<AppState>, Query(query): Query<HashMap<String, 
     let q = query.get("q").cloned().unwrap_or_default();
     let delay = query.get("delay").and_then(|d| d.parse::<u64>().ok()).unwrap_or(0).min(5000);
     tokio::time::sleep(Duration::from_millis(delay)).await;
-    let h = fnv(&q.to_lowercase());
+    let h = fnv(q.to_lowercase());
     // Whole thousandths, so the numbers print short.
     let lat = ((h % 180_000) as i64 - 90_000) as f64 / 1000.0;
     let lon = (((h >> 20) % 360_000) as i64 - 180_000) as f64 / 1000.0;
