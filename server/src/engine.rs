@@ -51,17 +51,17 @@ pub struct Engine {
     pub usage: crate::usage::Usage,
 }
 
-/// Counts one claim-and-run in [`Engine::busy`] until dropped.
-struct Busy<'a>(&'a Engine);
+/// Counts one claim-and-run in [`Engine::busy`] until dropped (a drain waits for it).
+struct Busy(Arc<Engine>);
 
-impl<'a> Busy<'a> {
-    fn enter(engine: &'a Engine) -> Busy<'a> {
+impl Busy {
+    fn enter(engine: &Arc<Engine>) -> Busy {
         engine.busy.fetch_add(1, Ordering::SeqCst);
-        Busy(engine)
+        Busy(engine.clone())
     }
 }
 
-impl Drop for Busy<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
         self.0.idle.notify_waiters();
@@ -72,26 +72,9 @@ impl Drop for Busy<'_> {
 /// under `claim`: one write instead of an insert and a claim). Counts as busy until it runs or
 /// is dropped, so a drain waits for it.
 pub struct Start {
-    busy: BusyOwned,
+    busy: Busy,
     permit: tokio::sync::OwnedSemaphorePermit,
     pub claim: Claim,
-}
-
-/// [`Busy`] for work that outlives a borrow of the engine.
-struct BusyOwned(Arc<Engine>);
-
-impl BusyOwned {
-    fn enter(engine: &Arc<Engine>) -> BusyOwned {
-        engine.busy.fetch_add(1, Ordering::SeqCst);
-        BusyOwned(engine.clone())
-    }
-}
-
-impl Drop for BusyOwned {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::SeqCst);
-        self.0.idle.notify_waiters();
-    }
 }
 
 /// What accepting a request already holds when it starts at once: the request checked and its
@@ -291,7 +274,7 @@ impl Engine {
     /// then it is written `pending` and dispatched.
     pub fn start_now(self: &Arc<Self>) -> Option<Start> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
-        let busy = BusyOwned::enter(self);
+        let busy = Busy::enter(self);
         // Checked once counted busy: a drain that began meanwhile waits for this one.
         (!self.draining()).then(|| Start { busy, permit, claim: self.claim() })
     }
@@ -386,7 +369,7 @@ impl Engine {
     }
 
     /// Runs a request without a queue, if it is still pending.
-    async fn run(&self, id: &str) {
+    async fn run(self: &Arc<Self>, id: &str) {
         let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let _busy = Busy::enter(self);
         if self.draining() {
