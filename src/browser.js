@@ -63,7 +63,7 @@ export function takeFiles(data) {
 export function isMultipart(headers) {
   if (!headers || typeof headers !== 'object') return false;
   const key = Object.keys(headers).find((k) => k.toLowerCase() === 'content-type');
-  return key !== undefined && /^\s*multipart\/form-data/i.test(String(headers[key]));
+  return key !== undefined && /^\s*multipart\/form-data\s*(;|$)/i.test(String(headers[key]));
 }
 
 /** `[base64, content type]` of a Blob, ArrayBuffer or typed array (the Blob's type, or ''). */

@@ -15,7 +15,8 @@ pub const FILE_KEY: &str = "skapi:file";
 
 /// Whether a `Content-Type` header value is `multipart/form-data`.
 pub fn is_multipart(content_type: &str) -> bool {
-    content_type.trim_start().get(..19).is_some_and(|t| t.eq_ignore_ascii_case("multipart/form-data"))
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    media_type.eq_ignore_ascii_case("multipart/form-data")
 }
 
 /// A file at `path` (`data[file]`) in a request that is not `multipart/form-data`.
@@ -190,7 +191,10 @@ mod tests {
     fn multipart_content_types_are_recognised_with_parameters_and_any_case() {
         assert!(is_multipart("multipart/form-data"));
         assert!(is_multipart(" Multipart/Form-Data; boundary=x"));
-        assert!(!is_multipart("multipart/mixed") && !is_multipart("application/json") && !is_multipart("multipart/form"));
+        assert!(is_multipart("multipart/form-data ;boundary=x"));
+        for not in ["multipart/mixed", "application/json", "multipart/form", "multipart/form-datax", ""] {
+            assert!(!is_multipart(not), "{not}");
+        }
     }
 
     #[test]
