@@ -411,6 +411,15 @@ mod tests {
     }
 
     #[test]
+    fn the_content_type_header_is_found_in_any_case() {
+        let headers = json!({"Authorization": "Bearer $CLIENT_SECRET", "Content-TYPE": "Application/X-WWW-Form-Urlencoded"});
+        let (r, _) = Request::from_js(&with(seed(), "headers", headers)).unwrap();
+        assert_eq!(r.content_type(), Some("Application/X-WWW-Form-Urlencoded"));
+        let (r, _) = Request::from_js(&with(seed(), "headers", json!({"Authorization": "$CLIENT_SECRET"}))).unwrap();
+        assert_eq!(r.content_type(), None);
+    }
+
+    #[test]
     fn accepts_the_seed_example() {
         let (r, poll) = Request::from_js(&seed()).unwrap();
         assert_eq!(poll, 0.0);
