@@ -9,7 +9,11 @@
 //! `… -- [clients…] --stand-in URL` — use that stand-in instead of an in-process one
 //! `… -- [clients…] --instances N --database postgres://…` — N `skapi-server` processes (the
 //!   release binary) on one PostgreSQL, the clients spread over them
+//! `… -- [clients…] --floor` — the same exchanges against a bare in-memory server (no key, no
+//!   store, no checks): what the protocol's three HTTP exchanges alone cost on this machine, the
+//!   ceiling any server answering this load here can reach
 
+use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -41,6 +45,9 @@ struct Run {
     /// Resident memory once the server was up, and the peak after the load (kB).
     rest_kb: u64,
     load_kb: u64,
+    /// CPU time this process spent during the load (user + system, ms): steadier than the rate
+    /// on a machine whose speed drifts, and the figure to compare between builds.
+    cpu_ms: f64,
 }
 
 fn stand_in_app() -> Router {
@@ -61,6 +68,60 @@ impl Drop for Servers {
             let _ = child.wait();
         }
     }
+}
+
+/// The floor: `csr` parses its body, sends `data` to `url` with the secret in a spawned task
+/// and answers an id; `csr-poll` answers the third party's body once it is in memory.
+async fn floor_server() -> Servers {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    type Answers = Arc<Mutex<(u64, HashMap<u64, Option<axum::body::Bytes>>)>>;
+    let answers: Answers = Arc::default();
+    let http = reqwest::Client::new();
+    let (a1, a2) = (answers.clone(), answers);
+    let app = Router::new()
+        .route(
+            "/csr",
+            post(move |body: String| {
+                let (answers, http) = (a1.clone(), http.clone());
+                async move {
+                    let body: Value = serde_json::from_str(&body).unwrap();
+                    let id = {
+                        let mut answers = answers.lock().unwrap();
+                        answers.0 += 1;
+                        let id = answers.0;
+                        answers.1.insert(id, None);
+                        id
+                    };
+                    let request = http
+                        .post(body["url"].as_str().unwrap())
+                        .header("authorization", "Bearer sk-bench-secret")
+                        .header("content-type", "application/json")
+                        .body(body["data"].to_string());
+                    tokio::spawn(async move {
+                        let answer = request.send().await.unwrap().bytes().await.unwrap();
+                        answers.lock().unwrap().1.insert(id, Some(answer));
+                    });
+                    Json(json!({"id": id.to_string()}))
+                }
+            }),
+        )
+        .route(
+            "/csr-poll",
+            post(move |body: String| {
+                let answers = a2.clone();
+                async move {
+                    let body: Value = serde_json::from_str(&body).unwrap();
+                    let id: u64 = body["id"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+                    let mut answers = answers.lock().unwrap();
+                    match answers.1.get(&id) {
+                        Some(Some(_)) => answers.1.remove(&id).flatten().unwrap().into_response(),
+                        _ => Json(json!({"status": "running"})).into_response(),
+                    }
+                }
+            }),
+        );
+    Servers { bases: vec![listen(app).await], children: Vec::new(), _dir: tempfile::tempdir().unwrap() }
 }
 
 /// The key every benchmark sends through (to the local stand-in: any destination).
@@ -120,12 +181,20 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
     .unwrap()
 }
 
-async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: Option<&str>, instances: Option<(usize, String)>) -> Run {
+async fn run(
+    clients: usize,
+    seconds: f64,
+    poll_ms: u64,
+    queue: bool,
+    external: Option<&str>,
+    instances: Option<(usize, String)>,
+    floor: bool,
+) -> Run {
     let stand_in = match external {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => listen(stand_in_app()).await,
     };
-    let servers = servers(instances).await;
+    let servers = if floor { floor_server().await } else { servers(instances).await };
     let rest_kb = memory_kb().0;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -177,7 +246,8 @@ async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: 
         }));
     }
     let started = Instant::now();
-    let mut run = Run { completed: 0, seconds: 0.0, accept_ms: Vec::new(), total_ms: Vec::new(), polls: 0, rest_kb, load_kb: 0 };
+    let cpu_before = cpu_ms();
+    let mut run = Run { completed: 0, seconds: 0.0, accept_ms: Vec::new(), total_ms: Vec::new(), polls: 0, rest_kb, load_kb: 0, cpu_ms: 0.0 };
     for t in tasks {
         let (a, t, p) = t.await.unwrap();
         run.completed += t.len();
@@ -186,10 +256,22 @@ async fn run(clients: usize, seconds: f64, poll_ms: u64, queue: bool, external: 
         run.polls += p;
     }
     run.seconds = started.elapsed().as_secs_f64().max(seconds);
+    run.cpu_ms = cpu_ms() - cpu_before;
     run.load_kb = memory_kb().1;
     run.accept_ms.sort_by(|a, b| a.total_cmp(b));
     run.total_ms.sort_by(|a, b| a.total_cmp(b));
     run
+}
+
+/// CPU time this process has used so far, user + system (ms; /proc/self/stat, in clock ticks of
+/// 10 ms).
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces): utime is the
+    // 14th field of the line, stime the 15th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<f64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) * 10.0
 }
 
 /// Resident memory of this process (kB): now and at its peak.
@@ -273,6 +355,7 @@ async fn main() {
     let seconds = value("--seconds", 10.0);
     let poll_ms = value("--poll-ms", 5.0) as u64;
     let queue = args.iter().any(|a| a == "--queue");
+    let floor = args.iter().any(|a| a == "--floor");
     let mut clients: Vec<usize> = args.iter().take_while(|a| !a.starts_with("--")).filter_map(|a| a.parse().ok()).collect();
     if clients.is_empty() {
         clients = vec![1, 16, 64];
@@ -300,6 +383,7 @@ async fn main() {
         return;
     }
     let backend = match &instances {
+        _ if floor => "the floor: a bare in-memory server, no key, store or checks".to_owned(),
         Some((n, _)) => format!("{n} instance(s) on PostgreSQL"),
         None => "one in-process instance on SQLite".to_owned(),
     };
@@ -308,13 +392,13 @@ async fn main() {
         if queue { ", one queue" } else { "" }
     );
     println!(
-        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14}",
-        "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak"
+        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14} {:>11}",
+        "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak", "CPU ms/req"
     );
     for c in clients {
-        let r = run(c, seconds, poll_ms, queue, external.as_deref(), instances.clone()).await;
+        let r = run(c, seconds, poll_ms, queue, external.as_deref(), instances.clone(), floor).await;
         println!(
-            "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>10.2} {:>8}/{} MB",
+            "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>10.2} {:>8}/{} MB {:>11.3}",
             c,
             r.completed as f64 / r.seconds,
             percentile(&r.accept_ms, 0.5),
@@ -323,8 +407,10 @@ async fn main() {
             percentile(&r.total_ms, 0.99),
             r.polls as f64 / r.completed.max(1) as f64,
             r.rest_kb / 1024,
-            r.load_kb / 1024
+            r.load_kb / 1024,
+            r.cpu_ms / r.completed.max(1) as f64
         );
     }
     println!("RSS: this process (server and bench clients): once the server is up, and the peak so far");
+    println!("CPU ms/req: this process's CPU time (user + system) per completed request; with --instances, the clients only");
 }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_leases.sql"),
     include_str!("../../migrations/postgres/0003_streams.sql"),
     include_str!("../../migrations/postgres/0004_claims.sql"),
+    include_str!("../../migrations/postgres/0005_unfinished_indexes.sql"),
 ];
 
 /// An error and what it says it came from, `a: b: c` — a driver's own text alone is often just

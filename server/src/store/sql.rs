@@ -70,10 +70,11 @@ pub const DELETE_CHUNKS: &str = "DELETE FROM chunks WHERE request_id = $1";
 /// A finished stream's one stored body.
 pub const FINALIZE: &str = "UPDATE records SET response_body = $2, finalized = TRUE, updated = $3 WHERE id = $1";
 
-/// How many records are pending, running, and pending in a queue, in the whole store.
-pub const COUNTS: &str = "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END),
-        SUM(CASE WHEN status = 'pending' AND queue_key IS NOT NULL THEN 1 ELSE 0 END)
-     FROM records WHERE status IN ('pending', 'running')";
+/// How many records are pending, running, and pending in a queue, in the whole store. (Each
+/// count names its status as the partial indexes over unfinished records do, which SQLite
+/// needs to use them.)
+pub const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM records WHERE status = 'pending'), (SELECT COUNT(*) FROM records WHERE status = 'running'),
+        (SELECT COUNT(*) FROM records WHERE status = 'pending' AND queue_key IS NOT NULL)";
 pub const COUNT_WAITING: &str = "SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'";
 pub const QUEUE_POSITION: &str = "SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2";
 pub const PENDING: &str = "SELECT * FROM records WHERE status = 'pending' ORDER BY seq";

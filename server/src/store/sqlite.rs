@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_leases.sql"),
     include_str!("../../migrations/sqlite/0005_streams.sql"),
     include_str!("../../migrations/sqlite/0006_claims.sql"),
+    include_str!("../../migrations/sqlite/0007_unfinished_indexes.sql"),
 ];
 
 /// Connections that only read (WAL lets them read beside the writer).
@@ -530,5 +531,39 @@ impl SqliteStore {
         let queues = rows(conn, sql::IDLE_QUEUES, [], |r| r.get(0))?;
         let ids = rows(conn, sql::IDLE_REQUESTS, params![before], |r| r.get(0))?;
         Ok((queues, ids))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements that look for unfinished work find it through the partial indexes, never
+    /// by reading every record (SQLite uses a partial index only when the statement names its
+    /// condition).
+    #[test]
+    fn unfinished_work_is_found_through_the_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteStore::open(&dir.path().join(DB_FILE)).unwrap();
+        let conn = connect(&dir.path().join(DB_FILE)).unwrap();
+        for statement in [
+            sql::PENDING,
+            sql::COUNTS,
+            sql::IDLE_QUEUES,
+            sql::IDLE_REQUESTS,
+            sql::FAIL_RUNNING,
+            sql::FAIL_EXPIRED_LEASES,
+            sql::QUEUE_HEAD,
+            sql::NEXT_IN_QUEUE,
+            sql::QUEUE_POSITION,
+            sql::COUNT_WAITING,
+        ] {
+            let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql::lite(statement))).unwrap();
+            let values = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, plan.parameter_count()));
+            let steps: Vec<String> = plan.query_map(values, |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+            // Reading a whole partial index is reading the unfinished records only.
+            let whole_table = |s: &String| (s.starts_with("SCAN records") || s.starts_with("SCAN r")) && !s.contains(" INDEX records_");
+            assert!(!steps.iter().any(whole_table), "{statement}\n{steps:#?}");
+        }
     }
 }
