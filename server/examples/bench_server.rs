@@ -12,6 +12,10 @@
 //! `… -- [clients…] --floor` — the same exchanges against a bare in-memory server (no key, no
 //!   store, no checks): what the protocol's three HTTP exchanges alone cost on this machine, the
 //!   ceiling any server answering this load here can reach
+//! `… -- [clients…] --floor durable` — that bare server plus the two durable writes a request
+//!   needs (its arrival before the answer, its result before polls see it), each an INSERT or
+//!   UPDATE of one row in SQLite (WAL, `synchronous = FULL`) committed in groups by one writer
+//!   thread: the ceiling with durability and nothing else
 
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -70,29 +74,77 @@ impl Drop for Servers {
     }
 }
 
+/// What the floor server keeps: nothing, or a row per request written durably.
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    Bare,
+    Durable,
+}
+
+/// One row write for the durable floor's writer thread, and where to say it committed.
+type FloorWrite = (u64, Option<String>, tokio::sync::oneshot::Sender<()>);
+
+/// The durable floor's writer: group commit, as the SQLite store does it (every write waiting
+/// when a batch begins shares its transaction and its fsync; none is answered before).
+fn floor_writer(path: std::path::PathBuf) -> std::sync::mpsc::Sender<FloorWrite> {
+    let (sender, writes) = std::sync::mpsc::channel::<FloorWrite>();
+    std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch("CREATE TABLE requests (id INTEGER PRIMARY KEY, answer TEXT)").unwrap();
+        while let Ok(first) = writes.recv() {
+            let mut batch = vec![first];
+            batch.extend(writes.try_iter().take(511));
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            for (id, answer, _) in &batch {
+                match answer {
+                    None => conn.prepare_cached("INSERT INTO requests (id) VALUES (?1)").unwrap().execute([*id as i64]).unwrap(),
+                    Some(a) => conn.prepare_cached("UPDATE requests SET answer = ?2 WHERE id = ?1").unwrap().execute((*id as i64, a)).unwrap(),
+                };
+            }
+            conn.execute_batch("COMMIT").unwrap();
+            for (_, _, done) in batch {
+                let _ = done.send(());
+            }
+        }
+    });
+    sender
+}
+
 /// The floor: `csr` parses its body, sends `data` to `url` with the secret in a spawned task
-/// and answers an id; `csr-poll` answers the third party's body once it is in memory.
-async fn floor_server() -> Servers {
+/// and answers an id; `csr-poll` answers the third party's body once it is in memory. Durable,
+/// it also writes the request before answering and its result before polls see it.
+async fn floor_server(floor: Floor) -> Servers {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     type Answers = Arc<Mutex<(u64, HashMap<u64, Option<axum::body::Bytes>>)>>;
     let answers: Answers = Arc::default();
     let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let writer = (floor == Floor::Durable).then(|| Arc::new(Mutex::new(floor_writer(dir.path().join("floor.sqlite3")))));
+    let durably = move |writer: Option<Arc<Mutex<std::sync::mpsc::Sender<FloorWrite>>>>, id: u64, answer: Option<String>| async move {
+        if let Some(writer) = writer {
+            let (done, committed) = tokio::sync::oneshot::channel();
+            writer.lock().unwrap().send((id, answer, done)).unwrap();
+            committed.await.unwrap();
+        }
+    };
     let (a1, a2) = (answers.clone(), answers);
     let app = Router::new()
         .route(
             "/csr",
             post(move |body: String| {
-                let (answers, http) = (a1.clone(), http.clone());
+                let (answers, http, writer) = (a1.clone(), http.clone(), writer.clone());
                 async move {
                     let body: Value = serde_json::from_str(&body).unwrap();
                     let id = {
                         let mut answers = answers.lock().unwrap();
                         answers.0 += 1;
-                        let id = answers.0;
-                        answers.1.insert(id, None);
-                        id
+                        answers.0
                     };
+                    durably(writer.clone(), id, None).await;
+                    answers.lock().unwrap().1.insert(id, None);
                     let request = http
                         .post(body["url"].as_str().unwrap())
                         .header("authorization", "Bearer sk-bench-secret")
@@ -100,6 +152,7 @@ async fn floor_server() -> Servers {
                         .body(body["data"].to_string());
                     tokio::spawn(async move {
                         let answer = request.send().await.unwrap().bytes().await.unwrap();
+                        durably(writer, id, Some(String::from_utf8_lossy(&answer).into_owned())).await;
                         answers.lock().unwrap().1.insert(id, Some(answer));
                     });
                     Json(json!({"id": id.to_string()}))
@@ -121,7 +174,7 @@ async fn floor_server() -> Servers {
                 }
             }),
         );
-    Servers { bases: vec![listen(app).await], children: Vec::new(), _dir: tempfile::tempdir().unwrap() }
+    Servers { bases: vec![listen(app).await], children: Vec::new(), _dir: dir }
 }
 
 /// The key every benchmark sends through (to the local stand-in: any destination).
@@ -188,13 +241,16 @@ async fn run(
     queue: bool,
     external: Option<&str>,
     instances: Option<(usize, String)>,
-    floor: bool,
+    floor: Option<Floor>,
 ) -> Run {
     let stand_in = match external {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => listen(stand_in_app()).await,
     };
-    let servers = if floor { floor_server().await } else { servers(instances).await };
+    let servers = match floor {
+        Some(floor) => floor_server(floor).await,
+        None => servers(instances).await,
+    };
     let rest_kb = memory_kb().0;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -355,7 +411,10 @@ async fn main() {
     let seconds = value("--seconds", 10.0);
     let poll_ms = value("--poll-ms", 5.0) as u64;
     let queue = args.iter().any(|a| a == "--queue");
-    let floor = args.iter().any(|a| a == "--floor");
+    let floor = args.iter().position(|a| a == "--floor").map(|i| match args.get(i + 1).map(String::as_str) {
+        Some("durable") => Floor::Durable,
+        _ => Floor::Bare,
+    });
     let mut clients: Vec<usize> = args.iter().take_while(|a| !a.starts_with("--")).filter_map(|a| a.parse().ok()).collect();
     if clients.is_empty() {
         clients = vec![1, 16, 64];
@@ -383,7 +442,8 @@ async fn main() {
         return;
     }
     let backend = match &instances {
-        _ if floor => "the floor: a bare in-memory server, no key, store or checks".to_owned(),
+        _ if floor == Some(Floor::Bare) => "the floor: a bare in-memory server, no key, store or checks".to_owned(),
+        _ if floor == Some(Floor::Durable) => "the durable floor: a bare server that writes each request and its result to SQLite".to_owned(),
         Some((n, _)) => format!("{n} instance(s) on PostgreSQL"),
         None => "one in-process instance on SQLite".to_owned(),
     };

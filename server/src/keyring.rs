@@ -13,6 +13,19 @@ use std::sync::Arc;
 pub struct Keyring {
     db: Db,
     master: Arc<MasterKey>,
+    /// Keys as last read for acceptance, with the store's key generation at that read (only
+    /// where the store has one: see [`Keyring::for_acceptance`]).
+    remembered: std::sync::Mutex<std::collections::HashMap<String, (KeyRecord, u64)>>,
+}
+
+/// The key a request names, as [`Keyring::for_acceptance`] found it.
+pub struct AcceptanceKey {
+    pub key: Option<KeyRecord>,
+    /// The store's key generation the key belongs to: accept with
+    /// [`crate::store::Store::insert_record_if`] under it. `None`: read fresh, insert as is.
+    pub generation: Option<u64>,
+    /// Taken from memory rather than read just now.
+    pub remembered: bool,
 }
 
 /// A key as shown to operators: never its value.
@@ -130,7 +143,7 @@ fn normalize_destinations(destinations: &Destinations) -> Result<Destinations, K
 
 impl Keyring {
     pub fn new(db: Db, master: Arc<MasterKey>) -> Keyring {
-        Keyring { db, master }
+        Keyring { db, master, remembered: Default::default() }
     }
 
     fn info(&self, key: KeyRecord) -> KeyInfo {
@@ -239,9 +252,33 @@ impl Keyring {
         Ok(self.master.open(&context(&key.service, &key.name), &key.sealed_secret)?)
     }
 
-    /// The key without its value (for checks at acceptance time).
+    /// The key without its value.
     pub async fn get(&self, service: &str, name: &str) -> Result<Option<KeyRecord>, KeyringError> {
         Ok(self.db.call(|s| s.get_key(service, name)).await?)
+    }
+
+    /// The key for checking a new request against. Where the store keeps a key generation,
+    /// a key read before under the current generation is taken from memory — no trip to the
+    /// store — and the request is then accepted only if the generation still holds when its
+    /// insert commits. A refusal must not rest on a remembered key: see `remembered`.
+    pub async fn for_acceptance(&self, service: &str, name: &str) -> Result<AcceptanceKey, KeyringError> {
+        let Some(generation) = self.db.store().key_generation() else {
+            return Ok(AcceptanceKey { key: self.get(service, name).await?, generation: None, remembered: false });
+        };
+        let id = [service, "\0", name].concat();
+        let remember = |key: &KeyRecord| (key.clone(), generation);
+        if let Some((key, _)) = self.remembered.lock().unwrap_or_else(|e| e.into_inner()).get(&id).filter(|(_, g)| *g == generation) {
+            return Ok(AcceptanceKey { key: Some(key.clone()), generation: Some(generation), remembered: true });
+        }
+        // The generation was taken before this read: a key changed while it ran is not kept
+        // under a number that outlives the change.
+        let key = self.get(service, name).await?;
+        let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        match &key {
+            Some(key) => remembered.insert(id, remember(key)),
+            None => remembered.remove(&id),
+        };
+        Ok(AcceptanceKey { key, generation: Some(generation), remembered: false })
     }
 }
 

@@ -754,3 +754,63 @@ async fn a_large_answer_is_redacted_as_well() {
     assert_eq!(text.len(), n + skapi_core::PLACEHOLDER.len() + " and the rest of the answer".len());
     assert!(text.ends_with("$CLIENT_SECRET and the rest of the answer") && !text.contains(SECRET));
 }
+
+/// `skapi-server keys …` on the running server's store, as an operator would.
+fn cli(server: &Server, args: &[&str]) {
+    let mut command = std::process::Command::new(BIN);
+    command.arg("keys").args(args).args(["--service", SERVICE, "--name", "k", "--data-dir"]).arg(server.dir.path());
+    if let Some(database) = &server.state.config.database {
+        command.env("SKAPI_DATABASE", database);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The server may keep a key in memory between requests; a change the CLI makes (another
+/// process, unseen by the server) still holds from the very next request — locking, a
+/// destination taken away, removal — and lifting a refusal holds as soon, too.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_changes_from_the_cli_hold_from_the_next_request() {
+    let (url, stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("k", &[&url]);
+    let request = || json!({"clientSecretName": "k", "url": format!("{url}/x"), "method": "post", "data": {"k": "$CLIENT_SECRET"}});
+    let send = |body: Value| {
+        let api = &server.api;
+        async move {
+            let mut body = body;
+            body["service"] = json!(SERVICE);
+            body["owner"] = json!(OWNER);
+            api.call("csr", "cli-change", body).await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(send(request()).await.0, 200);
+    }
+    let sent = stand_in.seen().len();
+
+    // Each refusal twice: the second is decided on the refusing key as the server then keeps
+    // it, which the next change must override as well.
+    blocking(|| cli(&server, &["edit", "--locked", "true"]));
+    for _ in 0..2 {
+        let (status, body) = send(request()).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")), "{body}");
+    }
+    blocking(|| cli(&server, &["edit", "--locked", "false"]));
+    assert_eq!(send(request()).await.0, 200, "unlocked at once");
+
+    blocking(|| cli(&server, &["edit", "--destination", "https://elsewhere.example.com/"]));
+    for _ in 0..2 {
+        let (status, body) = send(request()).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_REQUEST")), "{body}");
+    }
+    blocking(|| cli(&server, &["edit", "--destination", &url]));
+    assert_eq!(send(request()).await.0, 200, "allowed again at once");
+
+    blocking(|| cli(&server, &["remove"]));
+    let (status, body) = send(request()).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_EXISTS")), "{body}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stand_in.seen().len(), sent + 2, "only the requests the key allowed were sent");
+}

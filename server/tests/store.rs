@@ -223,6 +223,36 @@ async fn sqlite_conforms() {
     conformance(&SqliteStore::open(&dir.path().join(DB_FILE)).unwrap()).await;
 }
 
+/// SQLite's key generation moves with every key write — its own, or one another process
+/// (the CLI) commits to the same file — and an insert made under an older one writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_key_generation_follows_every_key_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let store = SqliteStore::open(&path).unwrap();
+    let generation = || store.key_generation().unwrap();
+    let g0 = generation();
+    assert_eq!(store.insert_record_if(&record("1:a", None, 10), None, g0).await.unwrap(), Some(1), "nothing changed: written");
+    assert_eq!(generation(), g0, "a record is not a key");
+
+    store.insert_key(&key("k"), false).await.unwrap();
+    let g1 = generation();
+    assert_ne!(g1, g0);
+    assert_eq!(store.insert_record_if(&record("2:b", None, 11), None, g0).await.unwrap(), None);
+    assert!(store.get_record("2:b").await.unwrap().is_none(), "nothing written under a stale generation");
+
+    // Another connection, as the CLI's: seen by the next write the store makes.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute("UPDATE keys SET locked = 0", []).unwrap();
+    assert_eq!(store.insert_record_if(&record("3:c", None, 12), None, g1).await.unwrap(), None, "the other process's change is seen");
+    let g2 = generation();
+    assert_ne!(g2, g1);
+    assert!(store.insert_record_if(&record("4:d", None, 13), None, g2).await.unwrap().is_some());
+
+    store.remove_key(SERVICE, "k").await.unwrap();
+    assert_ne!(generation(), g2);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_conforms() {
     let url = blocking(fresh_postgres_database);

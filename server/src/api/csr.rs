@@ -3,7 +3,7 @@
 use super::{parse_body, Caller, Failure};
 use crate::clock::now_ms;
 use crate::engine::Ready;
-use crate::store::{NewRecord, Record};
+use crate::store::{KeyRecord, NewRecord, Record};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -63,6 +63,41 @@ async fn read_multipart(content_type: &str, body: Bytes) -> Result<(CsrBody, Vec
     Ok((body, files))
 }
 
+/// Whether `key` (as found, or `None`) lets `caller` send `request`: it exists, is open to
+/// this caller, and allows the destination and where the placeholder stands.
+fn key_allows(key: Option<KeyRecord>, name: &str, caller: &Caller, request: &Request) -> Result<KeyRecord, Failure> {
+    let key = key.ok_or_else(|| Failure::new(ErrorCode::NotExists, format!("Client secret \"{name}\" does not exist.")))?;
+    if key.locked && caller.user.is_none() {
+        return Err(Failure::new(ErrorCode::Unauthorized, format!("Client secret \"{name}\" is locked: only logged-in users may use it.")));
+    }
+    crate::destination::check(&key.destinations, &request.url)?;
+    skapi_core::positions::check(&key.positions, request)?;
+    Ok(key)
+}
+
+/// [`key_allows`], then one request counted against the key's rate limits — or refused, and
+/// then nothing is counted.
+async fn admit(state: &AppState, caller: &Caller, service: &str, request: &Request, key: Option<KeyRecord>, now: u64) -> Result<KeyRecord, Failure> {
+    let name = &request.client_secret_name;
+    let key = key_allows(key, name, caller, request)?;
+    let key_id = format!("{service}\0{name}");
+    // A shared store counts for every instance; otherwise this process counts (in memory:
+    // no trip to the store on this path).
+    let (per_caller, total) = (key.rate_per_caller, key.rate_total);
+    let verdict = if (per_caller.is_some() || total.is_some()) && state.db.store().shared() {
+        let counted = state.db.call(|s| s.rate_check(&key_id, &caller.counted_as, per_caller, total, now)).await?;
+        counted.unwrap_or_else(|| state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now))
+    } else {
+        state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now)
+    };
+    if let Err(seconds) = verdict {
+        crate::metrics::rate_limited();
+        return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
+            .retry_after(seconds));
+    }
+    Ok(key)
+}
+
 pub async fn csr(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,34 +123,17 @@ pub async fn csr(
     check_headers(&request)?;
 
     let name = &request.client_secret_name;
-    let key = state
-        .keyring
-        .get(&service, name)
-        .await?
-        .ok_or_else(|| Failure::new(ErrorCode::NotExists, format!("Client secret \"{name}\" does not exist.")))?;
-    if key.locked && caller.user.is_none() {
-        return Err(Failure::new(ErrorCode::Unauthorized, format!("Client secret \"{name}\" is locked: only logged-in users may use it.")));
-    }
-    crate::destination::check(&key.destinations, &request.url)?;
-    skapi_core::positions::check(&key.positions, &request)?;
     let now = now_ms();
-    let key_id = format!("{service}\0{name}");
-    // A shared store counts for every instance; otherwise this process counts (in memory:
-    // no trip to the store on this path).
-    let (per_caller, total) = (key.rate_per_caller, key.rate_total);
-    let verdict = if (per_caller.is_some() || total.is_some()) && state.db.store().shared() {
-        let counted = state.db.call(|s| s.rate_check(&key_id, &caller.counted_as, per_caller, total, now)).await?;
-        counted.unwrap_or_else(|| state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now))
-    } else {
-        state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now)
-    };
-    if let Err(seconds) = verdict {
-        crate::metrics::rate_limited();
-        return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
-            .retry_after(seconds));
+    let found = state.keyring.for_acceptance(&service, name).await?;
+    let (mut generation, remembered) = (found.generation, found.remembered);
+    let mut admitted = admit(&state, &caller, &service, &request, found.key, now).await;
+    if admitted.is_err() && remembered {
+        // A refusal rests on the key as stored now, never on one remembered.
+        generation = None;
+        admitted = admit(&state, &caller, &service, &request, state.keyring.get(&service, name).await?, now).await;
     }
+    let mut key = admitted?;
 
-    state.engine.usage.used(&service, name, now);
     let short_id = id::short(now, &entropy());
     let queue_key = request.queue.as_ref().map(|q| serde_json::json!([service, request.method.lower(), request.url.to_lowercase(), q]).to_string());
     let record = NewRecord {
@@ -137,7 +155,23 @@ pub async fn csr(
     };
     // An unqueued request with room to run now is written `running`, claimed: one write less.
     let start = if queue_key.is_none() { state.engine.start_now() } else { None };
-    let seq = state.db.call(|s| s.insert_record(&record, start.as_ref().map(|s| &s.claim))).await?;
+    let claim = start.as_ref().map(|s| &s.claim);
+    let inserted = match generation {
+        Some(seen) => state.db.call(|s| s.insert_record_if(&record, claim, seen)).await?,
+        None => None,
+    };
+    let seq = match inserted {
+        Some(seq) => seq,
+        None => {
+            if generation.is_some() {
+                // A key changed after it was read: the request goes on only if the key as
+                // stored now allows it too. (Its rate count was taken once, above.)
+                key = key_allows(state.keyring.get(&record.service, name).await?, name, &caller, &request)?;
+            }
+            state.db.call(|s| s.insert_record(&record, claim)).await?
+        }
+    };
+    state.engine.usage.used(&record.service, name, now);
     let in_queue = match &queue_key {
         Some(k) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
         None => None,

@@ -221,10 +221,22 @@ pub trait Store: Send + Sync + 'static {
     /// Sets (or with `None` clears) the origins allowed to call a service.
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
 
-    /// Writes a new `pending` record durably and returns its arrival sequence.
     /// Writes a new record: `pending`, or with `claim` already `running` under it (a request
     /// that starts at once). Returns its arrival sequence.
     async fn insert_record(&self, record: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64>;
+    /// Where keys may be remembered between calls: a number that changes whenever any key
+    /// may have changed — by this process or another one (the CLI) — as [`Self::insert_record_if`]
+    /// sees it. `None` (the default): keys must be read fresh for every request.
+    fn key_generation(&self) -> Option<u64> {
+        None
+    }
+    /// [`Self::insert_record`], provided the key generation is still `seen` when the insert
+    /// commits — that is, the key the request was checked against is still the key as stored.
+    /// `None`, and nothing written, when it is not.
+    async fn insert_record_if(&self, record: &NewRecord, claim: Option<&Claim>, seen: u64) -> StoreResult<Option<i64>> {
+        let _ = seen;
+        self.insert_record(record, claim).await.map(Some)
+    }
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>>;
     /// Ends an unfinished record; false when it had already ended.
     async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool>;

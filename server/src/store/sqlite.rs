@@ -6,6 +6,7 @@ use super::sql::{self, lite, Arg};
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub const DB_FILE: &str = "skapi.sqlite3";
@@ -62,6 +63,9 @@ impl Committed {
 pub struct SqliteStore {
     writer: Mutex<std::sync::mpsc::Sender<Job>>,
     readers: Arc<Readers>,
+    /// The key generation (see [`Store::key_generation`]): moved on by the writer when a key
+    /// write of its own commits, or when it finds that another connection (the CLI) committed.
+    keys: Arc<AtomicU64>,
 }
 
 /// The reading connections, used on tokio's blocking pool.
@@ -96,7 +100,11 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 
 /// The writer thread: runs each job in a savepoint of the batch's transaction (a failing job
 /// rolls back alone), commits, then tells every job how the commit went.
-fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, keys: Arc<AtomicU64>) {
+    // SQLite's data version changes when another connection commits (never for this one's own
+    // commits; the readers never write): then a key may have changed unseen.
+    let data_version = |conn: &Connection| conn.prepare_cached("PRAGMA data_version").and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)));
+    let mut seen_version = data_version(&conn).ok();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -106,6 +114,16 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             }
         }
         let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(Committed::from);
+        // Holding the write lock, nobody else commits until this batch has: a version read now
+        // stays true for every job of the batch.
+        if begun.is_ok() {
+            let version = data_version(&conn).ok();
+            if version.is_none() || version != seen_version {
+                keys.fetch_add(1, Ordering::SeqCst);
+                seen_version = version;
+            }
+        }
+        let generation = keys.load(Ordering::SeqCst);
         let mut reports = Vec::with_capacity(batch.len());
         for job in batch {
             if let Err(why) = &begun {
@@ -124,6 +142,12 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        // A key write moved the generation as it ran, for the inserts after it in this batch;
+        // it moves again now that it is visible, so that a key a reader took while it was not
+        // yet committed is not kept under the newer number.
+        if keys.load(Ordering::SeqCst) != generation {
+            keys.fetch_add(1, Ordering::SeqCst);
+        }
         for report in reports {
             report(committed.clone());
         }
@@ -139,11 +163,13 @@ impl SqliteStore {
         conn.busy_timeout(WRITER_BUSY)?;
         let connections = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>()?;
         let (sender, jobs) = std::sync::mpsc::channel::<Job>();
+        let keys = Arc::new(AtomicU64::new(0));
+        let writer_keys = keys.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_batches(conn, jobs))
+            .spawn(move || write_batches(conn, jobs, writer_keys))
             .map_err(|e| StoreError::Corrupt(format!("the writer thread could not start: {e}")))?;
-        Ok(SqliteStore { writer: Mutex::new(sender), readers: Arc::new(Readers { connections, next: Default::default() }) })
+        Ok(SqliteStore { writer: Mutex::new(sender), readers: Arc::new(Readers { connections, next: Default::default() }), keys })
     }
 
     /// Runs `work` on the writer thread, in the next batch; returns once that batch committed.
@@ -259,6 +285,35 @@ fn row<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl F
     conn.prepare_cached(&lite(sql))?.query_row(values, f).optional()
 }
 
+/// Writes a new record (see [`Store::insert_record`]); returns its arrival sequence.
+fn insert(conn: &Connection, r: &NewRecord, claim: Option<Claim>) -> StoreResult<i64> {
+    let seq = row(
+        conn,
+        sql::INSERT_RECORD,
+        params![
+            r.id,
+            r.service,
+            r.owner,
+            r.caller,
+            r.key_name,
+            r.method.lower(),
+            r.url,
+            r.key_v1,
+            r.key_v2,
+            r.queue,
+            r.queue_key,
+            serde_json::to_string(&r.request).expect("wire bodies serialise"),
+            r.request_body.as_ref().map(json_text),
+            r.created,
+            r.expires,
+            claim.as_ref().map(|c| c.lease_until),
+            claim.map(|c| c.token),
+        ],
+        |r| r.get(0),
+    )?;
+    seq.ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))
+}
+
 /// Every row of a shared query.
 fn rows<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl FnMut(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<Vec<T>> {
     conn.prepare_cached(&lite(sql))?.query_map(values, f)?.collect()
@@ -267,8 +322,9 @@ fn rows<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
-        let key = key.clone();
+        let (key, keys) = (key.clone(), self.keys.clone());
         self.write(move |conn| {
+            keys.fetch_add(1, Ordering::SeqCst);
             let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
             let positions = serde_json::to_string(&key.positions).expect("positions serialise");
             let result = execute(
@@ -311,8 +367,12 @@ impl Store for SqliteStore {
     }
 
     async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        let (service, name) = (service.to_owned(), name.to_owned());
-        self.write(move |conn| Ok(returned(conn, sql::REMOVE_KEY, params![service, name])? > 0)).await
+        let (service, name, keys) = (service.to_owned(), name.to_owned(), self.keys.clone());
+        self.write(move |conn| {
+            keys.fetch_add(1, Ordering::SeqCst);
+            Ok(returned(conn, sql::REMOVE_KEY, params![service, name])? > 0)
+        })
+        .await
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
@@ -337,34 +397,18 @@ impl Store for SqliteStore {
 
     async fn insert_record(&self, r: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64> {
         let (r, claim) = (r.clone(), claim.cloned());
-        self.write(move |conn| {
-            let seq = row(
-                conn,
-                sql::INSERT_RECORD,
-                params![
-                    r.id,
-                    r.service,
-                    r.owner,
-                    r.caller,
-                    r.key_name,
-                    r.method.lower(),
-                    r.url,
-                    r.key_v1,
-                    r.key_v2,
-                    r.queue,
-                    r.queue_key,
-                    serde_json::to_string(&r.request).expect("wire bodies serialise"),
-                    r.request_body.as_ref().map(json_text),
-                    r.created,
-                    r.expires,
-                    claim.as_ref().map(|c| c.lease_until),
-                    claim.map(|c| c.token),
-                ],
-                |r| r.get(0),
-            )?;
-            seq.ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))
-        })
-        .await
+        self.write(move |conn| insert(conn, &r, claim)).await
+    }
+
+    fn key_generation(&self) -> Option<u64> {
+        Some(self.keys.load(Ordering::SeqCst))
+    }
+
+    async fn insert_record_if(&self, r: &NewRecord, claim: Option<&Claim>, seen: u64) -> StoreResult<Option<i64>> {
+        let (r, claim, keys) = (r.clone(), claim.cloned(), self.keys.clone());
+        // The batch checked the data version as it began, and key writes run on this same
+        // thread: the generation read here is the one this insert commits under.
+        self.write(move |conn| if keys.load(Ordering::SeqCst) == seen { insert(conn, &r, claim).map(Some) } else { Ok(None) }).await
     }
 
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
