@@ -9,7 +9,7 @@ use crate::keyring::{Keyring, KeyringError};
 use crate::store::{Claim, Db, KeyRecord, Outcome, Record, StoreError};
 use crate::upstream::{answered, Upstream};
 use serde_json::Value;
-use skapi_core::wire::Chunk;
+use skapi_core::wire::{Chunk, Status};
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -49,6 +49,8 @@ pub struct Engine {
     idle: Notify,
     /// Each key's requests of the last hour by outcome, for the dashboard.
     pub usage: crate::usage::Usage,
+    /// Requests just finished here, for the poll that usually follows.
+    pub recent: crate::recent::Recent,
 }
 
 /// Counts one claim-and-run in [`Engine::busy`] until dropped (a drain waits for it).
@@ -158,6 +160,7 @@ impl Engine {
             busy: AtomicUsize::new(0),
             idle: Notify::new(),
             usage: Default::default(),
+            recent: Default::default(),
         })
     }
 
@@ -411,7 +414,7 @@ impl Engine {
             lock(&self.streams).insert(id.to_owned(), watch::channel(0).0);
             self.stream_started.notify_waiters();
         }
-        let _registered = Running { engine: self, id };
+        let registered = Running { engine: self, id };
         let now = now_ms();
         if now >= record.new.expires {
             let outcome = failure(ErrorCode::Expired, "The request expired before it could run.");
@@ -435,9 +438,17 @@ impl Engine {
             Outcome::Failed { error, status_code, .. } => tracing::info!(id, code = error.code.as_str(), status_code, "request failed"),
         }
         self.usage.ended(&record.new.service, &record.new.key_name, outcome.label(), now_ms());
-        self.record_end(id, outcome, record.new.expires).await?;
+        let ended = self.record_end(id, &outcome, record.new.expires).await?;
         if let Some(ack) = ack {
             let _ = ack.send(());
+        }
+        drop(registered);
+        if let Some(updated) = ended {
+            let status = match outcome {
+                Outcome::Resolved { .. } => Status::Resolved,
+                Outcome::Failed { .. } => Status::Failed,
+            };
+            self.recent.finished(Record { status, outcome: Some(outcome), updated, ..record });
         }
         Ok(())
     }
@@ -445,15 +456,17 @@ impl Engine {
     /// Writes how a request ended. While the store is unavailable (a database restart) it tries
     /// again — the request stays registered as running here meanwhile, so its lease is renewed —
     /// until the record's own expiry: an answer the third party gave is not lost to an outage.
-    async fn record_end(&self, id: &str, outcome: Outcome, give_up_at: u64) -> Result<(), StoreError> {
+    /// Returns the time it was written at, when this write is what ended the request.
+    async fn record_end(&self, id: &str, outcome: &Outcome, give_up_at: u64) -> Result<Option<u64>, StoreError> {
         let mut backoff = Backoff::default();
         loop {
-            match self.db.call(|s| s.finish(id, &outcome, now_ms())).await {
+            let now = now_ms();
+            match self.db.call(|s| s.finish(id, outcome, now)).await {
                 Err(StoreError::Unavailable(e)) if now_ms() < give_up_at => {
                     tracing::warn!(id, error = e, "the store is unavailable; the request's end will be written once it is back");
                     backoff.wait().await;
                 }
-                other => return other.map(|_| ()),
+                other => return other.map(|ended| ended.then_some(now)),
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod multipart;
 pub mod netguard;
 pub mod ratelimit;
+pub mod recent;
 pub mod secrets;
 pub mod store;
 pub mod upstream;

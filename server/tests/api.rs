@@ -170,6 +170,35 @@ async fn validates_everything_again() {
     assert!(stand_in.seen().is_empty(), "nothing invalid was sent");
 }
 
+/// The poll that follows a request's end is answered from the server's memory; every later
+/// one from the store. Both say the same, for answers and for failures alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_poll_after_the_end_answers_as_the_store_does() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("openai", &[]);
+    for path in ["v1/images/generations", "status/503", "leak?k=$CLIENT_SECRET"] {
+        let url = format!("{api}/{path}");
+        let mut body = seed_request(&api);
+        body["url"] = json!(url);
+        let (_, accepted) = server.call("csr", "caller-a", body).await;
+        let short = accepted["id"].as_str().unwrap();
+        let full = full_id_v2("POST", &url, short);
+        for _ in 0..200 {
+            if server.state.engine.recent.holds(short) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(server.state.engine.recent.holds(short), "{path}: kept once ended");
+        let from_memory = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": full})).await;
+        assert!(!server.state.engine.recent.holds(short), "read once");
+        let from_store = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "id": full})).await;
+        assert_eq!(from_memory, from_store, "{path}");
+        assert!(matches!(from_store.0, 200 | 502), "{path}: {from_store:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_keep_status_and_body_and_never_the_secret() {
     let (api, _stand_in) = start_stand_in().await;

@@ -56,7 +56,10 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
 pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_id: &str) -> Result<Record, Failure> {
     let not_found = || Failure::new(ErrorCode::NotExists, "The request does not exist.");
     let (key, short) = id::split_full(full_id).ok_or_else(not_found)?;
-    let record = state.db.call(|s| s.get_record(short)).await?;
+    let record = match state.engine.recent.take(short) {
+        Some(record) => Some(record),
+        None => state.db.call(|s| s.get_record(short)).await?,
+    };
     let record = record
         .filter(|r| r.new.service == service && r.new.caller == caller.identity && (r.new.key_v1 == key || r.new.key_v2 == key))
         .ok_or_else(not_found)?;
