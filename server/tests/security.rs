@@ -787,7 +787,15 @@ async fn key_changes_from_the_cli_hold_from_the_next_request() {
     for _ in 0..3 {
         assert_eq!(send(request()).await.0, 200);
     }
+    // Accepted requests are sent from tasks of their own: all three arrive before the count.
+    for _ in 0..500 {
+        if stand_in.seen().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let sent = stand_in.seen().len();
+    assert_eq!(sent, 3, "the allowed requests were sent");
 
     // Each refusal twice: the second is decided on the refusing key as the server then keeps
     // it, which the next change must override as well.
