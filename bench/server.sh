@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Server figures (server/examples/bench_server.rs) beside nginx from Debian proxying the same
-# stand-in API with the secret header added, in one run, on SQLite and on PostgreSQL with 1, 2 and
-# 3 instances; then queue overhead and polling cost.
+# stand-in API with the secret header added, in one run, on SQLite (in this process and in its
+# own) and on PostgreSQL with 1, 2 and 3 instances; then queue overhead and polling cost.
 # Usage: bench/server.sh [seconds per row, default 10]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +45,9 @@ for _ in $(seq 1 50); do [ -f "$work/nginx.pid" ] && break; sleep 0.1; done
 
 echo "## skapi-server (csr → stand-in → resolved → polled), stand-in in its own process"
 "$bench" 1 16 64 --seconds "$seconds" --stand-in "$stand_in"
+echo
+echo "## the same on SQLite with skapi-server in a process of its own, as nginx is"
+"$bench" 16 64 --seconds "$seconds" --instances 1 --stand-in "$stand_in"
 echo
 echo "## nginx proxying the same stand-in, secret header added"
 "$bench" 1 16 64 --seconds "$seconds" --direct "http://127.0.0.1:$port/"

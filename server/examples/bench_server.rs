@@ -9,6 +9,8 @@
 //! `… -- [clients…] --stand-in URL` — use that stand-in instead of an in-process one
 //! `… -- [clients…] --instances N --database postgres://…` — N `skapi-server` processes (the
 //!   release binary) on one PostgreSQL, the clients spread over them
+//! `… -- [clients…] --instances 1` — one such process on SQLite: the server in a process of its
+//!   own, as nginx is, not sharing this one's runtime with the clients
 //! `… -- [clients…] --floor` — the same exchanges against a bare in-memory server (no key, no
 //!   store, no checks): what the protocol's three HTTP exchanges alone cost on this machine, the
 //!   ceiling any server answering this load here can reach
@@ -25,6 +27,10 @@ use skapi_server::keyring::NewKey;
 use skapi_server::{AppState, ServeConfig};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// The server's own allocator (see `main.rs`), for the server running in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn listen(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,11 +52,12 @@ struct Run {
     accept_ms: Vec<f64>,
     total_ms: Vec<f64>,
     polls: usize,
-    /// Resident memory once the server was up, and the peak after the load (kB).
+    /// The server's resident memory once it was up, and the peak after the load (kB).
     rest_kb: u64,
     load_kb: u64,
-    /// CPU time this process spent during the load (user + system, ms): steadier than the rate
-    /// on a machine whose speed drifts, and the figure to compare between builds.
+    /// CPU time the server spent during the load (user + system, ms; with the clients when it
+    /// runs in this process): steadier than the rate on a machine whose speed drifts, and the
+    /// figure to compare between builds.
     cpu_ms: f64,
 }
 
@@ -58,7 +65,8 @@ fn stand_in_app() -> Router {
     Router::new().route("/api", post(|body: Json<Value>| async move { Json(json!({"echo": body.0})) }))
 }
 
-/// Servers to load: one in this process (SQLite), or `instances` processes on `database`.
+/// Servers to load: one in this process (SQLite), or `instances` processes on `database` (on
+/// SQLite in their data directory when it is empty).
 struct Servers {
     bases: Vec<String>,
     children: Vec<std::process::Child>,
@@ -205,7 +213,7 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
         let mut add = std::process::Command::new(&bin)
             .args(["keys", "add", "--service", "bench", "--name", "k", "--replace", "--any-destination", "--data-dir"])
             .arg(&data)
-            .env("SKAPI_DATABASE", &database2)
+            .envs((!database2.is_empty()).then(|| ("SKAPI_DATABASE", database2.clone())))
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -218,7 +226,7 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
             let mut child = std::process::Command::new(&bin)
                 .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--concurrency", "256", "--data-dir"])
                 .arg(&data)
-                .env("SKAPI_DATABASE", &database2)
+                .envs((!database2.is_empty()).then(|| ("SKAPI_DATABASE", database2.clone())))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -251,7 +259,7 @@ async fn run(
         Some(floor) => floor_server(floor).await,
         None => servers(instances).await,
     };
-    let rest_kb = memory_kb().0;
+    let rest_kb = memory_kb(&servers).0;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let url = format!("{stand_in}/api");
@@ -302,7 +310,7 @@ async fn run(
         }));
     }
     let started = Instant::now();
-    let cpu_before = cpu_ms();
+    let cpu_before = cpu_ms(&servers);
     let mut run = Run { completed: 0, seconds: 0.0, accept_ms: Vec::new(), total_ms: Vec::new(), polls: 0, rest_kb, load_kb: 0, cpu_ms: 0.0 };
     for t in tasks {
         let (a, t, p) = t.await.unwrap();
@@ -312,17 +320,25 @@ async fn run(
         run.polls += p;
     }
     run.seconds = started.elapsed().as_secs_f64().max(seconds);
-    run.cpu_ms = cpu_ms() - cpu_before;
-    run.load_kb = memory_kb().1;
+    run.cpu_ms = cpu_ms(&servers) - cpu_before;
+    run.load_kb = memory_kb(&servers).1;
     run.accept_ms.sort_by(|a, b| a.total_cmp(b));
     run.total_ms.sort_by(|a, b| a.total_cmp(b));
     run
 }
 
-/// CPU time this process has used so far, user + system (ms; /proc/self/stat, in clock ticks of
-/// 10 ms).
-fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU time the server has used so far, user + system (ms, in clock ticks of 10 ms): this
+/// process's (the server and the clients), or the server processes' when there are some.
+fn cpu_ms(servers: &Servers) -> f64 {
+    if servers.children.is_empty() {
+        return process_cpu_ms("self");
+    }
+    servers.children.iter().map(|child| process_cpu_ms(&child.id().to_string())).sum()
+}
+
+/// CPU time of one process so far (/proc/PID/stat), user + system, ms.
+fn process_cpu_ms(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which is in parentheses and may hold spaces): utime is the
     // 14th field of the line, stime the 15th.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
@@ -331,8 +347,18 @@ fn cpu_ms() -> f64 {
 }
 
 /// Resident memory of this process (kB): now and at its peak.
-fn memory_kb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Resident memory of the server (kB), now and at its peak: this process's, or the server
+/// processes' together when there are some.
+fn memory_kb(servers: &Servers) -> (u64, u64) {
+    if servers.children.is_empty() {
+        return process_memory_kb("self");
+    }
+    servers.children.iter().map(|child| process_memory_kb(&child.id().to_string())).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+}
+
+/// Resident memory of one process (/proc/PID/status), now and at its peak (kB).
+fn process_memory_kb(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
     (field("VmRSS:"), field("VmHWM:"))
 }
@@ -431,7 +457,8 @@ async fn main() {
     }
     let external = args.iter().position(|a| a == "--stand-in").and_then(|i| args.get(i + 1)).cloned();
     let database = args.iter().position(|a| a == "--database").and_then(|i| args.get(i + 1)).cloned();
-    let instances = args.iter().position(|a| a == "--instances").map(|_| value("--instances", 1.0) as usize).zip(database);
+    let instances =
+        args.iter().position(|a| a == "--instances").map(|_| value("--instances", 1.0) as usize).map(|n| (n, database.unwrap_or_default()));
     if let Some(url) = args.iter().position(|a| a == "--direct").and_then(|i| args.get(i + 1)) {
         println!("plain proxy at {url}: POST, the proxy adds the secret; {seconds} s per row");
         println!("{:>8} {:>12} {:>14} {:>14}", "clients", "completed/s", "p50 ms", "p99 ms");
@@ -444,6 +471,11 @@ async fn main() {
     let backend = match &instances {
         _ if floor == Some(Floor::Bare) => "the floor: a bare in-memory server, no key, store or checks".to_owned(),
         _ if floor == Some(Floor::Durable) => "the durable floor: a bare server that writes each request and its result to SQLite".to_owned(),
+        Some((1, database)) if database.is_empty() => "one instance on SQLite, in a process of its own".to_owned(),
+        Some((_, database)) if database.is_empty() => {
+            eprintln!("several instances need a shared database: --database postgres://…");
+            std::process::exit(2);
+        }
         Some((n, _)) => format!("{n} instance(s) on PostgreSQL"),
         None => "one in-process instance on SQLite".to_owned(),
     };
@@ -471,6 +503,6 @@ async fn main() {
             r.cpu_ms / r.completed.max(1) as f64
         );
     }
-    println!("RSS: this process (server and bench clients): once the server is up, and the peak so far");
-    println!("CPU ms/req: this process's CPU time (user + system) per completed request; with --instances, the clients only");
+    println!("RSS: this process (server and bench clients), or with --instances the server processes': once up, and the peak so far");
+    println!("CPU ms/req: CPU time (user + system) per completed request: this process's (server and clients), or with --instances the server processes' alone");
 }

@@ -13,6 +13,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc rather than glibc's malloc: a request's memory is made on one thread and freed on
+/// another (runtime workers, the SQLite writer), and glibc then takes the arena's lock; under
+/// load the waits on it were a tenth of the process's time (BENCHMARKS.md, "Server").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "skapi-server", version, about = "Self-hosted backend for Skapi client-secret requests")]
 struct Cli {
