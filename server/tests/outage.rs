@@ -102,6 +102,9 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
     let OnPostgres { postgres, api, stand_in, _dir, mut server, client } = OnPostgres::start().await;
     let quick = client.submit("a", tagged(&format!("{api}/echo"), "before")).await;
     assert_eq!(client.poll_until_done("a", &quick).await.0, 200);
+    // Finished and never polled: the server still holds it in memory for its first poll.
+    let unpolled = client.submit("a", tagged(&format!("{api}/echo"), "unpolled")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     for mode in ["fast", "immediate"] {
         let _restart = Restart(&postgres);
@@ -111,8 +114,10 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
         postgres.stop(mode);
 
         refused_at_once(&client, &api, mode).await;
-        let (status, polled) = client.call("csr-poll", "a", json!({"service": SERVICE, "id": quick})).await;
-        assert_eq!((status, polled["code"].as_str()), (503, Some("STORAGE_UNAVAILABLE")), "{mode}: polls too: {polled}");
+        for id in [&quick, &unpolled] {
+            let (status, polled) = client.call("csr-poll", "a", json!({"service": SERVICE, "id": id})).await;
+            assert_eq!((status, polled["code"].as_str()), (503, Some("STORAGE_UNAVAILABLE")), "{mode}: polls too: {polled}");
+        }
         assert_eq!(client.http.get(format!("{}/readyz", client.base)).send().await.unwrap().status(), 503, "{mode}: not ready");
         let check: serde_json::Value = client.http.get(format!("{}/service?service={SERVICE}", client.base)).send().await.unwrap().json_value().await;
         assert_eq!(check["active"], false, "{mode}: the service check claims no health it does not have");
@@ -124,11 +129,12 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
         let (status, answer) = client.poll_until_done("a", &through).await;
         assert_eq!(status, 200, "{mode}: the request that ran through the outage is recorded as it ended: {answer}");
         assert_eq!(client.poll_until_done("a", &quick).await.0, 200, "{mode}: what was accepted before is kept");
+        assert_eq!(client.poll_until_done("a", &unpolled).await.0, 200, "{mode}: and what ended before");
     }
     server.kill().unwrap();
     server.wait().unwrap();
     let tags = stand_in.tags();
-    for tag in ["before", "through-fast", "after-fast", "through-immediate", "after-immediate"] {
+    for tag in ["before", "unpolled", "through-fast", "after-fast", "through-immediate", "after-immediate"] {
         assert_eq!(tags.iter().filter(|t| *t == tag).count(), 1, "{tag} reached the third party exactly once: {tags:?}");
     }
 }

@@ -56,7 +56,10 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
 pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_id: &str) -> Result<Record, Failure> {
     let not_found = || Failure::new(ErrorCode::NotExists, "The request does not exist.");
     let (key, short) = id::split_full(full_id).ok_or_else(not_found)?;
-    let record = match state.engine.recent.take(short) {
+    // While the database is away every answer about a record is the store's (503): a caller
+    // polling several records hears one story.
+    let remembered = if state.db.away() { None } else { state.engine.recent.take(short) };
+    let record = match remembered {
         Some(record) => Some(record),
         None => state.db.call(|s| s.get_record(short)).await?,
     };

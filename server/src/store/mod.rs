@@ -317,13 +317,14 @@ pub async fn open(database: Option<&str>, data_dir: &std::path::Path) -> StoreRe
 /// A store call's future, as [`Store`]'s methods return them.
 pub type StoreCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<T>> + Send + 'a>>;
 
-/// The store as the server uses it: every call timed for `/metrics`.
+/// The store as the server uses it: every call timed for `/metrics`, and whether the last one
+/// found the database away.
 #[derive(Clone)]
-pub struct Db(Arc<dyn Store>);
+pub struct Db(Arc<dyn Store>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Db {
     pub fn new(store: Arc<dyn Store>) -> Db {
-        Db(store)
+        Db(store, Default::default())
     }
 
     /// Runs one store call: `db.call(|s| s.get_record(id)).await`.
@@ -331,7 +332,17 @@ impl Db {
         let started = std::time::Instant::now();
         let result = f(self.0.as_ref()).await;
         crate::metrics::store_call(started.elapsed(), result.is_err());
+        match &result {
+            Err(StoreError::Unavailable(_)) => self.1.store(true, std::sync::atomic::Ordering::Relaxed),
+            Ok(_) => self.1.store(false, std::sync::atomic::Ordering::Relaxed),
+            Err(_) => {}
+        }
         result
+    }
+
+    /// Whether the last store call found the database away (and none has reached it since).
+    pub fn away(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store itself, for calls that need no timing (the CLI, tests).
