@@ -320,33 +320,40 @@ pub type StoreCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = S
 /// The store as the server uses it: every call timed for `/metrics`, and whether the last one
 /// found the database away.
 #[derive(Clone)]
-pub struct Db(Arc<dyn Store>, Arc<std::sync::atomic::AtomicBool>);
+pub struct Db {
+    store: Arc<dyn Store>,
+    away: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Db {
     pub fn new(store: Arc<dyn Store>) -> Db {
-        Db(store, Default::default())
+        Db { store, away: Default::default() }
     }
 
     /// Runs one store call: `db.call(|s| s.get_record(id)).await`.
     pub async fn call<'a, T>(&'a self, f: impl FnOnce(&'a dyn Store) -> StoreCall<'a, T>) -> StoreResult<T> {
         let started = std::time::Instant::now();
-        let result = f(self.0.as_ref()).await;
+        let result = f(self.store.as_ref()).await;
         crate::metrics::store_call(started.elapsed(), result.is_err());
-        match &result {
-            Err(StoreError::Unavailable(_)) => self.1.store(true, std::sync::atomic::Ordering::Relaxed),
-            Ok(_) => self.1.store(false, std::sync::atomic::Ordering::Relaxed),
-            Err(_) => {}
+        // Written only when it changes: every call of every thread reads it.
+        let away = match &result {
+            Err(StoreError::Unavailable(_)) => true,
+            Ok(_) => false,
+            Err(_) => return result,
+        };
+        if self.away() != away {
+            self.away.store(away, std::sync::atomic::Ordering::Relaxed);
         }
         result
     }
 
     /// Whether the last store call found the database away (and none has reached it since).
     pub fn away(&self) -> bool {
-        self.1.load(std::sync::atomic::Ordering::Relaxed)
+        self.away.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store itself, for calls that need no timing (the CLI, tests).
     pub fn store(&self) -> &dyn Store {
-        self.0.as_ref()
+        self.store.as_ref()
     }
 }
