@@ -11,6 +11,9 @@
 //!   release binary) on one PostgreSQL, the clients spread over them
 //! `… -- [clients…] --instances 1` — one such process on SQLite: the server in a process of its
 //!   own, as nginx is, not sharing this one's runtime with the clients
+//! `… -- [clients…] --rate R` — the clients start R requests a second between them, evenly
+//!   spread, instead of each starting its next as soon as it can: latency at a given load rather
+//!   than at saturation (each time counts from when its request was due)
 //! `… -- [clients…] --floor` — the same exchanges against a bare in-memory server (no key, no
 //!   store, no checks): what the protocol's three HTTP exchanges alone cost on this machine, the
 //!   ceiling any server answering this load here can reach
@@ -242,15 +245,18 @@ async fn servers(instances: Option<(usize, String)>) -> Servers {
     .unwrap()
 }
 
-async fn run(
-    clients: usize,
+/// How the clients load the server.
+#[derive(Clone, Copy)]
+struct Load {
     seconds: f64,
     poll_ms: u64,
     queue: bool,
-    external: Option<&str>,
-    instances: Option<(usize, String)>,
-    floor: Option<Floor>,
-) -> Run {
+    /// Requests per second the clients start together, evenly spread (each client on its own
+    /// schedule); `None`: each starts its next request as soon as the last one is found.
+    rate: Option<f64>,
+}
+
+async fn run(clients: usize, load: Load, external: Option<&str>, instances: Option<(usize, String)>, floor: Option<Floor>) -> Run {
     let stand_in = match external {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => listen(stand_in_app()).await,
@@ -261,7 +267,9 @@ async fn run(
     };
     let rest_kb = memory_kb(&servers).0;
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let Load { seconds, poll_ms, queue, rate } = load;
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs_f64(seconds);
     let url = format!("{stand_in}/api");
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -275,8 +283,20 @@ async fn run(
                 body["queue"] = json!("one");
             }
             let body = body.to_string();
-            while Instant::now() < deadline {
-                let start = Instant::now();
+            for k in 0.. {
+                // At a set rate a request counts from when it was due, so that a late start (the
+                // client still busy with the last one) is in its time, not hidden.
+                let start = match rate {
+                    Some(rate) => {
+                        let due = begun + Duration::from_secs_f64((k * clients + c) as f64 / rate);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
+                if start >= deadline {
+                    break;
+                }
                 let answer: Value = serde_json::from_str(
                     &http.post(format!("{base}/csr")).header("content-meta", &meta).body(body.clone()).send().await.unwrap().text().await.unwrap(),
                 )
@@ -436,6 +456,7 @@ async fn main() {
         |flag: &str, default: f64| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
     let seconds = value("--seconds", 10.0);
     let poll_ms = value("--poll-ms", 5.0) as u64;
+    let rate = args.iter().any(|a| a == "--rate").then(|| value("--rate", 5000.0));
     let queue = args.iter().any(|a| a == "--queue");
     let floor = args.iter().position(|a| a == "--floor").map(|i| match args.get(i + 1).map(String::as_str) {
         Some("durable") => Floor::Durable,
@@ -480,15 +501,16 @@ async fn main() {
         None => "one in-process instance on SQLite".to_owned(),
     };
     println!(
-        "skapi-server ({backend}): csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}; {seconds} s per row",
-        if queue { ", one queue" } else { "" }
+        "skapi-server ({backend}): csr → stand-in (answers at once) → resolved → polled every {poll_ms} ms{}{}; {seconds} s per row",
+        if queue { ", one queue" } else { "" },
+        rate.map(|r| format!("; {r:.0} requests/s offered, times from when each was due")).unwrap_or_default()
     );
     println!(
         "{:>8} {:>12} {:>14} {:>14} {:>14} {:>14} {:>10} {:>14} {:>11}",
         "clients", "completed/s", "accept p50 ms", "accept p99 ms", "total p50 ms", "total p99 ms", "polls/req", "RSS rest/peak", "CPU ms/req"
     );
     for c in clients {
-        let r = run(c, seconds, poll_ms, queue, external.as_deref(), instances.clone(), floor).await;
+        let r = run(c, Load { seconds, poll_ms, queue, rate }, external.as_deref(), instances.clone(), floor).await;
         println!(
             "{:>8} {:>12.0} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>10.2} {:>8}/{} MB {:>11.3}",
             c,
