@@ -35,8 +35,9 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Serves `app` on a free loopback port, listening as `skapi-server` does (`TCP_NODELAY`).
 async fn listen(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = skapi_server::listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
     format!("http://{addr}")
@@ -471,7 +472,7 @@ async fn main() {
         return;
     }
     if let Some(addr) = args.iter().position(|a| a == "--stand-in-only").and_then(|i| args.get(i + 1)) {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let listener = skapi_server::listen(addr).await.unwrap();
         println!("stand-in listening on http://{}", listener.local_addr().unwrap());
         axum::serve(listener, stand_in_app()).await.unwrap();
         return;
