@@ -77,6 +77,17 @@ struct Servers {
     _dir: tempfile::TempDir,
 }
 
+impl Servers {
+    /// The processes whose CPU and memory are the server's, as `/proc` names them: this one
+    /// (the server and the clients) when the server runs here, else the server processes.
+    fn processes(&self) -> Vec<String> {
+        if self.children.is_empty() {
+            return vec!["self".to_owned()];
+        }
+        self.children.iter().map(|child| child.id().to_string()).collect()
+    }
+}
+
 impl Drop for Servers {
     fn drop(&mut self) {
         for child in &mut self.children {
@@ -348,13 +359,9 @@ async fn run(clients: usize, load: Load, external: Option<&str>, instances: Opti
     run
 }
 
-/// CPU time the server has used so far, user + system (ms, in clock ticks of 10 ms): this
-/// process's (the server and the clients), or the server processes' when there are some.
+/// CPU time the server has used so far, user + system (ms, in clock ticks of 10 ms).
 fn cpu_ms(servers: &Servers) -> f64 {
-    if servers.children.is_empty() {
-        return process_cpu_ms("self");
-    }
-    servers.children.iter().map(|child| process_cpu_ms(&child.id().to_string())).sum()
+    servers.processes().iter().map(|pid| process_cpu_ms(pid)).sum()
 }
 
 /// CPU time of one process so far (/proc/PID/stat), user + system, ms.
@@ -367,14 +374,9 @@ fn process_cpu_ms(pid: &str) -> f64 {
     (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) * 10.0
 }
 
-/// Resident memory of this process (kB): now and at its peak.
-/// Resident memory of the server (kB), now and at its peak: this process's, or the server
-/// processes' together when there are some.
+/// Resident memory of the server (kB), now and at its peak (the processes' together).
 fn memory_kb(servers: &Servers) -> (u64, u64) {
-    if servers.children.is_empty() {
-        return process_memory_kb("self");
-    }
-    servers.children.iter().map(|child| process_memory_kb(&child.id().to_string())).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    servers.processes().iter().map(|pid| process_memory_kb(pid)).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
 }
 
 /// Resident memory of one process (/proc/PID/status), now and at its peak (kB).
