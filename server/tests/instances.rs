@@ -67,7 +67,7 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
     assert_eq!(statuses, vec![200, 200, 200, 429, 429], "three in total, whichever instance");
 
     // An instance dies while it runs the queue's head.
-    let url = format!("{api}/slow?ms=800&q=killed");
+    let url = format!("{api}/slow?ms=800&q=killed&hold=k0");
     let mut ids = Vec::new();
     for i in 0..6 {
         let mut body = tagged(&url, &format!("k{i}"));

@@ -166,7 +166,11 @@ async fn record(
     if path == "/slow" {
         let _inflight = InflightGuard::enter(&stand_in, query.get("q").map(String::as_str).unwrap_or(""));
         let ms = query.get("ms").and_then(|m| m.parse().ok()).unwrap_or(300);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        // `hold=TAG`: the request so tagged takes 60 s, the others `ms` (all on one url, so one
+        // queue): a test can stop an instance while that one surely still runs.
+        let tag = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["tag"].as_str().map(str::to_owned));
+        let held = tag.is_some() && query.get("hold") == tag.as_ref();
+        tokio::time::sleep(Duration::from_millis(if held { 60_000 } else { ms })).await;
     }
     Json(json!({"method": method.as_str(), "path": path, "body": String::from_utf8_lossy(&body)})).into_response()
 }
