@@ -27,10 +27,26 @@ const POLL_WHEN_TRUE_MS: f64 = 1000.0;
 const CONNECTION_HEADERS: [&str; 9] =
     ["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"];
 
+/// Headers that would have the third party answer in part: the server must read an answer
+/// whole to keep the secret out of it (two halves of an answer would each hold half).
+const PARTIAL_ANSWER_HEADERS: [&str; 2] = ["range", "if-range"];
+
 /// True when the caller may not set header `name` (any case).
 pub fn forbidden_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     CONNECTION_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-")
+}
+
+/// Why the caller may not set header `name`, if it may not.
+fn header_refusal(name: &str) -> Option<ApiError> {
+    if forbidden_header(name) {
+        return Some(ApiError::invalid_parameter(["Header \"", name, "\" may not be set: the server sets it itself."].concat()));
+    }
+    PARTIAL_ANSWER_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)).then(|| {
+        ApiError::invalid_parameter(
+            ["Header \"", name, "\" may not be set: the server reads every answer whole, to keep the secret out of it."].concat(),
+        )
+    })
 }
 
 /// How the caller wants the answer handed over (Skapi's newest SDK's `responseType`).
@@ -188,10 +204,8 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
         headers.entries(&mut |name, value| {
             problem = if matches!(value.kind(), Kind::Object | Kind::Array) {
                 Some(ApiError::invalid_parameter("\"headers\" values should be strings."))
-            } else if forbidden_header(name) {
-                Some(ApiError::invalid_parameter(["Header \"", name, "\" may not be set: the server sets it itself."].concat()))
             } else {
-                None
+                header_refusal(name)
             };
             problem.is_none()
         });
@@ -473,9 +487,19 @@ mod tests {
 
     #[test]
     fn refuses_connection_headers_by_name() {
-        for name in
-            ["Host", "content-length", "Transfer-Encoding", "CONNECTION", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "proxy-anything"]
-        {
+        for name in [
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "CONNECTION",
+            "Keep-Alive",
+            "TE",
+            "Upgrade",
+            "Proxy-Authorization",
+            "proxy-anything",
+            "Range",
+            "if-range",
+        ] {
             let mut headers = json!({"Authorization": "Bearer $CLIENT_SECRET"});
             headers[name] = json!("x");
             let message = err(with(seed(), "headers", headers));

@@ -105,10 +105,12 @@ impl Upstream {
     /// Sends a streamed request: its answer is read piece by piece ([`Streaming::next`]).
     pub async fn send_streaming(&self, request: &Request, secret: &str) -> Result<Streaming, Outcome> {
         let response = self.start(request, secret).await?;
+        unreadable_encoding(&response, secret)?;
+        let events = content_type(&response, secret).is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
         Ok(Streaming {
             status_code: response.status().as_u16(),
             response,
-            redactor: Some(redact::StreamRedactor::new(secret)),
+            redactor: Some(if events { redact::StreamRedactor::for_events(secret) } else { redact::StreamRedactor::new(secret) }),
             secret: secret.to_owned(),
             room: self.max_response_bytes,
             truncated: false,
@@ -152,6 +154,11 @@ impl Upstream {
         let mut has_content_type = false;
         let multipart = request.is_multipart() && request.raw_body.is_none();
         for (name, value) in &request.headers {
+            // The encodings asked for are the ones the server decodes before redacting (reqwest
+            // asks for them itself): one the caller chose would come back unread, secret inside.
+            if name.eq_ignore_ascii_case("accept-encoding") {
+                continue;
+            }
             let content_type = name.eq_ignore_ascii_case("content-type");
             if content_type && multipart {
                 // Its boundary is ours to choose (reqwest sets the header with it).
@@ -185,11 +192,12 @@ impl Upstream {
         builder.send().await.map_err(|e| transport_failure(e, secret))
     }
 
-    /// Reads a whole answer, bounded by `--max-response-bytes`: text redacted, bytes kept exactly.
-    /// With `as_bytes` (the caller asked for bytes) a text answer is kept as bytes too: its
-    /// text redacted as any text is, otherwise byte for byte.
+    /// Reads a whole answer, bounded by `--max-response-bytes`, and redacts it: text as text
+    /// (JSON parsed), bytes as bytes. With `as_bytes` (the caller asked for bytes) a text answer
+    /// is kept as bytes too, its text redacted as any text is.
     async fn read_whole(&self, mut response: reqwest::Response, secret: &str, as_bytes: bool) -> Result<Outcome, Outcome> {
         let status = response.status().as_u16();
+        unreadable_encoding(&response, secret)?;
         // Read a little past the limit, so that a secret straddling it is still redacted whole
         // before the body is cut.
         let limit = self.max_response_bytes;
@@ -202,44 +210,63 @@ impl Upstream {
                 break;
             }
         }
-        let truncated = bytes.len() > limit;
-        let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let is_text = content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]);
-        if is_text && as_bytes {
-            let text = String::from_utf8_lossy(&bytes);
-            let text = if truncated { redact::redact_truncated(&text, limit, secret) } else { redact::redact(&text, secret) };
-            let body = BinaryBody {
-                body_b64: encoding::base64(text.as_bytes(), encoding::BASE64),
-                body_content_type: content_type.unwrap_or_else(|| "text/plain".into()),
-            };
-            return Ok(answered(status, serde_json::to_value(body).unwrap_or(Value::Null), truncated));
-        }
-        if !is_text {
-            // Bytes are kept exactly (never read as text to be redacted: that would destroy them).
-            bytes.truncate(limit);
-            let body = BinaryBody {
-                body_b64: encoding::base64(&bytes, encoding::BASE64),
-                body_content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
-            };
-            return Ok(answered(status, serde_json::to_value(body).unwrap_or(Value::Null), truncated));
-        }
+        let content_type = content_type(&response, secret);
         let large = bytes.len() > 256 * 1024;
         let scrub = {
             let secret = secret.to_owned();
-            move || {
-                let text = String::from_utf8_lossy(&bytes);
-                if truncated {
-                    Value::String(redact::redact_truncated(&text, limit, &secret))
-                } else {
-                    redact::redact_body(&text, &secret)
-                }
-            }
+            move || redact_answer(bytes, content_type, limit, &secret, as_bytes)
         };
         // Reading a large answer through every encoding takes a while (≈ 50 ms a megabyte):
         // off the async workers.
-        let body = if large { tokio::task::spawn_blocking(scrub).await.unwrap_or(Value::Null) } else { scrub() };
+        let (body, truncated) = if large { tokio::task::spawn_blocking(scrub).await.unwrap_or((Value::Null, false)) } else { scrub() };
         Ok(answered(status, body, truncated))
     }
+}
+
+/// The answer's `Content-Type`, redacted (it is returned and stored as `body_content_type`).
+fn content_type(response: &reqwest::Response, secret: &str) -> Option<String> {
+    let value = response.headers().get(reqwest::header::CONTENT_TYPE)?;
+    Some(redact::redact(&String::from_utf8_lossy(value.as_bytes()), secret))
+}
+
+/// Refuses an answer still encoded once reqwest has decoded what it asked for (gzip, deflate):
+/// compressed bytes cannot be searched for the secret, so they are neither kept nor returned.
+fn unreadable_encoding(response: &reqwest::Response, secret: &str) -> Result<(), Outcome> {
+    let Some(encoding) = response.headers().get(reqwest::header::CONTENT_ENCODING) else { return Ok(()) };
+    let encoding = redact::redact(&String::from_utf8_lossy(encoding.as_bytes()), secret);
+    if encoding.trim().eq_ignore_ascii_case("identity") {
+        return Ok(());
+    }
+    Err(Outcome::Failed {
+        error: ApiError::new(
+            ErrorCode::Refused,
+            format!("The third party answered in the content encoding \"{encoding}\", which the server cannot read to keep the secret out of it: the answer is not kept."),
+        ),
+        status_code: Some(response.status().as_u16()),
+        body: None,
+        truncated: false,
+    })
+}
+
+/// A whole answer redacted, and whether it was cut at `limit`: text as text (JSON parsed, an
+/// event stream's deltas read joined), bytes as bytes (`redact::redact_bytes`).
+fn redact_answer(bytes: Vec<u8>, content_type: Option<String>, limit: usize, secret: &str, as_bytes: bool) -> (Value, bool) {
+    let truncated = bytes.len() > limit;
+    let binary = |bytes: &[u8], kind: String| {
+        serde_json::to_value(BinaryBody { body_b64: encoding::base64(bytes, encoding::BASE64), body_content_type: kind })
+    };
+    if !content::is_text(content_type.as_deref(), &bytes[..bytes.len().min(limit)]) {
+        let kept = if truncated { redact::redact_bytes_truncated(&bytes, limit, secret) } else { redact::redact_bytes(&bytes, secret) };
+        let body = binary(&kept, content_type.unwrap_or_else(|| "application/octet-stream".into()));
+        return (body.unwrap_or(Value::Null), truncated);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    if as_bytes {
+        let text = if truncated { redact::redact_truncated(&text, limit, secret) } else { redact::redact_text(&text, secret) };
+        return (binary(text.as_bytes(), content_type.unwrap_or_else(|| "text/plain".into())).unwrap_or(Value::Null), truncated);
+    }
+    let body = if truncated { Value::String(redact::redact_truncated(&text, limit, secret)) } else { redact::redact_body(&text, secret) };
+    (body, truncated)
 }
 
 /// A streamed answer being read.

@@ -317,17 +317,22 @@ impl Server {
     /// Adds key `name` with these destinations; none given = any destination (chosen
     /// explicitly, as an operator must).
     pub fn add_key(&self, name: &str, destinations: &[&str]) {
-        blocking(|| tokio::runtime::Handle::current().block_on(self.add_key_now(name, destinations)))
+        self.add_key_valued(name, SECRET, destinations)
     }
 
-    async fn add_key_now(&self, name: &str, destinations: &[&str]) {
+    /// The same with another secret value.
+    pub fn add_key_valued(&self, name: &str, secret: &str, destinations: &[&str]) {
+        blocking(|| tokio::runtime::Handle::current().block_on(self.add_key_now(name, secret, destinations)))
+    }
+
+    async fn add_key_now(&self, name: &str, secret: &str, destinations: &[&str]) {
         self.state
             .keyring
             .add(
                 NewKey {
                     service: SERVICE.into(),
                     name: name.into(),
-                    secret: SECRET.into(),
+                    secret: secret.into(),
                     locked: false,
                     destinations: if destinations.is_empty() {
                         Destinations::Any

@@ -16,344 +16,93 @@
 use crate::PLACEHOLDER;
 #[cfg(feature = "json")]
 use serde_json::{Map, Value};
-use std::collections::VecDeque;
+use views::{scan, Form, Span};
 
-/// One decoded byte and the span of source text it came from.
-#[derive(Clone, Copy, Debug)]
-struct Piece {
-    byte: u8,
-    start: usize,
-    end: usize,
-}
+#[cfg(feature = "json")]
+mod events;
+mod views;
 
-/// Looks for the secret in one dense view's stream of decoded bytes (hex, base64).
-struct Matcher<'a> {
-    secret: &'a [u8],
-    /// The last `secret.len()` pieces of the current run.
-    window: VecDeque<Piece>,
-    /// Source spans that decode to the secret.
-    found: Vec<(usize, usize)>,
-    /// Earliest start of a tail of the text that decodes to a beginning of the secret.
-    tail: Option<usize>,
-}
+#[cfg(feature = "json")]
+pub use events::EventGuard;
 
-impl<'a> Matcher<'a> {
-    fn new(secret: &'a [u8]) -> Matcher<'a> {
-        Matcher { secret, window: VecDeque::with_capacity(secret.len() + 1), found: Vec::new(), tail: None }
-    }
-
-    fn push(&mut self, byte: u8, start: usize, end: usize) {
-        self.window.push_back(Piece { byte, start, end });
-        if self.window.len() > self.secret.len() {
-            self.window.pop_front();
-        }
-        let m = self.secret.len();
-        if self.window.len() == m && byte == self.secret[m - 1] && self.window.iter().zip(self.secret).all(|(p, s)| p.byte == *s) {
-            self.found.push((self.window[0].start, end));
-        }
-    }
-
-    /// Ends a run of decodable text: nothing matches across it.
-    fn reset(&mut self) {
-        self.window.clear();
-    }
-
-    /// The view has reached the end of the text: the window's pieces, then from `rest` on
-    /// `nbits` bits of one more byte (`value`, high bits first). Records where a tail that
-    /// could be a beginning of the secret starts.
-    fn end(&mut self, rest: usize, value: u8, nbits: u32) {
-        let mut cut = None;
-        let (m, n) = (self.secret.len(), self.window.len());
-        let partial = |next: u8| nbits == 0 || next >> (8 - nbits) == value;
-        if self.window.back().is_some_and(|p| p.end >= rest) {
-            for k in (1..=n.min(m - 1)).rev() {
-                let whole = self.window.iter().skip(n - k).zip(self.secret).all(|(p, s)| p.byte == *s);
-                if whole && partial(self.secret[k]) {
-                    cut = Some(self.window[n - k].start);
-                    break;
-                }
-            }
-        }
-        // Fewer than 4 bits of the first byte say nothing worth a cut (and would cut ordinary
-        // text at random).
-        if cut.is_none() && nbits >= 4 && partial(self.secret[0]) {
-            cut = Some(rest);
-        }
-        if let Some(at) = cut {
-            self.tail = Some(self.tail.map_or(at, |t| t.min(at)));
-        }
+/// The placeholder written the way an occurrence was.
+fn placeholder_in(form: Form, out: &mut Vec<u8>) {
+    match form {
+        Form::Bytes => out.extend_from_slice(PLACEHOLDER.as_bytes()),
+        Form::Utf16Le => PLACEHOLDER.bytes().for_each(|b| out.extend([b, 0])),
+        Form::Utf16Be => PLACEHOLDER.bytes().for_each(|b| out.extend([0, b])),
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn base64_value(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'+' | b'-' => Some(62),
-        b'/' | b'_' => Some(63),
-        _ => None,
-    }
-}
-
-/// What one way of reading the text from a start position found.
-enum Spelling {
-    /// The whole secret, ending here.
-    Whole(usize),
-    /// The text ended after a beginning of the secret (or an escape the end cut short).
-    Tail,
-}
-
-/// A `\uXXXX` escape's code unit at `at`.
-fn unicode_unit(text: &[u8], at: usize) -> Option<u32> {
-    if text.get(at) != Some(&b'\\') || text.get(at + 1) != Some(&b'u') {
-        return None;
-    }
-    text.get(at + 2..at + 6)?.iter().try_fold(0u32, |acc, &d| Some(acc << 4 | hex_value(d)? as u32))
-}
-
-/// True when `rest` (the end of the text) is an escape cut short: `%`, `%X`, `\`, `\u`…`\uXXX`.
-fn unfinished_escape(rest: &[u8]) -> bool {
-    match rest {
-        [b'%'] | [b'\\'] => true,
-        [b'%', d] => hex_value(*d).is_some(),
-        [b'\\', b'u', digits @ ..] => digits.len() <= 3 && digits.iter().all(|&d| hex_value(d).is_some()),
-        _ => false,
-    }
-}
-
-/// Reads the secret from `text[p..]` (secret bytes from `i` on), each byte as written, as
-/// `%XX` in either case, a space as `+`, or a JSON escape (`\n`, `\"`, `\uXXXX`, surrogate
-/// pairs); any mix, at any position — so no earlier escape can hide a later one. `budget`
-/// bounds the search (the secret holding `%` or `\` is what makes it branch).
-fn spell(text: &[u8], p: usize, secret: &[u8], i: usize, budget: &mut u32) -> Option<Spelling> {
-    if i == secret.len() {
-        return Some(Spelling::Whole(p));
-    }
-    if p == text.len() {
-        return (i > 0).then_some(Spelling::Tail);
-    }
-    if *budget == 0 {
-        return None;
-    }
-    *budget -= 1;
-    let want = secret[i];
-    let rest = &text[p..];
-    let mut best = None;
-    let mut consider = |found: Option<Spelling>| match (found, &best) {
-        (Some(Spelling::Whole(end)), _) => best = Some(Spelling::Whole(end)),
-        (Some(Spelling::Tail), None) => best = Some(Spelling::Tail),
-        _ => {}
-    };
-    if rest[0] == want || (want == b' ' && rest[0] == b'+') {
-        consider(spell(text, p + 1, secret, i + 1, budget));
-    }
-    if rest[0] == b'%' && rest.len() >= 3 {
-        if let (Some(h), Some(l)) = (hex_value(rest[1]), hex_value(rest[2])) {
-            if h << 4 | l == want {
-                consider(spell(text, p + 3, secret, i + 1, budget));
-            }
-        }
-    }
-    if rest[0] == b'\\' && rest.len() >= 2 {
-        let simple = match rest[1] {
-            b'"' | b'\\' | b'/' => Some(rest[1]),
-            b'b' => Some(8),
-            b'f' => Some(12),
-            b'n' => Some(b'\n'),
-            b'r' => Some(b'\r'),
-            b't' => Some(b'\t'),
-            _ => None,
-        };
-        if simple == Some(want) {
-            consider(spell(text, p + 2, secret, i + 1, budget));
-        }
-        let decoded = match unicode_unit(text, p) {
-            Some(high @ 0xD800..=0xDBFF) => match unicode_unit(text, p + 6) {
-                Some(low @ 0xDC00..=0xDFFF) => char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).map(|c| (c, 12)),
-                // A high surrogate the end cut short of its pair.
-                _ if text.len() - p < 12 && unfinished_or_empty(&text[p + 6..]) => return Some(Spelling::Tail),
-                _ => None,
-            },
-            Some(unit) => char::from_u32(unit).map(|c| (c, 6)),
-            None => None,
-        };
-        if let Some((c, len)) = decoded {
-            let mut buf = [0u8; 4];
-            let bytes = c.encode_utf8(&mut buf).as_bytes();
-            let n = bytes.len().min(secret.len() - i);
-            if bytes[..n] == secret[i..i + n] {
-                if n < bytes.len() {
-                    // The secret ends inside this character: not the secret.
-                } else {
-                    consider(spell(text, p + len, secret, i + n, budget));
-                }
-            }
-        }
-    }
-    let cut_short = unfinished_escape(rest) && (rest.len() < 2 || rest[0] != b'%' || hex_value(rest[1]) == Some(want >> 4));
-    if best.is_none() && cut_short {
-        best = Some(Spelling::Tail);
-    }
-    best
-}
-
-fn unfinished_or_empty(rest: &[u8]) -> bool {
-    rest.is_empty() || unfinished_escape(rest)
-}
-
-/// Where the secret is spelled out in `text` (as written or escaped), and where the earliest
-/// tail that could begin it starts.
-fn escapes(text: &[u8], secret: &[u8]) -> (Vec<(usize, usize)>, Option<usize>) {
-    let (mut found, mut tail) = (Vec::new(), None);
-    for p in 0..text.len() {
-        let c = text[p];
-        if c != secret[0] && c != b'%' && c != b'\\' && c != b'+' {
-            continue;
-        }
-        let mut budget = 64 * secret.len() as u32 + 64;
-        match spell(text, p, secret, 0, &mut budget) {
-            Some(Spelling::Whole(end)) => found.push((p, end)),
-            Some(Spelling::Tail) if tail.is_none() => tail = Some(p),
-            _ => {}
-        }
-    }
-    (found, tail)
-}
-
-/// Runs of hex digits decoded in pairs, starting `offset` (0 or 1) digits into each run.
-fn hex(text: &[u8], offset: usize, m: &mut Matcher) {
-    let mut run = 0;
-    let mut i = 0;
-    while i < text.len() {
-        let Some(high) = hex_value(text[i]) else {
-            run = 0;
-            m.reset();
-            i += 1;
-            continue;
-        };
-        if run < offset {
-            run += 1;
-            i += 1;
-            continue;
-        }
-        match text.get(i + 1).copied().and_then(hex_value) {
-            Some(low) => {
-                m.push(high << 4 | low, i, i + 2);
-                run += 2;
-                i += 2;
-            }
-            None if i + 1 == text.len() => return m.end(i, high, 4),
-            None => {
-                run += 1;
-                i += 1;
-            }
-        }
-    }
-    m.end(text.len(), 0, 0);
-}
-
-/// Runs of base64 characters (either alphabet) decoded, starting `offset` (0 to 3) characters
-/// into each run, so that data beginning anywhere in a run is read at its own alignment.
-fn base64(text: &[u8], offset: usize, m: &mut Matcher) {
-    let (mut run, mut acc, mut bits, mut byte_start) = (0usize, 0u32, 0u32, 0usize);
-    for (i, &c) in text.iter().enumerate() {
-        let Some(v) = base64_value(c) else {
-            (run, acc, bits) = (0, 0, 0);
-            m.reset();
-            continue;
-        };
-        run += 1;
-        if run <= offset {
-            continue;
-        }
-        if bits == 0 {
-            byte_start = i;
-        }
-        acc = (acc << 6 | v as u32) & 0xfff;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            m.push((acc >> bits) as u8, byte_start, i + 1);
-            byte_start = i;
-        }
-    }
-    if run > offset && bits > 0 {
-        m.end(byte_start, (acc & ((1 << bits) - 1)) as u8, bits);
-    } else {
-        m.end(text.len(), 0, 0);
-    }
-    // The padding after a match goes with it.
-    for span in m.found.iter_mut() {
-        while span.1 < text.len() && text[span.1] == b'=' {
-            span.1 += 1;
-        }
-    }
-}
-
-/// Every reading of `text`: the secret's spans, and the earliest tail that could begin it.
-fn scan(text: &[u8], secret: &[u8]) -> (Vec<(usize, usize)>, Option<usize>) {
-    type View = fn(&[u8], &mut Matcher);
-    let views: [View; 6] =
-        [|t, m| hex(t, 0, m), |t, m| hex(t, 1, m), |t, m| base64(t, 0, m), |t, m| base64(t, 1, m), |t, m| base64(t, 2, m), |t, m| base64(t, 3, m)];
-    let (mut found, mut tail) = escapes(text, secret);
-    for view in views {
-        let mut m = Matcher::new(secret);
-        view(text, &mut m);
-        found.append(&mut m.found);
-        tail = match (tail, m.tail) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    (found, tail)
-}
-
-/// Replaces `spans` (sorted or not, possibly overlapping) of `text` with the placeholder.
-fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
+/// Replaces `spans` (sorted or not, possibly overlapping) of `bytes` with the placeholder.
+fn replace_spans(bytes: &[u8], mut spans: Vec<Span>) -> Vec<u8> {
     spans.sort_unstable();
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(text.len());
+    let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
-    for (start, end) in spans {
-        if end <= at {
+    for span in spans {
+        // A UTF-16 occurrence overlapping one replaced already is left to the next pass, so
+        // the text keeps its alignment.
+        if span.end <= at || (span.start < at && span.form != Form::Bytes) {
             continue;
         }
-        if start >= at {
-            out.extend_from_slice(&bytes[at..start]);
-            out.extend_from_slice(PLACEHOLDER.as_bytes());
+        if span.start >= at {
+            out.extend_from_slice(&bytes[at..span.start]);
+            placeholder_in(span.form, &mut out);
         }
-        at = end;
+        at = span.end;
     }
     out.extend_from_slice(&bytes[at..]);
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    out
 }
 
-/// Replaces every occurrence of `secret` in `text` — as written or as any view decodes it —
-/// by the placeholder.
-pub fn redact(text: &str, secret: &str) -> String {
+/// Replaces every occurrence of the secret in `bytes`, in every reading, until none is left
+/// (a replacement can only join what was apart; a few passes reach the fixpoint).
+fn redact_in(bytes: &[u8], secret: &str) -> Vec<u8> {
+    let mut out = bytes.to_vec();
     if secret.is_empty() {
-        return text.to_owned();
+        return out;
     }
-    let mut out = text.to_owned();
-    // A replacement can only join text that was apart; a few passes reach the fixpoint.
     for _ in 0..4 {
-        let (spans, _) = scan(out.as_bytes(), secret.as_bytes());
+        let (spans, _) = scan(&out, secret.as_bytes());
         if spans.is_empty() {
             break;
         }
         out = replace_spans(&out, spans);
     }
     out
+}
+
+/// Replaces every occurrence of `secret` in `text` — as written or as any view decodes it —
+/// by the placeholder.
+pub fn redact(text: &str, secret: &str) -> String {
+    let out = redact_in(text.as_bytes(), secret);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`redact`], and for an event stream also what its deltas spell when joined
+/// (`events::redact_joined`): the whole of a text answer as the server keeps it.
+pub fn redact_text(text: &str, secret: &str) -> String {
+    let redacted = redact(text, secret);
+    #[cfg(feature = "json")]
+    if let Some(joined) = events::redact_joined(&redacted, secret) {
+        return joined;
+    }
+    redacted
+}
+
+/// An answer that is bytes (an image, audio, text in another encoding), redacted as bytes: the
+/// secret's bytes as they are, in UTF-16 (either order), and in every reading [`redact`] knows
+/// (base64 and hex of the raw bytes included), each replaced by the placeholder in the same form.
+pub fn redact_bytes(bytes: &[u8], secret: &str) -> Vec<u8> {
+    redact_in(bytes, secret)
+}
+
+/// [`redact_bytes`], then cut to at most `max_bytes` without a tail that could begin the secret.
+pub fn redact_bytes_truncated(bytes: &[u8], max_bytes: usize, secret: &str) -> Vec<u8> {
+    let mut redacted = redact_in(bytes, secret);
+    let end = releasable(&redacted, max_bytes.min(redacted.len()), secret, |_, i| i);
+    redacted.truncate(end);
+    redacted
 }
 
 /// Redacts every string of a JSON value, keys included, after its escapes are decoded.
@@ -376,47 +125,111 @@ pub fn redact_json(value: &mut Value, secret: &str) {
     }
 }
 
-/// A third party's answer as text, redacted: a JSON answer parsed (and kept as JSON), any
-/// other text as text.
+/// A character that can stand in a JSON number.
+fn numeric(c: u8) -> bool {
+    c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')
+}
+
+/// Whether a JSON number (digits, `.`, `e`, `+`, `-`) could spell the secret in some reading:
+/// as written (`+` may be a space), in hex, or in base64 (either alphabet, any alignment). The
+/// escape readings need `%`, `\` or `&`, which no number has.
+fn numbers_can_spell(secret: &[u8]) -> bool {
+    use crate::encoding::{base64, BASE64, BASE64_URL};
+    if secret.iter().all(|&c| numeric(c) || c == b' ') {
+        return true;
+    }
+    let digit = |nibble: u8| nibble <= 9 || nibble == 0xe;
+    if secret.iter().all(|&b| digit(b >> 4) && digit(b & 15)) {
+        return true;
+    }
+    (0..3).any(|lead| {
+        let bytes = [vec![0; lead].as_slice(), secret].concat();
+        let (from, to) = ((8 * lead).div_ceil(6), 8 * (lead + secret.len()) / 6);
+        [BASE64, BASE64_URL].iter().any(|alphabet| base64(&bytes, alphabet).as_bytes()[from..to].iter().all(|&c| numeric(c)))
+    })
+}
+
+/// The JSON text with each number that spells the secret written as a string instead, so that
+/// parsing keeps its characters (a number would lose them, or be kept unredacted); `None` when
+/// no number does.
+#[cfg(feature = "json")]
+fn quote_numbers(text: &str, secret: &str) -> Option<String> {
+    if secret.is_empty() || !numbers_can_spell(secret.as_bytes()) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let (mut out, mut at, mut i, mut in_string) = (String::new(), 0, 0, false);
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            i += if c == b'\\' { 2 } else { 1 };
+            in_string = c != b'"';
+            continue;
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && numeric(b[i]) {
+                i += 1;
+            }
+            let number = &text[start..i];
+            if number.len() >= secret.len() && redact(number, secret) != number {
+                out.push_str(&text[at..start]);
+                out.push('"');
+                out.push_str(number);
+                out.push('"');
+                at = i;
+            }
+            continue;
+        }
+        in_string = c == b'"';
+        i += 1;
+    }
+    (at > 0).then(|| out + &text[at..])
+}
+
+/// A third party's answer as text, redacted: a JSON answer parsed (and kept as JSON; a number
+/// that spells the secret becomes a string, redacted), any other text as text
+/// ([`redact_text`]).
 #[cfg(feature = "json")]
 pub fn redact_body(text: &str, secret: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
+    let quoted = quote_numbers(text, secret);
+    match serde_json::from_str::<Value>(quoted.as_deref().unwrap_or(text)) {
         Ok(mut value) => {
             redact_json(&mut value, secret);
             value
         }
-        Err(_) => Value::String(redact(text, secret)),
+        Err(_) => Value::String(redact_text(text, secret)),
     }
 }
 
 /// How many bytes past a cut must be read so that an occurrence straddling it is still seen
-/// whole (the longest encoding is `\u00XX` per byte).
+/// whole (the longest reading of one byte is a numeric character reference, `&#x0000073;`).
 pub fn lookahead(secret: &str) -> usize {
-    6 * secret.len() + 16
+    views::WIDEST * secret.len() + 16
 }
 
 /// `text` redacted, then cut to at most `max_bytes`, then without any tail that could be the
 /// beginning of the secret in any view (nor an escape left unfinished by the cut).
 pub fn redact_truncated(text: &str, max_bytes: usize, secret: &str) -> String {
-    let redacted = redact(text, secret);
-    let end = releasable(&redacted, floor_char_boundary(&redacted, max_bytes), secret);
+    let redacted = redact_text(text, secret);
+    let end = releasable(redacted.as_bytes(), floor_char_boundary(&redacted, max_bytes), secret, floor_byte_boundary);
     redacted[..end].to_owned()
 }
 
-/// How much of redacted text `redacted[..end]` can be given out: up to `end`, less any tail
-/// that could be the beginning of the secret in any view (or an escape the cut left unfinished).
-fn releasable(redacted: &str, mut end: usize, secret: &str) -> usize {
+/// How much of redacted `redacted[..end]` can be given out: up to `end`, less any tail that
+/// could be the beginning of the secret in any view (or an escape the cut left unfinished);
+/// `boundary` moves a position back to where a cut may be (a character's start, for text).
+fn releasable(redacted: &[u8], mut end: usize, secret: &str, boundary: fn(&[u8], usize) -> usize) -> usize {
     if secret.is_empty() {
         return end;
     }
     // Only the last few bytes can hold an encoded beginning of the secret.
     let reach = lookahead(secret) + 8;
     loop {
-        let from = floor_char_boundary(redacted, end.saturating_sub(reach));
-        let window = &redacted.as_bytes()[from..end];
-        let (_, tail) = scan(window, secret.as_bytes());
+        let from = boundary(redacted, end.saturating_sub(reach));
+        let (_, tail) = scan(&redacted[from..end], secret.as_bytes());
         match tail {
-            Some(t) => end = floor_char_boundary(redacted, from + t),
+            Some(t) => end = boundary(redacted, from + t),
             None => break,
         }
         if end == 0 {
@@ -424,6 +237,13 @@ fn releasable(redacted: &str, mut end: usize, secret: &str) -> usize {
         }
     }
     end
+}
+
+fn floor_byte_boundary(bytes: &[u8], mut i: usize) -> usize {
+    while i > 0 && i < bytes.len() && bytes[i] & 0xC0 == 0x80 {
+        i -= 1;
+    }
+    i
 }
 
 /// Redacts an answer that arrives in pieces (a streamed answer), giving out each part as soon
@@ -438,11 +258,36 @@ pub struct StreamRedactor {
     /// What has arrived and was not given out: redacted text that could begin the secret, then
     /// the bytes of a character not yet complete.
     held: Vec<u8>,
+    /// For an event stream: what its deltas spell when joined ([`EventGuard`]).
+    #[cfg(feature = "json")]
+    events: Option<EventGuard>,
 }
 
 impl StreamRedactor {
     pub fn new(secret: &str) -> StreamRedactor {
-        StreamRedactor { secret: secret.to_owned(), context: String::new(), held: Vec::new() }
+        StreamRedactor {
+            secret: secret.to_owned(),
+            context: String::new(),
+            held: Vec::new(),
+            #[cfg(feature = "json")]
+            events: None,
+        }
+    }
+
+    /// For an answer that is an event stream (`text/event-stream`): the deltas the page joins
+    /// are read joined too.
+    #[cfg(feature = "json")]
+    pub fn for_events(secret: &str) -> StreamRedactor {
+        StreamRedactor { events: Some(EventGuard::new(secret, lookahead(secret))), ..StreamRedactor::new(secret) }
+    }
+
+    /// Passes text that the views let out through the event guard, if there is one.
+    fn guarded(&mut self, text: String) -> String {
+        #[cfg(feature = "json")]
+        if let Some(guard) = self.events.as_mut() {
+            return guard.push(&text);
+        }
+        text
     }
 
     /// Takes the next piece of the answer; returns the text that can be given out now (maybe
@@ -454,13 +299,13 @@ impl StreamRedactor {
         let incomplete = self.held[whole..].to_vec();
         let redacted = redact(&[self.context.as_str(), &arrived].concat(), &self.secret);
         let from = self.given_before(&redacted);
-        let end = releasable(&redacted, redacted.len(), &self.secret).max(from);
+        let end = releasable(redacted.as_bytes(), redacted.len(), &self.secret, floor_byte_boundary).max(from);
         let out = redacted[from..end].to_owned();
         self.held = [&redacted.as_bytes()[end..], &incomplete].concat();
         // Keep as context the last `lookahead` bytes given out (whole characters).
         let given = &redacted[..end];
         self.context = given[ceil_char_boundary(given, given.len().saturating_sub(lookahead(&self.secret)))..].to_owned();
-        out
+        self.guarded(out)
     }
 
     /// Where new text starts in `redacted` (the context and what followed it, redacted
@@ -474,14 +319,24 @@ impl StreamRedactor {
 
     /// The answer has ended: the rest, redacted (a tail that never became the secret is given
     /// out as it was; bytes that never became a character are replaced by U+FFFD).
-    pub fn finish(self) -> String {
+    pub fn finish(mut self) -> String {
         let rest = String::from_utf8_lossy(&self.held);
         let redacted = redact(&[self.context.as_str(), &rest].concat(), &self.secret);
-        redacted[self.given_before(&redacted)..].to_owned()
+        let rest = redacted[self.given_before(&redacted)..].to_owned();
+        #[cfg(feature = "json")]
+        if let Some(mut guard) = self.events.take() {
+            let out = guard.push(&rest);
+            return out + &guard.finish();
+        }
+        rest
     }
 
     /// How many bytes are held back now.
     pub fn held(&self) -> usize {
+        #[cfg(feature = "json")]
+        if let Some(guard) = &self.events {
+            return self.held.len() + guard.held();
+        }
         self.held.len()
     }
 }
@@ -633,6 +488,66 @@ mod tests {
     }
 
     #[test]
+    fn a_number_that_spells_the_secret_becomes_a_redacted_string() {
+        let secret = "4242424242424242";
+        let body = redact_body(&format!("{{\"card\":{secret},\"n\":[1,2.5,-3e2],\"x\":\"a\\\"{secret}\"}}"), secret);
+        assert_eq!(body, serde_json::json!({"card": PLACEHOLDER, "n": [1, 2.5, -300.0], "x": format!("a\"{PLACEHOLDER}")}));
+        assert_eq!(redact_body(secret, secret), Value::String(PLACEHOLDER.into()));
+        assert_eq!(redact_body(&format!("9{secret}0"), secret), Value::String(format!("9{PLACEHOLDER}0")));
+        // Longer than a float keeps: its digits are kept to be redacted, not rounded.
+        let long = "12345678901234567890123";
+        assert_eq!(redact_body(&format!("[{long}]"), long), serde_json::json!([PLACEHOLDER]));
+        // A secret no number can spell leaves numbers as they are.
+        assert!(!numbers_can_spell(SECRET.as_bytes()) && numbers_can_spell(b"1.5e+3") && numbers_can_spell(b"\x12\x34"));
+    }
+
+    #[test]
+    fn bytes_are_redacted_as_bytes_in_each_form() {
+        let mut utf16le = vec![0xff, 0xfe];
+        let mut utf16be = vec![0xfe, 0xff];
+        for u in format!("key {SECRET}.").encode_utf16() {
+            utf16le.extend(u.to_le_bytes());
+            utf16be.extend(u.to_be_bytes());
+        }
+        let raw = [b"\x89PNG\x00\xff".as_slice(), SECRET.as_bytes(), b"\xfe\x00"].concat();
+        let latin1 = [b"caf\xe9 ".as_slice(), SECRET.as_bytes()].concat();
+        let b64 = [b"\xff\x00".as_slice(), b64(SECRET.as_bytes(), BASE64).as_bytes()].concat();
+        for bytes in [raw, latin1, b64, utf16le.clone(), utf16be.clone()] {
+            let out = redact_bytes(&bytes, SECRET);
+            assert!(!contains(&out, SECRET.as_bytes()) && out.len() < bytes.len() + PLACEHOLDER.len() * 2, "{out:?}");
+            assert!(std::str::from_utf8(&bytes).is_err() || bytes.contains(&0));
+        }
+        // UTF-16 gets the placeholder in UTF-16, so the text stays readable.
+        let out = redact_bytes(&utf16le, SECRET);
+        let units: Vec<u16> = out[2..].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        assert_eq!(String::from_utf16(&units).unwrap(), format!("key {PLACEHOLDER}."));
+        // A cut never leaves a beginning of the secret.
+        let cut = redact_bytes_truncated(&[b"\xff\xfe".as_slice(), &SECRET.as_bytes()[..9]].concat(), 8, SECRET);
+        assert_eq!(cut, b"\xff\xfe");
+        let cut = redact_bytes_truncated(&[b"\xff\xfe".as_slice(), SECRET.as_bytes()].concat(), 8, SECRET);
+        assert_eq!(cut, [b"\xff\xfe".as_slice(), &PLACEHOLDER.as_bytes()[..6]].concat());
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn deltas_of_a_whole_event_stream_are_read_joined() {
+        let event = |c: &str| format!("data: {}\n\n", serde_json::json!({"choices": [{"delta": {"content": c}}]}));
+        let text: String = ["the key is sk-live-", "Abc1", "23/xyz", " ok"].iter().map(|c| event(c)).collect();
+        let Value::String(out) = redact_body(&text, SECRET) else { panic!("text") };
+        assert!(out.contains(PLACEHOLDER) && !out.contains("Abc1"), "{out}");
+        let mut stream = StreamRedactor::for_events(SECRET);
+        let mut given = String::new();
+        for piece in text.as_bytes().chunks(7) {
+            given.push_str(&stream.push(piece));
+        }
+        given.push_str(&stream.finish());
+        assert_eq!(given, out);
+    }
+
+    #[test]
     fn leaves_text_without_the_secret_alone() {
         assert_eq!(redact("hello", "sk-123"), "hello");
         assert_eq!(redact("hello", ""), "hello");
@@ -708,11 +623,32 @@ mod properties {
             }
             8 => secret.bytes().map(|b| format!("{b:02x}")).collect(),
             9 => secret.bytes().map(|b| format!("{b:02X}")).collect(),
+            // HTML references, decimal or hex, with or without `;`, zero-padded or not.
+            12 => secret
+                .chars()
+                .enumerate()
+                .map(|(i, c)| (i, c, secret.chars().nth(i + 1).map_or(true, |n| n.is_ascii_alphanumeric() || n == ';')))
+                .map(|(i, c, before_digit)| match (bit(i), bit(i + 5), bit(i + 11) || before_digit) {
+                    (true, true, semi) => format!("&#x{:0w$x}{}", c as u32, if semi { ";" } else { "" }, w = if bit(i + 3) { 4 } else { 1 }),
+                    (true, false, semi) => format!("&#{:0w$}{}", c as u32, if semi { ";" } else { "" }, w = if bit(i + 3) { 6 } else { 1 }),
+                    _ => c.to_string(),
+                })
+                .collect(),
+            // `\xXX` (a code point, as JavaScript reads it) and `\u{X}` for characters below U+0100.
+            13 => secret
+                .chars()
+                .enumerate()
+                .map(|(i, c)| match (c as u32 <= 0xff, bit(i)) {
+                    (true, true) => format!("\\x{:02x}", c as u32),
+                    _ if bit(i + 7) => format!("\\u{{{:x}}}", c as u32),
+                    _ => c.to_string(),
+                })
+                .collect(),
             _ => {
                 let mut bytes = vec![b'u'; pad % 5];
                 bytes.extend_from_slice(secret.as_bytes());
                 bytes.extend_from_slice(&b"tail!"[..pad % 3]);
-                let alphabet = if which == 10 { BASE64 } else { BASE64_URL };
+                let alphabet = if which % 2 == 0 { BASE64 } else { BASE64_URL };
                 let encoded = b64(&bytes, alphabet);
                 let (from, to) = ((8 * (pad % 5)).div_ceil(6), 8 * (pad % 5 + secret.len()) / 6);
                 // The first character with 4 bits or more of the secret (2 bits tell nothing).
@@ -734,7 +670,7 @@ mod properties {
 
         /// A secret in any listed encoding, anywhere in any text, does not survive redaction.
         #[test]
-        fn no_encoding_survives(secret in secret(), which in 0u8..12, mix in any::<u64>(), pad in 0usize..30,
+        fn no_encoding_survives(secret in secret(), which in 0u8..14, mix in any::<u64>(), pad in 0usize..30,
                                 prefix in "[ -~]{0,12}", suffix in "[ -~]{0,12}") {
             let (encoded, alone, _) = encode(&secret, which, mix, pad);
             let out = redact(&format!("{prefix}{encoded}{suffix}"), &secret);
@@ -747,7 +683,7 @@ mod properties {
         /// completes, little is held back at any time, and an answer without the secret comes
         /// out exactly as it went in.
         #[test]
-        fn no_piece_of_a_stream_leaks(secret in secret(), which in 0u8..12, mix in any::<u64>(), pad in 0usize..30,
+        fn no_piece_of_a_stream_leaks(secret in secret(), which in 0u8..14, mix in any::<u64>(), pad in 0usize..30,
                                       prefix in "[ -~]{0,40}(é|😀|)", suffix in "[ -~]{0,40}", cuts in proptest::collection::vec(0usize..400, 0..12),
                                       with_secret in any::<bool>()) {
             let (encoded, alone, _) = encode(&secret, which, mix, pad);
@@ -771,7 +707,7 @@ mod properties {
         /// Cut at a limit anywhere around the secret, in any listed encoding, the kept text holds
         /// no piece of the secret at its end and never the whole.
         #[test]
-        fn no_cut_leaves_a_piece(secret in secret(), which in 0u8..12, mix in any::<u64>(), pad in 0usize..30,
+        fn no_cut_leaves_a_piece(secret in secret(), which in 0u8..14, mix in any::<u64>(), pad in 0usize..30,
                                  filler in "[a-z0-9 ]{0,4}", shift in 0usize..80, extra in 0usize..200) {
             let (encoded, alone, secret_from) = encode(&secret, which, mix, pad);
             let max = 64;
