@@ -162,9 +162,29 @@ pub fn check(destinations: &Destinations, raw: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The label the metrics give a call to `raw`: the host of the destination it is under, as the
+/// operator wrote it (`*.maps.example.com` for a wildcard), or `other` — so that callers cannot
+/// mint labels (a key with "any destination" has no configured hosts).
+pub fn metric_host(destinations: &Destinations, raw: &str) -> String {
+    let (Destinations::Only(list), Ok(url)) = (destinations, Url::parse(raw)) else { return "other".into() };
+    list.iter()
+        .filter_map(|d| Url::parse(d).ok())
+        .find(|prefix| under(prefix, &url))
+        .and_then(|prefix| prefix.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "other".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_labels_are_configured_hosts_or_other() {
+        assert_eq!(metric_host(&dests(), "https://api.openai.com/v1/images"), "api.openai.com");
+        assert_eq!(metric_host(&dests(), "https://eu.maps.example.com/v2/route"), "*.maps.example.com");
+        assert_eq!(metric_host(&dests(), "https://evil.example/v1"), "other");
+        assert_eq!(metric_host(&Destinations::Any, "https://api.openai.com/v1"), "other");
+    }
 
     fn dests() -> Destinations {
         Destinations::Only(vec![

@@ -554,8 +554,9 @@ impl Engine {
         if let Err(e) = crate::destination::check(&key.destinations, &request.url) {
             return Outcome::Failed { error: e, status_code: None, body: None, truncated: false };
         }
-        // The destination's host only: paths and queries carry caller data.
-        let host = url::Url::parse(&request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        // A configured destination's host only: paths and queries carry caller data, and any
+        // other host is the caller's choice (a label each would grow the metrics without bound).
+        let host = crate::destination::metric_host(&key.destinations, &request.url);
         let started = std::time::Instant::now();
         let outcome = if request.stream { self.stream(&record.id, request, &secret).await } else { self.upstream.send(request, &secret).await };
         crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());

@@ -50,6 +50,11 @@ async fn request_ids_json_logs_metrics_and_health_show_no_secret() {
     let second = csr(Some("req-from-the-caller-1")).await.unwrap();
     assert_eq!(second.headers()["x-request-id"], "req-from-the-caller-1");
     assert!(!first_id.is_empty() && first_id != "req-from-the-caller-1");
+    // One that could pass for other fields of a log line is replaced by the server's own.
+    let forged = "x\" key deleted by=admin";
+    let third = csr(Some(forged)).await.unwrap();
+    let third_id = third.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(third_id != forged && third_id.len() == 36, "{third_id}");
     let full =
         format!("[POST]{}#{SERVICE}:{}", format!("{api}/v1/images/generations?q=private-query").to_lowercase(), accepted["id"].as_str().unwrap());
     let (status, answer) = client.poll_until_done(PUBLIC_ID, &full).await;
@@ -69,7 +74,8 @@ async fn request_ids_json_logs_metrics_and_health_show_no_secret() {
         for expected in [
             r#"skapi_api_calls_total{endpoint="csr",outcome="OK"}"#,
             r#"skapi_api_calls_total{endpoint="queue_count",outcome="OK"}"#,
-            r#"skapi_upstream_calls_total{host="127.0.0.1",outcome="resolved"}"#,
+            // The key may go anywhere: no configured host to name, so the calls count as `other`.
+            r#"skapi_upstream_calls_total{host="other",outcome="resolved"}"#,
             "skapi_upstream_duration_seconds_bucket",
             r#"skapi_requests{state="pending"}"#,
             "skapi_store_duration_seconds",

@@ -1,6 +1,8 @@
 //! The attacks a secret proxy meets, each attempted against a running server: every one is
 //! refused, and the secret's bytes appear in no answer, no database file and no log line.
 
+#[path = "security/abuse.rs"]
+mod abuse;
 #[path = "security/leaks.rs"]
 mod leaks;
 mod support;

@@ -70,14 +70,31 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|request: &axum::http::Request<_>| {
                     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    // The path only: queries carry caller data.
-                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                    // The path only: queries carry caller data. Both recorded as strings: text
+                    // logs print them quoted (neither can pass for another field of the line),
+                    // JSON logs as JSON strings.
+                    tracing::info_span!("request", request_id = id, method = %request.method(), path = request.uri().path())
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
         .with_state(state)
+}
+
+/// Whether a caller's `X-Request-Id` is kept: 1 to 128 letters, digits and `-_.:` (a UUID, a
+/// trace id). Anything else is replaced by an id of the server's.
+fn safe_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len()) && id.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+}
+
+async fn drop_unsafe_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let ids = request.headers().get_all("x-request-id");
+    if ids.iter().count() > 1 || ids.iter().any(|id| !safe_request_id(id.as_bytes())) {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 /// Counts every call to the SDK-facing endpoints by kind and outcome.
