@@ -42,6 +42,10 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Serve `/metrics` without the admin token on this address too.
     pub metrics_listen: Option<String>,
+    /// Header, body and write deadlines and the connection cap of the HTTP server (the cap,
+    /// when `None`, follows the open-file limit).
+    pub http: crate::http::Limits,
+    pub max_connections: Option<usize>,
 }
 
 impl ServeConfig {
@@ -64,6 +68,8 @@ impl ServeConfig {
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(30),
             metrics_listen: None,
+            http: crate::http::Limits::default(),
+            max_connections: None,
             expired_grace: Duration::from_secs(600),
             purge_interval: Duration::from_secs(60),
         }

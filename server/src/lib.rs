@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod destination;
 pub mod engine;
+pub mod http;
 pub mod keyring;
 pub mod metrics;
 pub mod multipart;
@@ -71,7 +72,10 @@ pub async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(1024)
 }
 
-pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+pub async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
+    let open_files = http::raise_open_files();
+    config.http.max_connections = config.max_connections.unwrap_or_else(|| http::connections_for(open_files));
+    tracing::info!(open_files, max_connections = config.http.max_connections, "connection limits");
     let address = config.listen.clone();
     let state = AppState::open(config).await?;
     let listener = listen(&address).await?;
@@ -87,13 +91,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(metrics_listen).await?;
         tracing::info!(address = %listener.local_addr()?, "metrics served at /metrics");
         let app = axum::Router::new().route("/metrics", axum::routing::get(api::metrics_text)).with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(http::serve(listener, app, state.config.http.clone(), std::future::pending()));
     }
     println!("skapi-server listening on http://{addr}/");
-    let (engine, grace) = (state.engine.clone(), state.config.shutdown_grace);
-    axum::serve(listener, api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(drain(engine, grace))
-        .await?;
+    let (engine, grace, limits) = (state.engine.clone(), state.config.shutdown_grace, state.config.http.clone());
+    http::serve(listener, api::router(state), limits, drain(engine, grace)).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -134,6 +134,20 @@ struct ServeArgs {
     /// refused meanwhile) before they end INTERRUPTED and the process exits.
     #[arg(long, default_value_t = 30_000, env = "SKAPI_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: u64,
+    /// Milliseconds a request's headers may take to arrive whole (also how long a kept-alive
+    /// connection may sit idle).
+    #[arg(long, default_value_t = 15_000, env = "SKAPI_HEADER_TIMEOUT_MS")]
+    header_timeout_ms: u64,
+    /// Milliseconds a request's body may take to arrive whole.
+    #[arg(long, default_value_t = 30_000, env = "SKAPI_BODY_TIMEOUT_MS")]
+    body_timeout_ms: u64,
+    /// Milliseconds a write may wait for a peer that takes nothing before its connection ends.
+    #[arg(long, default_value_t = 60_000, env = "SKAPI_WRITE_TIMEOUT_MS")]
+    write_timeout_ms: u64,
+    /// Connections open at once (the rest wait to be accepted); default: half the open-file
+    /// limit, which the server raises to the system's hard limit at start.
+    #[arg(long, env = "SKAPI_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// A proxy in front of this server (CIDR, repeatable): for calls from it, the client's
     /// address is taken from X-Forwarded-For (the nearest address not itself trusted).
     #[arg(long = "trusted-proxy", value_parser = parse_cidr)]
@@ -427,6 +441,13 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         trusted_proxies: args.trusted_proxies,
         shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
         metrics_listen: args.metrics_listen,
+        http: skapi_server::http::Limits {
+            header_timeout: Duration::from_millis(args.header_timeout_ms.max(100)),
+            body_timeout: Duration::from_millis(args.body_timeout_ms.max(100)),
+            write_timeout: Duration::from_millis(args.write_timeout_ms.max(100)),
+            ..Default::default()
+        },
+        max_connections: args.max_connections,
         ..ServeConfig::new(args.listen, args.data.data_dir)
     })
 }

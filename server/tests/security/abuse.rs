@@ -19,3 +19,58 @@ async fn metric_labels_name_configured_hosts_only() {
     assert!(metrics.contains(r#"skapi_upstream_calls_total{host="other",outcome="NETWORK_ERROR"}"#), "{metrics}");
     assert!(!metrics.contains("127.0.5.205"), "a caller's host became a label:\n{metrics}");
 }
+
+/// A server whose connection limits are small enough for a test to reach.
+async fn tight_server() -> Server {
+    server_with(|c| {
+        c.http = skapi_server::http::Limits {
+            header_timeout: Duration::from_millis(800),
+            body_timeout: Duration::from_millis(800),
+            write_timeout: Duration::from_millis(800),
+            max_connections: 150,
+        }
+    })
+    .await
+}
+
+/// Opens a connection that sends `head` and then nothing more.
+async fn stalled(base: &str, head: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Waits until the server closes `stream` (reads to its end); how long that took.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut sink = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut sink)).await.expect("the server closed the connection").ok();
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_half_open_connections_are_closed_and_health_answers_through_a_flood() {
+    let server = tight_server().await;
+    // Headers that never end, a body that never comes, and nothing at all.
+    let mut slow_head = stalled(&server.base, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
+    let mut slow_body =
+        stalled(&server.base, "POST /csr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":").await;
+    let mut silent = stalled(&server.base, "").await;
+    for stream in [&mut slow_head, &mut slow_body, &mut silent] {
+        let took = closed_within(stream, Duration::from_secs(5)).await;
+        assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    }
+    // A flood of them, twice the connection cap: health still answers, within seconds.
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        flood.push(stalled(&server.base, "GET / HTTP/1.1\r\nHost: x\r\n").await);
+    }
+    let started = std::time::Instant::now();
+    let health = tokio::time::timeout(Duration::from_secs(15), server.http.get(format!("{}/healthz", server.base)).send()).await;
+    let status = health.expect("health answered in time").unwrap().status();
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(10), "health took {:?}", started.elapsed());
+    drop(flood);
+}

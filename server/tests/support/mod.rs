@@ -14,7 +14,6 @@ use skapi_server::destination::Destinations;
 use skapi_server::keyring::NewKey;
 use skapi_server::{AppState, ServeConfig};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -309,7 +308,8 @@ pub async fn start_server_with(dir: Arc<tempfile::TempDir>, config: ServeConfig)
     let listener = skapi_server::listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = skapi_server::api::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    let limits = state.config.http.clone();
+    tokio::spawn(skapi_server::http::serve(listener, app, limits, std::future::pending()));
     Server { api: Api::new(format!("http://{addr}")), state, dir }
 }
 
