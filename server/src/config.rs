@@ -13,6 +13,9 @@ pub struct ServeConfig {
     pub upstream_timeout: Duration,
     /// Requests without a queue running at once; the rest wait as `pending`.
     pub concurrency: usize,
+    /// Of those, how many one caller and one key may hold (default: a quarter and a half).
+    pub max_running_per_caller: Option<usize>,
+    pub max_running_per_key: Option<usize>,
     /// Longest third-party body kept whole; a longer one is stored truncated.
     pub max_response_bytes: usize,
     /// Largest request body the API accepts.
@@ -56,6 +59,8 @@ impl ServeConfig {
             allow_private_upstreams: false,
             upstream_timeout: Duration::from_secs(120),
             concurrency: 64,
+            max_running_per_caller: None,
+            max_running_per_key: None,
             max_response_bytes: 8 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
             www_dir: None,

@@ -6,6 +6,7 @@
 
 use crate::clock::now_ms;
 use crate::keyring::{Keyring, KeyringError};
+use crate::shares::{Held, ShareNames, Shares};
 use crate::store::{Claim, Db, KeyRecord, Outcome, Record, StoreError};
 use crate::upstream::{answered, Upstream};
 use serde_json::Value;
@@ -27,8 +28,11 @@ pub struct Engine {
     keyring: Arc<Keyring>,
     upstream: Upstream,
     permits: Arc<Semaphore>,
-    /// Queues with a worker, and whether new work arrived since the worker last looked.
-    queues: Mutex<HashMap<String, bool>>,
+    /// What each caller and key may hold of the permits (`crate::shares`).
+    shares: Shares,
+    /// Queues with a worker: whether new work arrived since the worker last looked, and whose
+    /// shares the worker's runs count under (the latest request's).
+    queues: Mutex<HashMap<String, QueueState>>,
     /// Requests running in this process, and how to cancel each (the runner acknowledges once
     /// the record is written).
     running: Mutex<HashMap<String, oneshot::Sender<Stop>>>,
@@ -76,7 +80,14 @@ impl Drop for Busy {
 pub struct Start {
     busy: Busy,
     permit: tokio::sync::OwnedSemaphorePermit,
+    share: Held,
     pub claim: Claim,
+}
+
+/// A queue's worker: woken since it last looked, and the shares its runs count under.
+struct QueueState {
+    woken: bool,
+    names: ShareNames,
 }
 
 /// What accepting a request already holds when it starts at once: the request checked and its
@@ -140,12 +151,13 @@ fn failure(code: ErrorCode, message: impl Into<String>) -> Outcome {
 }
 
 impl Engine {
-    pub fn new(db: Db, keyring: Arc<Keyring>, upstream: Upstream, concurrency: usize, lease: Duration) -> Arc<Engine> {
+    pub fn new(db: Db, keyring: Arc<Keyring>, upstream: Upstream, concurrency: usize, shares: Shares, lease: Duration) -> Arc<Engine> {
         Arc::new(Engine {
             db,
             keyring,
             upstream,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            shares,
             queues: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
@@ -268,30 +280,33 @@ impl Engine {
         }
         for record in self.db.call(|s| s.pending()).await? {
             // A queue's worker finds its records itself; one dispatch per queue is enough.
-            self.dispatch(record.new.id, record.new.queue_key);
+            let names = ShareNames::new(std::slice::from_ref(&record.new.caller), &record.new.service, &record.new.key_name);
+            self.dispatch(record.new.id, record.new.queue_key, names);
         }
         Ok(())
     }
 
-    /// Room to start an unqueued request at once — a free permit, not draining — or `None`:
-    /// then it is written `pending` and dispatched.
-    pub fn start_now(self: &Arc<Self>) -> Option<Start> {
+    /// Room to start an unqueued request at once — its shares and a free permit, not
+    /// draining — or `None`: then it is written `pending` and dispatched.
+    pub fn start_now(self: &Arc<Self>, names: &ShareNames) -> Option<Start> {
+        let share = self.shares.try_take(names)?;
         let permit = self.permits.clone().try_acquire_owned().ok()?;
         let busy = Busy::enter(self);
         // Checked once counted busy: a drain that began meanwhile waits for this one.
-        (!self.draining()).then(|| Start { busy, permit, claim: self.claim() })
+        (!self.draining()).then(|| Start { busy, permit, share, claim: self.claim() })
     }
 
     /// Runs a request whose record was written `running` under `start`'s claim, with the
     /// request and key its acceptance read.
     pub fn run_started(self: &Arc<Self>, record: Record, start: Start, ready: Ready) {
         let ready = Some(ready);
-        let Start { busy, permit, .. } = start;
+        let Start { busy, permit, share, .. } = start;
         let span = tracing::Span::current();
         let engine = self.clone();
         tokio::spawn(
             async move {
                 engine.run_claimed(record, permit, ready).await;
+                drop(share);
                 drop(busy);
             }
             .instrument(span),
@@ -301,7 +316,7 @@ impl Engine {
     /// Starts a request that was just written as `pending`. A queued one is not handed over by
     /// id: the queue's worker takes the oldest pending record of its queue from the store, so
     /// the order is the order of acceptance whatever order the handlers get here in.
-    pub fn dispatch(self: &Arc<Self>, id: String, queue_key: Option<String>) {
+    pub fn dispatch(self: &Arc<Self>, id: String, queue_key: Option<String>, names: ShareNames) {
         if self.draining() {
             return;
         }
@@ -309,15 +324,18 @@ impl Engine {
         let span = tracing::Span::current();
         let Some(queue_key) = queue_key else {
             let engine = self.clone();
-            tokio::spawn(async move { engine.run(&id).await }.instrument(span));
+            tokio::spawn(async move { engine.run(&id, &names).await }.instrument(span));
             return;
         };
         let mut queues = lock(&self.queues);
-        if let Some(woken) = queues.get_mut(&queue_key) {
-            *woken = true;
+        if let Some(queue) = queues.get_mut(&queue_key) {
+            queue.woken = true;
+            if names != ShareNames::default() {
+                queue.names = names;
+            }
             return;
         }
-        queues.insert(queue_key.clone(), false);
+        queues.insert(queue_key.clone(), QueueState { woken: false, names });
         tokio::spawn(self.clone().queue_worker(queue_key).instrument(span));
     }
 
@@ -336,6 +354,8 @@ impl Engine {
         // A claim whose answer was lost to an outage, to be asked again as it was.
         let mut unanswered: Option<Claim> = None;
         loop {
+            let names = lock(&self.queues).get(&queue_key).map(|q| q.names.clone()).unwrap_or_default();
+            let share = self.shares.take(&names).await;
             let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
             let busy = Busy::enter(&self);
             if self.draining() {
@@ -345,14 +365,18 @@ impl Engine {
             let claim = unanswered.take().unwrap_or_else(|| self.claim());
             // Claimed only while nothing of this queue runs — here or in another instance.
             match self.db.call(|s| s.claim_next_in_queue(&queue_key, &claim)).await {
-                Ok(Some(record)) => self.run_claimed(record, permit, None).await,
+                Ok(Some(record)) => {
+                    self.run_claimed(record, permit, None).await;
+                    drop(share);
+                }
                 Ok(None) => {
                     drop(permit);
+                    drop(share);
                     drop(busy);
                     // Retire unless work arrived while this worker was looking.
                     let mut queues = lock(&self.queues);
                     match queues.get_mut(&queue_key) {
-                        Some(woken) if *woken => *woken = false,
+                        Some(queue) if queue.woken => queue.woken = false,
                         _ => {
                             queues.remove(&queue_key);
                             return;
@@ -372,7 +396,9 @@ impl Engine {
     }
 
     /// Runs a request without a queue, if it is still pending.
-    async fn run(self: &Arc<Self>, id: &str) {
+    async fn run(self: &Arc<Self>, id: &str, names: &ShareNames) {
+        // Shares first: waiting for them holds no permit.
+        let _share = self.shares.take(names).await;
         let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let _busy = Busy::enter(self);
         if self.draining() {
@@ -501,11 +527,12 @@ impl Engine {
                     .await;
                 match work {
                     Ok((queues, ids)) => {
+                        // Work left idle (its instance gone) counts under no caller of its own.
                         for queue_key in queues {
-                            engine.dispatch(String::new(), Some(queue_key));
+                            engine.dispatch(String::new(), Some(queue_key), ShareNames::default());
                         }
                         for id in ids {
-                            engine.dispatch(id, None);
+                            engine.dispatch(id, None, ShareNames::default());
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "lease upkeep failed"),

@@ -19,6 +19,7 @@ pub mod netguard;
 pub mod ratelimit;
 pub mod recent;
 pub mod secrets;
+pub mod shares;
 pub mod store;
 pub mod upstream;
 pub mod usage;
@@ -50,7 +51,8 @@ impl AppState {
         let secrets = Arc::new(secrets::MasterKey::load_or_create(&config.data_dir)?);
         let keyring = Arc::new(keyring::Keyring::new(db.clone(), secrets));
         let upstream = upstream::Upstream::new(&config)?;
-        let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency, config.lease);
+        let shares = shares::Shares::for_concurrency(config.concurrency, config.max_running_per_caller, config.max_running_per_key);
+        let engine = engine::Engine::new(db.clone(), keyring.clone(), upstream, config.concurrency, shares, config.lease);
         let auth = Arc::new(auth::Verifier::load(&config.auth).await?);
         engine.recover().await?;
         engine.spawn_purger(config.purge_interval, config.expired_grace);

@@ -82,6 +82,13 @@ struct ServeArgs {
     /// Requests without a queue that may run at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Of those, how many one caller may run at once (default: a quarter of --concurrency). A
+    /// caller is the signed-in user, else its public identifier and, apart, its address.
+    #[arg(long)]
+    max_running_per_caller: Option<usize>,
+    /// Of those, how many one key may run at once (default: half of --concurrency).
+    #[arg(long)]
+    max_running_per_key: Option<usize>,
     /// Longest third-party answer kept whole, in bytes.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_response_bytes: usize,
@@ -427,6 +434,8 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         allow_private_upstreams: args.allow_private_upstreams,
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
         concurrency: args.concurrency,
+        max_running_per_caller: args.max_running_per_caller,
+        max_running_per_key: args.max_running_per_key,
         max_response_bytes: args.max_response_bytes,
         max_request_bytes: args.max_request_bytes,
         www_dir: args.www,

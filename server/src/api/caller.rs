@@ -29,6 +29,10 @@ pub struct Caller {
     /// Who a per-caller rate limit counts: a signed-in user by `sub`; an anonymous caller by
     /// its identity *and* by its address, so that a fresh identifier per call gains nothing.
     pub counted_as: Vec<String>,
+    /// Who a fair share of the running slots counts (`crate::shares`): as `counted_as`, but a
+    /// loopback address is no one's — it is a proxy on the same host (without
+    /// `--trusted-proxy`) or the operator's own tooling, and would put every caller in one share.
+    pub shares_as: Vec<String>,
 }
 
 /// The client's address: the peer's, or — when the peer is a trusted proxy — the nearest
@@ -85,8 +89,9 @@ impl Caller {
             let agent: String = agent.chars().filter(|c| !c.is_control()).take(MAX_AGENT).collect();
             format!("anon:{ip}|{agent}")
         };
-        let counted_as = std::iter::once(identity.clone()).chain(address.map(address_bucket)).collect();
-        Ok(Caller { meta, identity, user: None, origin: None, counted_as })
+        let counted_as: Vec<String> = std::iter::once(identity.clone()).chain(address.map(address_bucket)).collect();
+        let shares_as = std::iter::once(identity.clone()).chain(address.filter(|ip| !ip.to_canonical().is_loopback()).map(address_bucket)).collect();
+        Ok(Caller { meta, identity, user: None, origin: None, counted_as, shares_as })
     }
 
     /// The service a call is for (the body's, else `Content-Meta`'s), once the page's origin
@@ -123,6 +128,7 @@ impl FromRequestParts<AppState> for Caller {
             let user = state.auth.verify(token).await?;
             caller.identity = format!("sub:{}", user.sub);
             caller.counted_as = vec![caller.identity.clone()];
+            caller.shares_as = caller.counted_as.clone();
             caller.user = Some(user.sub);
         }
         Ok(caller)
@@ -149,6 +155,17 @@ mod tests {
         assert_eq!(client_address(&h, ip("10.0.0.2"), &[]), ip("10.0.0.2"), "no trusted proxies");
         assert_eq!(client_address(&forwarded("garbage"), ip("10.0.0.2"), &trusted), ip("10.0.0.2"));
         assert_eq!(client_address(&forwarded("[2001:db8::1]"), ip("10.0.0.2"), &trusted), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn shares_count_an_address_unless_it_is_loopback() {
+        let remote = Caller::from_parts(&HeaderMap::new(), "203.0.113.9".parse().ok()).unwrap();
+        assert_eq!(remote.shares_as, remote.counted_as);
+        for local in ["127.0.0.1", "::1", "::ffff:127.0.0.2"] {
+            let caller = Caller::from_parts(&HeaderMap::new(), local.parse().ok()).unwrap();
+            assert_eq!(caller.shares_as, vec![caller.identity.clone()], "{local}");
+            assert_eq!(caller.counted_as.len(), 2, "rate limits still count it");
+        }
     }
 
     #[test]

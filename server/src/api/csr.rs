@@ -3,6 +3,7 @@
 use super::{parse_body, Caller, Failure};
 use crate::clock::now_ms;
 use crate::engine::Ready;
+use crate::shares::ShareNames;
 use crate::store::{KeyRecord, NewRecord, Record};
 use crate::AppState;
 use axum::body::Bytes;
@@ -154,7 +155,8 @@ pub async fn csr(
         service,
     };
     // An unqueued request with room to run now is written `running`, claimed: one write less.
-    let start = if queue_key.is_none() { state.engine.start_now() } else { None };
+    let names = ShareNames::new(&caller.shares_as, &record.service, name);
+    let start = if queue_key.is_none() { state.engine.start_now(&names) } else { None };
     let claim = start.as_ref().map(|s| &s.claim);
     let inserted = match generation {
         Some(seen) => state.db.call(|s| s.insert_record_if(&record, claim, seen)).await?,
@@ -179,7 +181,7 @@ pub async fn csr(
     let queue_name = request.queue.clone();
     match start {
         Some(start) => state.engine.run_started(Record::started(seq, record), start, Ready { request, key }),
-        None => state.engine.dispatch(short_id.clone(), queue_key),
+        None => state.engine.dispatch(short_id.clone(), queue_key, names),
     }
     Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name, in_queue }))
 }

@@ -74,3 +74,39 @@ async fn slow_and_half_open_connections_are_closed_and_health_answers_through_a_
     assert!(started.elapsed() < Duration::from_secs(10), "health took {:?}", started.elapsed());
     drop(flood);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_caller_flooding_slow_requests_leaves_room_for_the_others() {
+    let (api, stand_in) = start_stand_in().await;
+    let server = server_with(|c| {
+        c.concurrency = 8;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    server.add_key("k", &[]);
+    server.add_key("k2", &[]);
+    // One address, a fresh public identifier for every request: 24 requests that take 3 s.
+    let slow = format!("{api}/slow?ms=3000");
+    for i in 0..24 {
+        let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "k", "url": slow, "method": "post",
+                          "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "data": {"i": i}});
+        let (status, answer) = server.call_forwarded("csr", &format!("flood-{i}"), Some("10.1.0.1"), body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let running = stand_in.seen().iter().filter(|s| s.path == "/slow").count();
+    assert_eq!(running, 2, "a caller runs at most its share (a quarter of 8)");
+    // Everyone else is served at once: another caller, and another key.
+    for (caller, address, key) in [("other", "10.2.0.2", "k"), ("third", "10.3.0.3", "k2")] {
+        let started = std::time::Instant::now();
+        let url = format!("{api}/echo?who={caller}");
+        let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": key, "url": url, "method": "get",
+                          "headers": {"Authorization": "Bearer $CLIENT_SECRET"}});
+        let (status, accepted) = server.call_forwarded("csr", caller, Some(address), body).await;
+        assert_eq!(status, 200, "{accepted}");
+        let full = format!("[GET]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap());
+        let (status, answer) = server.poll_until_done(caller, &full).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{caller} waited {:?}", started.elapsed());
+    }
+}
