@@ -81,7 +81,6 @@ pub fn connections_for(open_files: Option<u64>) -> usize {
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves, then lets open
 /// connections finish (idle ones are closed at once).
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let router = router.layer(axum::middleware::from_fn_with_state(limits.body_timeout, body_deadline));
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -106,8 +105,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
+        let body_timeout = limits.body_timeout;
         let service = router.clone().map_request(move |request: Request<hyper::body::Incoming>| {
-            let mut request = request.map(Body::new);
+            let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
@@ -123,21 +123,18 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
     Ok(())
 }
 
-/// Gives the request's body `limit` to arrive whole.
-async fn body_deadline(
-    axum::extract::State(limit): axum::extract::State<Duration>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let (parts, body) = request.into_parts();
-    let body = Body::new(DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) });
-    next.run(Request::from_parts(parts, body)).await
+/// A request body that fails once `limit` has passed since its request arrived. The timer is
+/// made only when the body is not there at once (most bodies come with their headers).
+struct DeadlineBody {
+    inner: hyper::body::Incoming,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
-/// A body that fails once its deadline has passed.
-struct DeadlineBody {
-    inner: Body,
-    deadline: Pin<Box<Sleep>>,
+impl DeadlineBody {
+    fn new(inner: hyper::body::Incoming, limit: Duration) -> DeadlineBody {
+        DeadlineBody { inner, deadline: Instant::now() + limit, timer: None }
+    }
 }
 
 impl http_body::Body for DeadlineBody {
@@ -145,10 +142,16 @@ impl http_body::Body for DeadlineBody {
     type Error = axum::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if self.deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(axum::Error::new("the request body did not arrive in time"))));
+        let frame = Pin::new(&mut self.inner).poll_frame(cx).map_err(axum::Error::new);
+        if frame.is_ready() {
+            return frame;
         }
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let deadline = self.deadline;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new("the request body did not arrive in time")))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
