@@ -36,11 +36,10 @@ pub struct Engine {
     /// Requests running in this process, and how to cancel each (the runner acknowledges once
     /// the record is written).
     running: Mutex<HashMap<String, oneshot::Sender<Stop>>>,
-    /// Streams running in this process: each one's last stored `seq`, watched by push readers
-    /// (`csr-stream`); dropped once the stream's end is written.
+    /// Streams running in this process, or awaited by a push reader (`csr-stream`) here: each
+    /// one's last stored `seq`; dropped once the stream's end is written (or its last reader
+    /// leaves before it started).
     streams: Mutex<HashMap<String, watch::Sender<u64>>>,
-    /// Woken when a stream starts here (push readers waiting for theirs to start).
-    stream_started: Notify,
     /// How long a claim on a running request lasts unless renewed.
     lease: Duration,
     /// Names this process's claims (random per start), and counts them.
@@ -161,7 +160,6 @@ impl Engine {
             queues: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
-            stream_started: Notify::new(),
             lease,
             instance: {
                 use chacha20poly1305::aead::rand_core::RngCore;
@@ -216,21 +214,34 @@ impl Engine {
         self.upstream.allow(addr);
     }
 
-    /// A watch on a stream this process runs: its value is the last stored `seq`, and it closes
-    /// once the stream's end is written. `None` when the stream does not run here.
-    pub fn watch_stream(&self, id: &str) -> Option<watch::Receiver<u64>> {
-        lock(&self.streams).get(id).map(watch::Sender::subscribe)
+    /// A watch on a streamed request: its value is the last stored `seq`, and it closes once
+    /// the stream's end is written here (or the request was cancelled before it ran). Made
+    /// before the stream starts when a reader comes first, so that each reader is woken by its
+    /// own request's progress alone.
+    pub fn watch_stream(&self, id: &str) -> watch::Receiver<u64> {
+        lock(&self.streams).entry(id.to_owned()).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
-    /// Notified whenever a stream starts in this process.
-    pub fn stream_started(&self) -> &Notify {
-        &self.stream_started
+    /// How many streams are watched or run here now.
+    pub fn watched_streams(&self) -> usize {
+        lock(&self.streams).len()
+    }
+
+    /// A reader of `id` has gone: a watch made for a stream that does not run here goes with
+    /// its last reader.
+    pub fn unwatch_stream(&self, id: &str) {
+        let mut streams = lock(&self.streams);
+        if streams.get(id).is_some_and(|w| w.receiver_count() == 0) && !lock(&self.running).contains_key(id) {
+            streams.remove(id);
+        }
     }
 
     /// Cancels a request: a pending one is never sent; a running one is aborted.
     pub async fn cancel(&self, id: &str) -> Result<Cancel, StoreError> {
         let error = ApiError::new(ErrorCode::Canceled, "The request was cancelled before it was sent.");
         if self.db.call(|s| s.fail_pending(id, &error, now_ms())).await? {
+            // Its readers learn that it ended without a stream.
+            lock(&self.streams).remove(id);
             return Ok(Cancel::BeforeSending);
         }
         let Some(abort) = lock(&self.running).remove(id) else {
@@ -437,8 +448,8 @@ impl Engine {
         let (abort, aborted) = oneshot::channel::<Stop>();
         lock(&self.running).insert(id.to_owned(), abort);
         if record.new.request.stream == Some(true) {
-            lock(&self.streams).insert(id.to_owned(), watch::channel(0).0);
-            self.stream_started.notify_waiters();
+            // Readers that came first already watch it.
+            lock(&self.streams).entry(id.to_owned()).or_insert_with(|| watch::channel(0).0);
         }
         let registered = Running { engine: self, id };
         let now = now_ms();
@@ -594,53 +605,134 @@ impl Engine {
     /// whole characters) is a chunk written durably before anyone can read it. It ends with the
     /// status and no body (the chunks are the body); a failure keeps the text so far too.
     async fn stream(&self, id: &str, request: &Request, secret: &str) -> Outcome {
-        let mut answer = match self.upstream.send_streaming(request, secret).await {
+        let answer = match self.upstream.send_streaming(request, secret).await {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };
+        let mut pieces = Pieces::read(answer);
         let (mut seq, mut text) = (0, String::new());
         let ended = loop {
-            let piece = match answer.next().await {
-                Ok(Some(piece)) => piece,
-                Ok(None) => break None,
-                Err(failed) => break Some(failed),
-            };
-            seq += 1;
-            let chunk = Chunk { seq, txt: piece };
-            let (mut backoff, mut retried) = (Backoff::default(), false);
-            loop {
-                match self.db.call(|s| s.append_chunks(id, std::slice::from_ref(&chunk))).await {
-                    Ok(()) => break,
-                    // Written by the try whose answer the outage swallowed.
-                    Err(StoreError::Exists(_)) if retried => break,
-                    // The store is away: the stream waits for it (its expiry and a cancel still
-                    // end it).
-                    Err(StoreError::Unavailable(e)) => {
-                        tracing::warn!(id, error = e, "the store is unavailable; the stream waits for it");
-                        backoff.wait().await;
-                        retried = true;
-                    }
-                    Err(e) => {
-                        tracing::error!(id, error = %e, "a chunk could not be stored");
-                        return failure(ErrorCode::ServerError, "The answer could not be stored.");
-                    }
+            let (piece, end) = pieces.next_chunk().await;
+            if !piece.is_empty() {
+                seq += 1;
+                let chunk = Chunk { seq, txt: piece };
+                if let Err(failed) = self.store_chunk(id, &chunk).await {
+                    return failed;
                 }
+                if let Some(watchers) = lock(&self.streams).get(id) {
+                    watchers.send_replace(seq);
+                }
+                text.push_str(&chunk.txt);
             }
-            if let Some(watchers) = lock(&self.streams).get(id) {
-                watchers.send_replace(seq);
+            if let Some(end) = end {
+                break end;
             }
-            text.push_str(&chunk.txt);
         };
-        let outcome = ended.unwrap_or_else(|| answered(answer.status_code, Value::Null, answer.truncated));
+        let (status_code, truncated) = pieces.finished().await;
+        let outcome = ended.unwrap_or_else(|| answered(status_code, Value::Null, truncated));
         match outcome {
             // What the third party wrote before the failure is kept in the record too.
-            Outcome::Failed { error, status_code, truncated, .. } => Outcome::Failed {
-                error,
-                status_code: status_code.or(Some(answer.status_code)),
-                body: Some(Value::String(text)),
-                truncated: truncated || answer.truncated,
-            },
+            Outcome::Failed { error, status_code: code, truncated: cut, .. } => {
+                Outcome::Failed { error, status_code: code.or(Some(status_code)), body: Some(Value::String(text)), truncated: cut || truncated }
+            }
             resolved => resolved,
         }
+    }
+
+    /// Writes one chunk durably, waiting out an outage of the store.
+    async fn store_chunk(&self, id: &str, chunk: &Chunk) -> Result<(), Outcome> {
+        let (mut backoff, mut retried) = (Backoff::default(), false);
+        loop {
+            match self.db.call(|s| s.append_chunks(id, std::slice::from_ref(chunk))).await {
+                Ok(()) => return Ok(()),
+                // Written by the try whose answer the outage swallowed.
+                Err(StoreError::Exists(_)) if retried => return Ok(()),
+                // The store is away: the stream waits for it (its expiry and a cancel still end
+                // it).
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(id, error = e, "the store is unavailable; the stream waits for it");
+                    backoff.wait().await;
+                    retried = true;
+                }
+                Err(e) => {
+                    tracing::error!(id, error = %e, "a chunk could not be stored");
+                    return Err(failure(ErrorCode::ServerError, "The answer could not be stored."));
+                }
+            }
+        }
+    }
+}
+
+/// Pieces of a streamed answer smaller than this wait up to [`GATHER`] for more to be stored
+/// with them (an answer written a byte at a time would otherwise be a row a byte).
+const SMALL_CHUNK: usize = 64;
+const GATHER: Duration = Duration::from_millis(3);
+/// The largest chunk stored at once.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// A streamed answer read on a task of its own: what arrives while a chunk is being written
+/// waits in a channel and is stored with the next one. The task ends with this value (it
+/// is aborted if the run is).
+struct Pieces {
+    arrived: tokio::sync::mpsc::Receiver<Result<Option<String>, Outcome>>,
+    reader: tokio::task::JoinHandle<(u16, bool)>,
+}
+
+impl Pieces {
+    fn read(mut answer: crate::upstream::Streaming) -> Pieces {
+        let (tx, arrived) = tokio::sync::mpsc::channel(256);
+        let reader = tokio::spawn(async move {
+            loop {
+                let next = answer.next().await;
+                let end = !matches!(next, Ok(Some(_)));
+                if tx.send(next).await.is_err() || end {
+                    return (answer.status_code, answer.truncated);
+                }
+            }
+        });
+        Pieces { arrived, reader }
+    }
+
+    /// The next chunk to store — every piece that has arrived, and for a small one what
+    /// arrives within [`GATHER`] — and, once the answer is over, how it ended (`Some(None)`:
+    /// whole; `Some(Some(outcome))`: failed).
+    async fn next_chunk(&mut self) -> (String, Option<Option<Outcome>>) {
+        let mut chunk = String::new();
+        let mut deadline = None;
+        loop {
+            let next = if chunk.is_empty() {
+                self.arrived.recv().await
+            } else if let Ok(next) = self.arrived.try_recv() {
+                Some(next)
+            } else if chunk.len() < SMALL_CHUNK {
+                let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + GATHER);
+                match tokio::time::timeout_at(until, self.arrived.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => return (chunk, None),
+                }
+            } else {
+                return (chunk, None);
+            };
+            match next {
+                Some(Ok(Some(piece))) => chunk.push_str(&piece),
+                Some(Ok(None)) => return (chunk, Some(None)),
+                Some(Err(failed)) => return (chunk, Some(Some(failed))),
+                None => return (chunk, Some(Some(failure(ErrorCode::ServerError, "The answer could not be read.")))),
+            }
+            if chunk.len() >= MAX_CHUNK {
+                return (chunk, None);
+            }
+        }
+    }
+
+    /// The answer's status and whether it was cut, once it has ended.
+    async fn finished(&mut self) -> (u16, bool) {
+        (&mut self.reader).await.unwrap_or((0, false))
+    }
+}
+
+impl Drop for Pieces {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }

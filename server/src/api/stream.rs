@@ -62,11 +62,11 @@ pub async fn csr_finalize(
     Ok(Json(FinalizeAnswer { finalized, message: message.to_owned() }))
 }
 
-/// How often a push reader looks at the store when no stream of this process tells it of new
-/// chunks (one another instance runs, or one not started yet): soon at first, then less often.
-/// A stream starting here wakes it at once.
-const FIRST_LOOK: Duration = Duration::from_millis(10);
-const LOOK_EVERY: Duration = Duration::from_millis(250);
+/// How often a push reader looks at the store though its watch said nothing: on a shared
+/// database another instance may run the stream (and only the store tells); alone, the watch
+/// tells of every chunk and of the end, and the look is a safety net.
+const LOOK_SHARED: Duration = Duration::from_millis(250);
+const LOOK_ALONE: Duration = Duration::from_secs(5);
 
 /// A push reader's place in a stream.
 struct Reader {
@@ -75,8 +75,13 @@ struct Reader {
     since: u64,
     form: Form,
     watch: Option<tokio::sync::watch::Receiver<u64>>,
-    /// The next wait without a watch.
-    look: Duration,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.watch = None;
+        self.state.engine.unwatch_stream(&self.id);
+    }
 }
 
 fn io_error(message: String) -> std::io::Error {
@@ -97,14 +102,11 @@ impl Reader {
     /// `None` after that.
     async fn next(mut self) -> Option<(Result<String, std::io::Error>, Option<Reader>)> {
         let engine = self.state.engine.clone();
+        let look = if self.state.db.store().shared() { LOOK_SHARED } else { LOOK_ALONE };
         loop {
-            // Subscribed before reading, so that a chunk stored (or the stream started)
-            // meanwhile still wakes us.
-            let started = engine.stream_started().notified();
-            tokio::pin!(started);
-            started.as_mut().enable();
+            // Subscribed before reading, so that a chunk stored meanwhile still wakes us.
             if self.watch.is_none() {
-                self.watch = engine.watch_stream(&self.id);
+                self.watch = Some(engine.watch_stream(&self.id));
             }
             match self.chunks().await {
                 Ok(Some(events)) => return Some((Ok(events), Some(self))),
@@ -129,17 +131,11 @@ impl Reader {
                     Err(e) => (Err(io_error(e.0.message)), None),
                 });
             }
-            match self.watch.as_mut() {
-                Some(watch) => {
-                    // Closed once the stream's end is written: look once more, then without it.
-                    if tokio::time::timeout(LOOK_EVERY * 4, watch.changed()).await.is_ok_and(|r| r.is_err()) {
-                        self.watch = None;
-                    }
-                }
-                None => tokio::select! {
-                    _ = started => {}
-                    _ = tokio::time::sleep(self.look) => self.look = (self.look * 2).min(LOOK_EVERY),
-                },
+            // Closed once the stream's end is written (or it was cancelled before it ran): look
+            // once more, and watch anew should it not have ended after all.
+            let Some(watch) = self.watch.as_mut() else { continue };
+            if tokio::time::timeout(look, watch.changed()).await.is_ok_and(|r| r.is_err()) {
+                self.watch = None;
             }
         }
     }
@@ -166,8 +162,7 @@ pub async fn csr_stream(
     }
     let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
-    let reader =
-        Reader { state, id: record.new.id, since: body.since.map(u64::from).or(last_event).unwrap_or(0), form, watch: None, look: FIRST_LOOK };
+    let reader = Reader { state, id: record.new.id, since: body.since.map(u64::from).or(last_event).unwrap_or(0), form, watch: None };
     let events = futures_util::stream::unfold(Some(reader), |reader| async move { reader?.next().await });
     Ok(([("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")], axum::body::Body::from_stream(events))
         .into_response())

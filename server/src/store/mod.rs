@@ -323,15 +323,22 @@ pub type StoreCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = S
 pub struct Db {
     store: Arc<dyn Store>,
     away: Arc<std::sync::atomic::AtomicBool>,
+    calls: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
     pub fn new(store: Arc<dyn Store>) -> Db {
-        Db { store, away: Default::default() }
+        Db { store, away: Default::default(), calls: Default::default() }
+    }
+
+    /// How many store calls this server has made (what idle work costs shows here).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs one store call: `db.call(|s| s.get_record(id)).await`.
     pub async fn call<'a, T>(&'a self, f: impl FnOnce(&'a dyn Store) -> StoreCall<'a, T>) -> StoreResult<T> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
         let result = f(self.store.as_ref()).await;
         crate::metrics::store_call(started.elapsed(), result.is_err());

@@ -93,6 +93,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // The WAL file keeps its largest size unless told: after a checkpoint lets it start over,
+    // it is cut back to this (a burst of writes would otherwise leave hundreds of MB on disk).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // Room for every shared statement (`prepare_cached`), so none is prepared twice.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

@@ -110,3 +110,83 @@ async fn one_caller_flooding_slow_requests_leaves_room_for_the_others() {
         assert!(started.elapsed() < Duration::from_secs(2), "{caller} waited {:?}", started.elapsed());
     }
 }
+
+/// Starts a streamed request; its full id.
+async fn start_stream(server: &Server, url: &str, queue: &str) -> String {
+    let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "k", "url": url, "method": "get", "queue": queue,
+                      "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "stream": true});
+    let (status, accepted) = server.call("csr", "reader", body).await;
+    assert_eq!(status, 200, "{accepted}");
+    format!("[GET]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_push_readers_cost_little_and_wake_for_their_own_stream() {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server().await;
+    server.add_key("k", &[]);
+    // A stream that takes a while holds the queue; the next one waits, pending, with readers.
+    let url = format!("{api}/sse?n=3&ms=700");
+    start_stream(&server, &url, "q").await;
+    let waiting = start_stream(&server, &url, "q").await;
+    let meta = json!({"public_identifier": "reader", "service": SERVICE, "owner": OWNER}).to_string();
+    let mut readers = Vec::new();
+    for _ in 0..100 {
+        let response = server
+            .http
+            .post(format!("{}/csr-stream", server.base))
+            .header("content-meta", &meta)
+            .body(json!({"service": SERVICE, "owner": OWNER, "id": waiting}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        readers.push(response);
+    }
+    // Other streams starting and writing wake none of them.
+    for _ in 0..3 {
+        start_stream(&server, &format!("{api}/sse?n=5&ms=20"), "other").await;
+    }
+    let before = server.state.db.calls();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let calls = server.state.db.calls() - before;
+    // Each reader looking every 250 ms would be 800 reads a second; the streams' own writes
+    // are a few dozen. (On a shared database a reader must still look that often: another
+    // instance may run its stream, and only the store tells.)
+    if !server.state.db.store().shared() {
+        assert!(calls < 150, "{calls} store calls in a second with 100 idle readers");
+    }
+    // Each reader gets its stream once it runs, to its end.
+    for response in readers.drain(..10) {
+        let text = tokio::time::timeout(Duration::from_secs(10), response.text()).await.expect("the stream ended").unwrap();
+        assert!(text.contains("event: chunk") && text.contains("event: end"), "{text}");
+    }
+    drop(readers);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.state.engine.watched_streams(), 0, "readers gone, nothing left watched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_written_a_byte_at_a_time_is_stored_in_fewer_chunks() {
+    let api = super::leaks::start_hostile().await;
+    let server = start_server().await;
+    server.add_key("k", &[]);
+    let url = format!("{api}/bytewise");
+    let id = start_stream(&server, &url, "b").await;
+    let (mut text, mut chunks, mut since) = (String::new(), 0, 0);
+    for _ in 0..400 {
+        let (_, page) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since})).await;
+        for chunk in page["chunks"].as_array().unwrap() {
+            text.push_str(chunk["txt"].as_str().unwrap());
+            chunks += 1;
+        }
+        since = page["last_seq"].as_u64().unwrap();
+        if page["status"] == "resolved" && page["more"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(text.len(), 1000, "every byte kept, in order");
+    assert!(text.starts_with("abcdefghijklmnopqrstuvwxyzabc"));
+    assert!(chunks < 500, "{chunks} chunks for 1,000 one-byte writes");
+}

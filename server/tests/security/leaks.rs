@@ -10,6 +10,7 @@ use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use base64::Engine;
+use futures_util::StreamExt;
 use skapi_core::PLACEHOLDER;
 use std::collections::HashMap;
 
@@ -72,18 +73,26 @@ async fn hostile(
                 .collect();
             events.push("data: [DONE]\n\n".into());
             let stream = futures_util::stream::iter(events.into_iter().map(|e| Ok::<_, std::io::Error>(axum::body::Bytes::from(e))));
-            let stream = futures_util::StreamExt::then(stream, |e| async move {
+            let stream = stream.then(|e| async move {
                 tokio::time::sleep(Duration::from_millis(3)).await;
                 e
             });
             ([("content-type", "text/event-stream")], axum::body::Body::from_stream(stream)).into_response()
         }
         "range" => (axum::http::StatusCode::PARTIAL_CONTENT, k).into_response(),
+        // 1,000 bytes, each its own write, a millisecond apart.
+        "bytewise" => {
+            let bytes = futures_util::stream::iter(0..1000).then(|i| async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'a' + (i % 26) as u8]))
+            });
+            ([("content-type", "text/plain")], axum::body::Body::from_stream(bytes)).into_response()
+        }
         _ => (axum::http::StatusCode::NOT_FOUND, "no such shape").into_response(),
     }
 }
 
-async fn start_hostile() -> String {
+pub(super) async fn start_hostile() -> String {
     let app = axum::Router::new().route("/{shape}", axum::routing::any(hostile));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
