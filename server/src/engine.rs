@@ -365,7 +365,7 @@ impl Engine {
         // A claim whose answer was lost to an outage, to be asked again as it was.
         let mut unanswered: Option<Claim> = None;
         loop {
-            let names = lock(&self.queues).get(&queue_key).map(|q| q.names.clone()).unwrap_or_default();
+            let names = lock(&self.queues).get(&queue_key).map(|q| q.names).unwrap_or_default();
             let share = self.shares.take(&names).await;
             let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
             let busy = Busy::enter(&self);

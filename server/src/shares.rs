@@ -4,59 +4,84 @@
 //! name its caller is counted as (the user, or the public identifier and the address, as the
 //! rate limits count), and its key — before it takes a slot; each name has a cap below the
 //! limit. Waiting for a share holds no slot.
+//!
+//! Taking and giving back is one lock of a map of counts keyed by a hash of each name (every
+//! request passes here: nothing is allocated on the way).
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
-/// The names one request counts under.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The most names one request counts under: its identity, its address, its key.
+const MOST: usize = 3;
+
+/// Which cap a name has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Caller,
+    Key,
+}
+
+/// The names one request counts under, hashed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShareNames {
-    callers: Vec<String>,
-    key: String,
+    names: [(u64, Option<Kind>); MOST],
+}
+
+fn hashed(kind: Kind, parts: &[&str]) -> u64 {
+    let mut h = DefaultHasher::new();
+    (kind as u8).hash(&mut h);
+    parts.hash(&mut h);
+    h.finish()
 }
 
 impl ShareNames {
-    /// For a caller counted as `callers` (api::Caller's `counted_as`) using `key_name` of
-    /// `service`.
+    /// For a caller counted as `callers` (`api::Caller::shares_as`, at most two) using
+    /// `key_name` of `service`.
     pub fn new(callers: &[String], service: &str, key_name: &str) -> ShareNames {
-        ShareNames { callers: callers.to_vec(), key: format!("{service}\0{key_name}") }
+        let mut names = [(0, None); MOST];
+        names[0] = (hashed(Kind::Key, &[service, key_name]), Some(Kind::Key));
+        for (slot, caller) in names[1..].iter_mut().zip(callers) {
+            *slot = (hashed(Kind::Caller, &[caller]), Some(Kind::Caller));
+        }
+        ShareNames { names }
     }
 
-    /// Each name with its cap, in one order for every request (so that no two requests wait
-    /// for each other's shares).
-    fn capped(&self, caps: &Caps) -> Vec<(String, usize)> {
-        let mut names: Vec<(String, usize)> =
-            self.callers.iter().map(|c| (format!("caller\0{c}"), caps.per_caller)).chain([(format!("key\0{}", self.key), caps.per_key)]).collect();
-        names.sort();
-        names.dedup();
-        names
+    fn each(&self) -> impl Iterator<Item = (u64, Kind)> + '_ {
+        self.names.iter().filter_map(|(h, kind)| kind.map(|k| (*h, k)))
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Caps {
-    per_caller: usize,
-    per_key: usize,
 }
 
 /// The shares of this process's running slots.
 pub struct Shares {
-    caps: Caps,
-    /// One semaphore a name while anything holds or waits for a share of it.
-    names: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    per_caller: usize,
+    per_key: usize,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Shares held a name (absent: none).
+    held: Mutex<HashMap<u64, usize>>,
+    /// Woken when a share is given back.
+    given_back: Notify,
 }
 
 /// Shares held; given back when dropped.
 pub struct Held {
-    permits: Vec<(String, usize, OwnedSemaphorePermit)>,
-    names: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    names: ShareNames,
+    inner: Arc<Inner>,
 }
 
 impl Shares {
     /// At most `per_caller` requests of one caller and `per_key` of one key run at once.
     pub fn new(per_caller: usize, per_key: usize) -> Shares {
-        Shares { caps: Caps { per_caller: per_caller.max(1), per_key: per_key.max(1) }, names: Default::default() }
+        Shares {
+            per_caller: per_caller.max(1),
+            per_key: per_key.max(1),
+            inner: Arc::new(Inner { held: Mutex::new(HashMap::new()), given_back: Notify::new() }),
+        }
     }
 
     /// The default caps for a concurrency limit: a caller a quarter of it, a key half (at
@@ -66,48 +91,59 @@ impl Shares {
         Shares::new(per_caller.unwrap_or(part(concurrency / 4)), per_key.unwrap_or(part(concurrency / 2)))
     }
 
-    fn semaphore(&self, name: &str, cap: usize) -> Arc<Semaphore> {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        names.entry(name.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(cap))).clone()
+    fn cap(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Caller => self.per_caller,
+            Kind::Key => self.per_key,
+        }
     }
 
     /// Every share of `names` if each is free now.
     pub fn try_take(&self, names: &ShareNames) -> Option<Held> {
-        let mut held = Held { permits: Vec::new(), names: self.names.clone() };
-        for (name, cap) in names.capped(&self.caps) {
-            let permit = self.semaphore(&name, cap).try_acquire_owned().ok()?;
-            held.permits.push((name, cap, permit));
+        let mut held = self.inner.held.lock().unwrap_or_else(|e| e.into_inner());
+        if names.each().any(|(h, kind)| held.get(&h).copied().unwrap_or(0) >= self.cap(kind)) {
+            return None;
         }
-        Some(held)
+        for (h, _) in names.each() {
+            *held.entry(h).or_insert(0) += 1;
+        }
+        Some(Held { names: *names, inner: self.inner.clone() })
     }
 
-    /// Every share of `names`, waiting for each in turn.
+    /// Every share of `names`, waiting until they are free together.
     pub async fn take(&self, names: &ShareNames) -> Held {
-        let mut held = Held { permits: Vec::new(), names: self.names.clone() };
-        for (name, cap) in names.capped(&self.caps) {
-            let permit = self.semaphore(&name, cap).acquire_owned().await.expect("share semaphores are never closed");
-            held.permits.push((name, cap, permit));
+        loop {
+            // Registered before looking, so a share given back meanwhile still wakes us.
+            let given_back = self.inner.given_back.notified();
+            tokio::pin!(given_back);
+            given_back.as_mut().enable();
+            if let Some(held) = self.try_take(names) {
+                return held;
+            }
+            given_back.await;
         }
-        held
     }
 
-    /// How many names are tracked now (for tests: none once nothing runs).
+    /// How many names hold shares now (for tests: none once nothing runs).
     pub fn tracked(&self) -> usize {
-        self.names.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner.held.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let permits = std::mem::take(&mut self.permits);
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        for (name, cap, permit) in permits {
-            drop(permit);
-            // Forgotten once nothing holds or waits for a share of it.
-            if names.get(&name).is_some_and(|s| Arc::strong_count(s) == 1 && s.available_permits() == cap) {
-                names.remove(&name);
+        {
+            let mut held = self.inner.held.lock().unwrap_or_else(|e| e.into_inner());
+            for (h, _) in self.names.each() {
+                if let Some(n) = held.get_mut(&h) {
+                    *n -= 1;
+                    if *n == 0 {
+                        held.remove(&h);
+                    }
+                }
             }
         }
+        self.inner.given_back.notify_waiters();
     }
 }
 
@@ -130,6 +166,7 @@ mod tests {
         let other = ShareNames::new(&["pid:b".into(), "addr:10.0.0.2".into()], "svc", "k");
         let b = shares.try_take(&other).unwrap();
         assert!(shares.try_take(&ShareNames::new(&["pid:c".into()], "svc", "k")).is_none(), "the key's cap");
+        assert!(shares.try_take(&ShareNames::new(&["pid:c".into()], "svc", "k2")).is_some(), "another key");
         drop(a1);
         assert!(shares.try_take(&names("a", "k")).is_some());
         drop(b);
@@ -137,11 +174,14 @@ mod tests {
 
     #[test]
     fn default_caps_are_a_quarter_and_a_half_but_never_below_two() {
-        let caps = |c| Shares::for_concurrency(c, None, None).caps;
-        assert_eq!((caps(64).per_caller, caps(64).per_key), (16, 32));
-        assert_eq!((caps(3).per_caller, caps(3).per_key), (2, 2));
-        assert_eq!((caps(1).per_caller, caps(1).per_key), (1, 1));
-        assert_eq!(Shares::for_concurrency(64, Some(5), Some(64)).caps.per_key, 64);
+        let caps = |c| {
+            let s = Shares::for_concurrency(c, None, None);
+            (s.per_caller, s.per_key)
+        };
+        assert_eq!(caps(64), (16, 32));
+        assert_eq!(caps(3), (2, 2));
+        assert_eq!(caps(1), (1, 1));
+        assert_eq!(Shares::for_concurrency(64, Some(5), Some(64)).per_key, 64);
     }
 
     #[tokio::test]

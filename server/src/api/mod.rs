@@ -79,7 +79,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+        .layer(tower::util::MapRequestLayer::new(drop_unsafe_request_id))
         .with_state(state)
 }
 
@@ -89,7 +89,7 @@ fn safe_request_id(id: &[u8]) -> bool {
     (1..=128).contains(&id.len()) && id.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
 }
 
-async fn drop_unsafe_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+fn drop_unsafe_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
     let ids = request.headers().get_all("x-request-id");
     if ids.iter().count() > 1 || ids.iter().any(|id| !safe_request_id(id.as_bytes())) {
         request.headers_mut().remove("x-request-id");
