@@ -665,7 +665,7 @@ impl Engine {
 
 /// Pieces of a streamed answer smaller than this wait up to [`GATHER`] for more to be stored
 /// with them (an answer written a byte at a time would otherwise be a row a byte).
-const SMALL_CHUNK: usize = 64;
+const SMALL_CHUNK: usize = 32;
 const GATHER: Duration = Duration::from_millis(3);
 /// The largest chunk stored at once.
 const MAX_CHUNK: usize = 64 * 1024;

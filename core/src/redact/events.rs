@@ -5,7 +5,7 @@
 //! again on the page though no single event holds it. So the deltas of each channel are joined
 //! and read as one text, and the events that carry an occurrence are rewritten.
 
-use super::views::{scan, Span};
+use super::views::{scan, scan_tails, Span};
 use crate::PLACEHOLDER;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -234,6 +234,9 @@ pub fn redact_joined(text: &str, secret: &str) -> Option<String> {
     changed.then(|| events.into_iter().map(Event::into_text).collect())
 }
 
+/// How many bytes of the secret a delta must end in for the events from it on to be held.
+const HOLD_FROM_BYTES: usize = 2;
+
 /// The same for a stream, piece by piece: whole events are given out once no channel's joined
 /// deltas end in what could still begin the secret; an event that could is held (with those
 /// after it) until the next piece tells.
@@ -293,7 +296,12 @@ impl EventGuard {
         }
         for (channel, joined) in self.channels() {
             let from = self.context.get(&channel).map_or(0, String::len);
-            let (_, tail) = scan(joined.text.as_bytes(), self.secret.as_bytes());
+            // A delta ending in less than two bytes of the secret (its first character, a
+            // digit or two read as hex, a trailing `%`) is given out: should the secret follow,
+            // only what comes after the given text is replaced, so the page learns at most that
+            // byte. Holding for it would delay every delta that happens to end in an `s` (an
+            // OpenAI key begins `sk-`), which is most of them.
+            let (_, tail) = scan_tails(joined.text.as_bytes(), self.secret.as_bytes(), HOLD_FROM_BYTES);
             if let Some(tail) = tail {
                 // The first held piece that reaches the tail, and all after it.
                 let first = joined.pieces.iter().enumerate().find(|(i, p)| {
@@ -385,6 +393,11 @@ mod tests {
     fn a_stream_holds_only_the_events_that_could_begin_the_secret() {
         let mut guard = EventGuard::new(SECRET, 200);
         assert_eq!(guard.push(&openai("Hello ")), openai("Hello "));
+        // A few bits of the secret's first byte (`7` read as hex, `c` as base64, a `%`) are
+        // no reason to wait.
+        for bits in ["n=7", "abc", "50%", "this", "n=73"] {
+            assert_eq!(guard.push(&openai(bits)), openai(bits), "{bits}");
+        }
         // "sk-li" could begin the secret: held.
         assert_eq!(guard.push(&openai("sk-li")), "");
         // A partial event is held until its blank line.
@@ -396,7 +409,7 @@ mod tests {
         assert_eq!(guard.push(&openai("sk-li")), "");
         assert_eq!(guard.push(&openai("mit")), [openai("sk-li"), openai("mit")].concat());
         assert_eq!(guard.held(), 0);
-        assert_eq!(guard.push(&openai("s")), "");
-        assert_eq!(guard.finish(), openai("s"));
+        assert_eq!(guard.push(&openai("sk")), "");
+        assert_eq!(guard.finish(), openai("sk"));
     }
 }

@@ -43,11 +43,14 @@ struct Matcher<'a> {
     found: Vec<Span>,
     /// Earliest start of a tail of the text that decodes to a beginning of the secret.
     tail: Option<usize>,
+    /// Only tails holding this many whole bytes of the secret count (0: a few bits of its
+    /// first byte too).
+    min_bytes: usize,
 }
 
 impl<'a> Matcher<'a> {
     fn new(secret: &'a [u8], form: Form) -> Matcher<'a> {
-        Matcher { secret, form, window: VecDeque::with_capacity(secret.len() + 1), found: Vec::new(), tail: None }
+        Matcher { secret, form, window: VecDeque::with_capacity(secret.len() + 1), found: Vec::new(), tail: None, min_bytes: 0 }
     }
 
     fn push(&mut self, byte: u8, start: usize, end: usize) {
@@ -74,7 +77,7 @@ impl<'a> Matcher<'a> {
         let (m, n) = (self.secret.len(), self.window.len());
         let partial = |next: u8| nbits == 0 || next >> (8 - nbits) == value;
         if self.window.back().is_some_and(|p| p.end >= rest) {
-            for k in (1..=n.min(m - 1)).rev() {
+            for k in (self.min_bytes.max(1)..=n.min(m - 1)).rev() {
                 let whole = self.window.iter().skip(n - k).zip(self.secret).all(|(p, s)| p.byte == *s);
                 if whole && partial(self.secret[k]) {
                     cut = Some(self.window[n - k].start);
@@ -84,7 +87,7 @@ impl<'a> Matcher<'a> {
         }
         // Fewer than 4 bits of the first byte say nothing worth a cut (and would cut ordinary
         // text at random).
-        if cut.is_none() && nbits >= 4 && partial(self.secret[0]) {
+        if cut.is_none() && self.min_bytes == 0 && nbits >= 4 && partial(self.secret[0]) {
             cut = Some(rest);
         }
         if let Some(at) = cut {
@@ -117,8 +120,9 @@ fn base64_value(b: u8) -> Option<u8> {
 enum Spelling {
     /// The whole secret, ending here.
     Whole(usize),
-    /// The text ended after a beginning of the secret (or an escape the end cut short).
-    Tail,
+    /// The text ended after a beginning of the secret (or an escape the end cut short),
+    /// having read this many of its bytes whole.
+    Tail(usize),
 }
 
 /// The value of the hex digits `text[from..]` up to a byte that is not one, if there are
@@ -285,7 +289,7 @@ fn spell(text: &[u8], p: usize, secret: &[u8], i: usize, budget: &mut u32) -> Op
         return Some(Spelling::Whole(p));
     }
     if p == text.len() {
-        return (i > 0).then_some(Spelling::Tail);
+        return (i > 0).then_some(Spelling::Tail(i));
     }
     if *budget == 0 {
         return None;
@@ -296,7 +300,8 @@ fn spell(text: &[u8], p: usize, secret: &[u8], i: usize, budget: &mut u32) -> Op
     let mut best = None;
     let mut consider = |found: Option<Spelling>| match (found, &best) {
         (Some(Spelling::Whole(end)), _) => best = Some(Spelling::Whole(end)),
-        (Some(Spelling::Tail), None) => best = Some(Spelling::Tail),
+        (Some(Spelling::Tail(n)), None) => best = Some(Spelling::Tail(n)),
+        (Some(Spelling::Tail(n)), Some(Spelling::Tail(m))) if n > *m => best = Some(Spelling::Tail(n)),
         _ => {}
     };
     if rest[0] == want || (want == b' ' && rest[0] == b'+') {
@@ -341,20 +346,20 @@ fn spell(text: &[u8], p: usize, secret: &[u8], i: usize, budget: &mut u32) -> Op
                     consider(spell(text, end, secret, i + bytes.len(), budget));
                 }
             }
-            Some(Err(())) => return Some(Spelling::Tail),
+            Some(Err(())) => return Some(Spelling::Tail(i)),
             None => {}
         }
     }
     let cut_short = unfinished_escape(rest) && (rest.len() < 2 || rest[0] != b'%' || hex_value(rest[1]) == Some(want >> 4));
     if best.is_none() && cut_short {
-        best = Some(Spelling::Tail);
+        best = Some(Spelling::Tail(i));
     }
     best
 }
 
 /// Where the secret is spelled out in `text` (as written or escaped), and where the earliest
-/// tail that could begin it starts.
-fn escapes(text: &[u8], secret: &[u8]) -> (Vec<Span>, Option<usize>) {
+/// tail that could begin it starts (one that holds at least `min_bytes` whole bytes of it).
+fn escapes(text: &[u8], secret: &[u8], min_bytes: usize) -> (Vec<Span>, Option<usize>) {
     let (mut found, mut tail) = (Vec::new(), None);
     for p in 0..text.len() {
         let c = text[p];
@@ -364,7 +369,7 @@ fn escapes(text: &[u8], secret: &[u8]) -> (Vec<Span>, Option<usize>) {
         let mut budget = 64 * secret.len() as u32 + 64;
         match spell(text, p, secret, 0, &mut budget) {
             Some(Spelling::Whole(end)) => found.push(Span { start: p, end, form: Form::Bytes }),
-            Some(Spelling::Tail) if tail.is_none() => tail = Some(p),
+            Some(Spelling::Tail(n)) if tail.is_none() && n >= min_bytes => tail = Some(p),
             _ => {}
         }
     }
@@ -492,6 +497,12 @@ fn utf16(text: &[u8], offset: usize, m: &mut Matcher) {
 
 /// Every reading of `text`: the secret's spans, and the earliest tail that could begin it.
 pub(super) fn scan(text: &[u8], secret: &[u8]) -> (Vec<Span>, Option<usize>) {
+    scan_tails(text, secret, 0)
+}
+
+/// [`scan`], counting only tails that hold at least `min_bytes` whole bytes of the secret (0:
+/// also a trailing `%`, or a hex or base64 character carrying a few bits of its first byte).
+pub(super) fn scan_tails(text: &[u8], secret: &[u8], min_bytes: usize) -> (Vec<Span>, Option<usize>) {
     type View = fn(&[u8], &mut Matcher);
     let dense: [(View, Form); 6] = [
         (|t, m| hex(t, 0, m), Form::Bytes),
@@ -510,9 +521,10 @@ pub(super) fn scan(text: &[u8], secret: &[u8]) -> (Vec<Span>, Option<usize>) {
     // UTF-16 puts a zero byte beside every ASCII character: without one (or a secret with no
     // ASCII), nothing there can be UTF-16 of the secret.
     let utf16_possible = text.contains(&0) || !secret.iter().any(u8::is_ascii);
-    let (mut found, mut tail) = escapes(text, secret);
+    let (mut found, mut tail) = escapes(text, secret, min_bytes);
     for (view, form) in dense.iter().chain(wide.iter().filter(|_| utf16_possible)) {
         let mut m = Matcher::new(secret, *form);
+        m.min_bytes = min_bytes;
         view(text, &mut m);
         found.append(&mut m.found);
         tail = match (tail, m.tail) {
