@@ -9,7 +9,8 @@
 // BENCHMARKS.md states (streamed answers: +4,650 bytes; PATCH and HEAD: +81; Skapi's newest
 // names, `forwardRequest…` and `secretName`: +163; `signal`: +856; `responseType`: +852; files in `data`
 // refused by name: +232; raw bodies: +478; file uploads — files in `data`, file inputs,
-// FormData with files — +907).
+// FormData with files — +907; `Range`/`If-Range` refused before any call, as the server
+// refuses them: +105).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const BUDGET = { scriptTag: 45_000, bundler: 60_000 };
-const CEILING = { scriptTag: 60_300, bundler: BUDGET.bundler };
+const CEILING = { scriptTag: 60_400, bundler: BUDGET.bundler };
 
 const tarball = process.env.SKAPI_TEST_TARBALL;
 const gz = (file) => execFileSync('gzip', ['-9c', file], { maxBuffer: 64 << 20 }).length;
