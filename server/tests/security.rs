@@ -454,6 +454,22 @@ async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
     }
 }
 
+/// Each word of `text` (a run of base64 or hex characters) decoded as base64 from each of its
+/// first 4 characters, and as hex from each of its first 2.
+fn word_readings(text: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric() && !"+/-_".contains(c)) {
+        for offset in 0..4.min(word.len()) {
+            out.push(skapi_core::encoding::base64_decode(&word[offset..]).unwrap_or_default());
+        }
+        for offset in 0..2.min(word.len()) {
+            let hex = &word[offset..];
+            out.push((0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect());
+        }
+    }
+    out
+}
+
 /// Every way a reader could decode `text` — as written, percent-decoded, hex-decoded and
 /// base64-decoded at each alignment, each piece between placeholders apart — and whether any
 /// of them holds 8 bytes in a row of the secret.
@@ -480,15 +496,7 @@ fn leaks_secret(text: &str) -> Option<String> {
     };
     for piece in text.split(skapi_core::PLACEHOLDER) {
         let mut readings = vec![piece.as_bytes().to_vec(), pct(piece)];
-        for word in piece.split(|c: char| !c.is_ascii_alphanumeric() && !"+/-_".contains(c)) {
-            for offset in 0..4.min(word.len()) {
-                readings.push(skapi_core::encoding::base64_decode(&word[offset..]).unwrap_or_default());
-            }
-            for offset in 0..2.min(word.len()) {
-                let hex = &word[offset..];
-                readings.push((0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect());
-            }
-        }
+        readings.extend(word_readings(piece));
         if let Some(r) = readings.iter().find(|r| holds(r)) {
             return Some(format!("{piece:?} reads as {:?}", String::from_utf8_lossy(r)));
         }

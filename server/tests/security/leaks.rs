@@ -124,16 +124,7 @@ fn readings(bytes: &[u8]) -> Vec<Vec<u8>> {
         rest = &rest[len..];
     }
     out.push(unescaped.into_bytes());
-    let unwrapped = text.replace("\r\n", "").replace('\n', "");
-    for word in unwrapped.split(|c: char| !c.is_ascii_alphanumeric() && !"+/-_".contains(c)) {
-        for offset in 0..4.min(word.len()) {
-            out.push(skapi_core::encoding::base64_decode(&word[offset..]).unwrap_or_default());
-        }
-        for offset in 0..2.min(word.len()) {
-            let hex = &word[offset..];
-            out.push((0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect());
-        }
-    }
+    out.extend(super::word_readings(&text.replace("\r\n", "").replace('\n', "")));
     let joined: String = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
@@ -184,15 +175,21 @@ async fn ask(server: &Server, secret: &str, request: Value) -> (u16, Value) {
     (status, answer)
 }
 
+/// The hostile third party, and a server with key `k` that may go anywhere.
+async fn hostile_and_server() -> (String, Server) {
+    let api = start_hostile().await;
+    let server = start_server().await;
+    server.add_key("k", &[]);
+    (api, server)
+}
+
 fn get(url: String, headers: Value) -> Value {
     json!({"clientSecretName": "k", "url": url, "method": "get", "params": {"k": "$CLIENT_SECRET"}, "headers": headers})
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_caller_cannot_choose_the_content_encoding() {
-    let api = start_hostile().await;
-    let server = start_server().await;
-    server.add_key("k", &[]);
+    let (api, server) = hostile_and_server().await;
     for accept in ["gzip", "gzip, deflate, br", "identity;q=0, gzip"] {
         let (status, answer) = ask(&server, SECRET, get(format!("{api}/gzip"), json!({"Accept-Encoding": accept}))).await;
         assert_eq!(status, 200, "{answer}");
@@ -212,9 +209,7 @@ async fn the_caller_cannot_choose_the_content_encoding() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_answers_content_type_is_redacted_where_returned_and_stored() {
-    let api = start_hostile().await;
-    let server = start_server().await;
-    server.add_key("k", &[]);
+    let (api, server) = hostile_and_server().await;
     for (shape, response_type) in [("type", None), ("text-type", Some("arrayBuffer")), ("text-type", Some("blob"))] {
         let mut request = get(format!("{api}/{shape}"), json!({}));
         if let Some(t) = response_type {
@@ -240,9 +235,7 @@ async fn a_numeric_secret_is_redacted_in_numbers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bytes_are_redacted_as_bytes() {
-    let api = start_hostile().await;
-    let server = start_server().await;
-    server.add_key("k", &[]);
+    let (api, server) = hostile_and_server().await;
     for shape in ["raw", "b64raw", "utf16le", "utf16be", "latin1"] {
         for response_type in [None, Some("arrayBuffer"), Some("text")] {
             let mut request = get(format!("{api}/{shape}"), json!({}));
@@ -276,9 +269,7 @@ async fn bytes_are_redacted_as_bytes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrapped_base64_html_references_and_escapes_are_read() {
-    let api = start_hostile().await;
-    let server = start_server().await;
-    server.add_key("k", &[]);
+    let (api, server) = hostile_and_server().await;
     for shape in ["wrapped", "html", "xescape"] {
         let (status, answer) = ask(&server, SECRET, get(format!("{api}/{shape}"), json!({}))).await;
         assert_eq!(status, 200, "{shape}: {answer}");
@@ -291,9 +282,7 @@ async fn wrapped_base64_html_references_and_escapes_are_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed() {
-    let api = start_hostile().await;
-    let server = start_server().await;
-    server.add_key("k", &[]);
+    let (api, server) = hostile_and_server().await;
     let (status, answer) = ask(&server, SECRET, get(format!("{api}/deltas"), json!({}))).await;
     assert_eq!(status, 200, "{answer}");
     let joined = String::from_utf8(readings(answer.as_str().unwrap().as_bytes()).pop().unwrap()).unwrap();
@@ -323,9 +312,7 @@ async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn range_headers_are_refused_before_anything_is_sent() {
-    let api = start_hostile().await;
-    let server = start_server().await;
-    server.add_key("k", &[]);
+    let (api, server) = hostile_and_server().await;
     for header in ["Range", "if-range"] {
         let mut body = get(format!("{api}/range"), json!({header: "bytes=0-7"}));
         body["service"] = json!(SERVICE);
