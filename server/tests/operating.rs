@@ -104,3 +104,41 @@ async fn request_ids_json_logs_metrics_and_health_show_no_secret() {
         assert!(!log.contains(form.as_str()), "{form} in the JSON log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_connections_end_on_the_metrics_address_too_and_the_open_file_limit_is_raised() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_listen = format!("127.0.0.1:{}", free_port());
+    let envs = [("SKAPI_METRICS_LISTEN", metrics_listen.as_str()), ("SKAPI_HEADER_TIMEOUT_MS", "500")];
+    // Started with the common soft limit of 1,024 open files, below the hard one.
+    let (mut server, client) = spawn_server_with(dir.path(), std::process::Stdio::null(), &envs, |command| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                limit.rlim_cur = limit.rlim_max.min(1024);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                Ok(())
+            });
+        }
+    });
+    for address in [metrics_listen.clone(), client.base.trim_start_matches("http://").to_owned()] {
+        // Headers that never end: the connection is closed soon after the header timeout.
+        let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await.expect("closed").ok();
+        assert!(started.elapsed() < Duration::from_secs(3), "{address}: closed after {:?}", started.elapsed());
+    }
+    assert_eq!(client.http.get(format!("http://{metrics_listen}/metrics")).send().await.unwrap().status(), 200);
+    // The soft open-file limit was raised to the hard one at start.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.id())).unwrap();
+    let files: Vec<&str> = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().split_whitespace().collect();
+    assert_eq!(files[3], files[4], "soft and hard limit: {limits}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

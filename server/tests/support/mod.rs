@@ -472,15 +472,26 @@ pub fn cli_add_key_with(data: &std::path::Path, name: &str, envs: &[(&str, &str)
 /// Starts `skapi-server serve` on `data` with `stderr` for its log; returns it and a client of
 /// the URL it printed.
 pub fn spawn_server(data: &std::path::Path, stderr: std::process::Stdio, envs: &[(&str, &str)]) -> (std::process::Child, Api) {
+    spawn_server_with(data, stderr, envs, |_| {})
+}
+
+/// The same, with the command adjusted first (e.g. its resource limits).
+pub fn spawn_server_with(
+    data: &std::path::Path,
+    stderr: std::process::Stdio,
+    envs: &[(&str, &str)],
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> (std::process::Child, Api) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(BIN)
+    let mut command = std::process::Command::new(BIN);
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--allow-private-upstreams", "--data-dir"])
         .arg(data)
         .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+        .stderr(stderr);
+    adjust(&mut command);
+    let mut child = command.spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().trim_end_matches('/').to_owned();
