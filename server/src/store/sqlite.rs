@@ -103,7 +103,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 
 /// The writer thread: runs each job in a savepoint of the batch's transaction (a failing job
 /// rolls back alone), commits, then tells every job how the commit went.
-fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, keys: Arc<AtomicU64>) {
+fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, keys: Arc<AtomicU64>, wal: std::path::PathBuf) {
+    let mut batches = 0u64;
     // SQLite's data version changes when another connection commits (never for this one's own
     // commits; the readers never write): then a key may have changed unseen.
     let data_version = |conn: &Connection| conn.prepare_cached("PRAGMA data_version").and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)));
@@ -154,6 +155,28 @@ fn write_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, keys: A
         for report in reports {
             report(committed.clone());
         }
+        batches += 1;
+        if batches % WAL_CHECK_EVERY == 0 {
+            restart_a_long_wal(&conn, &wal);
+        }
+    }
+}
+
+/// How many batches go by between looks at the WAL's size.
+const WAL_CHECK_EVERY: u64 = 64;
+/// A WAL longer than this is checkpointed and started over.
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+
+/// SQLite's own checkpoints copy the WAL into the database but start it over only when no
+/// reader is using it — under steady reads (every `csr` reads its queue position) that moment
+/// never comes, and a burst grew the WAL past a gigabyte. A RESTART checkpoint waits for the
+/// readers of the moment (their reads take milliseconds; at most the writer's busy timeout)
+/// so that the next write starts the WAL over; `journal_size_limit` then cuts the file back.
+fn restart_a_long_wal(conn: &Connection, wal: &Path) {
+    if std::fs::metadata(wal).map_or(0, |m| m.len()) > WAL_RESTART_BYTES {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "the WAL could not be checkpointed; it is tried again later");
+        }
     }
 }
 
@@ -170,7 +193,12 @@ impl SqliteStore {
         let writer_keys = keys.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_batches(conn, jobs, writer_keys))
+            .spawn({
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                let wal = std::path::PathBuf::from(wal);
+                move || write_batches(conn, jobs, writer_keys, wal)
+            })
             .map_err(|e| StoreError::Corrupt(format!("the writer thread could not start: {e}")))?;
         Ok(SqliteStore { writer: Mutex::new(sender), readers: Arc::new(Readers { connections, next: Default::default() }), keys })
     }
