@@ -293,7 +293,7 @@ async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed() {
     streamed["queue"] = json!("chat");
     let id = server.submit("caller", streamed).await;
     let (mut text, mut since) = (String::new(), 0);
-    for _ in 0..400 {
+    for _ in 0..2000 {
         let (status, page) = server.call("csr-poll", "caller", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since})).await;
         assert_eq!(status, 200, "{page}");
         for chunk in page["chunks"].as_array().unwrap() {
