@@ -6,6 +6,7 @@
 //! and read as one text, and the events that carry an occurrence are rewritten.
 
 use super::views::{scan, scan_tails, Span};
+use super::{ceil_char_boundary, floor_char_boundary};
 use crate::PLACEHOLDER;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -149,32 +150,21 @@ struct Joined {
     pieces: Vec<(usize, String, usize)>,
 }
 
-fn join(events: &[Event], lead: &str) -> HashMap<String, Joined> {
+/// The deltas of `events` joined by channel, each after `lead(channel)` (what was given out of
+/// it already).
+fn join<'a>(events: &[Event], lead: impl Fn(&str) -> &'a str) -> HashMap<String, Joined> {
     let mut channels: HashMap<String, Joined> = HashMap::new();
     for (e, event) in events.iter().enumerate() {
         let Some((value, at)) = &event.data else { continue };
         for delta in at {
             let text = value.pointer(&delta.pointer).and_then(Value::as_str).unwrap_or_default();
-            let joined = channels.entry(delta.channel.clone()).or_insert_with(|| Joined { text: lead.to_owned(), pieces: Vec::new() });
+            let joined =
+                channels.entry(delta.channel.clone()).or_insert_with(|| Joined { text: lead(&delta.channel).to_owned(), pieces: Vec::new() });
             joined.pieces.push((e, delta.pointer.clone(), joined.text.len()));
             joined.text.push_str(text);
         }
     }
     channels
-}
-
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_boundary(s: &str, mut i: usize) -> usize {
-    while i < s.len() && !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 /// Replaces the occurrences `spans` of a channel's joined text in the events that carry it:
@@ -184,8 +174,8 @@ fn rewrite(events: &mut [Event], joined: &Joined, mut spans: Vec<Span>, from: us
     spans.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::new();
     for span in spans {
-        let start = floor_boundary(&joined.text, span.start.max(from));
-        let end = ceil_boundary(&joined.text, span.end);
+        let start = floor_char_boundary(&joined.text, span.start.max(from));
+        let end = ceil_char_boundary(&joined.text, span.end);
         match merged.last_mut() {
             Some(last) if start <= last.1 => last.1 = last.1.max(end),
             _ if start < end => merged.push((start, end)),
@@ -222,7 +212,7 @@ pub fn redact_joined(text: &str, secret: &str) -> Option<String> {
     let mut changed = false;
     for _ in 0..4 {
         let mut again = false;
-        for joined in join(&events, "").values() {
+        for joined in join(&events, |_| "").values() {
             let (spans, _) = scan(joined.text.as_bytes(), secret.as_bytes());
             again |= !spans.is_empty() && rewrite(&mut events, joined, spans, 0);
         }
@@ -278,24 +268,24 @@ impl EventGuard {
         self.give(self.held.len())
     }
 
-    fn held_bytes(&self) -> usize {
-        self.partial.len() + self.held.iter().map(|e| e.text.len()).sum::<usize>()
-    }
-
     /// Rewrites what the held events form with what was given out; returns how many held
     /// events can be given out (those before the first that carries a possible beginning).
     fn settle(&mut self) -> usize {
         let mut keep = self.held.len();
-        let channels = self.channels();
+        let mut channels = self.channels();
+        let mut rewritten = false;
         for (channel, joined) in &channels {
             let from = self.context.get(channel).map_or(0, String::len);
             let (spans, _) = scan(joined.text.as_bytes(), self.secret.as_bytes());
             if !spans.is_empty() {
-                rewrite(&mut self.held, joined, spans, from);
+                rewritten |= rewrite(&mut self.held, joined, spans, from);
             }
         }
-        for (channel, joined) in self.channels() {
-            let from = self.context.get(&channel).map_or(0, String::len);
+        if rewritten {
+            channels = self.channels();
+        }
+        for (channel, joined) in &channels {
+            let from = self.context.get(channel).map_or(0, String::len);
             // A delta ending in less than two bytes of the secret (its first character, a
             // digit or two read as hex, a trailing `%`) is given out: should the secret follow,
             // only what comes after the given text is replaced, so the page learns at most that
@@ -316,26 +306,18 @@ impl EventGuard {
         keep
     }
 
-    fn channels(&self) -> Vec<(String, Joined)> {
-        let mut by_channel: Vec<(String, Joined)> = Vec::new();
-        let names: Vec<String> = join(&self.held, "").into_keys().collect();
-        for name in names {
-            let lead = self.context.get(&name).map_or("", String::as_str);
-            if let Some(joined) = join(&self.held, lead).remove(&name) {
-                by_channel.push((name, joined));
-            }
-        }
-        by_channel
+    /// The held events' deltas joined by channel, each after its context.
+    fn channels(&self) -> HashMap<String, Joined> {
+        join(&self.held, |channel| self.context.get(channel).map_or("", String::as_str))
     }
 
     /// Gives out the first `n` held events and keeps their deltas' end as context.
     fn give(&mut self, n: usize) -> String {
         let given: Vec<Event> = self.held.drain(..n).collect();
-        for joined in join(&given, "").into_iter() {
-            let (name, joined) = joined;
+        for (name, joined) in join(&given, |_| "") {
             let context = self.context.entry(name).or_default();
             context.push_str(&joined.text);
-            let cut = ceil_boundary(context, context.len().saturating_sub(self.reach));
+            let cut = ceil_char_boundary(context, context.len().saturating_sub(self.reach));
             context.drain(..cut);
         }
         given.into_iter().map(Event::into_text).collect()
@@ -343,7 +325,7 @@ impl EventGuard {
 
     /// How many bytes are held back now.
     pub fn held(&self) -> usize {
-        self.held_bytes()
+        self.partial.len() + self.held.iter().map(|e| e.text.len()).sum::<usize>()
     }
 }
 

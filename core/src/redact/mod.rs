@@ -57,7 +57,11 @@ fn replace_spans(bytes: &[u8], mut spans: Vec<Span>) -> Vec<u8> {
 
 /// Replaces every occurrence of the secret in `bytes`, in every reading, until none is left
 /// (a replacement can only join what was apart; a few passes reach the fixpoint).
-fn redact_in(bytes: &[u8], secret: &str) -> Vec<u8> {
+///
+/// An answer that is bytes (an image, audio, text in another encoding) is redacted so: the
+/// secret's bytes as they are, in UTF-16 (either order), and in every reading [`redact`] knows
+/// (base64 and hex of the raw bytes included), each replaced by the placeholder in the same form.
+pub fn redact_bytes(bytes: &[u8], secret: &str) -> Vec<u8> {
     let mut out = bytes.to_vec();
     if secret.is_empty() {
         return out;
@@ -75,7 +79,7 @@ fn redact_in(bytes: &[u8], secret: &str) -> Vec<u8> {
 /// Replaces every occurrence of `secret` in `text` — as written or as any view decodes it —
 /// by the placeholder.
 pub fn redact(text: &str, secret: &str) -> String {
-    let out = redact_in(text.as_bytes(), secret);
+    let out = redact_bytes(text.as_bytes(), secret);
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -90,16 +94,9 @@ pub fn redact_text(text: &str, secret: &str) -> String {
     redacted
 }
 
-/// An answer that is bytes (an image, audio, text in another encoding), redacted as bytes: the
-/// secret's bytes as they are, in UTF-16 (either order), and in every reading [`redact`] knows
-/// (base64 and hex of the raw bytes included), each replaced by the placeholder in the same form.
-pub fn redact_bytes(bytes: &[u8], secret: &str) -> Vec<u8> {
-    redact_in(bytes, secret)
-}
-
 /// [`redact_bytes`], then cut to at most `max_bytes` without a tail that could begin the secret.
 pub fn redact_bytes_truncated(bytes: &[u8], max_bytes: usize, secret: &str) -> Vec<u8> {
-    let mut redacted = redact_in(bytes, secret);
+    let mut redacted = redact_bytes(bytes, secret);
     let end = releasable(&redacted, max_bytes.min(redacted.len()), secret, |_, i| i);
     redacted.truncate(end);
     redacted
@@ -370,7 +367,7 @@ fn complete_chars(bytes: &[u8]) -> usize {
     bytes.len()
 }
 
-fn ceil_char_boundary(s: &str, at: usize) -> usize {
+pub(super) fn ceil_char_boundary(s: &str, at: usize) -> usize {
     let mut i = at.min(s.len());
     while !s.is_char_boundary(i) {
         i += 1;
@@ -378,7 +375,7 @@ fn ceil_char_boundary(s: &str, at: usize) -> usize {
     i
 }
 
-fn floor_char_boundary(s: &str, at: usize) -> usize {
+pub(super) fn floor_char_boundary(s: &str, at: usize) -> usize {
     let mut i = at.min(s.len());
     while !s.is_char_boundary(i) {
         i -= 1;

@@ -125,24 +125,15 @@ enum Spelling {
     Tail(usize),
 }
 
-/// The value of the hex digits `text[from..]` up to a byte that is not one, if there are
-/// `1..=max` of them; and where they end.
-fn hex_number(text: &[u8], from: usize, max: usize) -> Option<(u32, usize)> {
-    let digits = text.get(from..)?.iter().take(max + 1).take_while(|d| hex_value(**d).is_some()).count();
+/// The value of the digits (in `radix`, 10 or 16) of `text[from..]` up to a byte that is not
+/// one, if there are `1..=max` of them (at most 8); and where they end.
+fn number(text: &[u8], from: usize, max: usize, radix: u32) -> Option<(u32, usize)> {
+    let digit = |d: &u8| char::from(*d).to_digit(radix);
+    let digits = text.get(from..)?.iter().take(max + 1).take_while(|d| digit(d).is_some()).count();
     if digits == 0 || digits > max {
         return None;
     }
-    let value = text[from..from + digits].iter().fold(0u32, |acc, &d| acc << 4 | hex_value(d).unwrap_or(0) as u32);
-    Some((value, from + digits))
-}
-
-/// Likewise for decimal digits.
-fn decimal_number(text: &[u8], from: usize, max: usize) -> Option<(u32, usize)> {
-    let digits = text.get(from..)?.iter().take(max + 1).take_while(|d| d.is_ascii_digit()).count();
-    if digits == 0 || digits > max {
-        return None;
-    }
-    let value = text[from..from + digits].iter().fold(0u32, |acc, &d| acc * 10 + (d - b'0') as u32);
+    let value = text[from..from + digits].iter().fold(0u32, |acc, d| acc * radix + digit(d).unwrap_or(0));
     Some((value, from + digits))
 }
 
@@ -210,8 +201,8 @@ fn html_reference(text: &[u8], p: usize) -> Option<(char, usize)> {
     let semicolon = |end: usize| if text.get(end) == Some(&b';') { end + 1 } else { end };
     if text.get(p + 1) == Some(&b'#') {
         let (value, end) = match text.get(p + 2) {
-            Some(b'x' | b'X') => hex_number(text, p + 3, REFERENCE_DIGITS)?,
-            _ => decimal_number(text, p + 2, REFERENCE_DIGITS)?,
+            Some(b'x' | b'X') => number(text, p + 3, REFERENCE_DIGITS, 16)?,
+            _ => number(text, p + 2, REFERENCE_DIGITS, 10)?,
         };
         return Some((char::from_u32(value)?, semicolon(end)));
     }
@@ -237,7 +228,7 @@ fn html_reference(text: &[u8], p: usize) -> Option<(char, usize)> {
 fn escaped_char(text: &[u8], p: usize) -> Option<Result<(char, usize), ()>> {
     match (text[p], text.get(p + 1)) {
         (b'\\', Some(b'u')) if text.get(p + 2) == Some(&b'{') => {
-            let (value, end) = hex_number(text, p + 3, 6)?;
+            let (value, end) = number(text, p + 3, 6, 16)?;
             (text.get(end) == Some(&b'}')).then(|| char::from_u32(value).map(|c| Ok((c, end + 1))))?
         }
         (b'\\', Some(b'u')) => match unicode_unit(text, p) {
