@@ -628,7 +628,7 @@ impl Engine {
                 break end;
             }
         };
-        let (status_code, truncated) = pieces.finished().await;
+        let (status_code, truncated) = (pieces.status_code, pieces.finished().await);
         let outcome = ended.unwrap_or_else(|| answered(status_code, Value::Null, truncated));
         match outcome {
             // What the third party wrote before the failure is kept in the record too.
@@ -671,26 +671,28 @@ const GATHER: Duration = Duration::from_millis(3);
 const MAX_CHUNK: usize = 64 * 1024;
 
 /// A streamed answer read on a task of its own: what arrives while a chunk is being written
-/// waits in a channel and is stored with the next one. The task ends with this value (it
-/// is aborted if the run is).
+/// waits in a channel and is stored with the next one. The task ends with whether the answer
+/// was cut (it is aborted if the run is).
 struct Pieces {
+    status_code: u16,
     arrived: tokio::sync::mpsc::Receiver<Result<Option<String>, Outcome>>,
-    reader: tokio::task::JoinHandle<(u16, bool)>,
+    reader: tokio::task::JoinHandle<bool>,
 }
 
 impl Pieces {
     fn read(mut answer: crate::upstream::Streaming) -> Pieces {
+        let status_code = answer.status_code;
         let (tx, arrived) = tokio::sync::mpsc::channel(256);
         let reader = tokio::spawn(async move {
             loop {
                 let next = answer.next().await;
                 let end = !matches!(next, Ok(Some(_)));
                 if tx.send(next).await.is_err() || end {
-                    return (answer.status_code, answer.truncated);
+                    return answer.truncated;
                 }
             }
         });
-        Pieces { arrived, reader }
+        Pieces { status_code, arrived, reader }
     }
 
     /// The next chunk to store — every piece that has arrived, and for a small one what
@@ -725,9 +727,9 @@ impl Pieces {
         }
     }
 
-    /// The answer's status and whether it was cut, once it has ended.
-    async fn finished(&mut self) -> (u16, bool) {
-        (&mut self.reader).await.unwrap_or((0, false))
+    /// Whether the answer was cut, once it has ended.
+    async fn finished(&mut self) -> bool {
+        (&mut self.reader).await.unwrap_or(false)
     }
 }
 

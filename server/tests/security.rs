@@ -454,6 +454,26 @@ async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
     }
 }
 
+/// Reads a streamed request with `csr-poll {id, since}` until it has ended (10 s at most):
+/// its text, and how many chunks it was stored in.
+async fn read_stream(server: &Server, identifier: &str, id: &str) -> (String, usize) {
+    let (mut text, mut chunks, mut since) = (String::new(), 0, 0);
+    for _ in 0..2000 {
+        let (status, page) = server.call("csr-poll", identifier, json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since})).await;
+        assert_eq!(status, 200, "{page}");
+        for chunk in page["chunks"].as_array().unwrap() {
+            text.push_str(chunk["txt"].as_str().unwrap());
+            chunks += 1;
+        }
+        since = page["last_seq"].as_u64().unwrap();
+        if matches!(page["status"].as_str(), Some("resolved" | "failed")) && page["more"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (text, chunks)
+}
+
 /// Each word of `text` (a run of base64 or hex characters) decoded as base64 from each of its
 /// first 4 characters, and as hex from each of its first 2.
 fn word_readings(text: &str) -> Vec<Vec<u8>> {

@@ -29,10 +29,8 @@ pub struct Caller {
     /// Who a per-caller rate limit counts: a signed-in user by `sub`; an anonymous caller by
     /// its identity *and* by its address, so that a fresh identifier per call gains nothing.
     pub counted_as: Vec<String>,
-    /// Who a fair share of the running slots counts (`crate::shares`): as `counted_as`, but a
-    /// loopback address is no one's — it is a proxy on the same host (without
-    /// `--trusted-proxy`) or the operator's own tooling, and would put every caller in one share.
-    pub shares_as: Vec<String>,
+    /// The client's address is loopback (see [`Caller::shares_as`]).
+    local: bool,
 }
 
 /// The client's address: the peer's, or — when the peer is a trusted proxy — the nearest
@@ -89,9 +87,20 @@ impl Caller {
             let agent: String = agent.chars().filter(|c| !c.is_control()).take(MAX_AGENT).collect();
             format!("anon:{ip}|{agent}")
         };
-        let counted_as: Vec<String> = std::iter::once(identity.clone()).chain(address.map(address_bucket)).collect();
-        let shares_as = std::iter::once(identity.clone()).chain(address.filter(|ip| !ip.to_canonical().is_loopback()).map(address_bucket)).collect();
-        Ok(Caller { meta, identity, user: None, origin: None, counted_as, shares_as })
+        let counted_as = std::iter::once(identity.clone()).chain(address.map(address_bucket)).collect();
+        let local = address.is_some_and(|ip| ip.to_canonical().is_loopback());
+        Ok(Caller { meta, identity, user: None, origin: None, counted_as, local })
+    }
+
+    /// Who a fair share of the running slots counts (`crate::shares`): as `counted_as`, but a
+    /// loopback address is no one's — it is a proxy on the same host (without
+    /// `--trusted-proxy`) or the operator's own tooling, and would put every caller in one share.
+    pub fn shares_as(&self) -> &[String] {
+        if self.local {
+            &self.counted_as[..1]
+        } else {
+            &self.counted_as
+        }
     }
 
     /// The service a call is for (the body's, else `Content-Meta`'s), once the page's origin
@@ -128,7 +137,6 @@ impl FromRequestParts<AppState> for Caller {
             let user = state.auth.verify(token).await?;
             caller.identity = format!("sub:{}", user.sub);
             caller.counted_as = vec![caller.identity.clone()];
-            caller.shares_as = caller.counted_as.clone();
             caller.user = Some(user.sub);
         }
         Ok(caller)
@@ -160,10 +168,10 @@ mod tests {
     #[test]
     fn shares_count_an_address_unless_it_is_loopback() {
         let remote = Caller::from_parts(&HeaderMap::new(), "203.0.113.9".parse().ok()).unwrap();
-        assert_eq!(remote.shares_as, remote.counted_as);
+        assert_eq!(remote.shares_as(), remote.counted_as);
         for local in ["127.0.0.1", "::1", "::ffff:127.0.0.2"] {
             let caller = Caller::from_parts(&HeaderMap::new(), local.parse().ok()).unwrap();
-            assert_eq!(caller.shares_as, vec![caller.identity.clone()], "{local}");
+            assert_eq!(caller.shares_as(), vec![caller.identity.clone()], "{local}");
             assert_eq!(caller.counted_as.len(), 2, "rate limits still count it");
         }
     }

@@ -155,7 +155,7 @@ pub async fn csr(
         service,
     };
     // An unqueued request with room to run now is written `running`, claimed: one write less.
-    let names = ShareNames::new(&caller.shares_as, &record.service, name);
+    let names = ShareNames::new(caller.shares_as(), &record.service, name);
     let start = if queue_key.is_none() { state.engine.start_now(&names) } else { None };
     let claim = start.as_ref().map(|s| &s.claim);
     let inserted = match generation {

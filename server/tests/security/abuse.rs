@@ -120,11 +120,9 @@ async fn one_caller_flooding_slow_requests_leaves_room_for_the_others() {
 
 /// Starts a streamed request; its full id.
 async fn start_stream(server: &Server, url: &str, queue: &str) -> String {
-    let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "k", "url": url, "method": "get", "queue": queue,
+    let body = json!({"clientSecretName": "k", "url": url, "method": "get", "queue": queue,
                       "headers": {"Authorization": "Bearer $CLIENT_SECRET"}, "stream": true});
-    let (status, accepted) = server.call("csr", "reader", body).await;
-    assert_eq!(status, 200, "{accepted}");
-    format!("[GET]{}#{SERVICE}:{}", url.to_lowercase(), accepted["id"].as_str().unwrap())
+    server.submit("reader", body).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -181,19 +179,7 @@ async fn a_stream_written_a_byte_at_a_time_is_stored_in_fewer_chunks() {
     let url = format!("{api}/bytewise");
     let started = std::time::Instant::now();
     let id = start_stream(&server, &url, "b").await;
-    let (mut text, mut chunks, mut since) = (String::new(), 0, 0);
-    for _ in 0..2000 {
-        let (_, page) = server.call("csr-poll", "reader", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since})).await;
-        for chunk in page["chunks"].as_array().unwrap() {
-            text.push_str(chunk["txt"].as_str().unwrap());
-            chunks += 1;
-        }
-        since = page["last_seq"].as_u64().unwrap();
-        if page["status"] == "resolved" && page["more"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (text, chunks) = super::read_stream(&server, "reader", &id).await;
     assert_eq!(text.len(), 1000, "every byte kept, in order");
     assert!(text.starts_with("abcdefghijklmnopqrstuvwxyzabc"));
     // Small pieces are gathered for 3 ms: at most one chunk per 3 ms of the stream (however

@@ -292,19 +292,7 @@ async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed() {
     streamed["stream"] = json!(true);
     streamed["queue"] = json!("chat");
     let id = server.submit("caller", streamed).await;
-    let (mut text, mut since) = (String::new(), 0);
-    for _ in 0..2000 {
-        let (status, page) = server.call("csr-poll", "caller", json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since})).await;
-        assert_eq!(status, 200, "{page}");
-        for chunk in page["chunks"].as_array().unwrap() {
-            text.push_str(chunk["txt"].as_str().unwrap());
-        }
-        since = page["last_seq"].as_u64().unwrap();
-        if matches!(page["status"].as_str(), Some("resolved" | "failed")) && page["more"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (text, _) = super::read_stream(&server, "caller", &id).await;
     assert!(leaks(text.as_bytes(), SECRET).is_none(), "{text}");
     let joined = String::from_utf8(readings(text.as_bytes()).pop().unwrap()).unwrap();
     assert_eq!(joined, format!("Your key is {PLACEHOLDER}. Bye."), "{text}");
