@@ -21,11 +21,13 @@ start_standin() {
 }
 
 # start_server SERVICE DESTINATION: a release skapi-server whose key `openai` of SERVICE goes
-# to DESTINATION; the stand-in's "CDN" points at it.
+# to DESTINATION; the stand-in's "CDN" points at it. SKAPI_SERVER_BIN names another build of
+# the binary (an older commit's, for a before/after pair); it is then not built.
 start_server() {
-  cargo build -q --release -p skapi-server
-  printf sk-bench | target/release/skapi-server keys add --data-dir "$work/data" --service "$1" --name openai --destination "$2" 2>/dev/null
-  target/release/skapi-server serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>/dev/null &
+  local bin="${SKAPI_SERVER_BIN:-target/release/skapi-server}"
+  [ -n "${SKAPI_SERVER_BIN:-}" ] || cargo build -q --release -p skapi-server
+  printf sk-bench | "$bin" keys add --data-dir "$work/data" --service "$1" --name openai --destination "$2" 2>/dev/null
+  "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --allow-private-upstreams > "$work/server.log" 2>/dev/null &
   pids+=($!)
   for _ in $(seq 1 100); do grep -q listening "$work/server.log" && break; sleep 0.1; done
   endpoint=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$work/server.log" | head -1)
