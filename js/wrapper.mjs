@@ -1,19 +1,37 @@
-// The public `Skapi` class: a thin shell over the wasm module's, so that pages need no init
-// call. It loads the module once, answers at once what needs no module, and — when a form is
-// submitted before the module is ready — cancels the submit synchronously and keeps a snapshot
-// of the form's values as they were at submit time.
+// The npm package's loader: the public `Skapi` class, a thin shell over the wasm module's, so
+// that pages need no init call. It loads the module once, answers at once what needs no module,
+// and — when a form is submitted before the module is ready — cancels the submit synchronously
+// and keeps a snapshot of what the user chose (the rules that read it are the wasm's).
 
 const SNAPSHOT = '__skapiFormSnapshot';
 
+/**
+ * What the user chose in a control, as src/web/form.rs reads it: [element, value, checked,
+ * files, chosen options' values, disabled]. Taken at submit time, before the page can change it.
+ */
+const state = (el) => [
+  el,
+  el.value ?? '',
+  !!el.checked,
+  el.files ? Array.from(el.files) : [],
+  el.selectedOptions ? Array.from(el.selectedOptions, (o) => o.value) : [],
+  el.matches(':disabled'),
+];
+
+/**
+ * A form submitted before the wasm has loaded: the submit is prevented at once, and each
+ * control's state kept (the controls tied to the form with `form=` too: `form.elements` has them).
+ */
 function snapshot(input) {
+  let form = input;
+  let submitter = null;
   if (typeof SubmitEvent !== 'undefined' && input instanceof SubmitEvent) {
     input.preventDefault();
-    return { [SNAPSHOT]: true, form: input.target.cloneNode(true), submitter: input.submitter || null };
+    form = input.target;
+    submitter = input.submitter || null;
   }
-  if (typeof HTMLFormElement !== 'undefined' && input instanceof HTMLFormElement) {
-    return { [SNAPSHOT]: true, form: input.cloneNode(true), submitter: null };
-  }
-  return input;
+  if (typeof HTMLFormElement === 'undefined' || !(form instanceof HTMLFormElement)) return input;
+  return { [SNAPSHOT]: true, form, submitter, submitterState: submitter ? state(submitter) : undefined, controls: Array.from(form.elements, state) };
 }
 
 /** A promise for a poll promise that is not made yet, with a `stop()` that reaches it. */

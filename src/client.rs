@@ -4,6 +4,8 @@
 
 use crate::error::SdkError;
 use crate::js::{self, Js};
+use crate::web::fetch::{self, BodyReader};
+use gloo_timers::future::TimeoutFuture;
 use serde::Serialize;
 use skapi_core::gateway::{self, Gateways};
 use skapi_core::tree::{Kind, Tree};
@@ -55,7 +57,7 @@ fn network(e: JsValue) -> SdkError {
     SdkError::new(ErrorCode::NetworkError, ["Could not reach the server: ", &detail].concat())
 }
 
-/// What came back from one fetch.
+/// What came back from one call.
 struct Answer {
     status: u16,
     /// The answer's JSON, its text when it is not JSON, `null` when empty.
@@ -65,32 +67,55 @@ struct Answer {
 }
 
 /// A logged-in caller's credentials, as `call` sends them.
+#[derive(Default)]
 struct Credentials<'a> {
     id_token: Option<&'a str>,
     access_token: Option<&'a str>,
 }
 
-#[wasm_bindgen(module = "/src/browser.js")]
-extern "C" {
-    /// GET `url` (`body` undefined) or POST `body` as JSON with Skapi's headers (with `files`,
-    /// multipart: the JSON, then the files); resolves
-    /// `[status, value, retryAfter]` and rejects when the network fails.
-    fn call(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>, access_token: Option<&str>, files: Option<&JsValue>) -> js_sys::Promise;
-    /// POSTs `body` as JSON asking for server-sent events; resolves a reader of them
-    /// (`nextEvents`), or null when the answer is no event stream or the network failed.
-    #[wasm_bindgen(js_name = openEvents)]
-    fn open_events(url: &str, body: &JsValue, meta: &str, id_token: Option<&str>) -> js_sys::Promise;
+/// A call's POST body: JSON text with Skapi's headers; with files, multipart — the JSON in
+/// part `request`, then each file as a part `file`.
+fn post_body(body: &JsValue, files: Option<&js_sys::Array>) -> Result<JsValue, JsValue> {
+    let json = js::stringify(body);
+    let Some(files) = files else {
+        return Ok(json.into());
+    };
+    let form = web_sys::FormData::new()?;
+    form.append_with_str("request", &json)?;
+    for file in files.iter() {
+        let file: web_sys::Blob = file.unchecked_into();
+        let name = js::text(&file, "name").unwrap_or_else(|| "blob".to_owned());
+        form.append_with_blob_and_filename("file", &file, &name)?;
+    }
+    Ok(form.into())
 }
 
-async fn fetch(url: &str, body: &JsValue, meta: &str, credentials: Credentials<'_>, files: Option<&JsValue>) -> Result<Answer, SdkError> {
-    let answer: js_sys::Array =
-        JsFuture::from(call(url, body, meta, credentials.id_token, credentials.access_token, files)).await.map_err(network)?.unchecked_into();
-    let retry_after = answer.get(2).as_string().and_then(|v| v.trim().parse().ok());
-    Ok(Answer { status: answer.get(0).as_f64().unwrap_or(0.0) as u16, value: answer.get(1), retry_after })
+/// GET `url` (`body` `None`), or POST `body` with Skapi's headers; fails when the network does.
+async fn call(
+    url: &str,
+    body: Option<&JsValue>,
+    meta: &str,
+    credentials: Credentials<'_>,
+    files: Option<&js_sys::Array>,
+) -> Result<Answer, SdkError> {
+    let body = body.map(|b| post_body(b, files)).transpose().map_err(network)?;
+    // The browser writes a multipart body's Content-Type, with its boundary.
+    let json = (body.is_some() && files.is_none()).then_some("application/json");
+    let post = body.is_some().then_some(meta);
+    let headers = [
+        ("Content-Type", json),
+        ("Accept", post.map(|_| "*/*")),
+        ("Content-Meta", post),
+        ("Authorization", credentials.id_token),
+        ("X-Access-Token", credentials.access_token),
+    ];
+    let answer = fetch::fetch(&fetch::Call { url, headers: &headers, body: body.as_ref() }).await.map_err(network)?;
+    let value = if answer.text.is_empty() { JsValue::NULL } else { js::parse(&answer.text) };
+    Ok(Answer { status: answer.status, value, retry_after: answer.retry_after.and_then(|v| v.trim_ascii().parse().ok()) })
 }
 
 async fn get(url: &str) -> Result<Answer, SdkError> {
-    fetch(url, &JsValue::UNDEFINED, "", Credentials { id_token: None, access_token: None }, None).await
+    call(url, None, "", Credentials::default(), None).await
 }
 
 /// Finds the gateways, then checks the connection (`GET …/service`): any non-empty JSON object
@@ -163,7 +188,7 @@ impl Client {
         &'a self,
         name: &'static str,
         body: &impl Serialize,
-        files: Option<&'a JsValue>,
+        files: Option<&'a js_sys::Array>,
     ) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + 'a {
         // Made a JS value here, so that the sending below is compiled once for every body type.
         self.send(name, js::to_js(body), files)
@@ -190,15 +215,34 @@ impl Client {
 
     /// Opens endpoint `name`'s server-sent events for `body` (a wire type); `None` when they
     /// cannot be read: the network failed, or the server answered with no event stream.
-    pub async fn open_events(&self, name: &'static str, body: &impl Serialize) -> Option<JsValue> {
+    pub async fn open_events(&self, name: &'static str, body: &impl Serialize) -> Option<BodyReader> {
         let gateways = self.gateways().await.ok()?;
         let (url, tokens) = self.target(&gateways, name);
-        let id_token = tokens.as_ref().map(|t| t.id_token.as_str());
-        let events = JsFuture::from(open_events(&url, &js::to_js(body), &self.meta_header, id_token)).await.ok()?;
-        (!events.is_null()).then_some(events)
+        let body = JsValue::from(js::stringify(&js::to_js(body)));
+        let headers = [
+            ("Content-Type", Some("application/json")),
+            ("Accept", Some("text/event-stream")),
+            ("Content-Meta", Some(self.meta_header.as_str())),
+            ("Authorization", tokens.as_ref().map(|t| t.id_token.as_str())),
+        ];
+        let events = |r: &web_sys::Response| {
+            let content_type = r.headers().get("content-type").ok().flatten().unwrap_or_default();
+            r.ok() && content_type.starts_with("text/event-stream")
+        };
+        BodyReader::open(&fetch::Call { url: &url, headers: &headers, body: Some(&body) }, events).await
     }
 
-    async fn send(&self, name: &'static str, body: JsValue, files: Option<&JsValue>) -> Result<JsValue, SdkError> {
+    /// Cancels request `full_id`: `{removed, message}`.
+    pub fn cancel(&self, full_id: String) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
+        self.post("csr-cancel", &PollBody { id: Some(full_id), ..self.poll_body() })
+    }
+
+    /// `post` of a body made a JS value already.
+    pub fn post_js(&self, name: &'static str, body: JsValue) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
+        self.send(name, body, None)
+    }
+
+    async fn send(&self, name: &'static str, body: JsValue, files: Option<&js_sys::Array>) -> Result<JsValue, SdkError> {
         let gateways = self.gateways().await?;
         let mut retried = false;
         loop {
@@ -208,13 +252,13 @@ impl Client {
                 id_token: tokens.as_ref().map(|t| t.id_token.as_str()),
                 access_token: tokens.as_ref().and_then(|t| t.access_token.as_deref()).filter(|_| name == "csr"),
             };
-            let answer = fetch(&url, &body, &self.meta_header, credentials, files).await?;
+            let answer = call(&url, Some(&body), &self.meta_header, credentials, files).await?;
             match (answer.status, answer.retry_after) {
                 // Over a rate limit, or the server restarting or without its database: wait
                 // out what it asks once, then try again.
                 (429 | 503, Some(seconds)) if !retried && seconds <= MAX_RETRY_AFTER_S => {
                     retried = true;
-                    crate::timer::sleep(seconds.max(1) * 1000).await;
+                    TimeoutFuture::new(seconds.max(1) * 1000).await;
                     continue;
                 }
                 (429, _) => {

@@ -7,11 +7,12 @@ use skapi_core::wire::FailureBody;
 use skapi_core::{ApiError, ErrorCode};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/src/browser.js")]
+#[wasm_bindgen(module = "/src/error.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = makeSkapiError)]
+    type SkapiError;
     /// `status_code` and `body` are set when given (a third party's failure).
-    fn make_skapi_error(message: &str, code: &str, name: &str, status_code: Option<u16>, body: Option<JsValue>) -> JsValue;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &str, code: &str, name: &str, status_code: Option<u16>, body: Option<JsValue>) -> SkapiError;
 }
 
 /// An error inside the SDK, before it is given a method name and turned into a `SkapiError`.
@@ -64,7 +65,12 @@ impl SdkError {
 
     /// The `SkapiError` for JS, named `name` as it is (e.g. `AbortError`).
     pub fn into_js_as(self, name: &str) -> JsValue {
-        make_skapi_error(&self.message, &self.code, name, self.status_code, self.body)
+        SkapiError::new(&self.message, &self.code, name, self.status_code, self.body).into()
+    }
+
+    /// The rejection of an aborted call: a `SkapiError` named `AbortError`, code `CANCELED`.
+    pub fn aborted() -> JsValue {
+        SdkError::new(ErrorCode::Canceled, "The request was aborted.").into_js_as("AbortError")
     }
 }
 

@@ -5,7 +5,8 @@ use crate::callbacks::Callbacks;
 use crate::client::Client;
 use crate::error::SdkError;
 use crate::js::{self, Js};
-use crate::polls::{self, PollRegistry};
+use crate::poll;
+use crate::tasks::{self, Tasks};
 use skapi_core::request::ResponseType;
 use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::{HistoryPage, PollBody, PollingResult, Status};
@@ -41,11 +42,15 @@ impl Cursors {
     }
 }
 
-#[wasm_bindgen(module = "/src/browser.js")]
-extern "C" {
-    /// `{list, startKey, endOfList, startKeyHistory, pending}`
-    #[wasm_bindgen(js_name = historyPage)]
-    fn history_page(list: &js_sys::Array, start_key: &JsValue, end_of_list: bool, keys: &js_sys::Array, pending: &js_sys::Array) -> JsValue;
+/// `{list, startKey, endOfList, startKeyHistory, pending}`
+fn history_page(list: &js_sys::Array, start_key: &JsValue, end_of_list: bool, keys: &js_sys::Array, pending: &js_sys::Array) -> JsValue {
+    let page: JsValue = js_sys::Object::new().into();
+    js::set(&page, "list", list);
+    js::set(&page, "startKey", start_key);
+    js::set(&page, "endOfList", &end_of_list.into());
+    js::set(&page, "startKeyHistory", keys);
+    js::set(&page, "pending", pending);
+    page
 }
 
 struct Query {
@@ -120,7 +125,7 @@ fn invalid_answer() -> JsValue {
 
 pub async fn client_secret_request_history(
     client: Rc<Client>,
-    polls: Rc<PollRegistry>,
+    tasks: Rc<Tasks>,
     cursors: Rc<Cursors>,
     params: JsValue,
     fetch_options: Option<JsValue>,
@@ -174,20 +179,13 @@ pub async fn client_secret_request_history(
         if !item.status.is_final() {
             let full_id = id::full(&key, &item.id);
             let queue = item.queue_name.clone();
-            let poll = polls::poll_function(
-                client.clone(),
-                polls.clone(),
-                full_id.clone(),
-                queue.clone(),
-                Callbacks::default(),
-                query.response_type,
-                METHOD,
-            );
+            let poll =
+                poll::poll_function(client.clone(), tasks.clone(), full_id.clone(), queue.clone(), Callbacks::default(), query.response_type, METHOD);
             js::set(&value, "poll", &poll);
             if query.poll_ms > 0.0 {
-                let interval = polls::interval(query.poll_ms);
+                let interval = poll::interval(query.poll_ms);
                 let (c, page_query, id, shape) = (client.clone(), body.clone(), full_id.clone(), query.response_type);
-                pending.push(&polls::stoppable(&polls, Some(full_id), queue, None, move |_| settle(c, id, item, interval, page_query, shape)));
+                pending.push(&tasks::spawn(&tasks, Some(full_id), queue, None, move |_| settle(c, id, item, interval, page_query, shape)));
             }
         }
         list.push(&value);
@@ -199,7 +197,7 @@ pub async fn client_secret_request_history(
 fn shaped_item(item: JsValue, response_type: Option<ResponseType>) -> JsValue {
     let body = js::get(&item, "response_body");
     if response_type.is_some() && !body.is_null() && !body.is_undefined() {
-        js::set(&item, "response_body", &polls::shaped(body, response_type));
+        js::set(&item, "response_body", &poll::shaped(body, response_type));
     }
     item
 }
@@ -214,7 +212,7 @@ async fn settle(
     page_query: PollBody<Js>,
     response_type: Option<ResponseType>,
 ) -> Result<JsValue, JsValue> {
-    let outcome = polls::poll_until_done(&client, &full_id, interval, None).await;
+    let outcome = poll::until_done(&client, &full_id, interval, None).await;
     if let Ok(answer) = client.post("csr-poll", &page_query).await {
         if let Some(page) = js::read::<HistoryPage<Js>>(&answer) {
             if let Some(raw) = page.list.into_iter().find(|r| r.id == item.id && r.stts.is_final()) {

@@ -2,25 +2,31 @@
 //!
 //! The JS API is that of `skapi-js` (`new Skapi(service, owner, options)`,
 //! `clientSecretRequest`, `clientSecretRequestHistory`); the pure logic lives in `skapi-core`
-//! and is tested natively. This crate is the browser glue: fetch, timers, storage, errors.
+//! and is tested natively. This crate is the request flows in the browser: the browser's APIs
+//! through web-sys (`web`), waits through gloo-timers, values across the boundary through
+//! serde-wasm-bindgen.
 
 mod callbacks;
 mod client;
 mod error;
+mod files;
+mod follow_up;
 mod form;
 mod history;
 mod identity;
 mod js;
-mod polls;
+mod poll;
 mod request;
 mod stream;
-mod timer;
+mod tasks;
 mod turns;
+mod web;
 
 use client::{Client, Route};
+use futures_util::future::{AbortHandle, Abortable};
 use history::Cursors;
-use polls::PollRegistry;
 use std::rc::Rc;
+use tasks::Tasks;
 use turns::Turns;
 use wasm_bindgen::prelude::*;
 
@@ -31,21 +37,12 @@ pub use error::SdkError;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-#[wasm_bindgen(module = "/src/browser.js")]
-extern "C" {
-    /// A copy of an ID token's claims, with `user_id` beside `sub`.
-    #[wasm_bindgen(js_name = userOf)]
-    fn user_of(claims: &JsValue) -> JsValue;
-    /// `promise`, or a rejection with `error` as soon as `signal` aborts.
-    fn abortable(promise: &js_sys::Promise, signal: &JsValue, error: &JsValue) -> js_sys::Promise;
-}
-
 /// A connection to one Skapi service (on Skapi's backend or a self-hosted `skapi-server`).
 #[wasm_bindgen]
 pub struct Skapi {
     client: Rc<Client>,
-    /// Polls that can be stopped.
-    polls: Rc<PollRegistry>,
+    /// Requests, polls and stream readings that can be stopped.
+    tasks: Rc<Tasks>,
     /// Client-side order of calls sharing a queue.
     turns: Turns,
     /// History pages read so far.
@@ -65,7 +62,7 @@ impl Skapi {
             (None, cdn) => Route::Cdn(cdn.unwrap_or_else(|| skapi_core::gateway::DEFAULT_CDN.to_owned())),
         };
         let client = Client::new(service, owner, route).map_err(|e| e.into_js("Skapi"))?;
-        Ok(Skapi { client: Rc::new(client), polls: PollRegistry::new(), turns: Turns::default(), cursors: Rc::default() })
+        Ok(Skapi { client: Rc::new(client), tasks: Tasks::new(), turns: Turns::default(), cursors: Rc::default() })
     }
 
     #[wasm_bindgen(getter)]
@@ -82,22 +79,28 @@ impl Skapi {
     /// third party's final answer; otherwise at once with `{id, status: 'pending', poll()}`.
     #[wasm_bindgen(js_name = clientSecretRequest)]
     pub fn client_secret_request(&self, params: JsValue) -> js_sys::Promise {
-        request::client_secret_request(self.client.clone(), self.polls.clone(), &self.turns, params)
+        request::client_secret_request(self.client.clone(), self.tasks.clone(), &self.turns, params)
     }
 
     /// Lists past requests for a url and method: `{list, startKey, endOfList, startKeyHistory,
     /// pending}`.
     #[wasm_bindgen(js_name = clientSecretRequestHistory)]
     pub fn client_secret_request_history(&self, params: JsValue, fetch_options: Option<JsValue>) -> js_sys::Promise {
-        let (client, polls, cursors) = (self.client.clone(), self.polls.clone(), self.cursors.clone());
+        let (client, tasks, cursors) = (self.client.clone(), self.tasks.clone(), self.cursors.clone());
         // `params.signal` rejects the call at once.
-        let signal = js::get(&params, "signal");
-        let listed = js::promise(history::client_secret_request_history(client, polls, cursors, params, fetch_options));
-        if signal.is_object() {
-            abortable(&listed, &signal, &polls::aborted())
-        } else {
-            listed
+        let signal = web::abort::signal_of(&js::get(&params, "signal"));
+        let listing = history::client_secret_request_history(client, tasks, cursors, params, fetch_options);
+        let Some(signal) = signal else {
+            return js::promise(listing);
+        };
+        if signal.aborted() {
+            return js_sys::Promise::reject(&SdkError::aborted());
         }
+        let (handle, registration) = AbortHandle::new_pair();
+        js::promise(async move {
+            let _watch = web::abort::Watch::new(&signal, Box::new(move || handle.abort()));
+            Abortable::new(listing, registration).await.unwrap_or_else(|_| Err(SdkError::aborted()))
+        })
     }
 
     /// Reads a stream by id (one this page did not start, or after a reload) from chunk
@@ -105,7 +108,7 @@ impl Skapi {
     /// `clientSecretRequest`. The promise has `stop()`.
     #[wasm_bindgen(js_name = clientSecretRequestStream)]
     pub fn client_secret_request_stream(&self, request_id: JsValue, options: Option<JsValue>) -> js_sys::Promise {
-        request::read_stream(self.client.clone(), self.polls.clone(), request_id, options.unwrap_or_else(|| js_sys::Object::new().into()))
+        follow_up::read_stream(self.client.clone(), self.tasks.clone(), request_id, options.unwrap_or_else(|| js_sys::Object::new().into()))
     }
 
     /// Replaces a finished stream's chunks by one stored body (`data`, or else the chunks'
@@ -113,21 +116,21 @@ impl Skapi {
     #[wasm_bindgen(js_name = clientSecretRequestFinalize)]
     pub fn client_secret_request_finalize(&self, request_id: JsValue, data: JsValue, options: Option<JsValue>) -> js_sys::Promise {
         let options = options.unwrap_or_else(|| js_sys::Object::new().into());
-        js::promise(request::finalize(self.client.clone(), request_id, data, options))
+        follow_up::finalize(self.client.clone(), request_id, data, options)
     }
 
     /// Cancels a request: `{removed, message}`. A pending request is never sent; a running one
     /// is aborted.
     #[wasm_bindgen(js_name = cancelClientSecretRequest)]
     pub fn cancel_client_secret_request(&self, params: JsValue) -> js_sys::Promise {
-        js::promise(request::cancel(self.client.clone(), params))
+        follow_up::cancel(self.client.clone(), params)
     }
 
     /// Stops polls by `id` (with `url` and `method`, or a full id), by `queue`, or all; returns
     /// how many were stopped. Stopped polls resolve `{id, status: 'stopped'}`.
     #[wasm_bindgen(js_name = stopClientSecretPolling)]
     pub fn stop_client_secret_polling(&self, params: Option<JsValue>) -> Result<u32, JsValue> {
-        Ok(request::stop_polling(&self.client, &self.polls, &params.unwrap_or(JsValue::UNDEFINED)) as u32)
+        Ok(follow_up::stop_polling(&self.client, &self.tasks, &params.unwrap_or(JsValue::UNDEFINED)) as u32)
     }
 
     /// True for the result of a stopped poll.
@@ -139,13 +142,13 @@ impl Skapi {
     /// How many requests wait in queues of this name: `{queue_name, in_queue}`.
     #[wasm_bindgen(js_name = clientSecretRequestQueueCount)]
     pub fn client_secret_request_queue_count(&self, params: JsValue) -> js_sys::Promise {
-        js::promise(request::queue_count(self.client.clone(), params))
+        follow_up::queue_count(self.client.clone(), params)
     }
 
     /// Polls running now (for tests and diagnostics).
     #[wasm_bindgen(js_name = activePolls)]
     pub fn active_polls(&self) -> u32 {
-        self.polls.len() as u32
+        self.tasks.len() as u32
     }
 
     /// Logs a user in with tokens from your identity provider: `{idToken, accessToken?}`.
@@ -177,7 +180,12 @@ impl Skapi {
     #[wasm_bindgen(getter)]
     pub fn user(&self) -> JsValue {
         match &*self.client.tokens.borrow() {
-            Some(tokens) => user_of(&tokens.claims),
+            Some(tokens) => {
+                // A copy of the claims, with `user_id` beside `sub`.
+                let user: JsValue = js_sys::Object::assign(&js_sys::Object::new(), tokens.claims.unchecked_ref()).into();
+                js::set(&user, "user_id", &js::get(&tokens.claims, "sub"));
+                user
+            }
             None => JsValue::NULL,
         }
     }

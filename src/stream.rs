@@ -1,29 +1,16 @@
 //! Streamed answers (docs/protocol.md, "Streamed answers"): a stream's chunks reach `onStream`
 //! in order, each once — pushed over `csr-stream` (server-sent events) while the server offers
 //! it, resumed from the last chunk held when the connection drops, and read by polling
-//! `csr-poll {since}` when push is unavailable. Reading events off the wire is `browser.js`'s;
-//! which chunk is new, when to resume and when to fall back to polling is decided here.
+//! `csr-poll {since}` when push is unavailable. Events are cut from the body by
+//! `skapi_core::sse`.
 
 use crate::client::Client;
 use crate::error::SdkError;
 use crate::js::{self, Js};
-use crate::polls;
-use skapi_core::id;
+use crate::poll;
 use skapi_core::wire::{Chunk, PollBody, StreamPage};
+use skapi_core::{id, sse};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-
-#[wasm_bindgen(module = "/src/browser.js")]
-extern "C" {
-    /// `[[event, data]…]` as soon as one has arrived; null once the connection has ended.
-    #[wasm_bindgen(js_name = nextEvents)]
-    fn next_events(events: &JsValue) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = closeEvents)]
-    fn close_events(events: &JsValue);
-    /// `{id, status, status_code, stream: true, last_seq, error?, truncated?}`
-    #[wasm_bindgen(js_name = streamResult)]
-    fn stream_result(id: &str, status: &str, status_code: Option<u16>, last_seq: f64, error: &JsValue, truncated: bool) -> JsValue;
-}
 
 /// Push connections in a row that may drop without bringing a chunk before the reader falls
 /// back to polling.
@@ -53,10 +40,23 @@ impl Cursor {
         }
     }
 
-    /// What the stream resolves with, from its final page (`answer` as it came).
+    /// What the stream resolves with, from its final page (`answer` as it came):
+    /// `{id, status, status_code, stream: true, last_seq, error?, truncated?}`.
     fn finish(&self, page: &StreamPage<Js>, answer: &JsValue) -> JsValue {
+        let result: JsValue = js_sys::Object::new().into();
+        js::set(&result, "id", &page.id.as_str().into());
+        js::set(&result, "status", &page.status.as_str().into());
+        js::set(&result, "status_code", &page.status_code.map_or(JsValue::NULL, JsValue::from));
+        js::set(&result, "stream", &true.into());
+        js::set(&result, "last_seq", &(self.last as f64).into());
         let error = js::get(answer, "error");
-        stream_result(&page.id, page.status.as_str(), page.status_code, self.last as f64, &error, page.truncated)
+        if !error.is_undefined() {
+            js::set(&result, "error", &error);
+        }
+        if page.truncated {
+            js::set(&result, "truncated", &true.into());
+        }
+        result
     }
 }
 
@@ -70,37 +70,23 @@ enum Pushed {
     Unavailable,
 }
 
-/// Closes a push connection when its reader is dropped (a stopped stream leaves none open).
-struct Connection(JsValue);
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        close_events(&self.0);
-    }
-}
-
-/// One push connection, from `cursor.last` on.
+/// One push connection, from `cursor.last` on. Dropping it closes the connection.
 async fn push(client: &Client, body: &PollBody<Js>, cursor: &mut Cursor) -> Result<Pushed, JsValue> {
-    let Some(events) = client.open_events("csr-stream", body).await else {
+    let Some(mut connection) = client.open_events("csr-stream", body).await else {
         return Ok(Pushed::Unavailable);
     };
-    let connection = Connection(events);
+    let mut events = sse::Parser::new();
     loop {
-        let Ok(events) = JsFuture::from(next_events(&connection.0)).await else {
+        let Ok(Some(piece)) = connection.next().await else {
             return Ok(Pushed::Dropped);
         };
-        if events.is_null() {
-            return Ok(Pushed::Dropped);
-        }
-        for event in js_sys::Array::from(&events).iter() {
-            let event = js_sys::Array::from(&event);
-            let data = event.get(1);
-            match event.get(0).as_string().as_deref() {
-                Some("chunk") => match js::read::<Chunk>(&data) {
+        for event in events.push(&piece) {
+            match event.name.as_str() {
+                "chunk" => match js::read::<Chunk>(&js::parse(&event.data)) {
                     Some(chunk) => cursor.deliver(&chunk, VIA_PUSH)?,
                     None => return Ok(Pushed::Dropped),
                 },
-                Some("end") => return Ok(Pushed::End(data)),
+                "end" => return Ok(Pushed::End(js::parse(&event.data))),
                 _ => {}
             }
         }
@@ -156,9 +142,9 @@ pub async fn read(
                 }
             }
             // Not (or no longer) a stream: its answer, once it has one.
-            None if !polls::is_unfinished(&answer, &short) => return Ok(answer),
+            None if !poll::is_unfinished(&answer, &short) => return Ok(answer),
             None => {}
         }
-        crate::timer::sleep(interval_ms).await;
+        poll::sleep(interval_ms).await;
     }
 }

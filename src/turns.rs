@@ -1,50 +1,59 @@
 //! Client-side order of calls that share a queue (as skapi-js 2.0 does): each call takes a
 //! turn when it is made and starts once the previous call of its queue has finished. A turn
-//! ends when it is dropped — finished, failed or stopped alike. The promises that chain the
-//! turns are `browser.js`'s (`takeTurn`); which call waits for which is decided here.
+//! ends when it is dropped — finished, failed or stopped alike; the next turn learns it from a
+//! one-shot channel whose sender the turn holds.
 
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use futures_channel::oneshot;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
-#[wasm_bindgen(module = "/src/browser.js")]
-extern "C" {
-    /// `[previous, end]`: the promise of the queue's previous turn (or undefined), and
-    /// `end(waited)` that ends this one.
-    #[wasm_bindgen(js_name = takeTurn)]
-    fn take_turn(tails: &js_sys::Map, queue: &str) -> js_sys::Array;
-}
+/// Per queue, the last turn taken: its number and what tells when it ends.
+type Tails = Rc<RefCell<Vec<(String, u64, oneshot::Receiver<()>)>>>;
 
+#[derive(Default)]
 pub struct Turns {
-    /// Per queue, the promise that resolves when its last taken turn ends.
-    tails: js_sys::Map,
+    tails: Tails,
+    taken: Cell<u64>,
 }
 
 pub struct Turn {
-    previous: Option<js_sys::Promise>,
-    end: js_sys::Function,
-}
-
-impl Default for Turns {
-    fn default() -> Turns {
-        Turns { tails: js_sys::Map::new() }
-    }
+    /// Ends when the previous turn of the queue has ended; `None` once waited for (or when
+    /// there was none).
+    previous: Option<oneshot::Receiver<()>>,
+    /// Dropped when this turn ends: the next turn may go.
+    done: Option<oneshot::Sender<()>>,
+    queue: String,
+    number: u64,
+    tails: Tails,
 }
 
 impl Turns {
     /// Takes the next turn of `queue` (synchronously, so call order is turn order).
     pub fn take(&self, queue: &str) -> Turn {
-        let turn = take_turn(&self.tails, queue);
-        let previous = turn.get(0);
-        Turn { previous: (!previous.is_undefined()).then(|| previous.into()), end: turn.get(1).into() }
+        let number = self.taken.get() + 1;
+        self.taken.set(number);
+        let (done, ended) = oneshot::channel();
+        let mut tails = self.tails.borrow_mut();
+        let previous = match tails.iter_mut().find(|(q, ..)| q == queue) {
+            Some(tail) => {
+                tail.1 = number;
+                Some(std::mem::replace(&mut tail.2, ended))
+            }
+            None => {
+                tails.push((queue.to_owned(), number, ended));
+                None
+            }
+        };
+        Turn { previous, done: Some(done), queue: queue.to_owned(), number, tails: self.tails.clone() }
     }
 }
 
 impl Turn {
     /// Waits until the previous call of this queue has finished.
     pub async fn wait(&mut self) {
-        if let Some(previous) = &self.previous {
-            // Turn promises only ever resolve.
-            let _ = JsFuture::from(previous.clone()).await;
+        if let Some(previous) = self.previous.as_mut() {
+            // Sent or dropped alike: the previous turn has ended.
+            let _ = previous.await;
         }
         self.previous = None;
     }
@@ -52,7 +61,15 @@ impl Turn {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        // Ended before its turn came (stopped): the next call still waits for the previous one.
-        let _ = self.end.call1(&JsValue::NULL, &JsValue::from_bool(self.previous.is_none()));
+        // The queue's last turn: nothing waits for it any more.
+        self.tails.borrow_mut().retain(|(q, n, _)| !(q == &self.queue && *n == self.number));
+        let done = self.done.take();
+        if let Some(previous) = self.previous.take() {
+            // Ended before its turn came (stopped): the next call still waits for the previous one.
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = previous.await;
+                drop(done);
+            });
+        }
     }
 }

@@ -33,6 +33,7 @@ pub mod placeholder;
 pub mod positions;
 pub mod redact;
 pub mod request;
+pub mod sse;
 pub mod text;
 pub mod tree;
 pub mod upload;

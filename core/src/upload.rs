@@ -15,8 +15,9 @@ pub const FILE_KEY: &str = "skapi:file";
 
 /// Whether a `Content-Type` header value is `multipart/form-data`.
 pub fn is_multipart(content_type: &str) -> bool {
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    media_type.eq_ignore_ascii_case("multipart/form-data")
+    // Byte by byte (`split`/`trim` would bring str's searchers and Unicode tables into the wasm).
+    let media_type = crate::text::split_at_byte(content_type, b';', false).map_or(content_type, |(m, _)| m);
+    media_type.trim_ascii().eq_ignore_ascii_case("multipart/form-data")
 }
 
 /// A file at `path` (`data[file]`) in a request that is not `multipart/form-data`.

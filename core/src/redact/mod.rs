@@ -123,6 +123,7 @@ pub fn redact_json(value: &mut Value, secret: &str) {
 }
 
 /// A character that can stand in a JSON number.
+#[cfg(feature = "json")]
 fn numeric(c: u8) -> bool {
     c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')
 }
@@ -130,6 +131,7 @@ fn numeric(c: u8) -> bool {
 /// Whether a JSON number (digits, `.`, `e`, `+`, `-`) could spell the secret in some reading:
 /// as written (`+` may be a space), in hex, or in base64 (either alphabet, any alignment). The
 /// escape readings need `%`, `\` or `&`, which no number has.
+#[cfg(feature = "json")]
 fn numbers_can_spell(secret: &[u8]) -> bool {
     if secret.iter().all(|&c| numeric(c) || c == b' ') {
         return true;
@@ -325,6 +327,7 @@ impl StreamRedactor {
 
     /// The answer has ended: the rest, redacted (a tail that never became the secret is given
     /// out as it was; bytes that never became a character are replaced by U+FFFD).
+    #[cfg_attr(not(feature = "json"), allow(unused_mut))]
     pub fn finish(mut self) -> String {
         let rest = String::from_utf8_lossy(&self.held);
         let redacted = redact(&[self.context.as_str(), &rest].concat(), &self.secret);

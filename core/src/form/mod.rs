@@ -6,8 +6,11 @@
 //! panic, a hang or a huge allocation. `__proto__` and friends are plain keys here, and stay
 //! plain own properties in JS (the SDK defines properties rather than assigning them).
 
+mod control;
+
 use crate::text::decimal;
 use crate::ApiError;
+pub use control::{Control, ControlKind};
 
 /// Longest control name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;

@@ -1,0 +1,43 @@
+//! Bytes as the page holds them: `Blob`s (and `File`s), `ArrayBuffer`s and typed arrays.
+
+use js_sys::{Array, ArrayBuffer, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, BlobPropertyBag};
+
+/// A `Blob` (a `File` too), an `ArrayBuffer` or a view of one (a typed array, a `DataView`).
+pub fn is_bytes(value: &JsValue) -> bool {
+    value.is_instance_of::<Blob>() || value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(value)
+}
+
+/// `value` (see [`is_bytes`]) as a `Blob`: itself when it is one.
+pub fn as_blob(value: &JsValue) -> Result<Blob, JsValue> {
+    match value.dyn_ref::<Blob>() {
+        Some(blob) => Ok(blob.clone()),
+        None => Blob::new_with_buffer_source_sequence(&Array::of1(value)),
+    }
+}
+
+/// A blob's bytes and its type (`""` when it has none).
+pub async fn read(blob: &Blob) -> Result<(Vec<u8>, String), JsValue> {
+    let buffer = JsFuture::from(blob.array_buffer()).await?;
+    Ok((Uint8Array::new(&buffer).to_vec(), blob.type_()))
+}
+
+/// `bytes` as a fresh `ArrayBuffer`.
+pub fn array_buffer(bytes: &[u8]) -> JsValue {
+    Uint8Array::from(bytes).buffer().into()
+}
+
+/// `bytes` as a `Blob` of `content_type`.
+pub fn blob(bytes: &[u8], content_type: &str) -> Result<JsValue, JsValue> {
+    let options = BlobPropertyBag::new();
+    options.set_type(content_type);
+    Blob::new_with_u8_array_sequence_and_options(&Array::of1(&Uint8Array::from(bytes)), &options).map(Into::into)
+}
+
+/// `bytes` as UTF-8 text, as the page's `TextDecoder` reads it (a byte order mark dropped, bad
+/// bytes replaced).
+pub fn utf8(bytes: &[u8]) -> String {
+    web_sys::TextDecoder::new().and_then(|d| d.decode_with_u8_array(bytes)).unwrap_or_default()
+}
