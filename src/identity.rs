@@ -18,5 +18,6 @@ pub fn public_identifier(service: &str, owner: &str) -> String {
 /// `n` random letters and digits (a stream's minted queue name).
 pub fn random_alphanumerics<const N: usize>() -> String {
     const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    random::bytes::<N>().iter().map(|b| ALPHABET[*b as usize % 62] as char).collect()
+    let letters = random::bytes::<N>().map(|b| ALPHABET[b as usize % 62]);
+    String::from_utf8(letters.to_vec()).unwrap_or_default()
 }

@@ -91,35 +91,29 @@ fn control(element: &Element, state: &JsValue) -> Control {
         has_value_attribute: element.has_attribute("value"),
         ..Control::default()
     };
-    let kind = match element.local_name().as_str() {
-        "input" => {
-            let input: &HtmlInputElement = element.unchecked_ref();
-            control.multiple = input.multiple();
-            control.value = input.value();
-            control.checked = input.checked();
-            control.files = input.files().map_or(0, |f| f.length() as usize);
-            ControlKind::Input(input.type_())
-        }
-        "select" => {
-            let select: &HtmlSelectElement = element.unchecked_ref();
-            control.multiple = select.multiple();
-            let options = select.selected_options();
-            for i in 0..options.length() {
-                if let Some(option) = options.item(i) {
-                    control.selected.push(option.unchecked_into::<HtmlOptionElement>().value());
-                }
+    let kind = if let Some(input) = element.dyn_ref::<HtmlInputElement>() {
+        control.multiple = input.multiple();
+        control.value = input.value();
+        control.checked = input.checked();
+        control.files = input.files().map_or(0, |f| f.length() as usize);
+        ControlKind::Input(input.type_())
+    } else if let Some(select) = element.dyn_ref::<HtmlSelectElement>() {
+        control.multiple = select.multiple();
+        let options = select.selected_options();
+        for i in 0..options.length() {
+            if let Some(option) = options.item(i) {
+                control.selected.push(option.unchecked_into::<HtmlOptionElement>().value());
             }
-            ControlKind::Select
         }
-        "textarea" => {
-            control.value = element.unchecked_ref::<HtmlTextAreaElement>().value();
-            ControlKind::TextArea
-        }
-        "button" => {
-            control.value = element.unchecked_ref::<HtmlButtonElement>().value();
-            ControlKind::Other
-        }
-        _ => ControlKind::Other,
+        ControlKind::Select
+    } else if let Some(area) = element.dyn_ref::<HtmlTextAreaElement>() {
+        control.value = area.value();
+        ControlKind::TextArea
+    } else if let Some(button) = element.dyn_ref::<HtmlButtonElement>() {
+        control.value = button.value();
+        ControlKind::Other
+    } else {
+        ControlKind::Other
     };
     control.kind = Some(kind);
     if !state.is_undefined() {
@@ -148,10 +142,8 @@ fn files(element: &Element, state: &JsValue) -> Vec<JsValue> {
 
 fn read_form_data(data: &FormData) -> FormInput {
     let mut input = FormInput { fields: Vec::new(), files: Vec::new(), action: None };
-    let Ok(Some(entries)) = js_sys::try_iter(data) else {
-        return input;
-    };
-    for entry in entries.flatten() {
+    // `[name, value]` pairs: FormData is iterable.
+    for entry in js_sys::Array::from(data).iter() {
         let entry = js_sys::Array::from(&entry);
         let (name, value) = (entry.get(0).as_string().unwrap_or_default(), entry.get(1));
         let value = match value.as_string() {

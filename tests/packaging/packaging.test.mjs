@@ -1,7 +1,8 @@
 // The packed npm tarball used the ways pages use it: installed into a Vite app, a webpack 5 app
 // and an esbuild bundle (each built, then run in headless Chromium against skapi-server); the
 // classic script with the seed's form, submitted by a real click (also before the wasm has
-// loaded); and `tsc --strict` over a usage file against the declarations.
+// loaded, with every kind of control the user may have set); and `tsc --strict` over a usage
+// file against the declarations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -168,6 +169,53 @@ test('the seed form with the script tag, submitted by a click', async () => {
 
 test('the seed form submitted before the wasm has loaded', async () => {
   await submitSeedForm(await serve(seedFormSite('script-tag-slow'), { 'skapi_wasm_bg.wasm': 1500 }), { beforeLoad: true });
+});
+
+test('a form submitted while the wasm loads keeps what the user chose', async () => {
+  const site = seedFormSite('script-tag-choices');
+  fs.copyFileSync(path.join(here, 'loading-form.html'), path.join(site, 'loading-form.html'));
+  const base = await serve(site, { 'skapi_wasm_bg.wasm': 4000 });
+  const { page, errors } = await open(`${base}/loading-form.html?endpoint=${encodeURIComponent(endpoint)}`);
+  const logged = new Promise((resolve) => page.on('console', (m) => { if (m.type() === 'log') resolve(m.args()[0].jsonValue()); }));
+  const image = { name: 'otter.png', mimeType: 'image/png', buffer: Buffer.from('png bytes') };
+  await page.fill('input[name="data[prompt]"]', 'an otter');
+  await page.selectOption('select[name="data[size]"]', '512x512');
+  await page.selectOption('select[name="data[tags]"]', ['a', 'c']);
+  await page.check('input[name="data[hd]"]');
+  await page.check('input[name="data[style]"][value="natural"]');
+  await page.fill('input[name="data[n]"]', '2');
+  await page.setInputFiles('input[name="data[image]"]', image);
+  await page.fill('input[name="data[user]"]', 'ann');
+  const wasmLoaded = () => page.evaluate(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('.wasm')));
+  assert.equal(await wasmLoaded(), false, 'the wasm loaded before the form was submitted: the test proves nothing');
+  await page.click('button[name="data[via]"]');
+  // Changed while the wasm still loads: none of it may count.
+  await page.fill('input[name="data[prompt]"]', 'changed after submit');
+  await page.selectOption('select[name="data[size]"]', '256x256');
+  await page.selectOption('select[name="data[tags]"]', ['b']);
+  await page.uncheck('input[name="data[hd]"]');
+  await page.check('input[name="data[style]"][value="vivid"]');
+  await page.check('input[name="data[extra]"]');
+  await page.fill('input[name="data[user]"]', 'bob');
+  await page.setInputFiles('input[name="data[image]"]', []);
+  assert.equal(await wasmLoaded(), false, 'the wasm loaded before the values were changed');
+  const result = await logged;
+  assert.equal(result.status, 'pending', JSON.stringify(result));
+  const history = await page.evaluate(() => skapi.clientSecretRequestHistory({ url: 'https://api.openai.com/v1/images/edits', method: 'POST' }));
+  const item = history.list.find((i) => i.id === result.id);
+  assert.deepEqual(item.request_body, {
+    prompt: 'an otter',
+    size: '512x512',
+    tags: ['a', 'c'],
+    hd: true,
+    style: 'natural',
+    n: 2,
+    image: { filename: 'otter.png', content_type: 'image/png', size: image.buffer.length },
+    via: 'button',
+    user: 'ann',
+  });
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 test('a form with an action leaves the response for the action page', async () => {

@@ -137,6 +137,8 @@ mod tests {
         assert_eq!(fields(&select), vec![(FieldValue::Text("a".into()), true), (FieldValue::Text("c".into()), true)]);
         let none = Control { selected: vec![], multiple: false, ..select };
         assert_eq!(fields(&none), vec![]);
+        let email = Control { multiple: true, ..input("email", "a@b.c") };
+        assert_eq!(fields(&email), vec![text("a@b.c")], "one text, not an array");
         let files = Control { files: 2, multiple: true, ..input("file", "C:\\fakepath\\a.txt") };
         assert_eq!(fields(&files), vec![(FieldValue::File(3), true), (FieldValue::File(4), true)]);
         assert_eq!(fields(&Control { files: 0, ..files }), vec![]);
