@@ -43,6 +43,8 @@ pub struct Tokens {
     pub claims: JsValue,
 }
 
+const EVENT_STREAM: &str = "text/event-stream";
+
 /// The longest `Retry-After` the SDK waits out before retrying once.
 const MAX_RETRY_AFTER_S: u32 = 60;
 
@@ -213,23 +215,19 @@ impl Client {
         ([gateways.pick(tokens.is_some(), call), name].concat(), tokens)
     }
 
-    /// Opens endpoint `name`'s server-sent events for `body` (a wire type); `None` when they
-    /// cannot be read: the network failed, or the server answered with no event stream.
-    pub async fn open_events(&self, name: &'static str, body: &impl Serialize) -> Option<BodyReader> {
+    /// Opens endpoint `name`'s server-sent events for `body` (a wire body as a JS value); `None`
+    /// when they cannot be read: the network failed, or the server answered with no event stream.
+    pub async fn open_events(&self, name: &'static str, body: JsValue) -> Option<BodyReader> {
         let gateways = self.gateways().await.ok()?;
         let (url, tokens) = self.target(&gateways, name);
-        let body = JsValue::from(js::stringify(&js::to_js(body)));
+        let body = JsValue::from(js::stringify(&body));
         let headers = [
             ("Content-Type", Some("application/json")),
-            ("Accept", Some("text/event-stream")),
+            ("Accept", Some(EVENT_STREAM)),
             ("Content-Meta", Some(self.meta_header.as_str())),
             ("Authorization", tokens.as_ref().map(|t| t.id_token.as_str())),
         ];
-        let events = |r: &web_sys::Response| {
-            let content_type = r.headers().get("content-type").ok().flatten().unwrap_or_default();
-            r.ok() && content_type.starts_with("text/event-stream")
-        };
-        BodyReader::open(&fetch::Call { url: &url, headers: &headers, body: Some(&body) }, events).await
+        BodyReader::open(&fetch::Call { url: &url, headers: &headers, body: Some(&body) }, EVENT_STREAM).await
     }
 
     /// Cancels request `full_id`: `{removed, message}`.

@@ -72,7 +72,7 @@ enum Pushed {
 
 /// One push connection, from `cursor.last` on. Dropping it closes the connection.
 async fn push(client: &Client, body: &PollBody<Js>, cursor: &mut Cursor) -> Result<Pushed, JsValue> {
-    let Some(mut connection) = client.open_events("csr-stream", body).await else {
+    let Some(mut connection) = client.open_events("csr-stream", js::to_js(body)).await else {
         return Ok(Pushed::Unavailable);
     };
     let mut events = sse::Parser::new();
@@ -80,17 +80,27 @@ async fn push(client: &Client, body: &PollBody<Js>, cursor: &mut Cursor) -> Resu
         let Ok(Some(piece)) = connection.next().await else {
             return Ok(Pushed::Dropped);
         };
-        for event in events.push(&piece) {
-            match event.name.as_str() {
-                "chunk" => match js::read::<Chunk>(&js::parse(&event.data)) {
-                    Some(chunk) => cursor.deliver(&chunk, VIA_PUSH)?,
-                    None => return Ok(Pushed::Dropped),
-                },
-                "end" => return Ok(Pushed::End(js::parse(&event.data))),
-                _ => {}
-            }
+        if let Some(pushed) = take_events(&mut events, &piece, cursor)? {
+            return Ok(pushed);
         }
     }
+}
+
+/// Hands the chunks `piece` completes to `onStream`; `Some` when the connection is done with.
+/// Not async and not inlined: the reading loop's state stays small.
+#[inline(never)]
+fn take_events(events: &mut sse::Parser, piece: &str, cursor: &mut Cursor) -> Result<Option<Pushed>, JsValue> {
+    for event in events.push(piece) {
+        match event.name.as_str() {
+            "chunk" => match js::read::<Chunk>(&js::parse(&event.data)) {
+                Some(chunk) => cursor.deliver(&chunk, VIA_PUSH)?,
+                None => return Ok(Some(Pushed::Dropped)),
+            },
+            "end" => return Ok(Some(Pushed::End(js::parse(&event.data)))),
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// Reads the stream of request `full_id` from chunk `since` on (0: from the first) until it

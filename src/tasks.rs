@@ -9,7 +9,7 @@ use crate::client::Client;
 use crate::error::SdkError;
 use crate::js;
 use crate::web::abort::{self, Watch};
-use futures_util::future::{AbortHandle, Abortable};
+use futures_util::future::{AbortHandle, AbortRegistration, Abortable};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -110,13 +110,22 @@ where
     W: FnOnce(Rc<Task>) -> F,
     F: Future<Output = Result<JsValue, JsValue>> + 'static,
 {
-    if abort.as_ref().is_some_and(|a| a.signal.aborted()) {
+    let Some((task, registration)) = prepare(full_id, queue, &abort) else {
         return js_sys::Promise::reject(&SdkError::aborted());
-    }
-    let (handle, registration) = AbortHandle::new_pair();
-    let task = Rc::new(Task { full_id: RefCell::new(full_id), queue, handle, by_signal: Cell::new(false) });
+    };
     let work: Work = Box::pin(work(task.clone()));
     run(tasks, task, Abortable::new(work, registration), abort)
+}
+
+/// The task's entry and what stops it; `None` when its signal has aborted already. Apart from
+/// [`spawn`] so that it is compiled once, not once per kind of work.
+#[inline(never)]
+fn prepare(full_id: Option<String>, queue: Option<String>, abort: &Option<Abort>) -> Option<(Rc<Task>, AbortRegistration)> {
+    if abort.as_ref().is_some_and(|a| a.signal.aborted()) {
+        return None;
+    }
+    let (handle, registration) = AbortHandle::new_pair();
+    Some((Rc::new(Task { full_id: RefCell::new(full_id), queue, handle, by_signal: Cell::new(false) }), registration))
 }
 
 /// What [`spawn`] does once the work's type is erased (compiled once).

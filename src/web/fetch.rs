@@ -57,13 +57,13 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    /// Sends `call` and, when `accept(response)` says the answer is the one wanted, reads its
-    /// body as it arrives; `None` when it is not (the fetch is then aborted) or the network failed.
-    pub async fn open(call: &Call<'_>, accept: impl FnOnce(&Response) -> bool) -> Option<BodyReader> {
+    /// Sends `call` and, when the answer succeeded with a body of `content_type`, reads that
+    /// body as it arrives; `None` when it did not (the fetch is then aborted) or the network failed.
+    pub async fn open(call: &Call<'_>, content_type: &str) -> Option<BodyReader> {
         let abort = AbortController::new().ok()?;
         let response = send(call, Some(&abort.signal())).await.ok()?;
-        let body = response.body().filter(|_| accept(&response));
-        let Some(body) = body else {
+        let wanted = response.ok() && response.headers().get("content-type").ok().flatten().is_some_and(|t| t.starts_with(content_type));
+        let (Some(body), true) = (response.body(), wanted) else {
             abort.abort();
             return None;
         };
