@@ -90,17 +90,19 @@ async fn push(client: &Client, body: &PollBody<Js>, cursor: &mut Cursor) -> Resu
 /// Not async and not inlined: the reading loop's state stays small.
 #[inline(never)]
 fn take_events(events: &mut sse::Parser, piece: &str, cursor: &mut Cursor) -> Result<Option<Pushed>, JsValue> {
-    for event in events.push(piece) {
-        match event.name.as_str() {
-            "chunk" => match js::read::<Chunk>(&js::parse(&event.data)) {
-                Some(chunk) => cursor.deliver(&chunk, VIA_PUSH)?,
-                None => return Ok(Some(Pushed::Dropped)),
+    let mut outcome = Ok(None);
+    events.push(piece, |name, data| {
+        outcome = match name {
+            "chunk" => match js::read::<Chunk>(&js::parse(data)) {
+                Some(chunk) => cursor.deliver(&chunk, VIA_PUSH).map(|()| None),
+                None => Ok(Some(Pushed::Dropped)),
             },
-            "end" => return Ok(Some(Pushed::End(js::parse(&event.data)))),
-            _ => {}
-        }
-    }
-    Ok(None)
+            "end" => Ok(Some(Pushed::End(js::parse(data)))),
+            _ => Ok(None),
+        };
+        !matches!(outcome, Ok(None))
+    });
+    outcome
 }
 
 /// Reads the stream of request `full_id` from chunk `since` on (0: from the first) until it

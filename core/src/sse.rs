@@ -6,13 +6,6 @@
 //! the colon is dropped, and comments and other fields are ignored. An event without data is
 //! not dispatched, nor is one the stream ends inside.
 
-/// One event: its name and its data lines joined.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub name: String,
-    pub data: String,
-}
-
 #[derive(Debug, Default)]
 pub struct Parser {
     /// The text of a line not ended yet.
@@ -21,8 +14,9 @@ pub struct Parser {
     after_cr: bool,
     /// Whether a line has ended (a byte order mark that starts the first line is dropped).
     past_first_line: bool,
-    name: Option<String>,
-    /// Data lines so far, each followed by LF; `None` until the first.
+    /// The event's name; empty until an `event:` line names it.
+    name: String,
+    /// Its data lines joined so far; `None` until the first.
     data: Option<String>,
 }
 
@@ -31,10 +25,10 @@ impl Parser {
         Parser::default()
     }
 
-    /// Reads `text`, the next piece of the stream, and returns the events it completes.
+    /// Reads `text`, the next piece of the stream, and hands each event it completes to
+    /// `on_event(name, data)`, until that returns `true` (enough read: the rest is dropped).
     /// Byte by byte, without `str`'s searchers and slicing panics (each weighs on the wasm).
-    pub fn push(&mut self, mut text: &str) -> Vec<Event> {
-        let mut events = Vec::new();
+    pub fn push(&mut self, mut text: &str, mut on_event: impl FnMut(&str, &str) -> bool) {
         if self.after_cr && !text.is_empty() {
             self.after_cr = false;
             text = text.strip_prefix('\n').unwrap_or(text);
@@ -47,40 +41,43 @@ impl Parser {
             self.line.push_str(text.get(..end).unwrap_or_default());
             text = text.get(end + if crlf { 2 } else { 1 }..).unwrap_or_default();
             let line = std::mem::take(&mut self.line);
-            if let Some(event) = self.line_ended(&line) {
-                events.push(event);
+            if line.is_empty() {
+                // A blank line: the event is whole (one without data is not dispatched).
+                let name = std::mem::take(&mut self.name);
+                if let Some(data) = self.data.take() {
+                    if on_event(if name.is_empty() { "message" } else { &name }, &data) {
+                        return;
+                    }
+                }
+            } else {
+                self.field(&line);
             }
         }
         self.line.push_str(text);
-        events
     }
 
-    fn line_ended(&mut self, mut line: &str) -> Option<Event> {
+    /// A line that is no blank line: a field, or a comment.
+    fn field(&mut self, mut line: &str) {
         if !self.past_first_line {
             self.past_first_line = true;
             line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        }
-        if line.is_empty() {
-            let name = self.name.take();
-            let mut data = self.data.take()?;
-            data.pop();
-            return Some(Event { name: name.unwrap_or_else(|| "message".to_owned()), data });
         }
         let (field, value) = match crate::text::split_at_byte(line, b':', false) {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (line, ""),
         };
         match field {
-            "event" => self.name = Some(value.to_owned()),
-            "data" => {
-                let data = self.data.get_or_insert_with(String::new);
-                data.push_str(value);
-                data.push('\n');
-            }
+            "event" => value.clone_into(&mut self.name),
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push_str("\n");
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
             // Comments (an empty field), `id`, `retry` and unknown fields.
             _ => {}
         }
-        None
     }
 }
 
@@ -88,13 +85,33 @@ impl Parser {
 mod tests {
     use super::*;
 
+    type Event = (String, String);
+
     fn event(name: &str, data: &str) -> Event {
-        Event { name: name.to_owned(), data: data.to_owned() }
+        (name.to_owned(), data.to_owned())
     }
 
     fn all(pieces: &[&str]) -> Vec<Event> {
         let mut parser = Parser::new();
-        pieces.iter().flat_map(|p| parser.push(p)).collect()
+        let mut events = Vec::new();
+        for piece in pieces {
+            parser.push(piece, |name, data| {
+                events.push(event(name, data));
+                false
+            });
+        }
+        events
+    }
+
+    #[test]
+    fn the_reader_may_stop_early() {
+        let mut parser = Parser::new();
+        let mut seen = Vec::new();
+        parser.push("data: 1\n\ndata: 2\n\ndata: 3\n\n", |_, data| {
+            seen.push(data.to_owned());
+            data == "2"
+        });
+        assert_eq!(seen, ["1", "2"]);
     }
 
     #[test]
