@@ -6,7 +6,6 @@ use crate::js;
 use crate::web::{self, storage};
 use skapi_core::form::Node;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 
 pub use crate::web::form::read;
 
@@ -35,22 +34,16 @@ fn response_key(service: &str, url: &str) -> String {
     ["skapi:form-response:", service, ":", page].concat()
 }
 
-/// Once `sent` resolves, keeps its response for the action page and goes there; the promise
-/// resolves with the response all the same.
-pub fn go_to_action_after(sent: js_sys::Promise, service: &str, action: String) -> js_sys::Promise {
-    let key = response_key(service, &action);
-    js::promise(async move {
-        let response = JsFuture::from(sent).await?;
-        // Full or unavailable storage: the page still goes on.
-        storage::set(storage::Area::Session, &key, &js::stringify(&response));
-        let location = web::window()?.location();
-        if location.href().ok().as_deref() == Some(action.as_str()) {
-            location.replace(&action)?;
-        } else {
-            location.set_href(&action)?;
-        }
-        Ok(response)
-    })
+/// Keeps `response` for the action page and goes there, as skapi-js does.
+pub fn go_to_action(service: &str, action: &str, response: &JsValue) -> Result<(), JsValue> {
+    // Full or unavailable storage: the page still goes on.
+    storage::set(storage::Area::Session, &response_key(service, action), &js::stringify(response));
+    let location = web::window()?.location();
+    if location.href().ok().as_deref() == Some(action) {
+        location.replace(action)
+    } else {
+        location.set_href(action)
+    }
 }
 
 /// The response a form with an `action` left for this page, once; `null` otherwise.

@@ -9,8 +9,8 @@ use crate::identity;
 use crate::js::{self, Js};
 use crate::poll;
 use crate::stream;
-use crate::tasks::{self, Abort, Tasks};
-use crate::turns::Turns;
+use crate::tasks::{self, Abort, Task, Tasks};
+use crate::turns::{Turn, Turns};
 use crate::web::bytes;
 use skapi_core::request::{self as rules, Units};
 use skapi_core::tree::{Kind, Tree};
@@ -44,14 +44,11 @@ pub fn client_secret_request(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns
             (params, None, callbacks)
         }
     };
-    let Some(action) = action else {
-        return send(client, tasks, turns, Js(params), callbacks);
-    };
-    let sent = send(client.clone(), tasks, turns, Js(params), callbacks);
-    crate::form::go_to_action_after(sent, &client.service, action)
+    send(client, tasks, turns, Js(params), callbacks, action)
 }
 
-fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbacks: Callbacks) -> js_sys::Promise {
+/// Checks and sends `params`; with `action` (a form's), goes there with the response.
+fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbacks: Callbacks, action: Option<String>) -> js_sys::Promise {
     // Errors in the params reject before any network call (and, as in skapi-js, skip onError).
     let mut request = match rules::check(&params, Units::Js) {
         Ok(checked) => checked,
@@ -72,8 +69,7 @@ fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbac
         let user = client.tokens.borrow().as_ref().and_then(|t| js::text(&t.claims, "sub"));
         request.queue = Some(id::stream_queue(user.as_deref(), &identity::random_alphanumerics::<6>()));
     }
-    let on_stream = js::function(&params.0, "onStream");
-    let mut body: CsrBody<Js> = CsrBody {
+    let body: CsrBody<Js> = CsrBody {
         service: Some(client.service.clone()),
         owner: Some(client.owner.clone()),
         url: Some(request.url.clone()),
@@ -95,21 +91,54 @@ fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbac
         ..Default::default()
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
-    let registry = tasks.clone();
     let abort = Abort::of(&params.0, &client);
-    tasks::spawn(&tasks, None, request.queue.clone(), abort, move |task| async move {
-        let mut turn = turn;
-        if let Some(turn) = turn.as_mut() {
+    let queue = request.queue.clone();
+    let on_stream = js::function(&params.0, "onStream");
+    let files = files.map(|(_, files)| files);
+    let outgoing = Outgoing { client, tasks: tasks.clone(), request, body, raw, files, turn, callbacks, on_stream, action };
+    tasks::spawn(&tasks, None, queue, abort, move |task| outgoing.run(task))
+}
+
+/// A checked request on its way: what its task needs once it starts.
+struct Outgoing {
+    client: Rc<Client>,
+    tasks: Rc<Tasks>,
+    request: rules::Checked,
+    body: CsrBody<Js>,
+    /// `data` when it is bytes itself: sent as `body_b64`.
+    raw: Option<JsValue>,
+    /// The files taken out of `data`: parts of a multipart `csr`.
+    files: Option<js_sys::Array>,
+    /// Its place in its queue, given up once it has its answer.
+    turn: Option<Turn>,
+    callbacks: Callbacks,
+    on_stream: Option<js_sys::Function>,
+    /// A form's `action`: where to go with the response.
+    action: Option<String>,
+}
+
+impl Outgoing {
+    async fn run(mut self, task: Rc<Task>) -> Result<JsValue, JsValue> {
+        let response = self.exchange(&task).await?;
+        if let Some(action) = &self.action {
+            crate::form::go_to_action(&self.client.service, action, &response)?;
+        }
+        Ok(response)
+    }
+
+    /// Its turn, the `csr`, then its answer: as it came, streamed, polled for, or pending.
+    async fn exchange(&mut self, task: &Task) -> Result<JsValue, JsValue> {
+        if let Some(turn) = self.turn.as_mut() {
             turn.wait().await;
         }
-        if let Some(raw) = raw {
+        let (client, request, callbacks) = (&self.client, &self.request, &self.callbacks);
+        if let Some(raw) = &self.raw {
             // Skapi's wire form for bytes: base64 beside the content type.
-            let (bytes, content_type) = bytes::read(&bytes::as_blob(&raw)?).await?;
-            body.body_b64 = Some(encoding::base64(&bytes, encoding::BASE64));
-            body.body_content_type = Some(content_type).filter(|t| !t.is_empty());
+            let (bytes, content_type) = bytes::read(&bytes::as_blob(raw)?).await?;
+            self.body.body_b64 = Some(encoding::base64(&bytes, encoding::BASE64));
+            self.body.body_content_type = Some(content_type).filter(|t| !t.is_empty());
         }
-        let files = files.map(|(_, files)| files);
-        let accepted = match client.post_with_files("csr", &body, files.as_ref()).await {
+        let accepted = match client.post_with_files("csr", &self.body, self.files.as_ref()).await {
             Ok(answer) => answer,
             Err(e) => return callbacks.fail(e.into_js(METHOD)),
         };
@@ -122,24 +151,25 @@ fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbac
 
         if request.stream {
             let interval = if request.poll_ms > 0.0 { poll::interval(request.poll_ms) } else { poll::DEFAULT_LATENCY_MS };
-            let outcome = stream::read(&client, &full_id, 0, interval, on_stream, METHOD).await;
-            drop(turn);
+            let outcome = stream::read(client, &full_id, 0, interval, self.on_stream.take(), METHOD).await;
+            self.turn = None;
             return match outcome {
                 Ok(result) => callbacks.respond(result),
                 Err(e) => callbacks.fail(e),
             };
         }
         if request.poll_ms > 0.0 {
-            let outcome = poll::until_done(&client, &full_id, poll::interval(request.poll_ms), request.response_type).await;
-            drop(turn);
+            let outcome = poll::until_done(client, &full_id, poll::interval(request.poll_ms), request.response_type).await;
+            self.turn = None;
             return match outcome {
                 Ok(answer) => callbacks.respond(answer),
                 Err(e) => callbacks.fail(e.into_js(METHOD)),
             };
         }
-        drop(turn);
-        let poll = poll::poll_function(client.clone(), registry, full_id, request.queue.clone(), callbacks.clone(), request.response_type, METHOD);
+        self.turn = None;
+        let poll =
+            poll::poll_function(client.clone(), self.tasks.clone(), full_id, request.queue.clone(), callbacks.clone(), request.response_type, METHOD);
         js::set(&accepted, "poll", &poll);
         callbacks.respond(accepted)
-    })
+    }
 }

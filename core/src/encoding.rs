@@ -10,7 +10,12 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// `bytes` as lower-case hex, two digits a byte.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char]).collect()
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.extend([DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    }
+    // Hex digits are ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Percent-encodes everything but ASCII letters, digits and `-_.~`.
