@@ -85,9 +85,8 @@ fn post_body(body: &JsValue, files: Option<&js_sys::Array>) -> Result<JsValue, J
     let form = web_sys::FormData::new()?;
     form.append_with_str("request", &json)?;
     for file in files.iter() {
-        let file: web_sys::Blob = file.unchecked_into();
-        let name = js::text(&file, "name").unwrap_or_else(|| "blob".to_owned());
-        form.append_with_blob_and_filename("file", &file, &name)?;
+        // A File keeps its own name; the browser names any other Blob "blob".
+        form.append_with_blob("file", file.unchecked_ref())?;
     }
     Ok(form.into())
 }
@@ -113,7 +112,7 @@ async fn call(
     ];
     let answer = fetch::fetch(&fetch::Call { url, headers: &headers, body: body.as_ref() }).await.map_err(network)?;
     let value = if answer.text.is_empty() { JsValue::NULL } else { js::parse(&answer.text) };
-    Ok(Answer { status: answer.status, value, retry_after: answer.retry_after.and_then(|v| v.trim_ascii().parse().ok()) })
+    Ok(Answer { status: answer.status, value, retry_after: answer.retry_after.and_then(|v| skapi_core::text::read_decimal(v.trim_ascii())) })
 }
 
 async fn get(url: &str) -> Result<Answer, SdkError> {

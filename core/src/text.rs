@@ -16,6 +16,15 @@ pub fn decimal(mut n: u64) -> String {
     digits[at..].iter().map(|&d| d as char).collect()
 }
 
+/// `s` read as a decimal number: ASCII digits only (no sign, no spaces), at most `u32::MAX`
+/// (more saturates). Smaller in the wasm than `str::parse`.
+pub fn read_decimal(s: &str) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n.saturating_mul(10).saturating_add(u32::from(b - b'0'))))
+}
+
 /// `s` split around the first `sep` (an ASCII byte), or the last when `last`. Byte by byte:
 /// `str`'s pattern searchers would each bring their own code into the wasm.
 pub fn split_at_byte(s: &str, sep: u8, last: bool) -> Option<(&str, &str)> {
@@ -41,6 +50,16 @@ pub fn parts(s: &str, sep: u8) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_digits_only() {
+        assert_eq!(read_decimal("120"), Some(120));
+        assert_eq!(read_decimal("0"), Some(0));
+        assert_eq!(read_decimal("99999999999"), Some(u32::MAX));
+        for bad in ["", " 1", "1.5", "-1", "+1", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(read_decimal(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn splits_as_str_does() {

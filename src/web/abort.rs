@@ -3,7 +3,7 @@
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortSignal, AddEventListenerOptions};
+use web_sys::AbortSignal;
 
 /// `value` when it is an `AbortSignal`.
 pub fn signal_of(value: &JsValue) -> Option<AbortSignal> {
@@ -24,9 +24,8 @@ impl Watch {
                 f();
             }
         });
-        let options = AddEventListenerOptions::new();
-        options.set_once(true);
-        let _ = signal.add_event_listener_with_callback_and_add_event_listener_options("abort", listener.as_ref().unchecked_ref(), &options);
+        // A signal aborts once; the listener is removed when the watch is dropped.
+        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
         Watch { signal: signal.clone(), listener }
     }
 }

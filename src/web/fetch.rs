@@ -2,7 +2,7 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, Request, RequestInit, Response, TextDecodeOptions, TextDecoder};
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, Response, TextDecodeOptions, TextDecoder};
 
 /// A request to send: `body` set makes it a POST.
 pub struct Call<'a> {
@@ -36,8 +36,7 @@ async fn send(call: &Call<'_>, signal: Option<&web_sys::AbortSignal>) -> Result<
     if let Some(signal) = signal {
         init.set_signal(Some(signal));
     }
-    let request = Request::new_with_str_and_init(call.url, &init)?;
-    let response = JsFuture::from(super::window()?.fetch_with_request(&request)).await?;
+    let response = JsFuture::from(super::window()?.fetch_with_str_and_init(call.url, &init)).await?;
     Ok(response.unchecked_into())
 }
 
