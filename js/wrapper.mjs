@@ -1,26 +1,29 @@
 // The npm package's loader: the public `Skapi` class, a thin shell over the wasm module's, so
 // that pages need no init call. It loads the module once, answers at once what needs no module,
 // and — when a form is submitted before the module is ready — cancels the submit synchronously
-// and keeps a snapshot of what the user chose (the rules that read it are the wasm's).
+// and keeps a copy of the form as the user left it (the rules that read it are the wasm's).
 
 const SNAPSHOT = '__skapiFormSnapshot';
 
 /**
- * What the user chose in a control, as src/web/form.rs reads it: [element, value, checked,
- * files, chosen options' values, disabled]. Taken at submit time, before the page can change it.
+ * A detached copy of a control that keeps what the user chose in it: its attributes, typed
+ * text, checked state, chosen options and files, and whether it was disabled (by a fieldset
+ * too). The wasm reads it like any control.
  */
-const state = (el) => [
-  el,
-  el.value ?? '',
-  !!el.checked,
-  el.files ? Array.from(el.files) : [],
-  el.selectedOptions ? Array.from(el.selectedOptions, (o) => o.value) : [],
-  el.matches(':disabled'),
-];
+function copy(el) {
+  const c = el.cloneNode(el.localName === 'select');
+  c.toggleAttribute('disabled', el.matches(':disabled'));
+  if (el.localName === 'select') Array.from(el.options, (o, i) => (c.options[i].selected = o.selected));
+  else if (el.type === 'file') c.files = el.files;
+  else if (el.type === 'checkbox' || el.type === 'radio') c.checked = el.checked;
+  else if (el.localName === 'textarea' || el.localName === 'input') c.value = el.value;
+  return c;
+}
 
 /**
- * A form submitted before the wasm has loaded: the submit is prevented at once, and each
- * control's state kept (the controls tied to the form with `form=` too: `form.elements` has them).
+ * A form submitted before the wasm has loaded: the submit is prevented at once, and the form
+ * copied as it is — a detached form holding a copy of each of its controls, in order (those
+ * tied to it with `form=` too: `form.elements` has them), with its `action`.
  */
 function snapshot(input) {
   let form = input;
@@ -31,7 +34,10 @@ function snapshot(input) {
     submitter = input.submitter || null;
   }
   if (typeof HTMLFormElement === 'undefined' || !(form instanceof HTMLFormElement)) return input;
-  return { [SNAPSHOT]: true, form, submitter, submitterState: submitter ? state(submitter) : undefined, controls: Array.from(form.elements, state) };
+  const kept = document.createElement('form');
+  for (const el of form.elements) kept.append(copy(el));
+  if (form.hasAttribute('action')) kept.setAttribute('action', form.getAttribute('action'));
+  return { [SNAPSHOT]: true, form: kept, submitter: submitter && copy(submitter) };
 }
 
 /** A promise for a poll promise that is not made yet, with a `stop()` that reaches it. */

@@ -1,7 +1,7 @@
-//! A form as the page shows it: its controls' state read from the DOM, or from the snapshot
-//! the npm package's loader took when the form was submitted before the wasm had loaded (the
-//! state the user had chosen, kept before anything could change it). Which controls count and
-//! what each adds is `skapi_core::form::Control`'s.
+//! A form as the page shows it: its controls' state read from the DOM — the page's form, or the
+//! detached copy the npm package's loader made of it when it was submitted before the wasm had
+//! loaded (js/wrapper.mjs). Which controls count and what each adds is
+//! `skapi_core::form::Control`'s.
 
 use crate::js;
 use skapi_core::form::{Control, ControlKind, Field, FieldValue};
@@ -10,7 +10,7 @@ use web_sys::{
     Element, FormData, HtmlButtonElement, HtmlFormElement, HtmlInputElement, HtmlOptionElement, HtmlSelectElement, HtmlTextAreaElement, SubmitEvent,
 };
 
-/// The key the loader marks its snapshots with (js/wrapper.mjs).
+/// The key the loader marks its copies with (js/wrapper.mjs): `{form, submitter}`.
 const SNAPSHOT: &str = "__skapiFormSnapshot";
 
 /// A form's fields in document order, its chosen files (which `FieldValue::File` numbers) and
@@ -22,48 +22,37 @@ pub struct FormInput {
 }
 
 /// The form behind `input`: a submit event (its default prevented here, synchronously), a
-/// form, `FormData` or a loader's snapshot; `None` for anything else.
+/// form, `FormData` or a loader's copy of a form; `None` for anything else.
 pub fn read(input: &JsValue) -> Option<FormInput> {
     if let Some(event) = input.dyn_ref::<SubmitEvent>() {
         event.prevent_default();
         let form = event.target()?.dyn_into::<HtmlFormElement>().ok()?;
-        return Some(read_form(&form, event.submitter(), None));
+        return Some(read_form(&form, event.submitter()));
     }
     if let Some(form) = input.dyn_ref::<HtmlFormElement>() {
-        return Some(read_form(form, None, None));
+        return Some(read_form(form, None));
     }
     if let Some(data) = input.dyn_ref::<FormData>() {
         return Some(read_form_data(data));
     }
     if input.is_object() && js::get(input, SNAPSHOT).is_truthy() {
         let form = js::get(input, "form").dyn_into::<HtmlFormElement>().ok()?;
-        return Some(read_form(&form, js::get(input, "submitter").dyn_into().ok(), Some(input)));
+        return Some(read_form(&form, js::get(input, "submitter").dyn_into().ok()));
     }
     None
 }
 
-fn read_form(form: &HtmlFormElement, submitter: Option<web_sys::HtmlElement>, snapshot: Option<&JsValue>) -> FormInput {
+fn read_form(form: &HtmlFormElement, submitter: Option<web_sys::HtmlElement>) -> FormInput {
     let mut input = FormInput { fields: Vec::new(), files: Vec::new(), action: None };
-    // Each control with the state the snapshot kept, or its state now.
-    match snapshot {
-        Some(snapshot) => {
-            for state in js_sys::Array::from(&js::get(snapshot, "controls")).iter() {
-                add(&mut input, &js_sys::Array::from(&state).get(0).unchecked_into(), &state, false);
-            }
-        }
-        None => {
-            let elements = form.elements();
-            for i in 0..elements.length() {
-                if let Some(element) = elements.item(i) {
-                    add(&mut input, &element, &JsValue::UNDEFINED, false);
-                }
-            }
+    let elements = form.elements();
+    for i in 0..elements.length() {
+        if let Some(element) = elements.item(i) {
+            add(&mut input, &element, false);
         }
     }
     // HTML's rule: of the buttons, only the one that submitted the form counts.
     if let Some(submitter) = submitter {
-        let state = snapshot.map_or(JsValue::UNDEFINED, |s| js::get(s, "submitterState"));
-        add(&mut input, &submitter, &state, true);
+        add(&mut input, &submitter, true);
     }
     // `form.action` is the attribute resolved against the page's URL.
     input.action = form.has_attribute("action").then(|| form.action());
@@ -71,73 +60,48 @@ fn read_form(form: &HtmlFormElement, submitter: Option<web_sys::HtmlElement>, sn
 }
 
 /// Adds a control's fields, and its files to the form's.
-fn add(input: &mut FormInput, element: &Element, state: &JsValue, submitter: bool) {
-    let mut control = control(element, state);
-    if submitter {
-        control.kind = Some(ControlKind::Submitter);
-    }
-    control.fields(input.files.len(), &mut input.fields);
-    if control.files > 0 {
-        input.files.extend(files(element, state));
-    }
-}
-
-/// A control's state: as `state` (a snapshot's `[element, value, checked, files, selected,
-/// disabled]`) kept it, else as the element holds it now.
-fn control(element: &Element, state: &JsValue) -> Control {
+fn add(input: &mut FormInput, element: &Element, submitter: bool) {
     let mut control = Control {
         name: element.get_attribute("name").unwrap_or_default(),
         disabled: element.matches(":disabled").unwrap_or(false),
         has_value_attribute: element.has_attribute("value"),
+        kind: Some(ControlKind::Other),
         ..Control::default()
     };
-    let kind = if let Some(input) = element.dyn_ref::<HtmlInputElement>() {
-        control.multiple = input.multiple();
-        control.value = input.value();
-        control.checked = input.checked();
-        control.files = input.files().map_or(0, |f| f.length() as usize);
-        ControlKind::Input(input.type_())
-    } else if let Some(select) = element.dyn_ref::<HtmlSelectElement>() {
-        control.multiple = select.multiple();
-        let options = select.selected_options();
+    let mut files = None;
+    if let Some(el) = element.dyn_ref::<HtmlInputElement>() {
+        control.kind = Some(ControlKind::Input(el.type_()));
+        control.multiple = el.multiple();
+        control.value = el.value();
+        control.checked = el.checked();
+        files = el.files();
+        control.files = files.as_ref().map_or(0, |f| f.length() as usize);
+    } else if let Some(el) = element.dyn_ref::<HtmlSelectElement>() {
+        control.kind = Some(ControlKind::Select);
+        control.multiple = el.multiple();
+        let options = el.selected_options();
         for i in 0..options.length() {
             if let Some(option) = options.item(i) {
                 control.selected.push(option.unchecked_into::<HtmlOptionElement>().value());
             }
         }
-        ControlKind::Select
-    } else if let Some(area) = element.dyn_ref::<HtmlTextAreaElement>() {
-        control.value = area.value();
-        ControlKind::TextArea
-    } else if let Some(button) = element.dyn_ref::<HtmlButtonElement>() {
-        control.value = button.value();
-        ControlKind::Other
-    } else {
-        ControlKind::Other
-    };
-    control.kind = Some(kind);
-    if !state.is_undefined() {
-        let state = js_sys::Array::from(state);
-        control.value = state.get(1).as_string().unwrap_or_default();
-        control.checked = state.get(2).is_truthy();
-        control.files = js_sys::Array::from(&state.get(3)).length() as usize;
-        control.selected = js_sys::Array::from(&state.get(4)).iter().filter_map(|v| v.as_string()).collect();
-        control.disabled = state.get(5).is_truthy();
+    } else if let Some(el) = element.dyn_ref::<HtmlTextAreaElement>() {
+        control.kind = Some(ControlKind::TextArea);
+        control.value = el.value();
+    } else if let Some(el) = element.dyn_ref::<HtmlButtonElement>() {
+        control.value = el.value();
+    }
+    if submitter {
+        control.kind = Some(ControlKind::Submitter);
     }
     // The DOM keeps a valid floating-point number or nothing in a number input's `value`.
     if !control.value.is_empty() {
         control.number = Some(js_sys::Number::parse_float(&control.value));
     }
-    control
-}
-
-/// The files a file input holds (or held when the snapshot was taken).
-fn files(element: &Element, state: &JsValue) -> Vec<JsValue> {
-    if !state.is_undefined() {
-        return js_sys::Array::from(&js_sys::Array::from(state).get(3)).to_vec();
+    control.fields(input.files.len(), &mut input.fields);
+    if let Some(files) = files {
+        input.files.extend((0..files.length()).filter_map(|i| files.item(i)).map(JsValue::from));
     }
-    let list = element.dyn_ref::<HtmlInputElement>().and_then(HtmlInputElement::files);
-    list.map(|list| (0..list.length()).filter_map(|i| list.item(i)).map(JsValue::from).collect()).unwrap_or_default()
 }
 
 fn read_form_data(data: &FormData) -> FormInput {
