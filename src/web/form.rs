@@ -4,7 +4,7 @@
 //! `skapi_core::form::Control`'s.
 
 use crate::js;
-use skapi_core::form::{Control, ControlKind, Field, FieldValue};
+use skapi_core::form::{Control, ControlKind, Field, FieldValue, InputReads};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     Element, FormData, HtmlButtonElement, HtmlFormElement, HtmlInputElement, HtmlOptionElement, HtmlSelectElement, HtmlTextAreaElement, SubmitEvent,
@@ -59,23 +59,35 @@ fn read_form(form: &HtmlFormElement, submitter: Option<web_sys::HtmlElement>) ->
     input
 }
 
-/// Adds a control's fields, and its files to the form's.
+/// Adds a control's fields, and its files to the form's. Reads from the page only what decides
+/// them (each read crosses into JavaScript): an unnamed or disabled control adds nothing.
 fn add(input: &mut FormInput, element: &Element, submitter: bool) {
-    let mut control = Control {
-        name: element.get_attribute("name").unwrap_or_default(),
-        disabled: element.matches(":disabled").unwrap_or(false),
-        has_value_attribute: element.has_attribute("value"),
-        kind: Some(ControlKind::Other),
-        ..Control::default()
-    };
+    let name = element.get_attribute("name").unwrap_or_default();
+    if name.is_empty() || element.matches(":disabled").unwrap_or(false) {
+        return;
+    }
+    let mut control = Control { name, kind: Some(ControlKind::Other), ..Control::default() };
     let mut files = None;
     if let Some(el) = element.dyn_ref::<HtmlInputElement>() {
-        control.kind = Some(ControlKind::Input(el.type_()));
-        control.multiple = el.multiple();
-        control.value = el.value();
-        control.checked = el.checked();
-        files = el.files();
-        control.files = files.as_ref().map_or(0, |f| f.length() as usize);
+        let kind = el.type_();
+        let reads = InputReads::of(&kind, submitter);
+        if reads.value {
+            control.value = el.value();
+        }
+        if reads.checked {
+            control.checked = el.checked();
+            control.has_value_attribute = element.has_attribute("value");
+        }
+        if reads.number && !control.value.is_empty() {
+            // The DOM keeps a valid floating-point number or nothing in `value`.
+            control.number = Some(js_sys::Number::parse_float(&control.value));
+        }
+        if reads.files {
+            control.multiple = el.multiple();
+            files = el.files();
+            control.files = files.as_ref().map_or(0, |f| f.length() as usize);
+        }
+        control.kind = Some(ControlKind::Input(kind));
     } else if let Some(el) = element.dyn_ref::<HtmlSelectElement>() {
         control.kind = Some(ControlKind::Select);
         control.multiple = el.multiple();
@@ -88,15 +100,11 @@ fn add(input: &mut FormInput, element: &Element, submitter: bool) {
     } else if let Some(el) = element.dyn_ref::<HtmlTextAreaElement>() {
         control.kind = Some(ControlKind::TextArea);
         control.value = el.value();
-    } else if let Some(el) = element.dyn_ref::<HtmlButtonElement>() {
+    } else if let (true, Some(el)) = (submitter, element.dyn_ref::<HtmlButtonElement>()) {
         control.value = el.value();
     }
     if submitter {
         control.kind = Some(ControlKind::Submitter);
-    }
-    // The DOM keeps a valid floating-point number or nothing in a number input's `value`.
-    if !control.value.is_empty() {
-        control.number = Some(js_sys::Number::parse_float(&control.value));
     }
     control.fields(input.files.len(), &mut input.fields);
     if let Some(files) = files {

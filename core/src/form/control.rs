@@ -40,6 +40,33 @@ pub struct Control {
     pub files: usize,
 }
 
+/// What of an `<input>` its fields depend on, by its `type`: the SDK reads only that from the
+/// page (each read crosses from the wasm into JavaScript).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputReads {
+    pub value: bool,
+    /// `checked`, and whether it has a `value` attribute.
+    pub checked: bool,
+    /// `files`, and `multiple`.
+    pub files: bool,
+    /// `value` as a number.
+    pub number: bool,
+}
+
+impl InputReads {
+    /// For an input of `kind`; `submitter` when it is the button that submitted the form.
+    pub fn of(kind: &str, submitter: bool) -> InputReads {
+        let value = InputReads { value: true, ..InputReads::default() };
+        match kind {
+            "checkbox" | "radio" => InputReads { checked: true, ..value },
+            "file" => InputReads { files: true, ..InputReads::default() },
+            "submit" | "image" | "button" | "reset" => InputReads { value: submitter, ..InputReads::default() },
+            "number" | "range" => InputReads { number: true, ..value },
+            _ => value,
+        }
+    }
+}
+
 impl Control {
     /// Appends the fields this control adds to `out`; its files are numbered from `first_file`.
     pub fn fields(&self, first_file: usize, out: &mut Vec<Field>) {
@@ -86,6 +113,31 @@ mod tests {
 
     fn text(s: &str) -> (FieldValue, bool) {
         (FieldValue::Text(s.into()), false)
+    }
+
+    #[test]
+    fn only_what_decides_an_inputs_fields_is_read() {
+        let reads = |kind, submitter| InputReads::of(kind, submitter);
+        assert_eq!(reads("text", false), InputReads { value: true, ..Default::default() });
+        assert_eq!(reads("checkbox", false), InputReads { value: true, checked: true, ..Default::default() });
+        assert_eq!(reads("file", false), InputReads { files: true, ..Default::default() });
+        assert_eq!(reads("number", false), InputReads { value: true, number: true, ..Default::default() });
+        assert_eq!(reads("submit", false), InputReads::default());
+        assert_eq!(reads("submit", true), InputReads { value: true, ..Default::default() });
+        // What is read is all `fields` looks at: the same input read in full gives the same fields.
+        for kind in ["text", "checkbox", "radio", "number", "file", "submit", "hidden"] {
+            let r = reads(kind, false);
+            let full = Control { checked: true, has_value_attribute: true, number: Some(3.0), files: 1, ..input(kind, "7") };
+            let read = Control {
+                value: if r.value { full.value.clone() } else { String::new() },
+                checked: r.checked && full.checked,
+                has_value_attribute: r.checked && full.has_value_attribute,
+                number: full.number.filter(|_| r.number),
+                files: if r.files { full.files } else { 0 },
+                ..full.clone()
+            };
+            assert_eq!(fields(&read), fields(&full), "{kind}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod control;
 
 use crate::text::decimal;
 use crate::ApiError;
-pub use control::{Control, ControlKind};
+pub use control::{Control, ControlKind, InputReads};
 
 /// Longest control name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;
