@@ -79,3 +79,9 @@ impl From<ApiError> for SdkError {
         SdkError::new(e.code, e.message)
     }
 }
+
+/// A promise rejected with `e`, named after `method`: a call's parameters refused before
+/// anything is sent.
+pub fn reject(e: ApiError, method: &str) -> js_sys::Promise {
+    js_sys::Promise::reject(&SdkError::from(e).into_js(method))
+}

@@ -3,9 +3,9 @@
 
 use crate::callbacks::Callbacks;
 use crate::client::Client;
+use crate::error::reject;
 use crate::js::{self, Js};
 use crate::poll;
-use crate::request::reject;
 use crate::stream;
 use crate::tasks::{self, Abort, Selector, Tasks};
 use skapi_core::request as rules;

@@ -5,7 +5,7 @@
 use crate::js;
 use crate::web::{self, storage};
 use skapi_core::form::Node;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 pub use crate::web::form::read;
 
@@ -19,14 +19,11 @@ pub fn to_js(node: &Node, files: &[JsValue]) -> JsValue {
         Node::Bool(b) => JsValue::from_bool(*b),
         Node::File(n) => files.get(*n).cloned().unwrap_or(JsValue::NULL),
         Node::Array(items) => items.iter().map(|item| to_js(item, files)).collect::<js_sys::Array>().into(),
-        // Without a prototype, a field named `__proto__[x]` makes a plain key `__proto__`, as
-        // JSON would (the object is the request's, never the page's).
+        // Own data properties (a field named `__proto__[x]` makes a key `__proto__`, as JSON
+        // would), defined in one call.
         Node::Object(entries) => {
-            let object: JsValue = js_sys::Object::create(JsValue::NULL.unchecked_ref::<js_sys::Object>()).into();
-            for (key, value) in entries {
-                js::set(&object, key, &to_js(value, files));
-            }
-            object
+            let entries: js_sys::Array = entries.iter().map(|(key, value)| js_sys::Array::of2(&key.into(), &to_js(value, files))).collect();
+            js_sys::Object::from_entries(&entries).map_or(JsValue::NULL, JsValue::from)
         }
     }
 }

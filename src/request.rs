@@ -3,7 +3,7 @@
 
 use crate::callbacks::Callbacks;
 use crate::client::Client;
-use crate::error::SdkError;
+use crate::error::reject;
 use crate::files;
 use crate::identity;
 use crate::js::{self, Js};
@@ -15,15 +15,11 @@ use crate::web::bytes;
 use skapi_core::request::{self as rules, Units};
 use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::CsrBody;
-use skapi_core::{encoding, id, upload, ApiError};
+use skapi_core::{encoding, id, upload};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 const METHOD: &str = "clientSecretRequest()";
-
-pub fn reject(e: ApiError, method: &str) -> js_sys::Promise {
-    js_sys::Promise::reject(&SdkError::from(e).into_js(method))
-}
 
 /// `params[key]` as the wire carries it: an object or array as the page wrote it, else absent.
 fn nested(params: &Js, key: &str) -> Option<Js> {
@@ -34,21 +30,30 @@ fn nested(params: &Js, key: &str) -> Option<Js> {
 /// calls sharing a queue run in call order. A form with an `action` goes there with the
 /// response once it resolves.
 pub fn client_secret_request(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: JsValue) -> js_sys::Promise {
-    let (params, action, callbacks) = match crate::form::read(&params) {
+    let (params, action, callbacks, may_hold_bytes) = match crate::form::read(&params) {
         Some(form) => match skapi_core::form::build(form.fields) {
-            Ok(node) => (crate::form::to_js(&node, &form.files), form.action, Callbacks::default()),
+            Ok(node) => (crate::form::to_js(&node, &form.files), form.action, Callbacks::default(), !form.files.is_empty()),
             Err(e) => return reject(e, METHOD),
         },
         None => {
             let callbacks = Callbacks::from(&params);
-            (params, None, callbacks)
+            (params, None, callbacks, true)
         }
     };
-    send(client, tasks, turns, Js(params), callbacks, action)
+    send(client, tasks, turns, Js(params), callbacks, action, may_hold_bytes)
 }
 
 /// Checks and sends `params`; with `action` (a form's), goes there with the response.
-fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbacks: Callbacks, action: Option<String>) -> js_sys::Promise {
+/// `may_hold_bytes`: false for a form without files, whose `data` is looked through no further.
+fn send(
+    client: Rc<Client>,
+    tasks: Rc<Tasks>,
+    turns: &Turns,
+    params: Js,
+    callbacks: Callbacks,
+    action: Option<String>,
+    may_hold_bytes: bool,
+) -> js_sys::Promise {
     // Errors in the params reject before any network call (and, as in skapi-js, skip onError).
     let mut request = match rules::check(&params, Units::Js) {
         Ok(checked) => checked,
@@ -58,7 +63,8 @@ fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, callbac
     // file inside `data` would go out as `{}`: refused, naming where it is.
     // Files inside `data` go as parts of a multipart `csr`, markers standing in their places.
     let data = js::get(&params.0, "data");
-    let (raw, files) = match files::bytes_at(&data).as_deref() {
+    let found = if may_hold_bytes { files::bytes_at(&data) } else { None };
+    let (raw, files) = match found.as_deref() {
         None => (None, None),
         Some("data") => (Some(data), None),
         Some(path) if !files::is_multipart(&js::get(&params.0, "headers")) => return reject(upload::not_multipart(path), METHOD),

@@ -42,17 +42,26 @@ pub fn read(input: &JsValue) -> Option<FormInput> {
     None
 }
 
+/// The elements `form.elements` lists (image buttons are never among them).
+const LISTED: &str = "button,fieldset,input:not([type=image i]),object,output,select,textarea";
+
 fn read_form(form: &HtmlFormElement, submitter: Option<web_sys::HtmlElement>) -> FormInput {
     let mut input = FormInput { fields: Vec::new(), files: Vec::new(), action: None };
     let elements = form.elements();
+    // Whether a control is disabled (itself, or by a disabled fieldset) is asked of each only
+    // when the form holds something disabled or has controls outside it (tied with `form=`):
+    // two selector queries per form rather than one match per control.
+    let inside = form.query_selector_all(LISTED).map_or(0, |found| found.length());
+    let ask = inside != elements.length() || form.query_selector(":disabled").map_or(true, |found| found.is_some());
+    let disabled = |element: &Element| ask && element.matches(":disabled").unwrap_or(false);
     for i in 0..elements.length() {
         if let Some(element) = elements.item(i) {
-            add(&mut input, &element, false);
+            add(&mut input, &element, false, &disabled);
         }
     }
     // HTML's rule: of the buttons, only the one that submitted the form counts.
     if let Some(submitter) = submitter {
-        add(&mut input, &submitter, true);
+        add(&mut input, &submitter, true, &|element: &Element| element.matches(":disabled").unwrap_or(false));
     }
     // `form.action` is the attribute resolved against the page's URL.
     input.action = form.has_attribute("action").then(|| form.action());
@@ -60,17 +69,18 @@ fn read_form(form: &HtmlFormElement, submitter: Option<web_sys::HtmlElement>) ->
 }
 
 /// Adds a control's fields, and its files to the form's. Reads from the page only what decides
-/// them (each read crosses into JavaScript): an unnamed or disabled control adds nothing.
-fn add(input: &mut FormInput, element: &Element, submitter: bool) {
-    let name = element.get_attribute("name").unwrap_or_default();
-    if name.is_empty() || element.matches(":disabled").unwrap_or(false) {
-        return;
-    }
-    let mut control = Control { name, kind: Some(ControlKind::Other), ..Control::default() };
+/// them, through each element type's own properties (each read crosses into JavaScript): an
+/// unnamed or disabled control adds nothing, nor does one that holds no value (a fieldset).
+fn add(input: &mut FormInput, element: &Element, submitter: bool, disabled: &dyn Fn(&Element) -> bool) {
+    let named = |name: String| (!name.is_empty() && !disabled(element)).then_some(name);
     let mut files = None;
-    if let Some(el) = element.dyn_ref::<HtmlInputElement>() {
+    let control = if let Some(el) = element.dyn_ref::<HtmlInputElement>() {
+        let Some(name) = named(el.name()) else {
+            return;
+        };
         let kind = el.type_();
         let reads = InputReads::of(&kind, submitter);
+        let mut control = Control { name, ..Control::default() };
         if reads.value {
             control.value = el.value();
         }
@@ -88,24 +98,33 @@ fn add(input: &mut FormInput, element: &Element, submitter: bool) {
             control.files = files.as_ref().map_or(0, |f| f.length() as usize);
         }
         control.kind = Some(ControlKind::Input(kind));
+        control
     } else if let Some(el) = element.dyn_ref::<HtmlSelectElement>() {
-        control.kind = Some(ControlKind::Select);
-        control.multiple = el.multiple();
+        let Some(name) = named(el.name()) else {
+            return;
+        };
+        let mut control = Control { name, kind: Some(ControlKind::Select), multiple: el.multiple(), ..Control::default() };
         let options = el.selected_options();
         for i in 0..options.length() {
             if let Some(option) = options.item(i) {
                 control.selected.push(option.unchecked_into::<HtmlOptionElement>().value());
             }
         }
+        control
     } else if let Some(el) = element.dyn_ref::<HtmlTextAreaElement>() {
-        control.kind = Some(ControlKind::TextArea);
-        control.value = el.value();
+        let Some(name) = named(el.name()) else {
+            return;
+        };
+        Control { name, kind: Some(ControlKind::TextArea), value: el.value(), ..Control::default() }
     } else if let (true, Some(el)) = (submitter, element.dyn_ref::<HtmlButtonElement>()) {
-        control.value = el.value();
-    }
-    if submitter {
-        control.kind = Some(ControlKind::Submitter);
-    }
+        let Some(name) = named(el.name()) else {
+            return;
+        };
+        Control { name, value: el.value(), ..Control::default() }
+    } else {
+        return;
+    };
+    let control = if submitter { Control { kind: Some(ControlKind::Submitter), ..control } } else { control };
     control.fields(input.files.len(), &mut input.fields);
     if let Some(files) = files {
         input.files.extend((0..files.length()).filter_map(|i| files.item(i)).map(JsValue::from));
