@@ -25,7 +25,7 @@ const deduped = source.split('\n').filter((line) => {
   seen.add(key);
   return true;
 }).join('\n');
-fs.writeFileSync(glue, minifyNames(deduped).replace(fallback, "(() => { throw new Error('skapi-wasm: load the module through its entry point'); })()"));
+fs.writeFileSync(glue, minifyNames(deduped).replace(fallback, "(() => { throw new Error('skapi-wasm: load it through its entry point'); })()"));
 
 /**
  * The glue speaking the short import and export names wasm-opt gave the wasm
@@ -88,7 +88,7 @@ const alias = {
   'skapi-wasm-inline': path.resolve(pkgDir, 'skapi_wasm_inline.mjs'),
   'skapi-wasm-error': path.resolve(snippet),
 };
-const common = { bundle: true, minify: true, alias, target: 'es2020', legalComments: 'none', logLevel: 'warning' };
+const common = { bundle: true, minify: true, alias, target: 'es2022', legalComments: 'none', logLevel: 'warning' };
 await build({ ...common, entryPoints: ['js/esm-entry.mjs'], format: 'esm', outfile: path.join(distDir, 'skapi.mjs') });
 await build({ ...common, entryPoints: ['js/global-entry.mjs'], format: 'iife', outfile: path.join(distDir, 'skapi.js') });
 fs.copyFileSync(wasm, path.join(distDir, 'skapi_wasm_bg.wasm'));

@@ -3,7 +3,7 @@
 // and — when a form is submitted before the module is ready — cancels the submit synchronously
 // and keeps a copy of the form as the user left it (the rules that read it are the wasm's).
 
-const SNAPSHOT = '__skapiFormSnapshot';
+const SNAPSHOT = '__skapiForm';
 
 /**
  * A detached copy of a control that keeps what the user chose in it: its attributes, typed

@@ -197,12 +197,13 @@ impl Client {
 
     /// The gateways, once the connection check has found them.
     async fn gateways(&self) -> Result<Rc<Gateways>, SdkError> {
-        if self.booted.borrow().is_none() {
-            // The boot future only ever resolves.
+        loop {
+            if let Some(booted) = self.booted.borrow().clone() {
+                return booted;
+            }
+            // The boot future only ever resolves, and sets `booted` before it does.
             let _ = JsFuture::from(self.boot.clone()).await;
         }
-        let booted = self.booted.borrow().clone();
-        booted.unwrap_or_else(|| Err(SdkError::new(ErrorCode::NetworkError, "The connection check did not finish.")))
     }
 
     /// Where the next call to endpoint `name` goes (round robin over the gateways), and the

@@ -10,11 +10,18 @@ pub fn is_bytes(value: &JsValue) -> bool {
     value.is_instance_of::<Blob>() || value.is_instance_of::<ArrayBuffer>() || ArrayBuffer::is_view(value)
 }
 
+/// A `Blob` of `parts` (buffers, views, blobs) and `content_type`: the one constructor call.
+fn new_blob(parts: &JsValue, content_type: &str) -> Result<Blob, JsValue> {
+    let options = BlobPropertyBag::new();
+    options.set_type(content_type);
+    Blob::new_with_buffer_source_sequence_and_options(&Array::of1(parts), &options)
+}
+
 /// `value` (see [`is_bytes`]) as a `Blob`: itself when it is one.
 pub fn as_blob(value: &JsValue) -> Result<Blob, JsValue> {
     match value.dyn_ref::<Blob>() {
         Some(blob) => Ok(blob.clone()),
-        None => Blob::new_with_buffer_source_sequence(&Array::of1(value)),
+        None => new_blob(value, ""),
     }
 }
 
@@ -31,13 +38,12 @@ pub fn array_buffer(bytes: &[u8]) -> JsValue {
 
 /// `bytes` as a `Blob` of `content_type`.
 pub fn blob(bytes: &[u8], content_type: &str) -> Result<JsValue, JsValue> {
-    let options = BlobPropertyBag::new();
-    options.set_type(content_type);
-    Blob::new_with_u8_array_sequence_and_options(&Array::of1(&Uint8Array::from(bytes)), &options).map(Into::into)
+    new_blob(&Uint8Array::from(bytes), content_type).map(Into::into)
 }
 
 /// `bytes` as UTF-8 text, as the page's `TextDecoder` reads it (a byte order mark dropped, bad
 /// bytes replaced).
 pub fn utf8(bytes: &[u8]) -> String {
-    web_sys::TextDecoder::new().and_then(|d| d.decode_with_u8_array(bytes)).unwrap_or_default()
+    let decoder = web_sys::TextDecoder::new();
+    decoder.and_then(|d| d.decode_with_buffer_source_and_options(&Uint8Array::from(bytes), &web_sys::TextDecodeOptions::new())).unwrap_or_default()
 }

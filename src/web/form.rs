@@ -11,7 +11,7 @@ use web_sys::{
 };
 
 /// The key the loader marks its copies with (js/wrapper.mjs): `{form, submitter}`.
-const SNAPSHOT: &str = "__skapiFormSnapshot";
+const SNAPSHOT: &str = "__skapiForm";
 
 /// A form's fields in document order, its chosen files (which `FieldValue::File` numbers) and
 /// its `action` resolved against the page.
@@ -100,7 +100,8 @@ fn add(input: &mut FormInput, element: &Element, submitter: bool, disabled: &dyn
         control.kind = Some(ControlKind::Input(kind));
         control
     } else if let Some(el) = element.dyn_ref::<HtmlSelectElement>() {
-        let Some(name) = named(el.name()) else {
+        // Other controls are few beside the inputs: their name through the attribute.
+        let Some(name) = named(element.get_attribute("name").unwrap_or_default()) else {
             return;
         };
         let mut control = Control { name, kind: Some(ControlKind::Select), multiple: el.multiple(), ..Control::default() };
@@ -112,12 +113,12 @@ fn add(input: &mut FormInput, element: &Element, submitter: bool, disabled: &dyn
         }
         control
     } else if let Some(el) = element.dyn_ref::<HtmlTextAreaElement>() {
-        let Some(name) = named(el.name()) else {
+        let Some(name) = named(element.get_attribute("name").unwrap_or_default()) else {
             return;
         };
         Control { name, kind: Some(ControlKind::TextArea), value: el.value(), ..Control::default() }
     } else if let (true, Some(el)) = (submitter, element.dyn_ref::<HtmlButtonElement>()) {
-        let Some(name) = named(el.name()) else {
+        let Some(name) = named(element.get_attribute("name").unwrap_or_default()) else {
             return;
         };
         Control { name, value: el.value(), ..Control::default() }

@@ -12,5 +12,5 @@ use wasm_bindgen::JsValue;
 
 /// The page's window: the SDK runs in a page (its fetch, storage, forms and location).
 pub fn window() -> Result<web_sys::Window, JsValue> {
-    web_sys::window().ok_or_else(|| JsValue::from_str("skapi-wasm runs in a page: there is no window here"))
+    web_sys::window().ok_or_else(|| JsValue::from_str("no window"))
 }

@@ -1,12 +1,12 @@
 //! Random bytes from Web Crypto (`crypto.getRandomValues`).
 
-/// `N` random bytes. Without Web Crypto (very old hosts) `Math.random` stands in: the bytes
-/// name a caller's history and a stream's queue, they guard nothing.
+/// `N` random bytes. Every browser that runs WebAssembly has Web Crypto; where it cannot be
+/// reached the bytes stay zero (they name a caller's history and a stream's queue, they guard
+/// nothing).
 pub fn bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    let filled = web_sys::window().and_then(|w| w.crypto().ok()).is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
-    if !filled {
-        bytes.iter_mut().for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8);
+    if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
+        let _ = crypto.get_random_values_with_u8_array(&mut bytes);
     }
     bytes
 }

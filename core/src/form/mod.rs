@@ -151,7 +151,10 @@ fn put_leaf(slot: &mut Node, value: Node, many: bool) {
 }
 
 fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], value: Node, many: bool) -> Result<(), ApiError> {
-    let Segment::Key(first) = &segments[0] else { unreachable!("parse_name starts with a key") };
+    // `parse_name` always starts with a key; an error rather than a panic path otherwise.
+    let Some(Segment::Key(first)) = segments.first() else {
+        return Err(invalid(name, "conflicts with another field's name"));
+    };
     if segments.len() == 1 {
         put_leaf(entry(root, first, || Node::Null), value, many);
         return Ok(());
