@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot and form timings beside skapi-js (bench/browser.mjs), with the servers it needs:
 # the stand-in API and "Skapi's CDN" over TLS (tests/standin.mjs), and a release skapi-server.
-# Usage: bench/browser.sh [--no-build]
+# Usage: bench/browser.sh [--no-build]   (BENCH_OTHER_DIST=another build's dist/: a before/after pair)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
