@@ -70,7 +70,7 @@ impl Parser {
             "event" => value.clone_into(&mut self.name),
             "data" => match &mut self.data {
                 Some(data) => {
-                    data.push_str("\n");
+                    data.push('\n');
                     data.push_str(value);
                 }
                 None => self.data = Some(value.to_owned()),

@@ -49,7 +49,8 @@ async function serve(dir, slow = {}) {
     }
     const delay = slow[path.basename(file)];
     if (delay) await new Promise((r) => setTimeout(r, delay));
-    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
+    // Any origin may load the files (a sandboxed frame's is opaque).
+    res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream', 'access-control-allow-origin': '*' });
     res.end(fs.readFileSync(file));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -215,6 +216,30 @@ test('a form submitted while the wasm loads keeps what the user chose', async ()
     user: 'ann',
   });
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a page whose storage throws (a sandboxed frame) still sends its requests', async () => {
+  const site = seedFormSite('script-tag-sandboxed');
+  fs.writeFileSync(path.join(site, 'sandboxed.html'), `<!doctype html><meta charset="utf-8"><body>
+<script>addEventListener('message', (e) => { document.body.dataset.result = JSON.stringify(e.data); });</script>
+<iframe sandbox="allow-scripts" src="frame.html${'?endpoint=' + encodeURIComponent(endpoint)}"></iframe>`);
+  fs.writeFileSync(path.join(site, 'frame.html'), `<!doctype html><meta charset="utf-8"><script src="skapi.js"></script><script>
+  let storage = 'reachable';
+  try { localStorage.length; } catch (e) { storage = e.name; }
+  const skapi = new Skapi('seed-form', 'owner-browser', { endpoint: new URLSearchParams(location.search).get('endpoint') });
+  const request = { clientSecretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' } };
+  Promise.all([skapi.clientSecretRequest(request), skapi.getFormResponse()]).then(
+    ([sent, form]) => parent.postMessage({ storage, status: sent.status, form }, '*'),
+    (e) => parent.postMessage({ storage, error: e.code + ': ' + e.message }, '*'),
+  );
+</script>`);
+  const { page, errors } = await open(`${await serve(site)}/sandboxed.html`);
+  await page.waitForFunction(() => document.body?.dataset.result, null, { timeout: 20000 });
+  const result = JSON.parse(await page.evaluate(() => document.body.dataset.result));
+  assert.equal(result.storage, 'SecurityError', 'the frame could reach its storage: the test proves nothing');
+  assert.deepEqual(result, { storage: 'SecurityError', status: 'pending', form: null });
+  assert.deepEqual(errors.filter((e) => !e.includes('localStorage')), []);
   await page.close();
 });
 
