@@ -1,6 +1,6 @@
 //! `csr-cancel`: stop a request of the caller's own — never sent if pending, aborted if running.
 
-use super::poll::named_record;
+use super::record::named_record;
 use super::{parse_body, Caller, Failure};
 use crate::engine::Cancel;
 use crate::AppState;

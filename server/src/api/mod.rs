@@ -6,6 +6,7 @@ mod cancel;
 mod csr;
 mod failure;
 mod poll;
+mod record;
 mod stream;
 
 pub use admin::normalize_origin;

@@ -1,5 +1,6 @@
 //! `csr-poll`: one request by its full id, or a history listing by id prefix.
 
+use super::record::{in_queue, own_record};
 use super::{parse_body, Caller, Failure};
 use crate::clock::now_ms;
 use crate::store::{HistoryQuery, Outcome, Record};
@@ -10,8 +11,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
+use skapi_core::id;
 use skapi_core::wire::{FailureBody, Form, HistoryPage, PollBody, QueueCount, RawHistoryItem, Resolution, Status, StatusEnvelope};
-use skapi_core::{id, ErrorCode};
 
 /// Which kind of `csr-poll` call a response answered (for the metrics; a single poll is `poll`).
 #[derive(Clone, Copy, Debug)]
@@ -51,34 +52,6 @@ pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Resul
     Err(Failure::invalid_parameter("Key \"id\" is required."))
 }
 
-/// The caller's own record for a full id. Another caller's record answers exactly as a
-/// missing one does; an expired one answers `EXPIRED`.
-pub async fn own_record(state: &AppState, caller: &Caller, service: &str, full_id: &str) -> Result<Record, Failure> {
-    let not_found = || Failure::new(ErrorCode::NotExists, "The request does not exist.");
-    let (key, short) = id::split_full(full_id).ok_or_else(not_found)?;
-    // While the database is away every answer about a record is the store's (503): a caller
-    // polling several records hears one story.
-    let remembered = if state.db.away() { None } else { state.engine.recent.take(short) };
-    let record = match remembered {
-        Some(record) => Some(record),
-        None => state.db.call(|s| s.get_record(short)).await?,
-    };
-    let record = record
-        .filter(|r| r.new.service == service && r.new.caller == caller.identity && (r.new.key_v1 == key || r.new.key_v2 == key))
-        .ok_or_else(not_found)?;
-    if now_ms() >= record.new.expires {
-        return Err(Failure::new(ErrorCode::Expired, "The request has expired."));
-    }
-    Ok(record)
-}
-
-/// The caller's own record that a body names (`service`, else Content-Meta's; `id`, a full id).
-pub async fn named_record(state: &AppState, caller: &Caller, service: Option<&str>, full_id: Option<&str>) -> Result<Record, Failure> {
-    let service = caller.service(state, service).await?;
-    let full_id = full_id.ok_or_else(|| Failure::invalid_parameter("Key \"id\" is required."))?;
-    own_record(state, caller, &service, full_id).await
-}
-
 async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &str, since: Option<u64>, form: Form) -> Result<Response, Failure> {
     let record = own_record(state, caller, service, full_id).await?;
     // A streamed answer read from `since`; without it, the answer as for any request.
@@ -95,15 +68,6 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
             Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue }).into_response())
         }
     }
-}
-
-/// A request's place in its queue: 1 = next to run, 0 once running; none without a queue.
-pub async fn in_queue(state: &AppState, queue_key: Option<&str>, status: Status, seq: i64) -> Result<Option<u64>, Failure> {
-    Ok(match (queue_key, status) {
-        (Some(k), Status::Pending) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
-        (Some(_), _) => Some(0),
-        (None, _) => None,
-    })
 }
 
 async fn history(state: &AppState, caller: &Caller, service: String, key: &str, body: &PollBody, form: Form) -> Result<Response, Failure> {

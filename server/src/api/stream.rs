@@ -2,7 +2,7 @@
 //! which pushes the chunks to the reader as they are stored; and `csr-finalize`, which
 //! replaces a finished stream's chunks by one stored body.
 
-use super::poll::named_record;
+use super::record::named_record;
 use super::{parse_body, Caller, Failure};
 use crate::clock::now_ms;
 use crate::store::{Finalize, Outcome, Record};
@@ -24,7 +24,7 @@ pub async fn page(state: &AppState, record: Record, since: u64, form: Form) -> R
     let mut chunks = state.db.call(|s| s.chunks(&record.new.id, since, PAGE + 1)).await?;
     let more = chunks.len() > PAGE as usize;
     chunks.truncate(PAGE as usize);
-    let in_queue = super::poll::in_queue(state, record.new.queue_key.as_deref(), record.status, record.seq).await?;
+    let in_queue = super::record::in_queue(state, record.new.queue_key.as_deref(), record.status, record.seq).await?;
     let (error, status_code, truncated) = match record.outcome {
         Some(Outcome::Failed { error, status_code, body, truncated }) => {
             (Some(FailureBody { code: error.code, message: error.message, status_code, body }), status_code, truncated)
