@@ -230,9 +230,14 @@ impl Client {
         BodyReader::open(&fetch::Call { url: &url, headers: &headers, body: Some(&body) }, EVENT_STREAM).await
     }
 
+    /// The `csr-cancel` body for request `full_id`.
+    pub fn cancel_body(&self, full_id: String) -> JsValue {
+        js::to_js(&PollBody { id: Some(full_id), ..self.poll_body() })
+    }
+
     /// Cancels request `full_id`: `{removed, message}`.
     pub fn cancel(&self, full_id: String) -> impl std::future::Future<Output = Result<JsValue, SdkError>> + '_ {
-        self.post("csr-cancel", &PollBody { id: Some(full_id), ..self.poll_body() })
+        self.post_js("csr-cancel", self.cancel_body(full_id))
     }
 
     /// `post` of a body made a JS value already.

@@ -37,7 +37,7 @@ fn post(client: Rc<Client>, endpoint: &'static str, body: Result<JsValue, ApiErr
 
 /// `cancelClientSecretRequest({url, method, id})`: `{removed, message}`.
 pub fn cancel(client: Rc<Client>, params: JsValue) -> js_sys::Promise {
-    let body = full_id(&client, js::text(&params, "id"), &params).map(|id| js::to_js(&PollBody { id: Some(id), ..client.poll_body() }));
+    let body = full_id(&client, js::text(&params, "id"), &params).map(|id| client.cancel_body(id));
     post(client, "csr-cancel", body, "cancelClientSecretRequest()")
 }
 

@@ -52,6 +52,8 @@ pub struct BodyReader {
     reader: ReadableStreamDefaultReader,
     /// Keeps a character split across pieces for the next.
     decoder: TextDecoder,
+    /// `{stream: true}`, made once for every piece.
+    streaming: TextDecodeOptions,
     abort: AbortController,
 }
 
@@ -67,7 +69,9 @@ impl BodyReader {
             return None;
         };
         let decoder = TextDecoder::new().ok()?;
-        Some(BodyReader { reader: body.get_reader().unchecked_into(), decoder, abort })
+        let streaming = TextDecodeOptions::new();
+        streaming.set_stream(true);
+        Some(BodyReader { reader: body.get_reader().unchecked_into(), decoder, streaming, abort })
     }
 
     /// The next piece of the body's text; `None` at its end. Fails when the connection breaks.
@@ -76,10 +80,8 @@ impl BodyReader {
         if crate::js::get(&read, "done").is_truthy() {
             return Ok(None);
         }
-        let options = TextDecodeOptions::new();
-        options.set_stream(true);
         let piece: js_sys::Object = crate::js::get(&read, "value").unchecked_into();
-        self.decoder.decode_with_buffer_source_and_options(&piece, &options).map(Some)
+        self.decoder.decode_with_buffer_source_and_options(&piece, &self.streaming).map(Some)
     }
 }
 
