@@ -205,14 +205,7 @@ async fn a_stream_run_by_one_instance_is_read_through_another() {
     let id = one.submit("caller", body).await;
 
     // Pushed by the other instance.
-    let mut response = other
-        .http
-        .post(format!("{}/csr-stream", other.base))
-        .header("content-meta", json!({"public_identifier": "caller", "service": SERVICE, "owner": OWNER}).to_string())
-        .body(json!({"service": SERVICE, "owner": OWNER, "id": id}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let mut response = other.open_stream("caller", &id, None).await;
     assert_eq!(response.status(), 200);
     let mut events = String::new();
     while let Some(bytes) = response.chunk().await.unwrap() {

@@ -184,14 +184,7 @@ async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_ch
 /// Reads `csr-stream` from `since`: the chunks until `stop_after` of them (then the connection
 /// is dropped) or the end, and the end event's page.
 async fn push(server: &Server, id: &str, since: u64, stop_after: Option<usize>) -> (Vec<(u64, String)>, Option<Value>) {
-    let mut response = server
-        .http
-        .post(format!("{}/csr-stream", server.base))
-        .header("content-meta", json!({"public_identifier": "reader", "service": SERVICE, "owner": OWNER}).to_string())
-        .body(json!({"service": SERVICE, "owner": OWNER, "id": id, "since": since}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let mut response = server.open_stream("reader", id, Some(since)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let (mut buffer, mut chunks) = (String::new(), Vec::new());

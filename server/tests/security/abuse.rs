@@ -134,17 +134,9 @@ async fn idle_push_readers_cost_little_and_wake_for_their_own_stream() {
     let url = format!("{api}/sse?n=3&ms=700");
     start_stream(&server, &url, "q").await;
     let waiting = start_stream(&server, &url, "q").await;
-    let meta = json!({"public_identifier": "reader", "service": SERVICE, "owner": OWNER}).to_string();
     let mut readers = Vec::new();
     for _ in 0..100 {
-        let response = server
-            .http
-            .post(format!("{}/csr-stream", server.base))
-            .header("content-meta", &meta)
-            .body(json!({"service": SERVICE, "owner": OWNER, "id": waiting}).to_string())
-            .send()
-            .await
-            .unwrap();
+        let response = server.open_stream("reader", &waiting, None).await;
         assert_eq!(response.status(), 200);
         readers.push(response);
     }

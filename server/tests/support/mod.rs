@@ -369,11 +369,25 @@ impl Api {
         self.call_forwarded(endpoint, identifier, None, body).await
     }
 
+    /// A POST to an endpoint as an SDK makes it: a public identifier in Content-Meta.
+    fn post(&self, endpoint: &str, identifier: &str) -> reqwest::RequestBuilder {
+        let meta = json!({"public_identifier": identifier, "service": SERVICE, "owner": OWNER});
+        self.http.post(format!("{}/{endpoint}", self.base)).header("content-meta", meta.to_string())
+    }
+
+    /// Opens `csr-stream` for request `id` (from chunk `since`, when given): the answer, its
+    /// events unread.
+    pub async fn open_stream(&self, identifier: &str, id: &str, since: Option<u64>) -> reqwest::Response {
+        let mut body = json!({"service": SERVICE, "owner": OWNER, "id": id});
+        if let Some(since) = since {
+            body["since"] = json!(since);
+        }
+        self.post("csr-stream", identifier).body(body.to_string()).send().await.unwrap()
+    }
+
     /// `call` through a proxy that says the client is `client` (`X-Forwarded-For`).
     pub async fn call_forwarded(&self, endpoint: &str, identifier: &str, client: Option<&str>, body: Value) -> (u16, Value) {
-        let meta = json!({"public_identifier": identifier, "service": SERVICE, "owner": OWNER});
-        let mut request =
-            self.http.post(format!("{}/{endpoint}", self.base)).header("content-type", "application/json").header("content-meta", meta.to_string());
+        let mut request = self.post(endpoint, identifier).header("content-type", "application/json");
         if let Some(client) = client {
             request = request.header("x-forwarded-for", client);
         }
