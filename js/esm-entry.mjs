@@ -2,9 +2,10 @@
 // webpack, esbuild and Rollup need no plugin and no asset rule.
 import init, * as glue from 'skapi-wasm-glue';
 import wasmBase64 from 'skapi-wasm-inline';
+import { SkapiError } from 'skapi-wasm-error';
 import { defineSkapi } from './wrapper.mjs';
 
-export { SkapiError } from 'skapi-wasm-error';
+export { SkapiError };
 export { isPollStopped } from './wrapper.mjs';
 
 /** The wasm, inflated (DecompressionStream: every current browser, Node.js 18+). */
@@ -14,5 +15,5 @@ function wasmBytes() {
   return new Response(inflated).arrayBuffer();
 }
 
-export const Skapi = defineSkapi(() => wasmBytes().then((bytes) => init({ module_or_path: bytes })).then(() => glue));
+export const Skapi = defineSkapi(() => wasmBytes().then((bytes) => init({ module_or_path: bytes })).then(() => glue), SkapiError);
 export default Skapi;

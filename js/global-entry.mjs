@@ -7,5 +7,5 @@ import { defineSkapi } from './wrapper.mjs';
 const script = document.currentScript;
 const wasmUrl = new URL('skapi_wasm_bg.wasm', script && script.src ? script.src : document.baseURI);
 
-window.Skapi = defineSkapi(() => init({ module_or_path: wasmUrl }).then(() => glue));
+window.Skapi = defineSkapi(() => init({ module_or_path: wasmUrl }).then(() => glue), SkapiError);
 window.SkapiError = SkapiError;

@@ -3,6 +3,8 @@
 // and — when a form is submitted before the module is ready — cancels the submit synchronously
 // and keeps a copy of the form as the user left it (the rules that read it are the wasm's).
 
+import { decodeProjectId, encodeProjectId } from './project-id.mjs';
+
 const SNAPSHOT = '__skapiForm';
 
 /**
@@ -60,8 +62,11 @@ export function isPollStopped(result) {
   return !!result && typeof result === 'object' && result.status === 'stopped';
 }
 
-/** `load()` resolves with the wasm-bindgen module once it is initialised. */
-export function defineSkapi(load) {
+/**
+ * `load()` resolves with the wasm-bindgen module once it is initialised; `SkapiError` is the
+ * SDK's error class.
+ */
+export function defineSkapi(load, SkapiError) {
   let loading = null;
   const module = () => (loading ??= load());
 
@@ -70,16 +75,33 @@ export function defineSkapi(load) {
     #ready;
     #service;
     #owner;
+    #projectId;
 
-    constructor(service, owner, options) {
-      this.#service = service;
-      this.#owner = owner;
+    /** `new Skapi(projectId, options?)`, or the older `new Skapi(service, owner, options?)`. */
+    constructor(id, ownerOrOptions, options) {
+      if (typeof ownerOrOptions === 'string') {
+        this.#service = id;
+        this.#owner = ownerOrOptions;
+        this.#projectId = encodeProjectId(id, ownerOrOptions);
+      } else {
+        if (id === undefined || id === null || id === '') throw new SkapiError('Project ID is required.', 'INVALID_PARAMETER', 'Skapi');
+        try {
+          ({ service: this.#service, owner: this.#owner } = decodeProjectId(id));
+        } catch (e) {
+          throw new SkapiError(e.message, 'INVALID_PARAMETER', 'Skapi');
+        }
+        this.#projectId = id;
+        options = ownerOrOptions;
+      }
+      const [service, owner] = [this.#service, this.#owner];
       this.#ready = module().then((m) => (this.#inner = new m.Skapi(service, owner, options)));
       this.#ready.catch(() => {}); // reported by the calls that wait for it
     }
 
     get service() { return this.#service; }
     get owner() { return this.#owner; }
+    // Skapi's own name for it (snake case, as in Skapi's SDK).
+    get project_id() { return this.#projectId; }
     get user() { return this.#inner ? this.#inner.user : null; }
 
     #call(name, args) {
@@ -92,10 +114,11 @@ export function defineSkapi(load) {
       return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequest(frozen)));
     }
 
-    // Skapi's newest names for the same methods.
-    forwardRequest(params) { return this.clientSecretRequest(params); }
-    forwardRequestHistory(params, fetchOptions) { return this.clientSecretRequestHistory(params, fetchOptions); }
-    cancelForwardRequest(params) { return this.cancelClientSecretRequest(params); }
+    forwardRequest(form, options) {
+      if (this.#inner) return this.#inner.forwardRequest(form, options);
+      const frozen = snapshot(form);
+      return deferredPoll(this.#ready.then((inner) => inner.forwardRequest(frozen, options)));
+    }
 
     clientSecretRequestStream(requestId, options) {
       if (this.#inner) return this.#inner.clientSecretRequestStream(requestId, options);
@@ -112,5 +135,13 @@ export function defineSkapi(load) {
     stopClientSecretPolling(params) { return this.#inner ? this.#inner.stopClientSecretPolling(params) : 0; }
     isPollStopped(result) { return isPollStopped(result); }
     activePolls() { return this.#inner ? this.#inner.activePolls() : 0; }
+
+    // Skapi's current names for the same functions (one registry of polls, one history).
+    forwardRequestStream(requestId, options) { return this.clientSecretRequestStream(requestId, options); }
+    forwardRequestFinalize(requestId, data, options) { return this.clientSecretRequestFinalize(requestId, data, options); }
+    forwardRequestHistory(params, fetchOptions) { return this.clientSecretRequestHistory(params, fetchOptions); }
+    cancelForwardRequest(params) { return this.cancelClientSecretRequest(params); }
+    stopForwardRequestPolling(params) { return this.stopClientSecretPolling(params); }
+    forwardRequestQueueCount(params) { return this.clientSecretRequestQueueCount(params); }
   };
 }

@@ -21,8 +21,19 @@ impl Callbacks {
 
     /// Calls `onResponse` (if any) and passes the value on.
     pub fn respond(&self, value: JsValue) -> Result<JsValue, JsValue> {
+        self.respond_with(value, None)
+    }
+
+    /// [`Callbacks::respond`], with `meta.executed` (ms) when the server said when the request
+    /// began executing.
+    pub fn respond_with(&self, value: JsValue, executed: Option<f64>) -> Result<JsValue, JsValue> {
         if let Some(f) = &self.on_response {
-            f.call1(&JsValue::NULL, &value)?;
+            let meta = executed.map_or(JsValue::UNDEFINED, |ms| {
+                let meta = js_sys::Object::new();
+                js::set(&meta, "executed", &ms.into());
+                meta.into()
+            });
+            f.call2(&JsValue::NULL, &value, &meta)?;
         }
         Ok(value)
     }

@@ -7,22 +7,24 @@ use crate::web::{self, storage};
 use skapi_core::form::Node;
 use wasm_bindgen::JsValue;
 
-pub use crate::web::form::read;
+pub use crate::web::form::{read, snapshot_form};
 
-/// The params a form made, as the JS object an object call would have passed (its files
-/// where the form placed them).
-pub fn to_js(node: &Node, files: &[JsValue]) -> JsValue {
+/// The params a form made, as the JS object an object call would have passed: its files where
+/// the form placed them, or — with no `files` — left out.
+pub fn to_js(node: &Node, files: Option<&[JsValue]>) -> JsValue {
+    let kept = |node: &&Node| files.is_some() || !matches!(node, Node::File(_));
     match node {
         Node::Null => JsValue::NULL,
         Node::Text(s) => JsValue::from_str(s),
         Node::Number(n) => JsValue::from_f64(*n),
         Node::Bool(b) => JsValue::from_bool(*b),
-        Node::File(n) => files.get(*n).cloned().unwrap_or(JsValue::NULL),
-        Node::Array(items) => items.iter().map(|item| to_js(item, files)).collect::<js_sys::Array>().into(),
+        Node::File(n) => files.and_then(|f| f.get(*n)).cloned().unwrap_or(JsValue::NULL),
+        Node::Array(items) => items.iter().filter(kept).map(|item| to_js(item, files)).collect::<js_sys::Array>().into(),
         // Own data properties (a field named `__proto__[x]` makes a key `__proto__`, as JSON
         // would), defined in one call.
         Node::Object(entries) => {
-            let entries: js_sys::Array = entries.iter().map(|(key, value)| js_sys::Array::of2(&key.into(), &to_js(value, files))).collect();
+            let entries: js_sys::Array =
+                entries.iter().filter(|(_, value)| kept(&value)).map(|(key, value)| js_sys::Array::of2(&key.into(), &to_js(value, files))).collect();
             js_sys::Object::from_entries(&entries).map_or(JsValue::NULL, JsValue::from)
         }
     }

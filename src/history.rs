@@ -9,7 +9,7 @@ use crate::poll;
 use crate::tasks::{self, Tasks};
 use skapi_core::request::ResponseType;
 use skapi_core::tree::{Kind, Tree};
-use skapi_core::wire::{HistoryPage, PollBody, PollingResult, Status};
+use skapi_core::wire::{HistoryPage, PollBody, PollingResult, QueueExact, Status};
 use skapi_core::{id, ApiError, ErrorCode, Method};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -60,6 +60,11 @@ struct Query {
     status: Option<Status>,
     poll_ms: f64,
     response_type: Option<ResponseType>,
+    /// Skapi's listing modifiers: label stubs instead of bodies, the queue matched exactly, one
+    /// queue left out.
+    compact: bool,
+    queue_exact: bool,
+    queue_exclude: Option<String>,
 }
 
 fn text(obj: &Js, key: &str) -> Option<String> {
@@ -89,7 +94,16 @@ fn parse_query(params: &Js) -> Result<Query, ApiError> {
         return Err(ApiError::invalid_parameter("\"poll\" should be a non-negative number."));
     }
     let response_type = text(params, "responseType").map(|t| ResponseType::checked(&t)).transpose()?;
-    Ok(Query { method, url, queue: text(params, "queue"), status, poll_ms, response_type })
+    let flag = |key: &str| {
+        params.field(key, |v| match v.map(|v| (v.kind(), v.boolean())) {
+            None | Some((Kind::Null | Kind::Other, _)) => Ok(false),
+            Some((Kind::Bool, b)) => Ok(b == Some(true)),
+            Some(_) => Err(ApiError::invalid_parameter(["\"", key, "\" should be type: <boolean>."].concat())),
+        })
+    };
+    let (compact, queue_exact) = (flag("compact")?, flag("queue_exact")?);
+    let queue_exclude = text(params, "queue_exclude");
+    Ok(Query { method, url, queue: text(params, "queue"), status, poll_ms, response_type, compact, queue_exact, queue_exclude })
 }
 
 /// Paging options: `limit`, `startKey`, `fetchMore`, `ascending`.
@@ -142,8 +156,19 @@ pub async fn client_secret_request_history(
         Some(false) => "desc",
     };
     // One cursor list per query: the prefix, the filters and the order.
-    let history_key =
-        [prefix.as_str(), "\n", query.queue.as_deref().unwrap_or("\u{0}"), "\n", query.status.map_or("", Status::as_str), "\n", ascending].concat();
+    let history_key = [
+        prefix.as_str(),
+        "\n",
+        query.queue.as_deref().unwrap_or("\u{0}"),
+        "\n",
+        query.status.map_or("", Status::as_str),
+        "\n",
+        ascending,
+        if query.queue_exact { "\n=" } else { "\n" },
+        if query.compact { "\nc" } else { "\n" },
+        query.queue_exclude.as_deref().unwrap_or("\u{0}"),
+    ]
+    .concat();
     let used = cursors.get(&history_key);
     let last_used = (used.length() > 0).then(|| used.get(used.length() - 1));
     let start_key = match (&paging.start_key, paging.fetch_more) {
@@ -155,8 +180,17 @@ pub async fn client_secret_request_history(
         // The previous page was the last one.
         return Ok(history_page(&js_sys::Array::new(), &JsValue::NULL, true, &used, &js_sys::Array::new()));
     }
-    let mut body =
-        PollBody { status: query.status, limit: paging.limit, ascending: paging.ascending, start_key: start_key.map(Js), ..client.poll_body() };
+    let mut body = PollBody {
+        status: query.status,
+        limit: paging.limit,
+        ascending: paging.ascending,
+        start_key: start_key.map(Js),
+        compact: query.compact.then_some(true),
+        // Sent only as `true`, as Skapi's SDK does.
+        queue_exact: (query.queue_exact && query.queue.is_some()).then_some(QueueExact::Flag(true)),
+        queue_exclude: query.queue_exclude.clone(),
+        ..client.poll_body()
+    };
     match &query.queue {
         Some(q) => {
             body.queue = Some(q.clone());
@@ -225,7 +259,7 @@ async fn settle(
     match outcome {
         Ok(body) => {
             done.status = Status::Resolved;
-            done.response_body = Some(Js(body));
+            done.response_body = Some(Js(body.answer));
         }
         Err(e) if e.code == ErrorCode::Expired.as_str() || e.code == ErrorCode::NetworkError.as_str() => return Err(e.into_js(METHOD)),
         Err(SdkError { code, message, status_code, body }) => {

@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod follow_up;
 mod form;
+mod forward;
 mod history;
 mod identity;
 mod js;
@@ -70,6 +71,14 @@ impl Skapi {
     #[wasm_bindgen(js_name = clientSecretRequest)]
     pub fn client_secret_request(&self, params: JsValue) -> js_sys::Promise {
         request::client_secret_request(self.client.clone(), self.tasks.clone(), &self.turns, params)
+    }
+
+    /// Skapi's current door: `form` (a submit event, form, `FormData`, object or `null`) is the
+    /// body, merged into `data` (`params` for GET, DELETE, HEAD); `options` holds the rest
+    /// (`secretName` optional, `method` POST by default, `multipart`, `skapiHeaders`, …).
+    #[wasm_bindgen(js_name = forwardRequest)]
+    pub fn forward_request(&self, form: JsValue, options: JsValue) -> js_sys::Promise {
+        forward::forward_request(self.client.clone(), self.tasks.clone(), &self.turns, form, options)
     }
 
     /// Lists past requests for a url and method: `{list, startKey, endOfList, startKeyHistory,

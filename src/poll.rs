@@ -60,17 +60,25 @@ pub fn shaped(answer: JsValue, response_type: Option<ResponseType>) -> JsValue {
     }
 }
 
+/// A finished request's answer, and when it began executing (ms) if a poll was told.
+pub struct Done {
+    pub answer: JsValue,
+    pub executed: Option<f64>,
+}
+
 /// Polls a full id every `interval_ms` until it finishes; the third party's answer (as
 /// `response_type` asks), or the failure as an error.
-pub async fn until_done(client: &Client, full_id: &str, interval_ms: u32, response_type: Option<ResponseType>) -> Result<JsValue, SdkError> {
+pub async fn until_done(client: &Client, full_id: &str, interval_ms: u32, response_type: Option<ResponseType>) -> Result<Done, SdkError> {
     let short = id::split_full(full_id).map(|(_, s)| s.to_owned()).unwrap_or_default();
     let mut body = client.poll_body();
     body.id = Some(full_id.to_owned());
+    let mut executed = None;
     loop {
         sleep(interval_ms).await;
         let answer = client.post("csr-poll", &body).await?;
-        if !is_unfinished(&answer, &short) {
-            return Ok(shaped(answer, response_type));
+        match js::read::<StatusEnvelope>(&answer) {
+            Some(envelope) if envelope.id == short && !envelope.status.is_final() => executed = envelope.executed.or(executed),
+            _ => return Ok(Done { answer: shaped(answer, response_type), executed }),
         }
     }
 }
@@ -114,7 +122,7 @@ pub fn poll_function(
         let (client, full_id2) = (client.clone(), full_id.clone());
         tasks::spawn(&tasks, Some(full_id.clone()), queue.clone(), abort, move |_| async move {
             match until_done(&client, &full_id2, interval, response_type).await {
-                Ok(answer) => callbacks.respond(answer),
+                Ok(done) => callbacks.respond_with(done.answer, done.executed),
                 Err(e) => callbacks.fail(e.into_js(method)),
             }
         })

@@ -1,5 +1,5 @@
-//! `clientSecretRequest`: check, send to `csr`, then poll, read the stream or hand back a
-//! pending result.
+//! `clientSecretRequest` (and the sending half of `forwardRequest`): check, send to `csr`, then
+//! poll, read the stream or hand back a pending result.
 
 use crate::callbacks::Callbacks;
 use crate::client::Client;
@@ -12,14 +12,30 @@ use crate::stream;
 use crate::tasks::{self, Abort, Task, Tasks};
 use crate::turns::{Turn, Turns};
 use crate::web::bytes;
-use skapi_core::request::{self as rules, Units};
+use skapi_core::request::{self as rules, Door, Units};
 use skapi_core::tree::{Kind, Tree};
 use skapi_core::wire::CsrBody;
-use skapi_core::{encoding, id, upload};
+use skapi_core::{encoding, id, upload, ApiError};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 const METHOD: &str = "clientSecretRequest()";
+
+/// The largest multipart body Skapi's SDK sends, in base64 characters: 2 MB less room for
+/// the rest of the request.
+const MAX_MULTIPART_B64: usize = 2 * 1024 * 1024 - 64 * 1024;
+
+/// How a request came, besides its params.
+pub struct How {
+    pub door: Door,
+    pub callbacks: Callbacks,
+    /// A form's `action`: where to go with the response.
+    pub action: Option<String>,
+    /// False for a form without files, whose `data` is looked through no further.
+    pub may_hold_bytes: bool,
+    /// `forwardRequest`'s `multipart: true`: the form itself is the body.
+    pub multipart: Option<web_sys::FormData>,
+}
 
 /// `params[key]` as the wire carries it: an object or array as the page wrote it, else absent.
 fn nested(params: &Js, key: &str) -> Option<Js> {
@@ -30,45 +46,58 @@ fn nested(params: &Js, key: &str) -> Option<Js> {
 /// calls sharing a queue run in call order. A form with an `action` goes there with the
 /// response once it resolves.
 pub fn client_secret_request(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: JsValue) -> js_sys::Promise {
-    let (params, action, callbacks, may_hold_bytes) = match crate::form::read(&params) {
+    let how = How { door: Door::ClientSecretRequest, callbacks: Callbacks::default(), action: None, may_hold_bytes: true, multipart: None };
+    let (params, how) = match crate::form::read(&params) {
         Some(form) => match skapi_core::form::build(form.fields) {
-            Ok(node) => (crate::form::to_js(&node, &form.files), form.action, Callbacks::default(), !form.files.is_empty()),
+            Ok(node) => (crate::form::to_js(&node, Some(&form.files)), How { action: form.action, may_hold_bytes: !form.files.is_empty(), ..how }),
             Err(e) => return reject(e, METHOD),
         },
         None => {
             let callbacks = Callbacks::from(&params);
-            (params, None, callbacks, true)
+            (params, How { callbacks, ..how })
         }
     };
-    send(client, tasks, turns, Js(params), callbacks, action, may_hold_bytes)
+    send(client, tasks, turns, Js(params), how)
 }
 
-/// Checks and sends `params`; with `action` (a form's), goes there with the response.
-/// `may_hold_bytes`: false for a form without files, whose `data` is looked through no further.
-fn send(
-    client: Rc<Client>,
-    tasks: Rc<Tasks>,
-    turns: &Turns,
-    params: Js,
-    callbacks: Callbacks,
-    action: Option<String>,
-    may_hold_bytes: bool,
-) -> js_sys::Promise {
+/// `skapiHeaders` as the wire carries it: `true`/`false`, or `{user, service}` as booleans.
+fn skapi_headers(params: &Js) -> Option<Js> {
+    let value = js::get(&params.0, "skapiHeaders");
+    if value.as_bool().is_some() {
+        return Some(Js(value));
+    }
+    value.is_object().then(|| {
+        let which = js_sys::Object::new();
+        for key in ["user", "service"] {
+            js::set(&which, key, &js::get(&value, key).is_truthy().into());
+        }
+        Js(which.into())
+    })
+}
+
+/// Checks and sends `params`; with a form's `action`, goes there with the response.
+pub fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, how: How) -> js_sys::Promise {
+    let How { door, callbacks, action, may_hold_bytes, multipart } = how;
+    let method = if door == Door::ForwardRequest { crate::forward::METHOD } else { METHOD };
     // Errors in the params reject before any network call (and, as in skapi-js, skip onError).
-    let mut request = match rules::check(&params, Units::Js) {
+    let mut request = match rules::check_at(&params, Units::Js, door) {
         Ok(checked) => checked,
-        Err(e) => return reject(e, METHOD),
+        Err(e) => return reject(e, method),
     };
+    if multipart.is_some() && !request.method.has_body() {
+        return reject(ApiError::invalid_parameter("\"multipart\": true needs a method with a body (POST, PUT, PATCH)."), method);
+    }
     // `data` itself may be bytes (a Blob, an ArrayBuffer, a typed array): the body as it is. A
     // file inside `data` would go out as `{}`: refused, naming where it is.
     // Files inside `data` go as parts of a multipart `csr`, markers standing in their places.
     let data = js::get(&params.0, "data");
     let found = if may_hold_bytes { files::bytes_at(&data) } else { None };
-    let (raw, files) = match found.as_deref() {
-        None => (None, None),
-        Some("data") => (Some(data), None),
-        Some(path) if !files::is_multipart(&js::get(&params.0, "headers")) => return reject(upload::not_multipart(path), METHOD),
-        Some(_) => (None, Some(files::take_files(&data))),
+    let (raw, files) = match (multipart, found.as_deref()) {
+        (Some(form), _) => (Some(Raw::Form(form)), None),
+        (None, None) => (None, None),
+        (None, Some("data")) => (Some(Raw::Bytes(data)), None),
+        (None, Some(path)) if !files::is_multipart(&js::get(&params.0, "headers")) => return reject(upload::not_multipart(path), method),
+        (None, Some(_)) => (None, Some(files::take_files(&data))),
     };
     if request.stream && request.queue.is_none() {
         // As Skapi's SDK: every stream has a queue.
@@ -79,7 +108,9 @@ fn send(
         service: Some(client.service.clone()),
         owner: Some(client.owner.clone()),
         url: Some(request.url.clone()),
-        client_secret_name: Some(request.client_secret_name.clone()),
+        // Each door sends the name its Skapi SDK sends.
+        client_secret_name: request.client_secret_name.clone().filter(|_| door == Door::ClientSecretRequest),
+        secret_name: request.client_secret_name.clone().filter(|_| door == Door::ForwardRequest),
         method: Some(request.method.lower().to_owned()),
         headers: nested(&params, "headers"),
         data: match (&raw, &files) {
@@ -93,16 +124,24 @@ fn send(
         expires: request.expires_ms.map(rules::wire_expires),
         stream: request.stream.then_some(true),
         realtime: request.realtime.then_some(true),
+        skapi_headers: skapi_headers(&params),
         response_type: request.response_type.map(|t| t.as_str().to_owned()),
         ..Default::default()
     };
     let turn = request.queue.as_deref().map(|q| turns.take(q));
-    let abort = Abort::of(&params.0, &client);
+    // Through `forwardRequest` a signal only stops this page's work, as in Skapi's SDK.
+    let abort = Abort::of(&params.0, &client).map(|a| Abort { cancels: door == Door::ClientSecretRequest, ..a });
     let queue = request.queue.clone();
     let on_stream = js::function(&params.0, "onStream");
     let files = files.map(|(_, files)| files);
-    let outgoing = Outgoing { client, tasks: tasks.clone(), request, body, raw, files, turn, callbacks, on_stream, action };
+    let outgoing = Outgoing { client, tasks: tasks.clone(), request, body, raw, files, turn, callbacks, on_stream, action, method };
     tasks::spawn(&tasks, None, queue, abort, move |task| outgoing.run(task))
+}
+
+/// A body sent as it is (`body_b64`): bytes `data` was, or a form as multipart.
+enum Raw {
+    Bytes(JsValue),
+    Form(web_sys::FormData),
 }
 
 /// A checked request on its way: what its task needs once it starts.
@@ -111,8 +150,8 @@ struct Outgoing {
     tasks: Rc<Tasks>,
     request: rules::Checked,
     body: CsrBody<Js>,
-    /// `data` when it is bytes itself: sent as `body_b64`.
-    raw: Option<JsValue>,
+    /// Sent as `body_b64`.
+    raw: Option<Raw>,
     /// The files taken out of `data`: parts of a multipart `csr`.
     files: Option<js_sys::Array>,
     /// Its place in its queue, given up once it has its answer.
@@ -121,6 +160,8 @@ struct Outgoing {
     on_stream: Option<js_sys::Function>,
     /// A form's `action`: where to go with the response.
     action: Option<String>,
+    /// The JS method it was called through, which names its errors.
+    method: &'static str,
 }
 
 impl Outgoing {
@@ -137,16 +178,32 @@ impl Outgoing {
         if let Some(turn) = self.turn.as_mut() {
             turn.wait().await;
         }
-        let (client, request, callbacks) = (&self.client, &self.request, &self.callbacks);
+        let (client, request, callbacks, method) = (&self.client, &self.request, &self.callbacks, self.method);
         if let Some(raw) = &self.raw {
             // Skapi's wire form for bytes: base64 beside the content type.
-            let (bytes, content_type) = bytes::read(&bytes::as_blob(raw)?).await?;
-            self.body.body_b64 = Some(encoding::base64(&bytes, encoding::BASE64));
+            let (bytes, content_type) = match raw {
+                Raw::Bytes(value) => bytes::read(&bytes::as_blob(value)?).await?,
+                // The browser's own encoding of the form.
+                Raw::Form(form) => bytes::multipart(form).await?,
+            };
+            let b64 = encoding::base64(&bytes, encoding::BASE64);
+            if matches!(raw, Raw::Form(_)) && b64.len() > MAX_MULTIPART_B64 {
+                let message = [
+                    "Multipart body is too large: ",
+                    &skapi_core::text::decimal(b64.len() as u64),
+                    " bytes once base64 encoded, and the limit is ",
+                    &skapi_core::text::decimal(MAX_MULTIPART_B64 as u64),
+                    ". Upload the file first and send its url instead.",
+                ]
+                .concat();
+                return Err(crate::SdkError::from(ApiError::invalid_parameter(message)).into_js(method));
+            }
+            self.body.body_b64 = Some(b64);
             self.body.body_content_type = Some(content_type).filter(|t| !t.is_empty());
         }
         let accepted = match client.post_with_files("csr", &self.body, self.files.as_ref()).await {
             Ok(answer) => answer,
-            Err(e) => return callbacks.fail(e.into_js(METHOD)),
+            Err(e) => return callbacks.fail(e.into_js(method)),
         };
         let Some(short) = poll::unfinished_id(&accepted) else {
             // Anything else (e.g. a backend that answers at once) goes back as it is.
@@ -157,7 +214,7 @@ impl Outgoing {
 
         if request.stream {
             let interval = if request.poll_ms > 0.0 { poll::interval(request.poll_ms) } else { poll::DEFAULT_LATENCY_MS };
-            let outcome = stream::read(client, &full_id, 0, interval, self.on_stream.take(), METHOD).await;
+            let outcome = stream::read(client, &full_id, 0, interval, self.on_stream.take(), method).await;
             self.turn = None;
             return match outcome {
                 Ok(result) => callbacks.respond(result),
@@ -168,13 +225,13 @@ impl Outgoing {
             let outcome = poll::until_done(client, &full_id, poll::interval(request.poll_ms), request.response_type).await;
             self.turn = None;
             return match outcome {
-                Ok(answer) => callbacks.respond(answer),
-                Err(e) => callbacks.fail(e.into_js(METHOD)),
+                Ok(done) => callbacks.respond_with(done.answer, done.executed),
+                Err(e) => callbacks.fail(e.into_js(method)),
             };
         }
         self.turn = None;
         let poll =
-            poll::poll_function(client.clone(), self.tasks.clone(), full_id, request.queue.clone(), callbacks.clone(), request.response_type, METHOD);
+            poll::poll_function(client.clone(), self.tasks.clone(), full_id, request.queue.clone(), callbacks.clone(), request.response_type, method);
         js::set(&accepted, "poll", &poll);
         callbacks.respond(accepted)
     }

@@ -90,13 +90,16 @@ impl Tasks {
 pub struct Abort {
     pub signal: web_sys::AbortSignal,
     pub client: Rc<Client>,
+    /// Whether aborting rejects and cancels the request on the server (`clientSecretRequest`),
+    /// or only stops this page's work, resolving `{id, status: 'stopped'}` (`forwardRequest`).
+    pub cancels: bool,
 }
 
 impl Abort {
     /// `options.signal`, when `options` names one.
     pub fn of(options: &JsValue, client: &Rc<Client>) -> Option<Abort> {
         let signal = if options.is_object() { js::get(options, "signal") } else { JsValue::UNDEFINED };
-        abort::signal_of(&signal).map(|signal| Abort { signal, client: client.clone() })
+        abort::signal_of(&signal).map(|signal| Abort { signal, client: client.clone(), cancels: true })
     }
 }
 
@@ -151,7 +154,7 @@ fn run(tasks: &Rc<Tasks>, task: Rc<Task>, work: Abortable<Work>, abort: Option<A
         let full_id = task.full_id.borrow().clone();
         match (outcome, abort) {
             (Ok(result), _) => result,
-            (Err(_), Some(abort)) if task.by_signal.get() => {
+            (Err(_), Some(abort)) if task.by_signal.get() && abort.cancels => {
                 if let Some(id) = full_id {
                     // Cancelled on the server (a finished request is left as it is); the
                     // promise does not wait for it.

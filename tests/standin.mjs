@@ -136,11 +136,18 @@ function handle(req, res) {
       const contentType = req.headers['content-type'] || null;
       const answer = { sha256: sha256(bytes), size: bytes.length, contentType };
       if (/^multipart\/form-data/i.test(contentType || '')) {
-        const form = await new Response(bytes, { headers: { 'content-type': contentType } }).formData();
-        answer.parts = [];
-        for (const [name, value] of form) {
-          if (typeof value === 'string') answer.parts.push({ name, value });
-          else answer.parts.push({ name, filename: value.name, type: value.type, size: value.size, sha256: sha256(Buffer.from(await value.arrayBuffer())) });
+        try {
+          const form = await new Response(bytes, { headers: { 'content-type': contentType } }).formData();
+          answer.parts = [];
+          for (const [name, value] of form) {
+            if (typeof value === 'string') answer.parts.push({ name, value });
+            else answer.parts.push({ name, filename: value.name, type: value.type, size: value.size, sha256: sha256(Buffer.from(await value.arrayBuffer())) });
+          }
+        } catch (e) {
+          // A body that is not the multipart it says it is: said, not a crash of the stand-in.
+          answer.parts = null;
+          answer.malformed = String(e);
+          answer.head = bytes.subarray(0, 200).toString('latin1');
         }
       }
       json(res, 200, answer);

@@ -37,8 +37,24 @@ pub fn forbidden_header(name: &str) -> bool {
     CONNECTION_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-")
 }
 
+/// Headers under this prefix are written by the server from the verified identity
+/// (`skapiHeaders`): a destination trusts them only because no caller can set them.
+pub const RESERVED_HEADER_PREFIX: &str = "x-skapi-";
+
 /// Why the caller may not set header `name`, if it may not.
 fn header_refusal(name: &str) -> Option<ApiError> {
+    if name.len() >= RESERVED_HEADER_PREFIX.len()
+        && name.as_bytes()[..RESERVED_HEADER_PREFIX.len()].eq_ignore_ascii_case(RESERVED_HEADER_PREFIX.as_bytes())
+    {
+        return Some(ApiError::invalid_parameter(
+            [
+                "\"headers\" cannot set \"",
+                name,
+                "\": the \"x-skapi-\" prefix is reserved. Use \"skapiHeaders\" to tell the destination who the caller is.",
+            ]
+            .concat(),
+        ));
+    }
     if forbidden_header(name) {
         return Some(ApiError::invalid_parameter(["Header \"", name, "\" may not be set: the server sets it itself."].concat()));
     }
@@ -86,6 +102,17 @@ impl ResponseType {
     }
 }
 
+/// Which of the JS API's two doors a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// `clientSecretRequest(params)` (and every `csr` body): a secret is named and its
+    /// placeholder used.
+    ClientSecretRequest,
+    /// `forwardRequest(form, options)`: a secret is optional; without one the request carries
+    /// only what the caller wrote.
+    ForwardRequest,
+}
+
 /// Where a request's numbers come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Units {
@@ -99,7 +126,8 @@ pub enum Units {
 /// params stay in the caller's own values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
-    pub client_secret_name: String,
+    /// The secret to put in; `None` only through [`Door::ForwardRequest`].
+    pub client_secret_name: Option<String>,
     pub url: String,
     pub method: Method,
     pub queue: Option<String>,
@@ -179,6 +207,11 @@ fn opt_object<T: Tree>(obj: &T, key: &str) -> Result<bool, ApiError> {
 /// Checks a request — the JS API's params or a `csr` body — by the rules both the SDK and the
 /// server apply, with skapi-js's messages.
 pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
+    check_at(params, units, Door::ClientSecretRequest)
+}
+
+/// [`check`], for a request that came through `door`.
+pub fn check_at<T: Tree>(params: &T, units: Units, door: Door) -> Result<Checked, ApiError> {
     if params.kind() != Kind::Object {
         return Err(ApiError::invalid_parameter("\"params\" should be type: <object>."));
     }
@@ -188,8 +221,11 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     };
     let to_ms = |n: f64| if units == Units::Wire { n * 1000.0 } else { n };
     let expires_ms = opt_number(params, "expires", None)?.map(|n| check_expires(to_ms(n))).transpose()?;
-    // `secretName`: Skapi's newest name for it.
-    let client_secret_name = opt_str(params, "clientSecretName")?.or(opt_str(params, "secretName")?).ok_or_else(|| required("clientSecretName"))?;
+    // `secretName`, Skapi's newest name for it, wins when both are given.
+    let client_secret_name = opt_str(params, "secretName")?.or(opt_str(params, "clientSecretName")?);
+    if client_secret_name.is_none() && door == Door::ClientSecretRequest {
+        return Err(required("clientSecretName"));
+    }
     let method = opt_str(params, "method")?.ok_or_else(|| required("method"))?;
     let url = opt_str(params, "url")?.ok_or_else(|| required("url"))?;
     url::validate(&url)?;
@@ -225,13 +261,19 @@ pub fn check<T: Tree>(params: &T, units: Units) -> Result<Checked, ApiError> {
     }
 
     let in_field = |key: &str| params.field(key, |v| v.is_some_and(|v| matches!(v.kind(), Kind::Object | Kind::Array) && placeholder::contains(v)));
-    if !(placeholder::in_text(&url) || in_field("headers") || in_field("data") || in_field("params")) {
+    // Only a named secret needs a place to go.
+    let named = client_secret_name.is_some();
+    if named && !(placeholder::in_text(&url) || in_field("headers") || in_field("data") || in_field("params")) {
         // skapi-js names `data` for POST only (PUT too carries a body, yet it says "params").
         let target = if matches!(method, Method::Post | Method::Patch) { "\"data\"" } else { "\"params\"" };
         return Err(ApiError::invalid_parameter(
             ["At least one parameter value should include \"$CLIENT_SECRET\" in ", target, " or \"headers\"."].concat(),
         ));
     }
+    params.field("skapiHeaders", |v| match v.map(Tree::kind) {
+        None | Some(Kind::Null | Kind::Other | Kind::Bool | Kind::Object) => Ok(()),
+        Some(_) => Err(ApiError::invalid_parameter("\"skapiHeaders\" should be type: <boolean> or { user?: boolean; service?: boolean }.")),
+    })?;
     let flag = |key: &str| params.field(key, |v| v.and_then(Tree::boolean) == Some(true));
     let (stream, realtime) = (flag("stream"), flag("realtime"));
     if realtime && !stream {
@@ -325,7 +367,8 @@ impl Request {
     fn assemble(c: Checked, obj: &Value) -> Request {
         let object = |key: &str| obj.get(key).and_then(Value::as_object).cloned();
         Request {
-            client_secret_name: c.client_secret_name,
+            // Always named: `csr` bodies come through the seed's door.
+            client_secret_name: c.client_secret_name.unwrap_or_default(),
             url: c.url,
             method: c.method,
             headers: object("headers").unwrap_or_default(),
@@ -356,6 +399,7 @@ impl Request {
             owner: Some(owner.to_owned()),
             url: Some(self.url.clone()),
             client_secret_name: Some(self.client_secret_name.clone()),
+            secret_name: None,
             method: Some(self.method.lower().to_owned()),
             headers: (!self.headers.is_empty()).then(|| Value::Object(self.headers.clone())),
             data: self.data.clone(),
@@ -365,6 +409,7 @@ impl Request {
             expires: self.expires_ms.map(wire_expires),
             stream: self.stream.then_some(true),
             realtime: self.realtime.then_some(true),
+            skapi_headers: None,
             response_type: self.response_type.map(|t| t.as_str().to_owned()),
             body_b64: self.raw_body.as_ref().map(|(bytes, _)| crate::encoding::base64(bytes, crate::encoding::BASE64)),
             body_content_type: self.raw_body.as_ref().map(|(_, content_type)| content_type.clone()),
@@ -446,6 +491,50 @@ mod tests {
     }
 
     #[test]
+    fn forward_request_names_a_secret_only_when_it_wants_one() {
+        let mut keyless = with(seed(), "headers", json!({"Authorization": "Bearer public"}));
+        keyless.as_object_mut().unwrap().remove("clientSecretName");
+        let checked = check_at(&keyless, Units::Js, Door::ForwardRequest).unwrap();
+        assert_eq!(checked.client_secret_name, None, "no secret, no placeholder needed");
+        assert_eq!(check(&keyless, Units::Js).unwrap_err().message, "Key \"clientSecretName\" is required.", "the seed's door still needs one");
+        let named = with(keyless, "secretName", json!("openai"));
+        assert_eq!(
+            check_at(&named, Units::Js, Door::ForwardRequest).unwrap_err().message,
+            "At least one parameter value should include \"$CLIENT_SECRET\" in \"data\" or \"headers\".",
+            "a named secret needs its placeholder"
+        );
+        let both = with(with(seed(), "secretName", json!("new")), "clientSecretName", json!("old"));
+        assert_eq!(check(&both, Units::Wire).unwrap().client_secret_name.as_deref(), Some("new"), "secretName wins");
+    }
+
+    #[test]
+    fn skapi_headers_are_a_flag_or_a_choice() {
+        for ok in [json!(true), json!(false), json!({"user": true}), json!(null)] {
+            assert!(check(&with(seed(), "skapiHeaders", ok.clone()), Units::Wire).is_ok(), "{ok}");
+        }
+        for bad in [json!("yes"), json!(1), json!(["user"])] {
+            assert_eq!(
+                err(with(seed(), "skapiHeaders", bad)),
+                "\"skapiHeaders\" should be type: <boolean> or { user?: boolean; service?: boolean }."
+            );
+        }
+    }
+
+    #[test]
+    fn the_skapi_header_prefix_is_the_servers() {
+        for name in ["x-skapi-user", "X-Skapi-Service", "x-SKAPI-anything"] {
+            let refused = with(seed(), "headers", json!({"Authorization": "Bearer $CLIENT_SECRET", name: "me"}));
+            let expected = format!(
+                "\"headers\" cannot set \"{name}\": the \"x-skapi-\" prefix is reserved. Use \"skapiHeaders\" to tell the destination who the caller is."
+            );
+            assert_eq!(err(refused.clone()), expected);
+            assert_eq!(check_at(&refused, Units::Js, Door::ForwardRequest).unwrap_err().message, expected);
+        }
+        let near = with(seed(), "headers", json!({"Authorization": "Bearer $CLIENT_SECRET", "x-skapi": "1", "x-skap-user": "1"}));
+        assert!(check(&near, Units::Js).is_ok(), "only the prefix itself is reserved");
+    }
+
+    #[test]
     fn uses_skapi_js_messages() {
         let mut no_name = seed();
         no_name.as_object_mut().unwrap().remove("clientSecretName");
@@ -453,7 +542,8 @@ mod tests {
         let renamed = with(no_name, "secretName", json!("openai"));
         assert_eq!(Request::from_js(&renamed).unwrap().0.client_secret_name, "openai", "Skapi's newest name is accepted");
         let wire: CsrBody = serde_json::from_value(with(renamed, "method", json!("post"))).unwrap();
-        assert_eq!(wire.client_secret_name.as_deref(), Some("openai"), "on the wire too");
+        assert_eq!(wire.secret_name.as_deref(), Some("openai"), "on the wire too");
+        assert_eq!(Request::from_wire(&wire).unwrap().client_secret_name, "openai");
         assert_eq!(err(with(seed(), "method", json!("TRACE"))), crate::method::INVALID_METHOD);
         assert_eq!(err(with(seed(), "poll", json!(-1))), "\"poll\" should be a non-negative number.");
         assert_eq!(err(with(seed(), "url", json!("not a url"))), "\"not a url\" is an invalid url.");

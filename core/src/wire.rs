@@ -32,9 +32,12 @@ pub struct CsrBody<V = Json> {
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// `secretName` is Skapi's newest name for it (read, never written).
-    #[serde(rename = "clientSecretName", alias = "secretName", default, skip_serializing_if = "Option::is_none")]
+    /// The seed's name for the secret (`clientSecretRequest` sends it).
+    #[serde(rename = "clientSecretName", default, skip_serializing_if = "Option::is_none")]
     pub client_secret_name: Option<String>,
+    /// Skapi's newest name for it (`forwardRequest` sends it); preferred when both are given.
+    #[serde(rename = "secretName", default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +62,10 @@ pub struct CsrBody<V = Json> {
     /// only with `stream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realtime: Option<bool>,
+    /// Which of `x-skapi-user` and `x-skapi-service` the destination is told: `true`, or
+    /// `{user, service}` (booleans). The server writes them from the verified identity.
+    #[serde(rename = "skapiHeaders", default, skip_serializing_if = "Option::is_none")]
+    pub skapi_headers: Option<V>,
     /// How the caller wants the answer (`arrayBuffer`, `blob`, `text`, `json`): with the first
     /// two the server keeps any answer as bytes (skapi-server's own; Skapi's SDK shapes it in
     /// the browser).
@@ -156,6 +163,9 @@ pub struct StatusEnvelope {
     /// Position in the queue: 1 = next to run (0 once running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_queue: Option<u64>,
+    /// When a running request began executing, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed: Option<f64>,
 }
 
 /// Body of `csr-poll`: a single poll (`id` is a full id), a history listing (`id` is a
@@ -174,8 +184,9 @@ pub struct PollBody<V = Json> {
     pub id_prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// Match the queue exactly rather than as a prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue_exact: Option<String>,
+    pub queue_exact: Option<QueueExact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_exclude: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +203,26 @@ pub struct PollBody<V = Json> {
     /// billion chunks is room enough, and the SDK's serialiser then needs no 64-bit path.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<u32>,
+}
+
+/// `queue_exact` as Skapi's current SDK sends it — `true`: `queue` is matched exactly — or as
+/// an earlier form of this protocol did: the exact queue's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueueExact {
+    Flag(bool),
+    Name(String),
+}
+
+impl QueueExact {
+    /// The queue to match exactly, given the listing's `queue`.
+    pub fn exact<'a>(&'a self, queue: Option<&'a str>) -> Option<&'a str> {
+        match self {
+            QueueExact::Flag(true) => queue,
+            QueueExact::Flag(false) => None,
+            QueueExact::Name(name) => Some(name),
+        }
+    }
 }
 
 /// One page of history.
@@ -226,6 +257,19 @@ pub struct RawHistoryItem<V = Json> {
     pub expt: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qid: Option<String>,
+    /// When the request began executing, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub att: Option<f64>,
+    /// `compact` listings: the request's label line, the head of the answer, whether the answer
+    /// is complete, and the flag itself (`reqbdy` and `rslv` are left out then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reqtxt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rslvtxt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rslvmk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmpct: Option<bool>,
 }
 
 /// The third party's answer: `body` when whole, `truncated` (a prefix) when it was too long.
@@ -266,6 +310,17 @@ pub struct PollingResult<V = Json> {
     pub updated: Option<u64>,
     pub expires: Option<u64>,
     pub queue_name: Option<String>,
+    /// When the request began executing, in ms (the listing's `att`, seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_complete_marker: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compact: Option<bool>,
 }
 
 impl<V> From<RawHistoryItem<V>> for PollingResult<V> {
@@ -285,6 +340,11 @@ impl<V> From<RawHistoryItem<V>> for PollingResult<V> {
             updated: raw.utmp,
             expires: raw.expt,
             queue_name: raw.qid,
+            executed: raw.att.map(|s| s * 1000.0),
+            request_text: raw.reqtxt,
+            response_text: raw.rslvtxt,
+            response_complete_marker: raw.rslvmk,
+            compact: raw.cmpct.filter(|c| *c),
         }
     }
 }
@@ -331,6 +391,7 @@ impl<T: Tree> FromTree<T> for StatusEnvelope {
             status: required(v, "status")?,
             queue_name: optional(v, "queue_name", text_in)?,
             in_queue: optional(v, "in_queue", u64_in)?,
+            executed: optional(v, "executed", |n| n.number())?,
         })
     }
 }
@@ -368,6 +429,11 @@ impl<T: Tree + Clone> FromTree<T> for RawHistoryItem<T> {
             reqbdy: optional(v, "reqbdy", |b| Some(b.clone()))?,
             expt: optional(v, "expt", u64_in)?,
             qid: optional(v, "qid", text_in)?,
+            att: optional(v, "att", |n| n.number())?,
+            reqtxt: optional(v, "reqtxt", text_in)?,
+            rslvtxt: optional(v, "rslvtxt", text_in)?,
+            rslvmk: optional(v, "rslvmk", |b| b.boolean())?,
+            cmpct: optional(v, "cmpct", |b| b.boolean())?,
         })
     }
 }
@@ -658,6 +724,32 @@ mod tests {
         assert_eq!(item.response_body, Some(json!("abc")));
         assert_eq!((item.created, item.updated, item.expires), (Some(1), Some(2), Some(3)));
         assert_eq!(item.queue_name.as_deref(), Some("q"));
+    }
+
+    #[test]
+    fn newest_items_map_to_skapis_names() {
+        let raw: RawHistoryItem = serde_json::from_value(json!({
+            "id": "1:a", "stts": "resolved", "att": 1700000000, "reqtxt": "draw", "rslvtxt": "an otter", "rslvmk": true, "cmpct": true
+        }))
+        .unwrap();
+        let item = serde_json::to_value(PollingResult::from(raw)).unwrap();
+        assert_eq!(item["executed"], json!(1700000000000.0), "att is seconds, executed ms");
+        assert_eq!((&item["request_text"], &item["response_text"]), (&json!("draw"), &json!("an otter")));
+        assert_eq!((&item["response_complete_marker"], &item["compact"]), (&json!(true), &json!(true)));
+        let plain =
+            serde_json::to_value(PollingResult::from(serde_json::from_value::<RawHistoryItem>(json!({"id": "1:b", "stts": "pending"})).unwrap()))
+                .unwrap();
+        assert!(plain.get("executed").is_none() && plain.get("compact").is_none(), "absent, not null: {plain}");
+    }
+
+    #[test]
+    fn queue_exact_is_a_flag_or_a_name() {
+        let flag: PollBody = serde_json::from_value(json!({"queue": "u1", "queue_exact": true})).unwrap();
+        assert_eq!(flag.queue_exact.as_ref().and_then(|e| e.exact(flag.queue.as_deref())), Some("u1"));
+        let off: PollBody = serde_json::from_value(json!({"queue": "u1", "queue_exact": false})).unwrap();
+        assert_eq!(off.queue_exact.as_ref().and_then(|e| e.exact(off.queue.as_deref())), None);
+        let name: PollBody = serde_json::from_value(json!({"queue_exact": "img-a"})).unwrap();
+        assert_eq!(name.queue_exact.as_ref().and_then(|e| e.exact(None)), Some("img-a"));
     }
 
     #[test]

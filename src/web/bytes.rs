@@ -31,6 +31,15 @@ pub async fn read(blob: &Blob) -> Result<(Vec<u8>, String), JsValue> {
     Ok((Uint8Array::new(&buffer).to_vec(), blob.type_()))
 }
 
+/// `form` as the browser posts it: a `multipart/form-data` body and its content type. (The
+/// type is read from the headers: a blob's type would be lower-cased, boundary and all.)
+pub async fn multipart(form: &web_sys::FormData) -> Result<(Vec<u8>, String), JsValue> {
+    let encoded = web_sys::Response::new_with_opt_form_data(Some(form))?;
+    let content_type = encoded.headers().get("content-type")?.unwrap_or_default();
+    let buffer = JsFuture::from(encoded.array_buffer()?).await?;
+    Ok((Uint8Array::new(&buffer).to_vec(), content_type))
+}
+
 /// `bytes` as a fresh `ArrayBuffer`.
 pub fn array_buffer(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).buffer().into()

@@ -35,11 +35,13 @@ pub fn read(input: &JsValue) -> Option<FormInput> {
     if let Some(data) = input.dyn_ref::<FormData>() {
         return Some(read_form_data(data));
     }
-    if input.is_object() && js::get(input, SNAPSHOT).is_truthy() {
-        let form = js::get(input, "form").dyn_into::<HtmlFormElement>().ok()?;
-        return Some(read_form(&form, js::get(input, "submitter").dyn_into().ok()));
-    }
-    None
+    let form = snapshot_form(input)?;
+    Some(read_form(&form, js::get(input, "submitter").dyn_into().ok()))
+}
+
+/// The form in a loader's copy (`{__skapiForm, form, submitter}`), if `input` is one.
+pub fn snapshot_form(input: &JsValue) -> Option<HtmlFormElement> {
+    (input.is_object() && js::get(input, SNAPSHOT).is_truthy()).then(|| js::get(input, "form").dyn_into().ok()).flatten()
 }
 
 /// The elements `form.elements` lists (image buttons are never among them).

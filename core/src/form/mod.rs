@@ -220,6 +220,18 @@ pub fn build(fields: impl IntoIterator<Item = Field>) -> Result<Node, ApiError> 
     Ok(Node::Object(root))
 }
 
+/// A form that is a request's body (`forwardRequest`'s first argument): every field, nested by
+/// the same rules, and its files left out — the body goes as JSON, which has no room for them
+/// (`multipart: true` sends the form itself instead).
+pub fn build_body(fields: impl IntoIterator<Item = Field>) -> Result<Node, ApiError> {
+    let mut root = Vec::new();
+    for field in fields.into_iter().filter(|f| !matches!(f.value, FieldValue::File(_))) {
+        let segments = parse_name(&field.name)?;
+        insert(&mut root, &field.name, &segments, field.value.into(), field.many)?;
+    }
+    Ok(Node::Object(root))
+}
+
 /// The same params as JSON, for the native tests.
 #[cfg(test)]
 fn json(node: &Node) -> serde_json::Value {
@@ -240,6 +252,14 @@ fn json(node: &Node) -> serde_json::Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_body_form_leaves_its_files_out_wherever_they_are() {
+        let text = |name: &str, value: &str| Field { name: name.into(), value: FieldValue::Text(value.into()), many: false };
+        let file = |name: &str, n| Field { name: name.into(), value: FieldValue::File(n), many: false };
+        let node = build_body(vec![text("prompt", "otter"), file("photo", 0), text("size[w]", "1024"), file("size[file]", 1)]).unwrap();
+        assert_eq!(json(&node), json!({"prompt": "otter", "size": {"w": "1024"}}));
+    }
 
     #[test]
     fn files_nest_like_any_value_and_only_inside_data() {

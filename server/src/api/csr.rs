@@ -183,5 +183,5 @@ pub async fn csr(
         Some(start) => state.engine.run_started(Record::started(seq, record), start, Ready { request, key }),
         None => state.engine.dispatch(short_id.clone(), queue_key, names),
     }
-    Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name, in_queue }))
+    Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name, in_queue, executed: None }))
 }

@@ -65,7 +65,8 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
         }
         (status, _) => {
             let in_queue = in_queue(state, record.new.queue_key.as_deref(), status, record.seq).await?;
-            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue }).into_response())
+            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue, executed: None })
+                .into_response())
         }
     }
 }
@@ -82,7 +83,7 @@ async fn history(state: &AppState, caller: &Caller, service: String, key: &str, 
         caller: caller.identity.clone(),
         key: key.to_owned(),
         queue_prefix: body.queue.clone().filter(|q| !q.is_empty()),
-        queue_exact: body.queue_exact.clone(),
+        queue_exact: body.queue_exact.as_ref().and_then(|e| e.exact(body.queue.as_deref())).map(str::to_owned),
         queue_exclude: body.queue_exclude.clone(),
         status: body.status,
         ascending: body.ascending.unwrap_or(false),
@@ -122,5 +123,11 @@ fn raw_item(record: Record, form: Form) -> RawHistoryItem {
         reqbdy: record.new.request_body,
         expt: Some(record.new.expires),
         qid: record.new.queue,
+        // Not kept yet: when a request began executing, and compact listings.
+        att: None,
+        reqtxt: None,
+        rslvtxt: None,
+        rslvmk: None,
+        cmpct: None,
     }
 }
