@@ -44,7 +44,7 @@ export interface RequestParams<R = Json> {
   expires?: number;
   /** Requests sharing url, method and queue run one at a time, in order. */
   queue?: string;
-  onResponse?: (response: R | PendingRequest<R>) => void;
+  onResponse?: (response: R | PendingRequest<R>, meta?: ResponseMeta) => void;
   onError?: (error: SkapiError) => void;
   /**
    * Keep and read the answer in chunks as the third party writes it (Skapi 2.x). Not sent to
@@ -65,6 +65,48 @@ export interface RequestParams<R = Json> {
 }
 
 export type ResponseType = 'arrayBuffer' | 'blob' | 'text' | 'json';
+
+/** `forwardRequest`'s first argument: the body. A form is read with the bracket rules. */
+export type ForwardBody = SubmitEvent | HTMLFormElement | FormData | { [key: string]: BodyValue } | null;
+
+/** What `onResponse` learns about the request itself. */
+export interface ResponseMeta {
+  /** When the request began executing, in ms (when the server said). */
+  executed?: number;
+}
+
+/** `forwardRequest`'s second argument: everything but the body. */
+export interface ForwardOptions<R = Json> {
+  /** The client secret to put where `$CLIENT_SECRET` stands. Without one, the request carries only what you wrote. */
+  secretName?: string;
+  url: string;
+  /** Default `POST`. */
+  method?: HttpMethod;
+  /** A name starting `x-skapi-` is refused: `skapiHeaders` writes those. */
+  headers?: Record<string, string | number | boolean>;
+  /** The body's keys win over the form's. Refused with `multipart: true`. */
+  data?: { [key: string]: BodyValue } | Json[] | Blob | ArrayBuffer | ArrayBufferView;
+  /** The query; for GET, DELETE and HEAD the form merges here. */
+  params?: { [key: string]: Json };
+  /** Send the form itself as `multipart/form-data`, files included (at most 2,031,616 base64 characters). */
+  multipart?: boolean;
+  /** Tell the destination who calls: `x-skapi-user` (left out when signed out) and `x-skapi-service`, written by the server. */
+  skapiHeaders?: boolean | { user?: boolean; service?: boolean };
+  poll?: number | boolean;
+  /** Lifetime of the record in ms (default 15 minutes). */
+  expires?: number;
+  queue?: string;
+  stream?: boolean;
+  /** With `stream: true`: chunks are pushed as they are written. */
+  realtime?: boolean;
+  onStream?: OnStream;
+  onResponse?: (response: R | PendingRequest<R>, meta?: ResponseMeta) => void;
+  onError?: (error: SkapiError) => void;
+  /** `response` is refused: what comes back is the stored answer. */
+  responseType?: ResponseType;
+  /** Aborting stops this page's poll (it resolves `{id, status: 'stopped'}`); the request goes on. */
+  signal?: AbortSignal;
+}
 
 /** A non-text answer as the wire carries it (`responseType` absent or `json`). */
 export interface BinaryBody {
@@ -162,6 +204,13 @@ export interface PollingResult {
   updated: number | null;
   expires: number | null;
   queue_name: string | null;
+  /** When the request began executing, in ms (when the server says). */
+  executed?: number;
+  /** `compact` listings: the request's label line, the head of the answer, whether it is complete. */
+  request_text?: string;
+  response_text?: string;
+  response_complete_marker?: boolean;
+  compact?: true;
   /** On unfinished items: polls until the item finishes. */
   poll?(arg?: PollArgument): PollPromise<Json>;
 }
@@ -177,6 +226,12 @@ export interface HistoryParams {
   signal?: AbortSignal;
   /** Each item's `response_body` as it asks (see `ClientSecretRequestParams.responseType`). */
   responseType?: ResponseType;
+  /** Label stubs (`request_text`, `response_text`, …) instead of bodies. */
+  compact?: boolean;
+  /** Match `queue` exactly rather than as a prefix. */
+  queue_exact?: boolean;
+  /** Leave this queue's requests out. */
+  queue_exclude?: string;
 }
 
 export interface FetchOptions {
@@ -247,9 +302,13 @@ export declare class SkapiError extends Error {
 }
 
 export declare class Skapi {
+  /** `new Skapi("<project id>")`: the ID Skapi's dashboard shows. Throws `Service ID is invalid.` for one that does not decode. */
+  constructor(projectId: string, options?: SkapiOptions);
   constructor(service: string, owner: string, options?: SkapiOptions);
   readonly service: string;
   readonly owner: string;
+  /** The project ID (also for a service and owner given apart; `null` when they make none). */
+  readonly project_id: string | null;
   /** The logged-in user, or null. */
   readonly user: User | null;
 
@@ -259,12 +318,17 @@ export declare class Skapi {
   clientSecretRequest(form: SubmitEvent | HTMLFormElement | FormData): PollPromise<Json>;
   /** Reads a stream by id — one this page did not start, or after a reload — from `since` on. */
   clientSecretRequestStream(requestId: string, options?: StreamOptions): PollPromise<StreamResult | Json>;
-  /** Skapi's newest name for `clientSecretRequest`. */
-  forwardRequest: Skapi['clientSecretRequest'];
-  /** Skapi's newest name for `clientSecretRequestHistory`. */
+  /** Skapi's current door: the body first (merged into `data`, or `params` for GET, DELETE, HEAD), the rest in `options`. */
+  forwardRequest<R = Json>(form: ForwardBody, options: ForwardOptions<R> & { stream: true }): PollPromise<StreamResult>;
+  forwardRequest<R = Json>(form: ForwardBody, options: ForwardOptions<R> & { poll: number | true }): PollPromise<R>;
+  forwardRequest<R = Json>(form: ForwardBody, options: ForwardOptions<R>): PollPromise<R | PendingRequest<R>>;
+  /** The same functions under Skapi's current names. */
+  forwardRequestStream: Skapi['clientSecretRequestStream'];
+  forwardRequestFinalize: Skapi['clientSecretRequestFinalize'];
   forwardRequestHistory: Skapi['clientSecretRequestHistory'];
-  /** Skapi's newest name for `cancelClientSecretRequest`. */
   cancelForwardRequest: Skapi['cancelClientSecretRequest'];
+  stopForwardRequestPolling: Skapi['stopClientSecretPolling'];
+  forwardRequestQueueCount: Skapi['clientSecretRequestQueueCount'];
   /** Replaces a finished stream's chunks by one stored body: `data`, or else the chunks' text. */
   clientSecretRequestFinalize(
     requestId: string,

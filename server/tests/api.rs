@@ -152,6 +152,20 @@ async fn validates_everything_again() {
         (json!({"clientSecretName": null}), 400, "INVALID_PARAMETER", "Key \"clientSecretName\" is required."),
         (json!({"headers": {"Bad Header": "$CLIENT_SECRET"}}), 400, "INVALID_PARAMETER", "Header \"Bad Header\" is not a valid HTTP header."),
         (json!({"expires": -5}), 400, "INVALID_PARAMETER", "\"expires\" should be a positive number."),
+        // Skapi's current wire: `secretName` wins over `clientSecretName`; `x-skapi-*` is the server's.
+        (json!({"secretName": "nope", "clientSecretName": "openai"}), 404, "NOT_EXISTS", "Client secret \"nope\" does not exist."),
+        (
+            json!({"headers": {"Authorization": "Bearer $CLIENT_SECRET", "X-Skapi-User": "admin"}}),
+            400,
+            "INVALID_PARAMETER",
+            "\"headers\" cannot set \"X-Skapi-User\": the \"x-skapi-\" prefix is reserved. Use \"skapiHeaders\" to tell the destination who the caller is.",
+        ),
+        (
+            json!({"skapiHeaders": "user"}),
+            400,
+            "INVALID_PARAMETER",
+            "\"skapiHeaders\" should be type: <boolean> or { user?: boolean; service?: boolean }.",
+        ),
     ];
     for (patch, status, code, message) in cases {
         let mut body = seed_request(&api);

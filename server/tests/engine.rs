@@ -261,6 +261,9 @@ async fn history_filters_and_pages() {
     assert_eq!(tags(&list(json!({"id": prefix})).await), vec!["t4", "t3", "t2", "t1", "t0"], "newest first");
     assert_eq!(tags(&list(json!({"id_prefix": prefix, "queue": "img"})).await), vec!["t3", "t1", "t0"], "queue is a prefix");
     assert_eq!(tags(&list(json!({"id_prefix": prefix, "queue_exact": "img-a"})).await), vec!["t3", "t0"]);
+    // Skapi's current SDK: `queue_exact: true` matches `queue` exactly.
+    assert_eq!(tags(&list(json!({"id_prefix": prefix, "queue": "img-a", "queue_exact": true})).await), vec!["t3", "t0"]);
+    assert_eq!(tags(&list(json!({"id_prefix": prefix, "queue": "img", "queue_exact": true})).await), Vec::<String>::new());
     assert_eq!(tags(&list(json!({"id": prefix, "queue_exclude": "img-a"})).await), vec!["t4", "t2", "t1"]);
     assert_eq!(tags(&list(json!({"id": prefix, "ascending": true})).await), vec!["t0", "t1", "t2", "t3", "t4"]);
     let failed_prefix = format!("[POST]{api}/status/500#{SERVICE}:");

@@ -152,7 +152,7 @@ async function submitSeedForm(base, { beforeLoad }) {
   // Skapi's newest names: forwardRequest with `secretName`, its history and its cancel.
   const renamed = await page.evaluate(async () => {
     const url = 'https://api.openai.com/v1/chat/completions';
-    const sent = await skapi.forwardRequest({ secretName: 'openai', url, method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, data: { n: 1 } });
+    const sent = await skapi.forwardRequest(null, { secretName: 'openai', url, headers: { Authorization: 'Bearer $CLIENT_SECRET' }, data: { n: 1 } });
     const listed = await skapi.forwardRequestHistory({ url, method: 'POST' });
     const cancelled = await skapi.cancelForwardRequest({ url, method: 'POST', id: sent.id });
     return { sent, listed: listed.list.some((i) => i.id === sent.id), cancelled };
@@ -214,6 +214,48 @@ test('a form submitted while the wasm loads keeps what the user chose', async ()
     image: { filename: 'otter.png', content_type: 'image/png', size: image.buffer.length },
     via: 'button',
     user: 'ann',
+  });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("Skapi's current door: a project ID, and forwardRequest on a form submitted before the wasm has loaded", async () => {
+  const { encodeProjectId } = await import('../../js/project-id.mjs');
+  const site = seedFormSite('script-tag-forward');
+  fs.copyFileSync(path.join(here, 'forward-form.html'), path.join(site, 'forward-form.html'));
+  const base = await serve(site, { 'skapi_wasm_bg.wasm': 1500 });
+  // The browser tests' server holds an `openai` key for service ap22compat.
+  const project = encodeProjectId('ap22compat', '00000000-0000-4000-8000-000000000001');
+  const { page, errors } = await open(`${base}/forward-form.html?endpoint=${encodeURIComponent(endpoint)}&api=${encodeURIComponent(standIn)}&project=${project}`);
+  const logged = new Promise((resolve) => page.on('console', (m) => { if (m.type() === 'log') resolve(m.args()[0].jsonValue()); }));
+  const url = page.url();
+  await page.click('input[type=submit]');
+  await page.fill('textarea', 'changed after submit');
+  assert.deepEqual(await logged, image, 'the form as it was, merged under the options');
+  assert.equal(page.url(), url, 'the page did not navigate');
+  const facts = await page.evaluate(() => {
+    const refusal = (...args) => { try { new Skapi(...args); return null; } catch (e) { return [e instanceof SkapiError, e.code, e.message]; } };
+    const names = ['forwardRequestStream', 'forwardRequestFinalize', 'forwardRequestHistory', 'cancelForwardRequest', 'stopForwardRequestPolling', 'forwardRequestQueueCount'];
+    return {
+      decoded: [skapi.service, skapi.owner, skapi.project_id],
+      tutorial: new Skapi('5fRHl9Cw2Qq3eFEc0w-7Zd6TgdLUaFxseKMT1qveY', {}).service,
+      pair: new Skapi('ap220wfRHl9Cw2QqeFEc', 'f8e16604-69e4-451c-9d90-4410f801c006').project_id,
+      unnamed: new Skapi('svc', 'owner').project_id,
+      invalid: refusal('<Project ID>'),
+      missing: refusal(),
+      aliases: names.filter((n) => typeof skapi[n] !== 'function'),
+      stopped: skapi.stopForwardRequestPolling(),
+    };
+  });
+  assert.deepEqual(facts, {
+    decoded: ['ap22compat', '00000000-0000-4000-8000-000000000001', project],
+    tutorial: 'ap220wfRHl9Cw2QqeFEc',
+    pair: '5fRHl9Cw2Qq3eFEc0w-7Zd6TgdLUaFxseKMT1qveY',
+    unnamed: null,
+    invalid: [true, 'INVALID_PARAMETER', 'Service ID is invalid.'],
+    missing: [true, 'INVALID_PARAMETER', 'Project ID is required.'],
+    aliases: [],
+    stopped: 0,
   });
   assert.deepEqual(errors, []);
   await page.close();

@@ -52,9 +52,31 @@ async function main(): Promise<void> {
   await skapi.clientSecretRequest({ clientSecretName: 'openai', url: 'https://api.openai.com/v1/files', method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, data: new Blob(['x'], { type: 'text/plain' }) });
   const audio = new File([new Uint8Array([1, 2])], 'speech.wav', { type: 'audio/wav' });
   await skapi.clientSecretRequest({ clientSecretName: 'openai', url: 'https://api.openai.com/v1/audio/transcriptions', method: 'POST', headers: { Authorization: 'Bearer $CLIENT_SECRET', 'Content-Type': 'multipart/form-data' }, data: { model: 'whisper-1', file: audio, extra: { list: [audio, 'note'] } } });
-  const renamed = await skapi.forwardRequest({ secretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' } });
-  const renamedPage: HistoryPage = await skapi.forwardRequestHistory({ url: 'https://api.openai.com/v1/models', method: 'GET' });
-  console.log(renamed, renamedPage.endOfList, (await skapi.cancelForwardRequest({ url: 'https://api.openai.com/v1/models', method: 'GET', id: 'x' })).removed);
+  // Skapi's current door and names.
+  const byProject = new Skapi('5fRHl9Cw2Qq3eFEc0w-7Zd6TgdLUaFxseKMT1qveY', { endpoint: 'http://127.0.0.1:8787' });
+  const projectId: string | null = byProject.project_id;
+  const models = await skapi.forwardRequest(null, { secretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, poll: 1000 });
+  const keyless = await skapi.forwardRequest({ q: 'otters' }, { url: 'https://api.example.com/search', method: 'GET', skapiHeaders: { user: true } });
+  const upload = document.createElement('form');
+  upload.addEventListener('submit', (event: SubmitEvent) => {
+    void skapi.forwardRequest(event, {
+      secretName: 'openai',
+      url: 'https://api.openai.com/v1/audio/transcriptions',
+      headers: { Authorization: 'Bearer $CLIENT_SECRET' },
+      multipart: true,
+      skapiHeaders: true,
+      signal: new AbortController().signal,
+      onResponse: (res, meta) => console.log(res, meta?.executed),
+    });
+  });
+  const chat = skapi.forwardRequest(new FormData(), { url: 'https://api.example.com/chat', stream: true, realtime: true, onStream: (c) => console.log(c) });
+  chat.stop();
+  const renamedPage: HistoryPage = await skapi.forwardRequestHistory({ url: 'https://api.openai.com/v1/models', method: 'GET', queue: 'u1', queue_exact: true, queue_exclude: 'u1-bg', compact: true });
+  const item: PollingResult | undefined = renamedPage.list[0];
+  console.log(projectId, models, keyless, renamedPage.endOfList, item?.executed, item?.request_text, item?.compact);
+  console.log((await skapi.cancelForwardRequest({ url: 'https://api.openai.com/v1/models', method: 'GET', id: 'x' })).removed);
+  console.log(skapi.stopForwardRequestPolling({ queue: 'u1' }), (await skapi.forwardRequestQueueCount({ queue: 'u1' })).in_queue);
+  console.log(await skapi.forwardRequestFinalize('x', 'text', { url: 'https://api.example.com/chat', method: 'POST' }), skapi.forwardRequestStream('x').stop());
 
   const removed: { removed: boolean; message: string } = await skapi.cancelClientSecretRequest({ url: 'https://maps.example/geo', method: 'GET', id: pending.id });
   const count: number = skapi.stopClientSecretPolling({ queue: 'image-jobs' }) + skapi.stopClientSecretPolling();
