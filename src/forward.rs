@@ -18,7 +18,7 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{FormData, HtmlFormElement, SubmitEvent};
 
-pub const METHOD: &str = "forwardRequest()";
+const METHOD: &str = "forwardRequest()";
 
 fn refused(message: &str) -> ApiError {
     ApiError::invalid_parameter(message)
@@ -30,7 +30,7 @@ pub fn forward_request(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, form
     match prepare(&form, &options) {
         Ok((params, multipart)) => {
             let callbacks = Callbacks::from(&options);
-            let how = How { door: Door::ForwardRequest, callbacks, action: None, may_hold_bytes: true, multipart };
+            let how = How { door: Door::ForwardRequest, method: METHOD, callbacks, action: None, may_hold_bytes: true, multipart };
             request::send(client, tasks, turns, Js(params), how)
         }
         Err(e) => reject(e, METHOD),

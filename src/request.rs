@@ -28,6 +28,8 @@ const MAX_MULTIPART_B64: usize = 2 * 1024 * 1024 - 64 * 1024;
 /// How a request came, besides its params.
 pub struct How {
     pub door: Door,
+    /// The JS method called, which names its errors.
+    pub method: &'static str,
     pub callbacks: Callbacks,
     /// A form's `action`: where to go with the response.
     pub action: Option<String>,
@@ -46,7 +48,8 @@ fn nested(params: &Js, key: &str) -> Option<Js> {
 /// calls sharing a queue run in call order. A form with an `action` goes there with the
 /// response once it resolves.
 pub fn client_secret_request(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: JsValue) -> js_sys::Promise {
-    let how = How { door: Door::ClientSecretRequest, callbacks: Callbacks::default(), action: None, may_hold_bytes: true, multipart: None };
+    let how =
+        How { door: Door::ClientSecretRequest, method: METHOD, callbacks: Callbacks::default(), action: None, may_hold_bytes: true, multipart: None };
     let (params, how) = match crate::form::read(&params) {
         Some(form) => match skapi_core::form::build(form.fields) {
             Ok(node) => (crate::form::to_js(&node, Some(&form.files)), How { action: form.action, may_hold_bytes: !form.files.is_empty(), ..how }),
@@ -77,8 +80,7 @@ fn skapi_headers(params: &Js) -> Option<Js> {
 
 /// Checks and sends `params`; with a form's `action`, goes there with the response.
 pub fn send(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, params: Js, how: How) -> js_sys::Promise {
-    let How { door, callbacks, action, may_hold_bytes, multipart } = how;
-    let method = if door == Door::ForwardRequest { crate::forward::METHOD } else { METHOD };
+    let How { door, method, callbacks, action, may_hold_bytes, multipart } = how;
     // Errors in the params reject before any network call (and, as in skapi-js, skip onError).
     let mut request = match rules::check_at(&params, Units::Js, door) {
         Ok(checked) => checked,
