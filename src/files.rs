@@ -68,6 +68,36 @@ pub fn take_files(data: &JsValue) -> (JsValue, js_sys::Array) {
     (walk(data, &files, 0), files)
 }
 
+/// A plain object or array with every file or bytes value in it left out (at any depth); other
+/// objects (a `Date`) are kept as they are, for JSON to write as it writes them.
+pub fn without_files(value: &JsValue) -> JsValue {
+    fn walk(value: &JsValue, depth: usize) -> JsValue {
+        if depth > MAX_DEPTH {
+            return value.clone();
+        }
+        if let Some(array) = value.dyn_ref::<js_sys::Array>() {
+            return array.iter().filter(|item| !bytes::is_bytes(item)).map(|item| walk(&item, depth + 1)).collect::<js_sys::Array>().into();
+        }
+        let plain = value.is_object() && {
+            let proto = js_sys::Object::get_prototype_of(value);
+            proto.is_null() || proto == js_sys::Object::get_prototype_of(&js_sys::Object::new())
+        };
+        if !plain {
+            return value.clone();
+        }
+        let out = js_sys::Object::new();
+        for key in keys(value).iter() {
+            let key = key.as_string().unwrap_or_default();
+            let item = js::get(value, &key);
+            if !bytes::is_bytes(&item) {
+                js::set(&out, &key, &walk(&item, depth + 1));
+            }
+        }
+        out.into()
+    }
+    walk(value, 0)
+}
+
 /// Whether `headers` ask for `multipart/form-data`.
 pub fn is_multipart(headers: &JsValue) -> bool {
     if !headers.is_object() {

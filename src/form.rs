@@ -7,7 +7,7 @@ use crate::web::{self, storage};
 use skapi_core::form::Node;
 use wasm_bindgen::JsValue;
 
-pub use crate::web::form::{read, snapshot_form};
+pub use crate::web::form::{read, source, Source};
 
 /// The params a form made, as the JS object an object call would have passed: its files where
 /// the form placed them, or — with no `files` — left out.

@@ -7,16 +7,18 @@
 use crate::callbacks::Callbacks;
 use crate::client::Client;
 use crate::error::reject;
+use crate::files;
+use crate::form::Source;
 use crate::js::{self, Js};
 use crate::request::{self, How};
 use crate::tasks::Tasks;
 use crate::turns::Turns;
-use crate::web::{abort, bytes};
+use crate::web::abort;
 use skapi_core::request::Door;
 use skapi_core::{ApiError, ErrorCode};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{FormData, HtmlFormElement, SubmitEvent};
+use web_sys::FormData;
 
 const METHOD: &str = "forwardRequest()";
 
@@ -97,34 +99,7 @@ fn fields_of(form: &JsValue) -> Result<Option<JsValue>, ApiError> {
         let node = skapi_core::form::build_body(read.fields)?;
         return Ok(Some(crate::form::to_js(&node, None)));
     }
-    Ok((form.is_object() && !form.is_function() && !form.is_array()).then(|| without_files(form, 0)))
-}
-
-/// A plain object or array with every file or bytes value left out; other objects (a `Date`)
-/// are kept as they are, for JSON to write as it writes them.
-fn without_files(value: &JsValue, depth: usize) -> JsValue {
-    if depth > 32 {
-        return value.clone();
-    }
-    if let Some(array) = value.dyn_ref::<js_sys::Array>() {
-        return array.iter().filter(|item| !bytes::is_bytes(item)).map(|item| without_files(&item, depth + 1)).collect::<js_sys::Array>().into();
-    }
-    let plain = value.is_object() && {
-        let proto = js_sys::Object::get_prototype_of(value);
-        proto.is_null() || proto == js_sys::Object::get_prototype_of(&js_sys::Object::new())
-    };
-    if !plain {
-        return value.clone();
-    }
-    let out = js_sys::Object::new();
-    for key in js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>()).iter() {
-        let key = key.as_string().unwrap_or_default();
-        let item = js::get(value, &key);
-        if !bytes::is_bytes(&item) {
-            js::set(&out, &key, &without_files(&item, depth + 1));
-        }
-    }
-    out.into()
+    Ok((form.is_object() && !form.is_function() && !form.is_array()).then(|| files::without_files(form)))
 }
 
 /// The body as `multipart/form-data` parts, as the browser would post the form: its own
@@ -134,20 +109,11 @@ fn multipart_body(form: &JsValue) -> Result<FormData, ApiError> {
         return Err(refused("\"multipart\": true needs a form body in the first argument."));
     }
     let wrong = || refused("\"form\" should be a submit event, a form element, FormData, or an object.");
-    let of_form = |form: &HtmlFormElement| FormData::new_with_form(form).map_err(|_| wrong());
-    if let Some(event) = form.dyn_ref::<SubmitEvent>() {
-        event.prevent_default();
-        return of_form(&event.target().and_then(|t| t.dyn_into().ok()).ok_or_else(wrong)?);
-    }
-    if let Some(element) = form.dyn_ref::<HtmlFormElement>() {
-        return of_form(element);
-    }
-    if let Some(data) = form.dyn_ref::<FormData>() {
-        return Ok(data.clone());
-    }
-    // The loader's copy of a form submitted while the wasm loaded.
-    if let Some(copy) = crate::form::snapshot_form(form) {
-        return of_form(&copy);
+    match crate::form::source(form) {
+        Some(Source::Form(element, _)) => return FormData::new_with_form(&element).map_err(|_| wrong()),
+        Some(Source::Data(data)) => return Ok(data),
+        None if form.is_instance_of::<web_sys::SubmitEvent>() => return Err(wrong()),
+        None => {}
     }
     if !form.is_object() || form.is_array() {
         return Err(wrong());

@@ -21,27 +21,39 @@ pub struct FormInput {
     pub action: Option<String>,
 }
 
-/// The form behind `input`: a submit event (its default prevented here, synchronously), a
-/// form, `FormData` or a loader's copy of a form; `None` for anything else.
-pub fn read(input: &JsValue) -> Option<FormInput> {
-    if let Some(event) = input.dyn_ref::<SubmitEvent>() {
-        event.prevent_default();
-        let form = event.target()?.dyn_into::<HtmlFormElement>().ok()?;
-        return Some(read_form(&form, event.submitter()));
-    }
-    if let Some(form) = input.dyn_ref::<HtmlFormElement>() {
-        return Some(read_form(form, None));
-    }
-    if let Some(data) = input.dyn_ref::<FormData>() {
-        return Some(read_form_data(data));
-    }
-    let form = snapshot_form(input)?;
-    Some(read_form(&form, js::get(input, "submitter").dyn_into().ok()))
+/// Where a form's fields are.
+pub enum Source {
+    /// A form in the page (or the loader's copy of one), with the button that submitted it.
+    Form(HtmlFormElement, Option<web_sys::HtmlElement>),
+    Data(FormData),
 }
 
-/// The form in a loader's copy (`{__skapiForm, form, submitter}`), if `input` is one.
-pub fn snapshot_form(input: &JsValue) -> Option<HtmlFormElement> {
-    (input.is_object() && js::get(input, SNAPSHOT).is_truthy()).then(|| js::get(input, "form").dyn_into().ok()).flatten()
+/// The form behind `input`: a submit event (its default prevented here, synchronously), a
+/// form, `FormData` or a loader's copy of a form (`{__skapiForm, form, submitter}`); `None`
+/// for anything else.
+pub fn source(input: &JsValue) -> Option<Source> {
+    if let Some(event) = input.dyn_ref::<SubmitEvent>() {
+        event.prevent_default();
+        return Some(Source::Form(event.target()?.dyn_into().ok()?, event.submitter()));
+    }
+    if let Some(form) = input.dyn_ref::<HtmlFormElement>() {
+        return Some(Source::Form(form.clone(), None));
+    }
+    if let Some(data) = input.dyn_ref::<FormData>() {
+        return Some(Source::Data(data.clone()));
+    }
+    if !(input.is_object() && js::get(input, SNAPSHOT).is_truthy()) {
+        return None;
+    }
+    Some(Source::Form(js::get(input, "form").dyn_into().ok()?, js::get(input, "submitter").dyn_into().ok()))
+}
+
+/// The fields of the form behind `input` (see [`source`]).
+pub fn read(input: &JsValue) -> Option<FormInput> {
+    Some(match source(input)? {
+        Source::Form(form, submitter) => read_form(&form, submitter),
+        Source::Data(data) => read_form_data(&data),
+    })
 }
 
 /// The elements `form.elements` lists (image buttons are never among them).
