@@ -9,7 +9,7 @@ use super::*;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use base64::Engine;
+use base64::Engine as _;
 use futures_util::StreamExt;
 use skapi_core::PLACEHOLDER;
 use std::collections::HashMap;
@@ -176,9 +176,9 @@ async fn ask(server: &Server, secret: &str, request: Value) -> (u16, Value) {
 }
 
 /// The hostile third party, and a server with key `k` that may go anywhere.
-async fn hostile_and_server() -> (String, Server) {
+async fn hostile_and_server(engine: Engine) -> (String, Server) {
     let api = start_hostile().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("k", &[]);
     (api, server)
 }
@@ -187,9 +187,8 @@ fn get(url: String, headers: Value) -> Value {
     json!({"clientSecretName": "k", "url": url, "method": "get", "params": {"k": "$CLIENT_SECRET"}, "headers": headers})
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_caller_cannot_choose_the_content_encoding() {
-    let (api, server) = hostile_and_server().await;
+async fn the_caller_cannot_choose_the_content_encoding(engine: Engine) {
+    let (api, server) = hostile_and_server(engine).await;
     for accept in ["gzip", "gzip, deflate, br", "identity;q=0, gzip"] {
         let (status, answer) = ask(&server, SECRET, get(format!("{api}/gzip"), json!({"Accept-Encoding": accept}))).await;
         assert_eq!(status, 200, "{answer}");
@@ -207,9 +206,8 @@ async fn the_caller_cannot_choose_the_content_encoding() {
     assert!(answer["body"].is_null() && answer["message"].as_str().unwrap().contains("\"br\""), "{answer}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_answers_content_type_is_redacted_where_returned_and_stored() {
-    let (api, server) = hostile_and_server().await;
+async fn the_answers_content_type_is_redacted_where_returned_and_stored(engine: Engine) {
+    let (api, server) = hostile_and_server(engine).await;
     for (shape, response_type) in [("type", None), ("text-type", Some("arrayBuffer")), ("text-type", Some("blob"))] {
         let mut request = get(format!("{api}/{shape}"), json!({}));
         if let Some(t) = response_type {
@@ -221,10 +219,9 @@ async fn the_answers_content_type_is_redacted_where_returned_and_stored() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_numeric_secret_is_redacted_in_numbers() {
+async fn a_numeric_secret_is_redacted_in_numbers(engine: Engine) {
     let api = start_hostile().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     let secret = "98765432109876543210";
     server.add_key_valued("k", secret, &[]);
     let (status, answer) = ask(&server, secret, get(format!("{api}/number"), json!({}))).await;
@@ -233,9 +230,8 @@ async fn a_numeric_secret_is_redacted_in_numbers() {
     assert_eq!((status, &answer), (200, &json!(PLACEHOLDER)));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bytes_are_redacted_as_bytes() {
-    let (api, server) = hostile_and_server().await;
+async fn bytes_are_redacted_as_bytes(engine: Engine) {
+    let (api, server) = hostile_and_server(engine).await;
     for shape in ["raw", "b64raw", "utf16le", "utf16be", "latin1"] {
         for response_type in [None, Some("arrayBuffer"), Some("text")] {
             let mut request = get(format!("{api}/{shape}"), json!({}));
@@ -267,9 +263,8 @@ async fn bytes_are_redacted_as_bytes() {
     assert!(leaks(&bytes, SECRET).is_none(), "{:?}", String::from_utf8_lossy(&bytes));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn wrapped_base64_html_references_and_escapes_are_read() {
-    let (api, server) = hostile_and_server().await;
+async fn wrapped_base64_html_references_and_escapes_are_read(engine: Engine) {
+    let (api, server) = hostile_and_server(engine).await;
     for shape in ["wrapped", "html", "xescape"] {
         let (status, answer) = ask(&server, SECRET, get(format!("{api}/{shape}"), json!({}))).await;
         assert_eq!(status, 200, "{shape}: {answer}");
@@ -280,9 +275,8 @@ async fn wrapped_base64_html_references_and_escapes_are_read() {
     assert!(leaks(&raw.bytes().await.unwrap(), SECRET).is_some());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed() {
-    let (api, server) = hostile_and_server().await;
+async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed(engine: Engine) {
+    let (api, server) = hostile_and_server(engine).await;
     let (status, answer) = ask(&server, SECRET, get(format!("{api}/deltas"), json!({}))).await;
     assert_eq!(status, 200, "{answer}");
     let joined = String::from_utf8(readings(answer.as_str().unwrap().as_bytes()).pop().unwrap()).unwrap();
@@ -298,9 +292,8 @@ async fn a_secret_split_across_deltas_is_replaced_whole_and_when_streamed() {
     assert_eq!(joined, format!("Your key is {PLACEHOLDER}. Bye."), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn range_headers_are_refused_before_anything_is_sent() {
-    let (api, server) = hostile_and_server().await;
+async fn range_headers_are_refused_before_anything_is_sent(engine: Engine) {
+    let (api, server) = hostile_and_server(engine).await;
     for header in ["Range", "if-range"] {
         let mut body = get(format!("{api}/range"), json!({header: "bytes=0-7"}));
         body["service"] = json!(SERVICE);
@@ -309,4 +302,16 @@ async fn range_headers_are_refused_before_anything_is_sent() {
         assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{answer}");
         assert!(answer["message"].as_str().unwrap().contains("whole"), "{answer}");
     }
+}
+
+engine_tests! {
+  both: [
+    the_caller_cannot_choose_the_content_encoding,
+    the_answers_content_type_is_redacted_where_returned_and_stored,
+    a_numeric_secret_is_redacted_in_numbers,
+    bytes_are_redacted_as_bytes,
+    wrapped_base64_html_references_and_escapes_are_read,
+    a_secret_split_across_deltas_is_replaced_whole_and_when_streamed,
+    range_headers_are_refused_before_anything_is_sent,
+  ],
 }

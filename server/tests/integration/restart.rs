@@ -1,8 +1,7 @@
 //! What a restart does to unfinished records: running ones end INTERRUPTED (never sent twice),
 //! pending ones run, in order.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use skapi_core::wire::{CsrBody, Status};
 use skapi_core::{ErrorCode, Method};
@@ -11,7 +10,6 @@ use skapi_server::secrets::MasterKey;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
 use skapi_server::store::{Db, NewRecord, Outcome, Store};
 use std::sync::Arc;
-use support::*;
 
 fn record(id: &str, url: &str, created: u64) -> NewRecord {
     let request: CsrBody = serde_json::from_value(json!({
@@ -38,8 +36,7 @@ fn record(id: &str, url: &str, created: u64) -> NewRecord {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn restart_interrupts_running_and_resumes_pending_in_order() {
+async fn restart_interrupts_running_and_resumes_pending_in_order(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let url = format!("{api}/echo");
@@ -63,7 +60,7 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
         store.insert_record(&record("2:first", &url, now + 1), None).await.unwrap();
         store.insert_record(&record("3:second", &url, now + 2), None).await.unwrap();
     }
-    let server = start_server_with(dir.clone(), config(dir.path())).await;
+    let server = start_server_with(dir.clone(), config(engine, dir.path())).await;
     let interrupted = server.state.db.store().get_record("1:running").await.unwrap().unwrap();
     assert_eq!(interrupted.status, Status::Failed);
     match interrupted.outcome {
@@ -86,4 +83,11 @@ async fn restart_interrupts_running_and_resumes_pending_in_order() {
     let bodies: Vec<serde_json::Value> = stand_in.seen().iter().map(|s| serde_json::from_slice(&s.body).unwrap()).collect();
     assert_eq!(bodies.len(), 2, "the interrupted request was not sent again: {bodies:?}");
     assert!(bodies[0]["n"].as_u64() < bodies[1]["n"].as_u64(), "pending requests ran in arrival order: {bodies:?}");
+}
+
+engine_tests! {
+  both: [],
+  sqlite: [
+    restart_interrupts_running_and_resumes_pending_in_order,
+  ],
 }

@@ -1,12 +1,10 @@
 //! The request engine: queue order, parallelism, expiry, cancel, third-party faults, history
 //! filters and paging.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn wait_until(mut done: impl FnMut() -> bool) {
@@ -19,10 +17,9 @@ async fn wait_until(mut done: impl FnMut() -> bool) {
     panic!("condition not reached in 10 s");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_queue_runs_in_acceptance_order_from_concurrent_clients() {
+async fn one_queue_runs_in_acceptance_order_from_concurrent_clients(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/slow?ms=1&q=one");
     let mut clients = Vec::new();
@@ -56,10 +53,9 @@ async fn one_queue_runs_in_acceptance_order_from_concurrent_clients() {
     assert_eq!(stand_in.inflight.lock().unwrap().max_per_queue, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_queues_interleave_and_unqueued_requests_run_in_parallel() {
+async fn twenty_queues_interleave_and_unqueued_requests_run_in_parallel(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let mut ids = Vec::new();
     for q in 0..20 {
@@ -84,7 +80,7 @@ async fn twenty_queues_interleave_and_unqueued_requests_run_in_parallel() {
 
     // Without a queue: parallel, but never more than --concurrency at once.
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let limited = start_server_with(dir.clone(), skapi_server::ServeConfig { concurrency: 3, ..config(dir.path()) }).await;
+    let limited = start_server_with(dir.clone(), skapi_server::ServeConfig { concurrency: 3, ..config(engine, dir.path()) }).await;
     limited.add_key("openai", &[]);
     let (api2, stand_in2) = start_stand_in().await;
     let mut ids = Vec::new();
@@ -99,13 +95,16 @@ async fn twenty_queues_interleave_and_unqueued_requests_run_in_parallel() {
     assert!((2..=3).contains(&max), "max in flight {max}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn expiry_abandons_work_answers_expired_and_purges() {
+async fn expiry_abandons_work_answers_expired_and_purges(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let server = start_server_with(
         dir.clone(),
-        skapi_server::ServeConfig { expired_grace: Duration::from_millis(1500), purge_interval: Duration::from_millis(50), ..config(dir.path()) },
+        skapi_server::ServeConfig {
+            expired_grace: Duration::from_millis(1500),
+            purge_interval: Duration::from_millis(50),
+            ..config(engine, dir.path())
+        },
     )
     .await;
     server.add_key("openai", &[]);
@@ -136,10 +135,9 @@ async fn expiry_abandons_work_answers_expired_and_purges() {
     assert_eq!(stand_in.tags(), vec!["head"], "the expired waiting request was never sent");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cancel_in_each_state() {
+async fn cancel_in_each_state(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let mut running = tagged(&format!("{api}/slow?ms=5000&q=c"), "running");
     running["queue"] = json!("c");
@@ -181,12 +179,11 @@ async fn respond_raw(mut stream: tokio::net::TcpStream, response: Vec<u8>, then_
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn third_party_faults_end_in_a_defined_state() {
+async fn third_party_faults_end_in_a_defined_state(engine: Engine) {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let server = start_server_with(
         dir.clone(),
-        skapi_server::ServeConfig { upstream_timeout: Duration::from_millis(400), max_response_bytes: 1000, ..config(dir.path()) },
+        skapi_server::ServeConfig { upstream_timeout: Duration::from_millis(400), max_response_bytes: 1000, ..config(engine, dir.path()) },
     )
     .await;
     server.add_key("openai", &[]);
@@ -229,10 +226,9 @@ async fn third_party_faults_end_in_a_defined_state() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn history_filters_and_pages() {
+async fn history_filters_and_pages(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/slow?ms=1");
     let mut ids = Vec::new();
@@ -276,4 +272,15 @@ async fn history_filters_and_pages() {
     assert_eq!(tags(&second), vec!["t2", "t1"]);
     let third = list(json!({"id": prefix, "limit": 2, "startKey": second["startKey"]})).await;
     assert_eq!((tags(&third), third["endOfList"].as_bool(), third["startKey"].is_null()), (vec!["t0".to_owned()], Some(true), true));
+}
+
+engine_tests! {
+  both: [
+    one_queue_runs_in_acceptance_order_from_concurrent_clients: 4,
+    twenty_queues_interleave_and_unqueued_requests_run_in_parallel: 4,
+    expiry_abandons_work_answers_expired_and_purges,
+    cancel_in_each_state,
+    third_party_faults_end_in_a_defined_state,
+    history_filters_and_pages,
+  ],
 }

@@ -4,18 +4,15 @@
 //! - the same under faults: the API refusing, resetting, hanging and answering 5xx at random,
 //!   and the server killed with SIGKILL and restarted twice.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use skapi_core::wire::Status;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-use support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_thousand_requests_over_a_hundred_queues() {
+async fn ten_thousand_requests_over_a_hundred_queues(engine: Engine) {
     let (api, stand_in) = faulty_api(0).await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/load");
     let started = Instant::now();
@@ -205,4 +202,11 @@ async fn a_full_disk_refuses_new_work_clearly_and_keeps_what_was_accepted() {
     assert!(status == 507 || status == 200, "{status}");
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+engine_tests! {
+  both: [],
+  sqlite: [
+    ten_thousand_requests_over_a_hundred_queues: 4,
+  ],
 }

@@ -1,8 +1,7 @@
 //! One conformance suite for every storage engine: SQLite always; PostgreSQL when
 //! `SKAPI_TEST_POSTGRES` names a server (the test command starts one: scripts/postgres.sh).
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use skapi_core::positions::Position;
 use skapi_core::wire::{Chunk, CsrBody, Status};
@@ -10,7 +9,6 @@ use skapi_core::{ApiError, ErrorCode, Method};
 use skapi_server::store::postgres::PgStore;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
 use skapi_server::store::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
-use support::*;
 
 fn key(name: &str) -> KeyRecord {
     KeyRecord {
@@ -263,10 +261,8 @@ async fn postgres_conforms() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_example_runs_on_postgres() {
-    let url = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = start_stand_in().await;
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { database: Some(url), ..config(dir.path()) }).await;
+    let server = start_server(Engine::Postgres).await;
     let key = skapi_server::keyring::NewKey {
         service: SERVICE.into(),
         name: "openai".into(),

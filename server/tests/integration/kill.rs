@@ -1,11 +1,9 @@
 //! The real binary killed with SIGKILL mid-queue, then started again on the same data
 //! directory: nothing lost, nothing sent twice, order kept.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use std::process::Stdio;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {

@@ -3,12 +3,10 @@
 //! new work is refused with `SHUTTING_DOWN` while polls are still answered; waiting ones stay
 //! pending and run after the restart, in order; a second signal ends the drain at once.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 fn signal(child: &Child, name: &str) {
     let status = std::process::Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();

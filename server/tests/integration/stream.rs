@@ -1,15 +1,12 @@
 //! Streamed answers (2.x `stream: true`): chunks kept as the third party writes them and read
 //! with `csr-poll {id, since}`, the secret redacted also when split across writes, failures
-//! and cancels mid-stream, `csr-finalize`. On SQLite, and on PostgreSQL with
-//! `SKAPI_TEST_BACKEND=postgres`.
+//! and cancels mid-stream, `csr-finalize`. On both engines.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
 use skapi_core::PLACEHOLDER;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn streamed(url: &str) -> Value {
     json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post", "queue": "chat-1",
@@ -57,10 +54,9 @@ fn joined(chunks: &[(u64, String)]) -> String {
     chunks.iter().map(|(_, t)| t.as_str()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn chunks_arrive_in_order_while_the_answer_is_written_and_the_secret_never_reaches_one() {
+async fn chunks_arrive_in_order_while_the_answer_is_written_and_the_secret_never_reaches_one(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let id = start(&server, &format!("{api}/sse?n=8&ms=30&split=1")).await;
     let (chunks, last, live) = read_to_end(&server, &id).await;
@@ -100,10 +96,9 @@ async fn chunks_arrive_in_order_while_the_answer_is_written_and_the_secret_never
     assert_eq!((status, other["code"].as_str()), (404, Some("NOT_EXISTS")), "{other}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_finished_stream_is_finalized_once_into_one_body() {
+async fn a_finished_stream_is_finalized_once_into_one_body(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let finalize = |id: &str, data: Option<Value>| {
         let mut body = json!({"service": SERVICE, "owner": OWNER, "id": id});
@@ -136,10 +131,9 @@ async fn a_finished_stream_is_finalized_once_into_one_body() {
     assert_eq!(refused, json!({"finalized": false, "message": "The request was not sent with stream, so its response is already stored."}));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_chunks_kept() {
+async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_chunks_kept(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
 
     let id = start(&server, &format!("{api}/sse?n=6&ms=10&fail=3")).await;
@@ -163,7 +157,7 @@ async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_ch
 
     // `--max-response-bytes` bounds a stream as it bounds a body: ended there, kept, marked.
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let small = start_server_with(dir.clone(), skapi_server::ServeConfig { max_response_bytes: 100, ..config(dir.path()) }).await;
+    let small = start_server_with(dir.clone(), skapi_server::ServeConfig { max_response_bytes: 100, ..config(engine, dir.path()) }).await;
     small.add_key("openai", &[]);
     let id = start(&small, &format!("{api}/sse?n=20&ms=5")).await;
     let (chunks, last, _) = read_to_end(&small, &id).await;
@@ -210,10 +204,9 @@ async fn push(server: &Server, id: &str, since: u64, stop_after: Option<usize>) 
     (chunks, None)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_its_seq() {
+async fn chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_its_seq(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let id = start(&server, &format!("{api}/sse?n=8&ms=60&split=1")).await;
 
@@ -244,10 +237,9 @@ async fn chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_
     assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_REQUEST")), "{refused}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_demo_chat_stand_in_streams_openai_events_through_the_server() {
+async fn the_demo_chat_stand_in_streams_openai_events_through_the_server(engine: Engine) {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { demo: true, ..config(dir.path()) }).await;
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { demo: true, ..config(engine, dir.path()) }).await;
     skapi_server::demo::ensure_keys(&server.state, &server.base).await.unwrap();
     let url = format!("{}/demo-api/v1/chat/completions", server.base);
     let body = json!({"service": "demo", "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post", "queue": "chat-1",
@@ -279,4 +271,14 @@ async fn the_demo_chat_stand_in_streams_openai_events_through_the_server() {
         .collect();
     assert!(answer.starts_with("This is the offline stand-in answering \"Tell me about sea otters\""), "{answer}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}
+
+engine_tests! {
+  both: [
+    chunks_arrive_in_order_while_the_answer_is_written_and_the_secret_never_reaches_one,
+    a_finished_stream_is_finalized_once_into_one_body,
+    a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_chunks_kept,
+    chunks_are_pushed_as_they_are_stored_and_a_dropped_reader_resumes_from_its_seq,
+    the_demo_chat_stand_in_streams_openai_events_through_the_server,
+  ],
 }

@@ -5,12 +5,10 @@
 //! Needs `SKAPI_TEST_POSTGRES` (the test command starts a PostgreSQL on loopback); without it
 //! they fail.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::Duration;
-use support::*;
 
 /// These tests each run several server processes: one at a time, so timing holds on 2 cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

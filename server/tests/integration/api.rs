@@ -1,9 +1,7 @@
 //! The HTTP API over real loopback HTTP, against a stand-in third-party API.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 fn seed_request(api: &str) -> Value {
     json!({
@@ -20,10 +18,9 @@ fn full_id_v2(method: &str, url: &str, short: &str) -> String {
     format!("[{method}]{}#{SERVICE}:{short}", url.to_lowercase())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn seed_openai_example_runs_with_the_real_secret_and_keeps_the_placeholder() {
+async fn seed_openai_example_runs_with_the_real_secret_and_keeps_the_placeholder(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
 
     let (status, accepted) = server.call("csr", "caller-a", seed_request(&api)).await;
@@ -62,10 +59,9 @@ async fn seed_openai_example_runs_with_the_real_secret_and_keeps_the_placeholder
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn get_with_the_secret_in_params() {
+async fn get_with_the_secret_in_params(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("maps", &[]);
     let url = format!("{api}/maps");
     let (status, accepted) = server
@@ -89,10 +85,9 @@ async fn get_with_the_secret_in_params() {
     assert_eq!(page["list"][0]["reqbdy"], json!({"key": "$CLIENT_SECRET", "q": "Seoul"}));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn speaks_the_1_5_8_form_with_queue_ids_and_pending_only() {
+async fn speaks_the_1_5_8_form_with_queue_ids_and_pending_only(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/slow");
     // 1.5.8: `poll` boolean, expires in seconds, service in the body of csr only.
@@ -133,10 +128,9 @@ async fn speaks_the_1_5_8_form_with_queue_ids_and_pending_only() {
     assert_eq!(page["list"], json!([]));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn validates_everything_again() {
+async fn validates_everything_again(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let cases = [
         (json!({"clientSecretName": "nope"}), 404, "NOT_EXISTS", "Client secret \"nope\" does not exist."),
@@ -186,10 +180,9 @@ async fn validates_everything_again() {
 
 /// The poll that follows a request's end is answered from the server's memory; every later
 /// one from the store. Both say the same, for answers and for failures alike.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_first_poll_after_the_end_answers_as_the_store_does() {
+async fn the_first_poll_after_the_end_answers_as_the_store_does(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     for path in ["v1/images/generations", "status/503", "leak?k=$CLIENT_SECRET"] {
         let url = format!("{api}/{path}");
@@ -213,10 +206,9 @@ async fn the_first_poll_after_the_end_answers_as_the_store_does() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn failures_keep_status_and_body_and_never_the_secret() {
+async fn failures_keep_status_and_body_and_never_the_secret(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
 
     let mut body = seed_request(&api);
@@ -252,10 +244,9 @@ async fn failures_keep_status_and_body_and_never_the_secret() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn form_urlencoded_bodies_follow_the_content_type() {
+async fn form_urlencoded_bodies_follow_the_content_type(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let mut body = seed_request(&api);
     body["url"] = json!(format!("{api}/form"));
@@ -271,10 +262,9 @@ async fn form_urlencoded_bodies_follow_the_content_type() {
     assert!(pairs.contains(&("n".into(), "2".into())), "{sent}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_caller_reads_another_callers_records() {
+async fn no_caller_reads_another_callers_records(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/v1/images/generations");
     let (_, accepted) = server.call("csr", "caller-a", seed_request(&api)).await;
@@ -290,10 +280,9 @@ async fn no_caller_reads_another_callers_records() {
     assert_eq!(page["list"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn secrets_only_go_to_their_destinations_and_not_to_private_addresses() {
+async fn secrets_only_go_to_their_destinations_and_not_to_private_addresses(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&format!("{api}/v1")]);
     let mut body = seed_request(&api);
     body["url"] = json!(format!("{api}/v10/steal"));
@@ -305,7 +294,7 @@ async fn secrets_only_go_to_their_destinations_and_not_to_private_addresses() {
 
     // Without --allow-private-upstreams, loopback is refused at send time.
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let strict = start_server_with(dir.clone(), skapi_server::ServeConfig { allow_private_upstreams: false, ..config(dir.path()) }).await;
+    let strict = start_server_with(dir.clone(), skapi_server::ServeConfig { allow_private_upstreams: false, ..config(engine, dir.path()) }).await;
     strict.add_key("openai", &[]);
     let (_, accepted) = strict.call("csr", "caller-a", seed_request(&api)).await;
     let full = full_id_v2("POST", &format!("{api}/v1/images/generations"), accepted["id"].as_str().unwrap());
@@ -319,9 +308,8 @@ async fn secrets_only_go_to_their_destinations_and_not_to_private_addresses() {
     assert!(stand_in.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn service_check_and_cors_preflight() {
-    let server = start_server().await;
+async fn service_check_and_cors_preflight(engine: Engine) {
+    let server = start_server(engine).await;
     let response = server.http.get(format!("{}/service?service=s1&owner=o&refresh=false", server.base)).send().await.unwrap();
     let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(answer["service"], "s1");
@@ -340,4 +328,19 @@ async fn service_check_and_cors_preflight() {
     for h in ["content-meta", "authorization", "x-access-token"] {
         assert!(allowed.contains(h), "{allowed}");
     }
+}
+
+engine_tests! {
+  both: [
+    seed_openai_example_runs_with_the_real_secret_and_keeps_the_placeholder,
+    get_with_the_secret_in_params,
+    speaks_the_1_5_8_form_with_queue_ids_and_pending_only,
+    validates_everything_again,
+    the_first_poll_after_the_end_answers_as_the_store_does,
+    failures_keep_status_and_body_and_never_the_secret,
+    form_urlencoded_bodies_follow_the_content_type,
+    no_caller_reads_another_callers_records,
+    secrets_only_go_to_their_destinations_and_not_to_private_addresses,
+    service_check_and_cors_preflight,
+  ],
 }

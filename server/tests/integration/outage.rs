@@ -2,69 +2,18 @@
 //! SQLite's file locked by another process): calls answer 503 `STORAGE_UNAVAILABLE` with
 //! `Retry-After` at once (no hang), readiness and the service check say so, and once the
 //! database is back the server accepts again on its own; what was accepted is kept, and a
-//! request that ran through the outage is recorded as it ended. Stops and starts the test
-//! command's PostgreSQL (`SKAPI_TEST_POSTGRES`).
+//! request that ran through the outage is recorded as it ended. The PostgreSQL stopped and started
+//! is the test's own (`PrivatePostgres`): the other tests' database stays up.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::*;
 
-/// The test PostgreSQL of `scripts/postgres.sh`: its data directory, port and `pg_ctl`.
-struct Postgres {
-    dir: String,
-    port: String,
-    pg_ctl: String,
-}
-
-impl Postgres {
-    fn find() -> Postgres {
-        let url = std::env::var("SKAPI_TEST_POSTGRES").expect("SKAPI_TEST_POSTGRES (scripts/test.sh sets it)");
-        let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().to_owned();
-        let pg_ctl = std::fs::read_dir("/usr/lib/postgresql")
-            .unwrap()
-            .map(|e| e.unwrap().path().join("bin/pg_ctl"))
-            .filter(|p| p.exists())
-            .max()
-            .expect("Debian's PostgreSQL (scripts/postgres.sh installs it)");
-        let dir = std::env::var("SKAPI_PG_DIR").unwrap_or_else(|_| "/tmp/skapi-pg".into());
-        Postgres { dir, port, pg_ctl: pg_ctl.display().to_string() }
-    }
-
-    /// `pg_ctl …` as the `postgres` user (it refuses root); whether it succeeded.
-    fn try_ctl(&self, args: &str) -> bool {
-        let command = format!("{} -D '{}' -w {args}", self.pg_ctl, self.dir);
-        std::process::Command::new("su")
-            .args(["postgres", "-c", &command])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn ctl(&self, args: &str) {
-        assert!(self.try_ctl(args), "pg_ctl {args}");
-    }
-
-    fn stop(&self, mode: &str) {
-        self.ctl(&format!("stop -m {mode}"));
-    }
-
-    fn start(&self) {
-        self.ctl(&format!("-l '{}/log' -o \"-p {} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on\" start", self.dir, self.port));
-    }
-}
-
-/// Held by a test while it stops and starts the shared PostgreSQL (tests of one binary run at
-/// once).
-static OWNS_POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A server process on a fresh database of the test PostgreSQL (60 s leases), with the `openai`
-/// key, and a stand-in API.
+/// A server process on a PostgreSQL of this test's own (60 s leases), with the `openai` key, and
+/// a stand-in API.
 struct OnPostgres {
-    postgres: Postgres,
+    postgres: PrivatePostgres,
     api: String,
     stand_in: StandIn,
     _dir: tempfile::TempDir,
@@ -74,8 +23,9 @@ struct OnPostgres {
 
 impl OnPostgres {
     async fn start() -> OnPostgres {
-        let postgres = Postgres::find();
-        let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
+        let postgres = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+        let url = postgres.url();
+        let database = tokio::task::spawn_blocking(move || fresh_database_on(&url)).await.unwrap();
         let (api, stand_in) = start_stand_in().await;
         let dir = tempfile::tempdir().unwrap();
         let envs = [("SKAPI_DATABASE", database.as_str()), ("SKAPI_LEASE_MS", "60000")];
@@ -85,20 +35,8 @@ impl OnPostgres {
     }
 }
 
-/// Starts the database again whatever happens to the test (the other tests need it).
-struct Restart<'a>(&'a Postgres);
-
-impl Drop for Restart<'_> {
-    fn drop(&mut self) {
-        if !self.0.try_ctl("status") {
-            self.0.start();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
-    let _owner = OWNS_POSTGRES.lock().await;
     let OnPostgres { postgres, api, stand_in, _dir, mut server, client } = OnPostgres::start().await;
     let quick = client.submit("a", tagged(&format!("{api}/echo"), "before")).await;
     assert_eq!(client.poll_until_done("a", &quick).await.0, 200);
@@ -107,7 +45,6 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     for mode in ["fast", "immediate"] {
-        let _restart = Restart(&postgres);
         // A request that is still running when the database goes away.
         let through = client.submit("a", tagged(&format!("{api}/slow?ms=2500&q={mode}"), &format!("through-{mode}"))).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -123,7 +60,7 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
         assert_eq!(check["active"], false, "{mode}: the service check claims no health it does not have");
 
         tokio::time::sleep(Duration::from_millis(2500)).await; // the running call ends while the database is away
-        postgres.start();
+        postgres.start_again();
         let id = accepted_within_10_s(&client, &api, &format!("after-{mode}")).await;
         assert_eq!(client.poll_until_done("a", &id).await.0, 200, "{mode}: new work runs");
         let (status, answer) = client.poll_until_done("a", &through).await;
@@ -146,7 +83,6 @@ async fn postgres_going_away_answers_503_and_the_server_comes_back_by_itself() {
 /// in order, too; none is sent twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_load_nothing_accepted_is_lost_or_sent_twice_across_postgres_restarts() {
-    let _owner = OWNS_POSTGRES.lock().await;
     let OnPostgres { postgres, api, stand_in, _dir, mut server, client } = OnPostgres::start().await;
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -184,10 +120,9 @@ async fn under_load_nothing_accepted_is_lost_or_sent_twice_across_postgres_resta
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     for mode in ["fast", "immediate"] {
-        let _restart = Restart(&postgres);
         postgres.stop(mode);
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        postgres.start();
+        postgres.start_again();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

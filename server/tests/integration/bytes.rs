@@ -1,20 +1,17 @@
 //! Answers as bytes: a third party's answer that is not text (audio, images, anything not
 //! UTF-8) is kept exactly, as `{body_b64, body_content_type}`, in polls and history alike.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
 use skapi_core::encoding::base64_decode;
-use support::*;
 
 fn decoded(body: &Value) -> Vec<u8> {
     base64_decode(body["body_b64"].as_str().unwrap_or_else(|| panic!("no body_b64: {body}"))).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bytes_come_back_exactly_with_their_content_type() {
+async fn bytes_come_back_exactly_with_their_content_type(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     for (kind, expected_type) in [("audio/mpeg", "audio/mpeg"), ("image/png", "image/png")] {
         let url = format!("{api}/bytes?n=3&type={}", kind.replace('/', "%2F"));
@@ -43,11 +40,10 @@ async fn bytes_come_back_exactly_with_their_content_type() {
     assert_eq!(decoded(&page["list"][0]["rslv"]["body"]), every_byte(1), "{page}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bytes_over_the_limit_are_cut_there_and_marked() {
+async fn bytes_over_the_limit_are_cut_there_and_marked(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { max_response_bytes: 100, ..config(dir.path()) }).await;
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { max_response_bytes: 100, ..config(engine, dir.path()) }).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/bytes?n=2&type=audio%2Fmpeg");
     let id = server.submit("caller-a", tagged(&url, "big")).await;
@@ -61,10 +57,9 @@ async fn bytes_over_the_limit_are_cut_there_and_marked() {
     assert_eq!(decoded(&page["list"][0]["rslv"]["truncated"]), every_byte(1)[..99], "marked truncated: {page}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn patch_sends_its_body_and_head_its_query_keeping_the_status() {
+async fn patch_sends_its_body_and_head_its_query_keeping_the_status(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let mut patch = tagged(&format!("{api}/things/1"), "patched");
     patch["method"] = json!("patch");
@@ -92,10 +87,9 @@ async fn patch_sends_its_body_and_head_its_query_keeping_the_status() {
     assert_eq!(page["list"][0]["rslv"]["status_code"], 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_caller_that_asks_for_bytes_gets_text_answers_as_bytes_redacted() {
+async fn a_caller_that_asks_for_bytes_gets_text_answers_as_bytes_redacted(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let mut ask = tagged(&format!("{api}/things/3"), "as-bytes");
     ask["responseType"] = json!("arrayBuffer");
@@ -127,11 +121,10 @@ async fn a_caller_that_asks_for_bytes_gets_text_answers_as_bytes_redacted() {
     assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{refused}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_raw_body_goes_out_byte_for_byte_and_history_keeps_only_its_type_and_size() {
+async fn a_raw_body_goes_out_byte_for_byte_and_history_keeps_only_its_type_and_size(engine: Engine) {
     use base64::Engine;
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let body_b64 = base64::engine::general_purpose::STANDARD.encode(every_byte(2));
     let raw = json!({"clientSecretName": "openai", "url": format!("{api}/upload/1"), "method": "put",
@@ -188,10 +181,9 @@ async fn parts_seen(seen: &Seen) -> Vec<(String, Option<String>, Option<String>,
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn files_go_out_as_multipart_with_their_names_types_and_exact_bytes() {
+async fn files_go_out_as_multipart_with_their_names_types_and_exact_bytes(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[]);
     let url = format!("{api}/v1/audio/transcriptions");
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post",
@@ -246,11 +238,10 @@ async fn files_go_out_as_multipart_with_their_names_types_and_exact_bytes() {
     assert_eq!(parts_seen(&seen).await, vec![("file".into(), Some("x.bin".into()), Some("application/octet-stream".into()), every_byte(1))]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn files_without_multipart_or_over_the_limit_are_refused_before_anything_is_sent() {
+async fn files_without_multipart_or_over_the_limit_are_refused_before_anything_is_sent(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { max_request_bytes: 4096, ..config(dir.path()) }).await;
+    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { max_request_bytes: 4096, ..config(engine, dir.path()) }).await;
     server.add_key("openai", &[]);
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/v1/files"), "method": "post",
         "headers": {"Content-Type": "application/json", "Authorization": "$CLIENT_SECRET"}, "data": {"purpose": "x", "doc": {"skapi:file": 0}}});
@@ -281,4 +272,16 @@ async fn files_without_multipart_or_over_the_limit_are_refused_before_anything_i
     let (status, refused) = submit_multipart(&server, &json!("no body"), &one).await;
     assert_eq!((status, refused["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{refused}");
     assert!(stand_in.seen().is_empty(), "nothing was sent");
+}
+
+engine_tests! {
+  both: [
+    bytes_come_back_exactly_with_their_content_type,
+    bytes_over_the_limit_are_cut_there_and_marked,
+    patch_sends_its_body_and_head_its_query_keeping_the_status,
+    a_caller_that_asks_for_bytes_gets_text_answers_as_bytes_redacted,
+    a_raw_body_goes_out_byte_for_byte_and_history_keeps_only_its_type_and_size,
+    files_go_out_as_multipart_with_their_names_types_and_exact_bytes,
+    files_without_multipart_or_over_the_limit_are_refused_before_anything_is_sent,
+  ],
 }

@@ -2,11 +2,9 @@
 //! (JSON logs too), Prometheus metrics behind the admin token or on their own address, health
 //! and readiness — and no secret, caller identifier, url path or query in any of them.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::*;
 
 const PUBLIC_ID: &str = "pid-known-to-the-test-7f3a";
 

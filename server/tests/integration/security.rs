@@ -1,12 +1,10 @@
 //! The attacks a secret proxy meets, each attempted against a running server: every one is
 //! refused, and the secret's bytes appear in no answer, no database file and no log line.
 
-#[path = "security/abuse.rs"]
 mod abuse;
-#[path = "security/leaks.rs"]
 mod leaks;
-mod support;
 
+use crate::support::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use skapi_server::auth::AuthConfig;
@@ -14,7 +12,6 @@ use skapi_server::ServeConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 
 const HS_SECRET: &str = "test-hs256-secret-of-at-least-32-bytes!";
 const ISSUER: &str = "https://issuer.test";
@@ -52,9 +49,9 @@ fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn server_with(adjust: impl FnOnce(&mut ServeConfig)) -> Server {
+async fn server_with(engine: Engine, adjust: impl FnOnce(&mut ServeConfig)) -> Server {
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = config(dir.path());
+    let mut config = config(engine, dir.path());
     adjust(&mut config);
     start_server_with(dir, config).await
 }
@@ -103,10 +100,9 @@ async fn add_locked(server: &Server) {
     server.state.keyring.add(key, false).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn locked_keys_need_a_verified_user_and_records_belong_to_them() {
+async fn locked_keys_need_a_verified_user_and_records_belong_to_them(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(hs_auth).await;
+    let server = server_with(engine, hs_auth).await;
     add_locked(&server).await;
 
     let (status, answer) = server.call("csr", "anon", locked_request(&api)).await;
@@ -160,12 +156,12 @@ async fn locked_keys_need_a_verified_user_and_records_belong_to_them() {
     assert_eq!(status, 404, "nor can an anonymous caller");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion() {
+async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server =
-        server_with(|c| c.auth = AuthConfig { jwks_file: Some(fixture("test-jwks.json")), audience: Some(AUDIENCE.into()), ..Default::default() })
-            .await;
+    let server = server_with(engine, |c| {
+        c.auth = AuthConfig { jwks_file: Some(fixture("test-jwks.json")), audience: Some(AUDIENCE.into()), ..Default::default() }
+    })
+    .await;
     add_locked(&server).await;
     for token in
         [signed(Algorithm::RS256, "test-rsa", "test-rsa.pem", &claims("carol")), signed(Algorithm::ES256, "test-ec", "test-ec.pem", &claims("carol"))]
@@ -195,11 +191,10 @@ async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn exfiltration_urls_and_look_alike_hosts_are_refused() {
+async fn exfiltration_urls_and_look_alike_hosts_are_refused(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
     let (evil, evil_stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&format!("{api}/v1")]);
     let host_port = api.trim_start_matches("http://");
     let port = host_port.rsplit(':').next().unwrap();
@@ -230,11 +225,10 @@ async fn exfiltration_urls_and_look_alike_hosts_are_refused() {
     assert!(stand_in.seen().is_empty() && evil_stand_in.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn redirects_are_not_followed() {
+async fn redirects_are_not_followed(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
     let (evil, evil_stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&api]);
     let url = format!("{api}/redirect?to={evil}/steal");
     let id = server
@@ -245,10 +239,9 @@ async fn redirects_are_not_followed() {
     assert!(evil_stand_in.seen().is_empty(), "the redirect target got nothing");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn private_loopback_and_metadata_addresses_are_refused() {
+async fn private_loopback_and_metadata_addresses_are_refused(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(|c| c.allow_private_upstreams = false).await;
+    let server = server_with(engine, |c| c.allow_private_upstreams = false).await;
     server.add_key("openai", &[]);
     let port = api.rsplit(':').next().unwrap();
     for url in [
@@ -270,11 +263,10 @@ async fn private_loopback_and_metadata_addresses_are_refused() {
     assert!(stand_in.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn placeholder_positions_rate_limits_sizes_and_cors() {
+async fn placeholder_positions_rate_limits_sizes_and_cors(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
     // Behind a proxy, so that callers come from addresses of their own.
-    let server = server_with(|c| {
+    let server = server_with(engine, |c| {
         c.max_request_bytes = 4096;
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
@@ -346,9 +338,8 @@ async fn placeholder_positions_rate_limits_sizes_and_cors() {
     let _ = stand_in;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_admin_api_needs_its_token_and_never_shows_a_value() {
-    let server = server_with(|c| c.admin_token = "admin-token-for-tests".into()).await;
+async fn the_admin_api_needs_its_token_and_never_shows_a_value(engine: Engine) {
+    let server = server_with(engine, |c| c.admin_token = "admin-token-for-tests".into()).await;
     let admin = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
         let mut request = server.http.request(method, format!("{}/admin{path}", server.base)).bearer_auth(token);
         if let Some(body) = body {
@@ -524,10 +515,9 @@ fn leaks_secret(text: &str) -> Option<String> {
     None
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn redaction_decodes_escapes_percent_hex_and_base64_at_any_alignment() {
+async fn redaction_decodes_escapes_percent_hex_and_base64_at_any_alignment(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&api]);
     for query in ["", "?as=text"] {
         let id = server
@@ -552,15 +542,14 @@ async fn redaction_decodes_escapes_percent_hex_and_base64_at_any_alignment() {
         assert!(leaks_secret(&history.to_string()).is_none(), "{history}");
     }
     // The test's own reader finds the secret in the raw answer (so it can fail).
-    assert!(leaks_secret(&support::echo_encodings(false)).is_some());
-    assert!(leaks_secret(&support::echo_encodings(true)).is_some());
+    assert!(leaks_secret(&crate::support::echo_encodings(false)).is_some());
+    assert!(leaks_secret(&crate::support::echo_encodings(true)).is_some());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_truncated_answer_never_ends_with_a_piece_of_the_secret() {
+async fn a_truncated_answer_never_ends_with_a_piece_of_the_secret(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
     let limit = 200;
-    let server = server_with(|c| c.max_response_bytes = limit).await;
+    let server = server_with(engine, |c| c.max_response_bytes = limit).await;
     server.add_key("openai", &[&api]);
     for n in (limit - SECRET.len() - 4)..=(limit + 2) {
         let id = server
@@ -584,10 +573,9 @@ async fn a_truncated_answer_never_ends_with_a_piece_of_the_secret() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn connection_headers_are_refused_by_name() {
+async fn connection_headers_are_refused_by_name(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&api]);
     for header in ["Host", "content-length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization"] {
         let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/echo"), "method": "post",
@@ -599,10 +587,9 @@ async fn connection_headers_are_refused_by_name() {
     assert!(stand_in.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn encoded_traversal_and_wildcards_in_destinations() {
+async fn encoded_traversal_and_wildcards_in_destinations(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&format!("{api}/allowed"), "http://*.example.test/v1"]);
     let csr = |url: String| {
         json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": url, "method": "post",
@@ -622,10 +609,9 @@ async fn encoded_traversal_and_wildcards_in_destinations() {
     assert!(stand_in.seen().iter().all(|s| s.path == "/allowed/x"), "only the allowed call arrived");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_key_without_destinations_is_sent_nowhere() {
+async fn a_key_without_destinations_is_sent_nowhere(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     let key = |destinations| skapi_server::keyring::NewKey {
         service: SERVICE.into(),
         name: "openai".into(),
@@ -657,10 +643,9 @@ async fn a_key_without_destinations_is_sent_nowhere() {
     assert!(stand_in.seen().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn expires_past_its_maximum_is_refused() {
+async fn expires_past_its_maximum_is_refused(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&api]);
     for expires in [json!(1e308), json!(1e20), json!(30 * 24 * 3600 + 1)] {
         let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/x"), "method": "get",
@@ -670,8 +655,7 @@ async fn expires_past_its_maximum_is_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn per_caller_limits_count_anonymous_callers_by_address_too() {
+async fn per_caller_limits_count_anonymous_callers_by_address_too(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
     let limited = async |server: &Server| {
         let key = skapi_server::keyring::NewKey {
@@ -684,7 +668,7 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
         };
         server.state.keyring.add(key, false).await.unwrap();
     };
-    let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()]).await;
+    let server = server_with(engine, |c| c.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()]).await;
     limited(&server).await;
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "openai", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
     // A fresh public identifier for every call (2.0) gains nothing.
@@ -695,7 +679,7 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
 
     // Nor does a fresh user agent for every 1.5.8 call, from a server whose window is fresh.
-    let server = server_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let server = server_with(engine, |c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     limited(&server).await;
     let mut v1 = body.clone();
     v1.as_object_mut().unwrap().remove("service");
@@ -719,10 +703,9 @@ async fn per_caller_limits_count_anonymous_callers_by_address_too() {
     assert_eq!(send("agent-x".into(), Some("203.0.113.2")).await, 200, "another client behind the same proxy counts apart");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tokens_not_valid_yet_or_with_critical_extensions_are_refused() {
+async fn tokens_not_valid_yet_or_with_critical_extensions_are_refused(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(hs_auth).await;
+    let server = server_with(engine, hs_auth).await;
     add_locked(&server).await;
     let mut future = claims("alice");
     future["nbf"] = json!(now_s() + 600);
@@ -742,10 +725,9 @@ async fn tokens_not_valid_yet_or_with_critical_extensions_are_refused() {
     let _ = stand_in;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_admin_api_reports_each_keys_last_hour() {
+async fn the_admin_api_reports_each_keys_last_hour(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = server_with(|c| c.admin_token = "admin-token-for-usage".into()).await;
+    let server = server_with(engine, |c| c.admin_token = "admin-token-for-usage".into()).await;
     server.add_key("openai", &[&api]);
     let id = server
         .submit("a", json!({"clientSecretName": "openai", "url": format!("{api}/status/502"), "method": "get", "params": {"k": "$CLIENT_SECRET"}}))
@@ -771,10 +753,9 @@ async fn the_admin_api_reports_each_keys_last_hour() {
     assert!(key["last_used"].as_u64().is_some_and(|t| t + 60_000 > skapi_server::clock::now_ms()));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_large_answer_is_redacted_as_well() {
+async fn a_large_answer_is_redacted_as_well(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("openai", &[&api]);
     let n = 600_000;
     let id = server
@@ -801,10 +782,9 @@ fn cli(server: &Server, args: &[&str]) {
 /// The server may keep a key in memory between requests; a change the CLI makes (another
 /// process, unseen by the server) still holds from the very next request — locking, a
 /// destination taken away, removal — and lifting a refusal holds as soon, too.
-#[tokio::test(flavor = "multi_thread")]
-async fn key_changes_from_the_cli_hold_from_the_next_request() {
+async fn key_changes_from_the_cli_hold_from_the_next_request(engine: Engine) {
     let (url, stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("k", &[&url]);
     let request = || json!({"clientSecretName": "k", "url": format!("{url}/x"), "method": "post", "data": {"k": "$CLIENT_SECRET"}});
     let send = |body: Value| {
@@ -853,4 +833,27 @@ async fn key_changes_from_the_cli_hold_from_the_next_request() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stand_in.seen().len(), sent + 2, "only the requests the key allowed were sent");
+}
+
+engine_tests! {
+  both: [
+    locked_keys_need_a_verified_user_and_records_belong_to_them,
+    jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion,
+    exfiltration_urls_and_look_alike_hosts_are_refused,
+    redirects_are_not_followed,
+    private_loopback_and_metadata_addresses_are_refused,
+    placeholder_positions_rate_limits_sizes_and_cors,
+    the_admin_api_needs_its_token_and_never_shows_a_value,
+    redaction_decodes_escapes_percent_hex_and_base64_at_any_alignment,
+    a_truncated_answer_never_ends_with_a_piece_of_the_secret,
+    connection_headers_are_refused_by_name,
+    encoded_traversal_and_wildcards_in_destinations,
+    a_key_without_destinations_is_sent_nowhere,
+    expires_past_its_maximum_is_refused,
+    per_caller_limits_count_anonymous_callers_by_address_too,
+    tokens_not_valid_yet_or_with_critical_extensions_are_refused,
+    the_admin_api_reports_each_keys_last_hour,
+    a_large_answer_is_redacted_as_well,
+    key_changes_from_the_cli_hold_from_the_next_request,
+  ],
 }

@@ -3,9 +3,8 @@
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn metric_labels_name_configured_hosts_only() {
-    let server = server_with(|c| c.admin_token = "admin-token-for-tests".into()).await;
+async fn metric_labels_name_configured_hosts_only(engine: Engine) {
+    let server = server_with(engine, |c| c.admin_token = "admin-token-for-tests".into()).await;
     server.add_key("anywhere", &[]);
     // Hosts of the caller's choosing (loopback, so nothing leaves the machine; nothing listens).
     for i in 0..20 {
@@ -21,8 +20,8 @@ async fn metric_labels_name_configured_hosts_only() {
 }
 
 /// A server whose connection limits are small enough for a test to reach.
-async fn tight_server() -> Server {
-    server_with(|c| {
+async fn tight_server(engine: Engine) -> Server {
+    server_with(engine, |c| {
         c.http = skapi_server::http::Limits {
             header_timeout: Duration::from_millis(800),
             body_timeout: Duration::from_millis(800),
@@ -50,9 +49,8 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> D
     started.elapsed()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn slow_and_half_open_connections_are_closed_and_health_answers_through_a_flood() {
-    let server = tight_server().await;
+async fn slow_and_half_open_connections_are_closed_and_health_answers_through_a_flood(engine: Engine) {
+    let server = tight_server(engine).await;
     // Headers that never end, a body that never comes, and nothing at all.
     let mut slow_head = stalled(&server.base, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
     let mut slow_body =
@@ -75,10 +73,9 @@ async fn slow_and_half_open_connections_are_closed_and_health_answers_through_a_
     drop(flood);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn one_caller_flooding_slow_requests_leaves_room_for_the_others() {
+async fn one_caller_flooding_slow_requests_leaves_room_for_the_others(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(|c| {
+    let server = server_with(engine, |c| {
         c.concurrency = 8;
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
@@ -125,10 +122,9 @@ async fn start_stream(server: &Server, url: &str, queue: &str) -> String {
     server.submit("reader", body).await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn idle_push_readers_cost_little_and_wake_for_their_own_stream() {
+async fn idle_push_readers_cost_little_and_wake_for_their_own_stream(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("k", &[]);
     // A stream that takes a while holds the queue; the next one waits, pending, with readers.
     let url = format!("{api}/sse?n=3&ms=700");
@@ -163,10 +159,9 @@ async fn idle_push_readers_cost_little_and_wake_for_their_own_stream() {
     assert_eq!(server.state.engine.watched_streams(), 0, "readers gone, nothing left watched");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stream_written_a_byte_at_a_time_is_stored_in_fewer_chunks() {
+async fn a_stream_written_a_byte_at_a_time_is_stored_in_fewer_chunks(engine: Engine) {
     let api = super::leaks::start_hostile().await;
-    let server = start_server().await;
+    let server = start_server(engine).await;
     server.add_key("k", &[]);
     let url = format!("{api}/bytewise");
     let started = std::time::Instant::now();
@@ -178,4 +173,14 @@ async fn a_stream_written_a_byte_at_a_time_is_stored_in_fewer_chunks() {
     // slow this machine made the writes), where one a write would be 1,000.
     let took = started.elapsed().as_secs_f64() * 1000.0;
     assert!(chunks as f64 <= took / 3.0 * 1.2 + 20.0, "{chunks} chunks for 1,000 one-byte writes in {took:.0} ms");
+}
+
+engine_tests! {
+  both: [
+    slow_and_half_open_connections_are_closed_and_health_answers_through_a_flood,
+    metric_labels_name_configured_hosts_only,
+    one_caller_flooding_slow_requests_leaves_room_for_the_others,
+    idle_push_readers_cost_little_and_wake_for_their_own_stream,
+    a_stream_written_a_byte_at_a_time_is_stored_in_fewer_chunks,
+  ],
 }
