@@ -124,7 +124,8 @@ async fn stop_signal() {
 /// The deploy path: on the first signal, take no new work (`csr` answers `SHUTTING_DOWN`, polls
 /// go on) and let running requests finish for up to `grace`; then, or at a second signal, end
 /// what still runs `INTERRUPTED`. Pending requests stay pending for the next start (or, on a
-/// shared database, for the other instances). Resolves when the HTTP server may close.
+/// shared database, for the other instances); last, the upkeep loops stop. Resolves when the
+/// HTTP server may close.
 async fn drain(engine: std::sync::Arc<engine::Engine>, grace: std::time::Duration) {
     stop_signal().await;
     engine.drain();
@@ -134,4 +135,5 @@ async fn drain(engine: std::sync::Arc<engine::Engine>, grace: std::time::Duratio
         _ = tokio::time::sleep(grace) => engine.interrupt_running("the shutdown grace ended").await,
         _ = stop_signal() => engine.interrupt_running("a second stop signal").await,
     }
+    engine.stop_upkeep().await;
 }

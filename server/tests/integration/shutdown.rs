@@ -119,3 +119,17 @@ async fn a_second_signal_or_the_grace_ending_interrupts_what_still_runs_and_noth
         server.wait().unwrap();
     }
 }
+
+/// In process: with nothing running, a drain ends at once, and the upkeep loops (leases,
+/// purging) stop when told rather than holding the stop up.
+async fn an_idle_engine_drains_and_its_upkeep_stops_at_once(engine: Engine) {
+    let server = start_server(engine).await;
+    let engine = &server.state.engine;
+    engine.drain();
+    tokio::time::timeout(Duration::from_secs(2), engine.drained()).await.expect("an idle engine drains at once");
+    tokio::time::timeout(Duration::from_secs(2), engine.stop_upkeep()).await.expect("the upkeep loops stop when told");
+}
+
+engine_tests! {
+  both: [an_idle_engine_drains_and_its_upkeep_stops_at_once],
+}
