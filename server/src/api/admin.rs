@@ -1,11 +1,10 @@
 //! The admin HTTP API (the dashboard's, and any operator script's): keys and service CORS
 //! rules, behind the admin token (`Authorization: Bearer <token>`, compared in constant time).
 
-use super::{parse_body, Failure};
+use super::body::Wire;
+use super::Failure;
 use crate::keyring::{KeyEdit, KeyInfo, NewKey};
-use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use crate::state::AppState;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -50,17 +49,15 @@ async fn list_keys(State(state): State<AppState>, Query(q): Query<ListQuery>) ->
     Ok(Json(state.keyring.list(q.service.as_deref()).await?))
 }
 
-async fn add_key(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<(StatusCode, Json<KeyInfo>), Failure> {
-    let key: NewKey = parse_body(body)?;
+async fn add_key(State(state): State<AppState>, Wire(key): Wire<NewKey>) -> Result<(StatusCode, Json<KeyInfo>), Failure> {
     Ok((StatusCode::CREATED, Json(state.keyring.add(key, false).await?)))
 }
 
 async fn edit_key(
     State(state): State<AppState>,
     Path((service, name)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    Wire(edit): Wire<KeyEdit>,
 ) -> Result<Json<KeyInfo>, Failure> {
-    let edit: KeyEdit = parse_body(body)?;
     Ok(Json(state.keyring.edit(&service, &name, edit).await?))
 }
 
@@ -80,9 +77,8 @@ async fn get_service(State(state): State<AppState>, Path(service): Path<String>)
 async fn put_service(
     State(state): State<AppState>,
     Path(service): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    Wire(rules): Wire<ServiceOrigins>,
 ) -> Result<Json<ServiceOrigins>, Failure> {
-    let rules: ServiceOrigins = parse_body(body)?;
     let origins = rules.cors_origins.map(|list| list.iter().map(|o| normalize_origin(o)).collect::<Result<Vec<_>, _>>()).transpose()?;
     state.db.call(|store| store.set_service_origins(&service, origins.as_deref(), crate::clock::now_ms())).await?;
     Ok(Json(ServiceOrigins { service, cors_origins: origins }))

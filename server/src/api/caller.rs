@@ -9,7 +9,7 @@ use skapi_core::wire::ContentMeta;
 use std::net::{IpAddr, SocketAddr};
 
 use super::Failure;
-use crate::AppState;
+use crate::state::AppState;
 use skapi_core::ErrorCode;
 
 /// Longest public identifier accepted (the SDK sends 32 hex digits).

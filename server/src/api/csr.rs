@@ -1,21 +1,17 @@
 //! `csr`: accept a client-secret request, write it durably, start it, answer `pending`.
 
-use super::{parse_body, Caller, Failure};
+use super::body::CsrInput;
+use super::{Caller, Failure};
 use crate::clock::now_ms;
 use crate::engine::Ready;
 use crate::shares::ShareNames;
+use crate::state::AppState;
 use crate::store::{KeyRecord, NewRecord, Record};
-use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::HeaderMap;
 use axum::Json;
 use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::OsRng;
-use skapi_core::upload::{self, Upload};
-use skapi_core::wire::{CsrBody, Status, StatusEnvelope};
+use skapi_core::wire::{Status, StatusEnvelope};
 use skapi_core::{id, ApiError, ErrorCode, Request, PLACEHOLDER};
 
 /// Random alphanumerics that make short ids unguessable.
@@ -40,28 +36,6 @@ fn check_headers(request: &Request) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// A multipart `csr` (the SDK's form for files): the body as JSON in the first part, named
-/// `request`, then each file `data` places, in order, with its name and type.
-async fn read_multipart(content_type: &str, body: Bytes) -> Result<(CsrBody, Vec<Upload>), Failure> {
-    let invalid = |e: multer::Error| Failure::invalid_parameter(format!("The multipart body is not valid: {e}."));
-    let mut parts = crate::multipart::parts(content_type, body).map_err(invalid)?;
-    let first = parts.next_field().await.map_err(invalid)?;
-    let Some(first) = first.filter(|f| f.name() == Some("request")) else {
-        return Err(Failure::invalid_parameter("A multipart request starts with its JSON body, in a part named \"request\"."));
-    };
-    let body: CsrBody = parse_body(Ok(first.bytes().await.map_err(invalid)?))?;
-    if body.files.is_some() {
-        return Err(Failure::invalid_parameter("Files come as parts of a multipart request, or in \"files\": not both."));
-    }
-    let mut files = Vec::new();
-    while let Some(part) = parts.next_field().await.map_err(invalid)? {
-        let filename = part.file_name().unwrap_or("blob").to_owned();
-        let content_type = part.content_type().map_or_else(|| "application/octet-stream".to_owned(), ToString::to_string);
-        files.push(Upload { filename, content_type, bytes: part.bytes().await.map_err(invalid)?.to_vec() });
-    }
-    Ok((body, files))
 }
 
 /// Whether `key` (as found, or `None`) lets `caller` send `request`: it exists, is open to
@@ -99,22 +73,10 @@ async fn admit(state: &AppState, caller: &Caller, service: &str, request: &Reque
     Ok(key)
 }
 
-pub async fn csr(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<StatusEnvelope>, Failure> {
+pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body, files }: CsrInput) -> Result<Json<StatusEnvelope>, Failure> {
     if state.engine.draining() {
         return Err(Failure::new(ErrorCode::ShuttingDown, "The server is restarting: it takes no new requests; retry shortly.").retry_after(5));
     }
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (body, files) = if upload::is_multipart(content_type) {
-        let (body, files) = read_multipart(content_type, body?).await?;
-        (body, Some(files))
-    } else {
-        (parse_body(body)?, None)
-    };
     let service = caller.service(&state, body.service.as_deref()).await?;
     let owner = body.owner.clone().filter(|o| !o.is_empty()).unwrap_or_else(|| caller.meta.owner.clone());
     let request = match files {

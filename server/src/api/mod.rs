@@ -1,6 +1,7 @@
 //! The HTTP API (docs/protocol.md): thin handlers over the engine and the store.
 
 mod admin;
+mod body;
 mod caller;
 mod cancel;
 mod csr;
@@ -13,7 +14,7 @@ pub use admin::normalize_origin;
 pub use caller::Caller;
 pub use failure::Failure;
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -173,9 +174,4 @@ async fn service(State(state): State<AppState>, Query(q): Query<ServiceQuery>) -
     // Active only while the store answers (an SDK still boots: its calls then wait out 503s).
     let active = serving(&state).await.is_ok();
     Ok(Json(ServiceCheck { service, owner: q.owner.unwrap_or_default(), active }))
-}
-
-/// Reads a JSON body, with a clear error when it is not JSON of the right shape.
-fn parse_body<T: serde::de::DeserializeOwned>(body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Result<T, Failure> {
-    serde_json::from_slice(&body?).map_err(|e| Failure::invalid_parameter(format!("The request body is not valid: {e}.")))
 }

@@ -1,12 +1,11 @@
 //! `csr-poll`: one request by its full id, or a history listing by id prefix.
 
+use super::body::Wire;
 use super::record::{in_queue, own_record};
-use super::{parse_body, Caller, Failure};
+use super::{Caller, Failure};
 use crate::clock::now_ms;
+use crate::state::AppState;
 use crate::store::{HistoryQuery, Outcome, Record};
-use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -26,8 +25,7 @@ fn kind(mut response: Response, kind: &'static str) -> Response {
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 1000;
 
-pub async fn csr_poll(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> Result<Response, Failure> {
-    let body: PollBody = parse_body(body)?;
+pub async fn csr_poll(State(state): State<AppState>, caller: Caller, Wire(body): Wire<PollBody>) -> Result<Response, Failure> {
     let service = caller.service(&state, body.service.as_deref()).await?;
     // 1.5.8 sends service and owner only in Content-Meta.
     let form = if body.service.is_some() { Form::V2 } else { Form::V1 };

@@ -3,8 +3,8 @@
 
 use super::{Caller, Failure};
 use crate::clock::now_ms;
+use crate::state::AppState;
 use crate::store::Record;
-use crate::AppState;
 use skapi_core::wire::Status;
 use skapi_core::{id, ErrorCode};
 

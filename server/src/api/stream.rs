@@ -2,16 +2,17 @@
 //! which pushes the chunks to the reader as they are stored; and `csr-finalize`, which
 //! replaces a finished stream's chunks by one stored body.
 
+use super::body::Wire;
 use super::record::named_record;
-use super::{parse_body, Caller, Failure};
+use super::{Caller, Failure};
 use crate::clock::now_ms;
+use crate::state::AppState;
 use crate::store::{Finalize, Outcome, Record};
-use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use skapi_core::wire::{Chunk, FailureBody, FinalizeAnswer, FinalizeBody, Form, PollBody, StreamPage};
 use std::time::Duration;
 
@@ -47,12 +48,7 @@ pub async fn page(state: &AppState, record: Record, since: u64, form: Form) -> R
     })
 }
 
-pub async fn csr_finalize(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<FinalizeAnswer>, Failure> {
-    let body: FinalizeBody = parse_body(body)?;
+pub async fn csr_finalize(State(state): State<AppState>, caller: Caller, Wire(body): Wire<FinalizeBody>) -> Result<Json<FinalizeAnswer>, Failure> {
     let record = named_record(&state, &caller, body.service.as_deref(), body.id.as_deref()).await?;
     let (finalized, message) = match state.db.call(|s| s.finalize(&record.new.id, body.data.as_ref(), now_ms())).await? {
         Finalize::Done => (true, "The streamed response is stored."),
@@ -84,23 +80,19 @@ impl Drop for Reader {
     }
 }
 
-fn io_error(message: String) -> std::io::Error {
-    std::io::Error::other(message)
-}
-
 impl Reader {
     /// Chunks after `since`, as events; `since` moves past them.
-    async fn chunks(&mut self) -> Result<Option<String>, std::io::Error> {
-        let chunks = self.state.db.call(|s| s.chunks(&self.id, self.since, PAGE)).await.map_err(|e| io_error(e.to_string()))?;
+    async fn chunks(&mut self) -> Result<Option<Vec<Event>>, Failure> {
+        let chunks = self.state.db.call(|s| s.chunks(&self.id, self.since, PAGE)).await?;
         let Some(last) = chunks.last() else { return Ok(None) };
         self.since = last.seq;
         Ok(Some(chunks.iter().map(chunk_event).collect()))
     }
 
-    /// The next event: the chunks after `since` (`event: chunk`, `id:` its seq), or once the
+    /// The next events: the chunks after `since` (`event: chunk`, `id:` its seq), or once the
     /// stream has ended and every chunk was sent, `event: end` with the final page (no chunks);
     /// `None` after that.
-    async fn next(mut self) -> Option<(Result<String, std::io::Error>, Option<Reader>)> {
+    async fn next(mut self) -> Option<(Result<Vec<Event>, Failure>, Option<Reader>)> {
         let engine = self.state.engine.clone();
         let look = if self.state.db.store().shared() { LOOK_SHARED } else { LOOK_ALONE };
         loop {
@@ -116,7 +108,7 @@ impl Reader {
             let record = match self.state.db.call(|s| s.get_record(&self.id)).await {
                 Ok(Some(record)) => record,
                 Ok(None) => return None, // expired and purged
-                Err(e) => return Some((Err(io_error(e.to_string())), None)),
+                Err(e) => return Some((Err(e.into()), None)),
             };
             if record.status.is_final() {
                 // Ended after the chunks were read: any last ones first, then the end.
@@ -126,10 +118,8 @@ impl Reader {
                     Err(e) => return Some((Err(e), None)),
                 }
                 let (state, since, form) = (self.state.clone(), self.since, self.form);
-                return Some(match page(&state, record, since, form).await {
-                    Ok(page) => (Ok(format!("event: end\ndata: {}\n\n", serde_json::to_string(&page).unwrap_or_default())), None),
-                    Err(e) => (Err(io_error(e.0.message)), None),
-                });
+                let end = page(&state, record, since, form).await.map(|page| vec![json_event(Event::default().event("end"), &page)]);
+                return Some((end, None));
             }
             // Closed once the stream's end is written (or it was cancelled before it ran): look
             // once more, and watch anew should it not have ended after all.
@@ -141,8 +131,13 @@ impl Reader {
     }
 }
 
-fn chunk_event(chunk: &Chunk) -> String {
-    format!("id: {}\nevent: chunk\ndata: {}\n\n", chunk.seq, serde_json::to_string(chunk).unwrap_or_default())
+fn chunk_event(chunk: &Chunk) -> Event {
+    json_event(Event::default().event("chunk").id(chunk.seq.to_string()), chunk)
+}
+
+/// An event whose data is `value` as JSON (our own wire types: they always serialize).
+fn json_event(event: Event, value: &impl serde::Serialize) -> Event {
+    event.data(serde_json::to_string(value).unwrap_or_default())
 }
 
 /// `csr-stream {service, owner, id, since?}`: the caller's streamed request as server-sent
@@ -153,9 +148,8 @@ pub async fn csr_stream(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Wire(body): Wire<PollBody>,
 ) -> Result<Response, Failure> {
-    let body: PollBody = parse_body(body)?;
     let record = named_record(&state, &caller, body.service.as_deref(), body.id.as_deref()).await?;
     if !record.streams() {
         return Err(Failure::new(skapi_core::ErrorCode::InvalidRequest, "The request was not sent with stream (or was finalized): poll it."));
@@ -163,7 +157,16 @@ pub async fn csr_stream(
     let last_event = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let form = if body.service.is_some() { Form::V2 } else { Form::V1 };
     let reader = Reader { state, id: record.new.id, since: body.since.map(u64::from).or(last_event).unwrap_or(0), form, watch: None };
-    let events = futures_util::stream::unfold(Some(reader), |reader| async move { reader?.next().await });
-    Ok(([("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")], axum::body::Body::from_stream(events))
-        .into_response())
+    let batches = futures_util::stream::unfold(Some(reader), |reader| async move { reader?.next().await });
+    // A batch is the chunks stored since the reader last looked; each is an event of its own.
+    let events = batches.flat_map(|batch| {
+        let events: Vec<Result<Event, std::io::Error>> = match batch {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(failure) => vec![Err(std::io::Error::other(failure.0.message))],
+        };
+        futures_util::stream::iter(events)
+    });
+    // Kept alive through a long wait (a queued stream, a slow third party): proxies that close
+    // idle connections see a comment now and then.
+    Ok(([("x-accel-buffering", "no")], Sse::new(events).keep_alive(KeepAlive::default())).into_response())
 }

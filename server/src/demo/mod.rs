@@ -18,7 +18,7 @@ mod png;
 
 use crate::destination::Destinations;
 use crate::keyring::{KeyEdit, NewKey};
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
