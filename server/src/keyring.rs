@@ -4,8 +4,9 @@
 
 use crate::clock::now_ms;
 use crate::destination::Destinations;
+use crate::domain::KeyRecord;
 use crate::secrets::{MasterKey, SecretError};
-use crate::store::{Db, KeyRecord, StoreError};
+use crate::store::{Db, StoreError};
 use serde::{Deserialize, Serialize};
 use skapi_core::positions::Position;
 use std::sync::Arc;

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod destination;
+pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod keyring;

@@ -9,7 +9,7 @@
 //! Memory is bounded by bytes as well as by count: an answer may be megabytes, and a caller
 //! need never poll. A large record is not kept (its poll reads the store, as it would anyway).
 
-use crate::store::{Outcome, Record};
+use crate::domain::{Outcome, Record};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -113,7 +113,7 @@ impl Recent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewRecord, Outcome};
+    use crate::domain::{NewRecord, Outcome};
     use skapi_core::wire::{CsrBody, Status};
 
     fn record(id: &str, status: Status, stream: bool) -> Record {

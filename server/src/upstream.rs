@@ -2,8 +2,8 @@
 //! of whatever comes back.
 
 use crate::config::ServeConfig;
+use crate::domain::Outcome;
 use crate::netguard::{self, GuardedResolver, PrivateAddress};
-use crate::store::Outcome;
 use serde_json::{Map, Value};
 use skapi_core::placeholder::{fill, fill_value};
 use skapi_core::redact::{self, redact};

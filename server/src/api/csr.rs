@@ -3,10 +3,11 @@
 use super::body::CsrInput;
 use super::{Caller, Failure};
 use crate::clock::now_ms;
+use crate::domain::{KeyRecord, NewRecord, Record};
 use crate::engine::Ready;
 use crate::shares::ShareNames;
 use crate::state::AppState;
-use crate::store::{KeyRecord, NewRecord, Record};
+use crate::store::RateCheck;
 use axum::extract::State;
 use axum::Json;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -60,8 +61,11 @@ async fn admit(state: &AppState, caller: &Caller, service: &str, request: &Reque
     // no trip to the store on this path).
     let (per_caller, total) = (key.rate_per_caller, key.rate_total);
     let verdict = if (per_caller.is_some() || total.is_some()) && state.db.store().shared() {
-        let counted = state.db.call(|s| s.rate_check(&key_id, &caller.counted_as, per_caller, total, now)).await?;
-        counted.unwrap_or_else(|| state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now))
+        match state.db.call(|s| s.rate_check(&key_id, &caller.counted_as, per_caller, total, now)).await? {
+            RateCheck::Counted => Ok(()),
+            RateCheck::Refused { retry_after } => Err(retry_after),
+            RateCheck::NotKept => state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now),
+        }
     } else {
         state.limiter.check(&key_id, &caller.counted_as, per_caller, total, now)
     };

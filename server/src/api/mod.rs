@@ -143,8 +143,8 @@ async fn serving(state: &AppState) -> Result<(), &'static str> {
 /// The metrics in Prometheus' text format (the store's counts read now).
 pub async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if let Ok((pending, running, queued)) = state.db.call(|s| s.counts()).await {
-        crate::metrics::requests_now(pending, running, queued);
+    if let Ok(counts) = state.db.call(|s| s.counts()).await {
+        crate::metrics::requests_now(counts.pending, counts.running, counts.queued);
     }
     ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()).into_response()
 }

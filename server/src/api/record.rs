@@ -3,8 +3,8 @@
 
 use super::{Caller, Failure};
 use crate::clock::now_ms;
+use crate::domain::Record;
 use crate::state::AppState;
-use crate::store::Record;
 use skapi_core::wire::Status;
 use skapi_core::{id, ErrorCode};
 

@@ -15,9 +15,10 @@ mod shutdown;
 mod streams;
 mod upkeep;
 
+use crate::domain::{Claim, KeyRecord, Outcome};
 use crate::keyring::Keyring;
 use crate::shares::{Held, Shares};
-use crate::store::{Claim, Db, KeyRecord, Outcome};
+use crate::store::Db;
 use crate::upstream::Upstream;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::collections::HashMap;

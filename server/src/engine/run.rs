@@ -4,8 +4,9 @@
 
 use super::{failure, lock, Backoff, Engine, Ready, Stop};
 use crate::clock::now_ms;
+use crate::domain::{KeyRecord, NewRecord, Outcome, Record};
 use crate::keyring::KeyringError;
-use crate::store::{KeyRecord, NewRecord, Outcome, Record, StoreError};
+use crate::store::StoreError;
 use skapi_core::wire::Status;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::time::Duration;

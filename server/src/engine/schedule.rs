@@ -4,8 +4,9 @@
 
 use super::{lock, Backoff, Engine, Ready, Start};
 use crate::clock::now_ms;
+use crate::domain::{Claim, Record};
 use crate::shares::ShareNames;
-use crate::store::{Claim, Record, StoreError};
+use crate::store::StoreError;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,8 @@
 //! read it, and the push readers (`csr-stream`) of a stream are woken by its own progress.
 
 use super::{failure, lock, Backoff, Engine};
-use crate::store::{Outcome, StoreError};
+use crate::domain::Outcome;
+use crate::store::StoreError;
 use crate::upstream::answered;
 use serde_json::Value;
 use skapi_core::wire::Chunk;

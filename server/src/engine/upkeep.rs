@@ -4,7 +4,7 @@
 use super::{lock, Engine};
 use crate::clock::now_ms;
 use crate::shares::ShareNames;
-use crate::store::StoreError;
+use crate::store::{IdleWork, StoreError};
 use skapi_core::{ApiError, ErrorCode};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -98,12 +98,12 @@ impl Engine {
                     })
                     .await;
                 match work {
-                    Ok((queues, ids)) => {
+                    Ok(IdleWork { queues, requests }) => {
                         // Work left idle (its instance gone) counts under no caller of its own.
                         for queue_key in queues {
                             engine.dispatch(String::new(), Some(queue_key), ShareNames::default());
                         }
-                        for id in ids {
+                        for id in requests {
                             engine.dispatch(id, None, ShareNames::default());
                         }
                     }

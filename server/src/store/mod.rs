@@ -5,15 +5,16 @@
 //! writes go to its writer thread and its reads to tokio's blocking pool, and both answer on
 //! async channels, so no runtime thread waits on the database.
 
+mod migrations;
 pub mod postgres;
 mod row;
 mod sql;
 pub mod sqlite;
 
+use crate::domain::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Record};
 use serde_json::Value;
-use skapi_core::positions::Position;
-use skapi_core::wire::{Chunk, CsrBody, Status};
-use skapi_core::{ApiError, Method};
+use skapi_core::wire::Chunk;
+use skapi_core::ApiError;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,93 +67,6 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A client-secret key as stored: the value only sealed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyRecord {
-    pub service: String,
-    pub name: String,
-    pub sealed_secret: Vec<u8>,
-    pub locked: bool,
-    /// Where the secret may be sent (`Any` only when the operator chose it).
-    pub destinations: crate::destination::Destinations,
-    /// Where the placeholder may stand; empty = anywhere.
-    pub positions: Vec<Position>,
-    /// Requests per minute one caller may make with this key.
-    pub rate_per_caller: Option<u32>,
-    /// Requests per minute all callers together may make with this key.
-    pub rate_total: Option<u32>,
-    pub created: u64,
-    pub updated: u64,
-}
-
-/// A request as accepted by `csr`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewRecord {
-    /// The short id `csr` answered.
-    pub id: String,
-    pub service: String,
-    pub owner: String,
-    /// Who may read it: `sub:<user>`, `pid:<public identifier>` or `anon:<ip and agent>`.
-    pub caller: String,
-    pub key_name: String,
-    pub method: Method,
-    pub url: String,
-    /// 1.5.8 full-id key (`[METHOD]url` + `#queue`).
-    pub key_v1: String,
-    /// 2.0 full-id key (`[METHOD]url#service`).
-    pub key_v2: String,
-    pub queue: Option<String>,
-    /// Unambiguous identity of the queue (service, method, url, queue name), when queued.
-    pub queue_key: Option<String>,
-    /// The request as received, placeholders included: what a restart re-runs.
-    pub request: CsrBody,
-    pub request_body: Option<Value>,
-    pub created: u64,
-    pub expires: u64,
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Resolved { status_code: u16, body: Value, truncated: bool },
-    Failed { error: ApiError, status_code: Option<u16>, body: Option<Value>, truncated: bool },
-}
-
-impl Outcome {
-    /// `resolved`, or the failure's error code (for logs, metrics and per-key figures).
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Resolved { .. } => "resolved",
-            Outcome::Failed { error, .. } => error.code.as_str(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// Arrival order.
-    pub seq: i64,
-    pub new: NewRecord,
-    pub status: Status,
-    pub outcome: Option<Outcome>,
-    pub updated: u64,
-    /// A streamed answer whose chunks were replaced by one stored body (`csr-finalize`).
-    pub finalized: bool,
-}
-
-impl Record {
-    /// A record as [`Store::insert_record`] wrote it with a claim: `running` since it arrived.
-    pub fn started(seq: i64, new: NewRecord) -> Record {
-        let updated = new.created;
-        Record { seq, new, status: Status::Running, outcome: None, updated, finalized: false }
-    }
-
-    /// True for a request sent with `stream`, whose answer is (still) kept in chunks.
-    pub fn streams(&self) -> bool {
-        self.new.request.stream == Some(true) && !self.finalized
-    }
-}
-
 /// Whether `csr-finalize` may replace this record's chunks (and with what, given the chunks'
 /// texts), or why not.
 pub(crate) fn finalized_body(
@@ -172,46 +86,37 @@ pub(crate) fn finalized_body(
     }))
 }
 
-/// A claim on a request: when, the lease it takes, and a token naming this attempt — so that a
-/// claim whose answer was lost (the connection broke as it committed) can be asked again and
-/// found to have been taken, rather than leaving a request `running` that nobody runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub now: u64,
-    pub lease_until: u64,
-    pub token: String,
+/// How many records are unfinished, in the whole store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u64,
+    pub running: u64,
+    /// Pending in a queue.
+    pub queued: u64,
 }
 
-/// How `csr-finalize` went.
+/// Work nobody is doing (its instance gone): queues with pending requests and none running,
+/// and unqueued pending requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdleWork {
+    pub queues: Vec<String>,
+    pub requests: Vec<String>,
+}
+
+/// What counting one request against a key's limits in the store found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finalize {
-    Done,
-    /// The request has not finished yet.
-    NotFinished,
-    /// Not sent with `stream`, or finalized already: its answer is stored as one body.
-    NotStream,
+pub enum RateCheck {
+    /// Counted: under every limit.
+    Counted,
+    /// A limit is reached (nothing counted): retry after this many seconds.
+    Refused { retry_after: u64 },
+    /// This store keeps no counters: the process counts in memory.
+    NotKept,
 }
 
-/// Filters of a history listing; `key` matches a record's 1.5.8 or 2.0 key.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryQuery {
-    pub service: String,
-    pub caller: String,
-    pub key: String,
-    pub queue_prefix: Option<String>,
-    pub queue_exact: Option<String>,
-    pub queue_exclude: Option<String>,
-    pub status: Option<Status>,
-    pub ascending: bool,
-    pub limit: u32,
-    /// Continue after this `seq` (exclusive).
-    pub after_seq: Option<i64>,
-    /// Only records that have not expired at this time (ms).
-    pub live_at: u64,
-}
-
+/// Keys and the services they belong to.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()>;
     async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>>;
     async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>>;
@@ -220,16 +125,21 @@ pub trait Store: Send + Sync + 'static {
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
     /// Sets (or with `None` clears) the origins allowed to call a service.
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
-
-    /// Writes a new record: `pending`, or with `claim` already `running` under it (a request
-    /// that starts at once). Returns its arrival sequence.
-    async fn insert_record(&self, record: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64>;
     /// Where keys may be remembered between calls: a number that changes whenever any key
-    /// may have changed — by this process or another one (the CLI) — as [`Self::insert_record_if`]
-    /// sees it. `None` (the default): keys must be read fresh for every request.
+    /// may have changed — by this process or another one (the CLI) — as
+    /// [`RecordStore::insert_record_if`] sees it. `None` (the default): keys must be read fresh
+    /// for every request.
     fn key_generation(&self) -> Option<u64> {
         None
     }
+}
+
+/// Requests: accepted, claimed, ended, listed, and the queues they wait in.
+#[async_trait::async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Writes a new record: `pending`, or with `claim` already `running` under it (a request
+    /// that starts at once). Returns its arrival sequence.
+    async fn insert_record(&self, record: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64>;
     /// [`Self::insert_record`], provided the key generation is still `seen` when the insert
     /// commits — that is, the key the request was checked against is still the key as stored.
     /// `None`, and nothing written, when it is not.
@@ -251,8 +161,6 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64>;
     /// Every `pending` record, in arrival order.
     async fn pending(&self) -> StoreResult<Vec<Record>>;
-    /// The id of the oldest `pending` record of a queue.
-    async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>>;
     /// `pending` → `running` under `claim`: the record as it now is, or `None` when it was no
     /// longer pending (and not taken by this same claim before).
     async fn claim(&self, id: &str, claim: &Claim) -> StoreResult<Option<Record>>;
@@ -261,6 +169,18 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>>;
     /// Extends the leases of requests this instance runs.
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
+    /// Ends `running` records whose lease ran out (their instance died) with `error`.
+    async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+    /// Work nobody is doing; of unqueued requests, those accepted before `before`.
+    async fn idle_work(&self, before: u64) -> StoreResult<IdleWork>;
+    /// Ends every `running` record with `error` (after a crash); returns how many.
+    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
+    async fn counts(&self) -> StoreResult<Counts>;
+}
+
+/// Streamed answers, kept in chunks as they are written.
+#[async_trait::async_trait]
+pub trait StreamStore: Send + Sync {
     /// Adds pieces of a streamed answer (their `seq`s continue the record's).
     async fn append_chunks(&self, id: &str, chunks: &[Chunk]) -> StoreResult<()>;
     /// A streamed answer's chunks after `since`, at most `limit`, in order.
@@ -268,19 +188,13 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a finished stream's chunks by one stored body: `data`, or else the chunks'
     /// text joined.
     async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize>;
-    /// Ends `running` records whose lease ran out (their instance died) with `error`.
-    async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
-    /// Work nobody is doing: queues with pending requests and none running, and unqueued
-    /// pending requests accepted before `before`.
-    async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)>;
-    /// True when several server instances may share this store.
-    fn shared(&self) -> bool {
-        false
-    }
-    /// Counts one request against a key's limits in the store (for shared stores, so that
-    /// every instance counts together): the total, and the per-caller limit for each name the
-    /// caller is counted as. `Some(Err(seconds))` when a limit is reached (nothing counted);
-    /// `None` when this store keeps no counters (the process counts in memory).
+}
+
+/// Limits counted in the store, so that every instance sharing it counts together.
+#[async_trait::async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Counts one request against a key's limits: the total, and the per-caller limit for each
+    /// name the caller is counted as.
     async fn rate_check(
         &self,
         _key_id: &str,
@@ -288,13 +202,17 @@ pub trait Store: Send + Sync + 'static {
         _per_caller: Option<u32>,
         _total: Option<u32>,
         _now: u64,
-    ) -> StoreResult<Option<Result<(), u64>>> {
-        Ok(None)
+    ) -> StoreResult<RateCheck> {
+        Ok(RateCheck::NotKept)
     }
-    /// Ends every `running` record with `error` (after a crash); returns how many.
-    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
-    /// How many records are pending, running, and pending in a queue, in the whole store.
-    async fn counts(&self) -> StoreResult<(u64, u64, u64)>;
+}
+
+/// A storage engine: every concern above.
+pub trait Store: KeyStore + RecordStore + StreamStore + LimitStore + 'static {
+    /// True when several server instances may share this store.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the store a server or the CLI was pointed at: PostgreSQL for a `postgres://` URL,

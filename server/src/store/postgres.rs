@@ -12,13 +12,13 @@
 //! waiting at one moment run pipelined in one transaction and share its commit, and none is
 //! answered before that commit.
 
-use super::row::{json_text, KeyRow, RecordRow};
-use super::sql::{self, ms, Arg};
+use super::row::{self, json_text, Columns};
+use super::sql::{self, ms, params, Param};
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 /// Connections each instance keeps at most.
@@ -26,16 +26,6 @@ const POOL: usize = 8;
 /// How long a call waits for a connection (a free one, or a new one to a database that is
 /// back) before it answers `Unavailable`.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Schema migrations (`server/migrations/postgres/`), applied in order, each once;
-/// `schema_migrations` records those applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-    include_str!("../../migrations/postgres/0002_leases.sql"),
-    include_str!("../../migrations/postgres/0003_streams.sql"),
-    include_str!("../../migrations/postgres/0004_claims.sql"),
-    include_str!("../../migrations/postgres/0005_unfinished_indexes.sql"),
-];
 
 /// An error and what it says it came from, `a: b: c` — a driver's own text alone is often just
 /// "db error", with the server's message in its source.
@@ -95,25 +85,74 @@ const COMMITTERS: usize = 2;
 /// Most writes in one batch.
 const MAX_BATCH: usize = 256;
 
-/// Values of one statement, owned so that the statement can wait for its batch.
-type Values = Vec<Box<dyn ToSql + Sync + Send>>;
-
 /// A write waiting for its batch: a statement, its values, and who waits for its rows.
 struct Write {
     sql: &'static str,
-    values: Values,
+    values: Vec<Param>,
     reply: oneshot::Sender<StoreResult<Vec<Row>>>,
 }
 
-fn params(values: &Values) -> Vec<&(dyn ToSql + Sync)> {
-    values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+/// Values as the driver takes them.
+fn bind(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// A value bound as the column's own type: an integer narrowed to `INTEGER` or `SMALLINT` where
+/// the column is one (PostgreSQL's binary protocol takes no other width).
+impl ToSql for Param {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        fn checked<T: ToSql>(value: T, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+            if !T::accepts(ty) {
+                return Err(format!("a {} value cannot be bound as {ty}", std::any::type_name::<T>()).into());
+            }
+            value.to_sql(ty, out)
+        }
+        match self {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Text(s) => checked(s.as_str(), ty, out),
+            Param::Int(n) if *ty == Type::INT4 => checked(i32::try_from(*n)?, ty, out),
+            Param::Int(n) if *ty == Type::INT2 => checked(i16::try_from(*n)?, ty, out),
+            Param::Int(n) => checked(*n, ty, out),
+            Param::Flag(b) => checked(*b, ty, out),
+            Param::Bytes(b) => checked(b.as_slice(), ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl Columns for Row {
+    fn text(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get(name)?)
+    }
+
+    fn int(&self, name: &str) -> StoreResult<Option<i64>> {
+        let ty = self.columns().iter().find(|c| c.name() == name).map(|c| c.type_().clone());
+        Ok(match ty {
+            Some(Type::INT4) => self.try_get::<_, Option<i32>>(name)?.map(i64::from),
+            Some(Type::INT2) => self.try_get::<_, Option<i16>>(name)?.map(i64::from),
+            _ => self.try_get(name)?,
+        })
+    }
+
+    fn flag(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.try_get(name)?)
+    }
+
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        Ok(self.try_get(name)?)
+    }
 }
 
 /// Runs `batch` in one transaction, its statements pipelined, and commits once.
 async fn commit_batch(pool: &Pool, batch: &[Write]) -> StoreResult<Vec<Vec<Row>>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let values: Vec<_> = batch.iter().map(|w| params(&w.values)).collect();
+    let values: Vec<_> = batch.iter().map(|w| bind(&w.values)).collect();
     let statements = futures_util::future::try_join_all(batch.iter().map(|w| tx.prepare_cached(w.sql))).await?;
     let rows = futures_util::future::try_join_all(statements.iter().zip(&values).map(|(s, v)| tx.query(s, v))).await?;
     tx.commit().await?;
@@ -156,60 +195,8 @@ async fn commit_writes(pool: Pool, writes: Arc<tokio::sync::Mutex<mpsc::Unbounde
     }
 }
 
-fn key_row(row: &Row) -> StoreResult<KeyRow> {
-    let n = |v: Option<i32>| v.map(i64::from);
-    Ok(KeyRow {
-        service: row.try_get("service")?,
-        name: row.try_get("name")?,
-        secret: row.try_get("secret")?,
-        locked: row.try_get("locked")?,
-        destinations: row.try_get("destinations")?,
-        positions: row.try_get("positions")?,
-        rate_per_caller: n(row.try_get("rate_per_caller")?),
-        rate_total: n(row.try_get("rate_total")?),
-        created: row.try_get("created")?,
-        updated: row.try_get("updated")?,
-    })
-}
-
-fn key_from_row(row: &Row) -> StoreResult<KeyRecord> {
-    key_row(row)?.try_into()
-}
-
-/// A record row, every column read fallibly (a column of the wrong type is an error, never a
-/// panic).
-fn record_row(row: &Row) -> StoreResult<RecordRow> {
-    let time = |name: &str| -> StoreResult<u64> { Ok(row.try_get::<_, i64>(name)?.max(0) as u64) };
-    Ok(RecordRow {
-        seq: row.try_get("seq")?,
-        id: row.try_get("id")?,
-        service: row.try_get("service")?,
-        owner: row.try_get("owner")?,
-        caller: row.try_get("caller")?,
-        key_name: row.try_get("key_name")?,
-        method: row.try_get("method")?,
-        url: row.try_get("url")?,
-        key_v1: row.try_get("key_v1")?,
-        key_v2: row.try_get("key_v2")?,
-        queue: row.try_get("queue")?,
-        queue_key: row.try_get("queue_key")?,
-        request: row.try_get("request")?,
-        request_body: row.try_get("request_body")?,
-        status: row.try_get("status")?,
-        status_code: row.try_get::<_, Option<i32>>("status_code")?.map(|v| v as u16),
-        response_body: row.try_get("response_body")?,
-        truncated: row.try_get("truncated")?,
-        error_code: row.try_get("error_code")?,
-        error_message: row.try_get("error_message")?,
-        created: time("created")?,
-        updated: time("updated")?,
-        expires: time("expires")?,
-        finalized: row.try_get("finalized")?,
-    })
-}
-
 fn records(rows: Vec<Row>) -> StoreResult<Vec<Record>> {
-    rows.iter().map(|r| Record::try_from(record_row(r)?)).collect()
+    rows.iter().map(row::record).collect()
 }
 
 impl PgStore {
@@ -244,12 +231,9 @@ impl PgStore {
         let tx = client.transaction().await?;
         tx.batch_execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").await?;
         let applied: i64 = tx.query_one("SELECT COUNT(*) FROM schema_migrations", &[]).await?.try_get(0)?;
-        if applied as usize > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!("database schema version {applied} is newer than this server knows ({})", MIGRATIONS.len())));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        for (version, sql) in migrations::to_apply(applied.max(0) as usize, migrations::POSTGRES)? {
             tx.batch_execute(sql).await?;
-            tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&((i + 1) as i32)]).await?;
+            tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&Param::from(version as u64)]).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -261,31 +245,31 @@ impl PgStore {
     }
 
     /// Rows of one statement on a pooled connection (its prepared form cached there).
-    async fn query(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+    async fn query(&self, sql: &str, values: &[Param]) -> StoreResult<Vec<Row>> {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await?;
-        Ok(client.query(&statement, values).await?)
+        Ok(client.query(&statement, &bind(values)).await?)
     }
 
-    async fn query_opt(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<Option<Row>> {
+    async fn query_opt(&self, sql: &str, values: &[Param]) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, values).await?.into_iter().next())
     }
 
     /// A count of one statement.
-    async fn count(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+    async fn count(&self, sql: &str, values: &[Param]) -> StoreResult<u64> {
         let row = self.query_opt(sql, values).await?.ok_or_else(|| StoreError::Database("a count returned no row".into()))?;
         Ok(row.try_get::<_, Option<i64>>(0)?.unwrap_or(0).max(0) as u64)
     }
 
     /// Changed rows of one statement run outside a batch.
-    async fn execute(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+    async fn execute(&self, sql: &str, values: &[Param]) -> StoreResult<usize> {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await?;
-        Ok(client.execute(&statement, values).await?)
+        Ok(client.execute(&statement, &bind(values)).await? as usize)
     }
 
     /// A write of a request's life, committed with the others waiting at the same moment.
-    async fn write(&self, sql: &'static str, values: Values) -> StoreResult<Vec<Row>> {
+    async fn write(&self, sql: &'static str, values: Vec<Param>) -> StoreResult<Vec<Row>> {
         let (reply, rows) = oneshot::channel();
         self.writes.send(Write { sql, values, reply }).map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
         rows.await.map_err(|_| StoreError::Unavailable("the store is closing".into()))?
@@ -298,42 +282,28 @@ impl PgStore {
 }
 
 #[async_trait::async_trait]
-impl Store for PgStore {
+impl KeyStore for PgStore {
     async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
-        let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
-        let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-        let values: [&(dyn ToSql + Sync); 10] = [
-            &key.service,
-            &key.name,
-            &key.sealed_secret,
-            &key.locked,
-            &destinations,
-            &positions,
-            &key.rate_per_caller.map(|v| v as i32),
-            &key.rate_total.map(|v| v as i32),
-            &ms(key.created),
-            &ms(key.updated),
-        ];
-        match self.execute(if replace { sql::REPLACE_KEY } else { sql::INSERT_KEY }, &values).await {
+        match self.execute(if replace { sql::REPLACE_KEY } else { sql::INSERT_KEY }, &sql::insert_key(key)).await {
             Err(StoreError::Exists(_)) => Err(StoreError::Exists(format!("key \"{}\" of service \"{}\"", key.name, key.service))),
             other => other.map(|_| ()),
         }
     }
 
     async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
-        self.query_opt(sql::GET_KEY, &[&service, &name]).await?.as_ref().map(key_from_row).transpose()
+        self.query_opt(sql::GET_KEY, &params![service, name]).await?.as_ref().map(row::key).transpose()
     }
 
     async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
-        self.query(sql::LIST_KEYS, &[&service]).await?.iter().map(key_from_row).collect()
+        self.query(sql::LIST_KEYS, &params![service]).await?.iter().map(row::key).collect()
     }
 
     async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        Ok(!self.query(sql::REMOVE_KEY, &[&service, &name]).await?.is_empty())
+        Ok(!self.query(sql::REMOVE_KEY, &params![service, name]).await?.is_empty())
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let Some(row) = self.query_opt(sql::SERVICE_ORIGINS, &[&service]).await? else { return Ok(None) };
+        let Some(row) = self.query_opt(sql::SERVICE_ORIGINS, &params![service]).await? else { return Ok(None) };
         serde_json::from_str(row.try_get(0)?).map(Some).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))
     }
 
@@ -341,73 +311,36 @@ impl Store for PgStore {
         match origins {
             Some(origins) => {
                 let origins = serde_json::to_string(origins).expect("strings serialise");
-                self.execute(sql::SET_SERVICE_ORIGINS, &[&service, &origins, &ms(now)]).await?
+                self.execute(sql::SET_SERVICE_ORIGINS, &params![service, origins, now]).await?
             }
-            None => self.execute(sql::CLEAR_SERVICE_ORIGINS, &[&service]).await?,
+            None => self.execute(sql::CLEAR_SERVICE_ORIGINS, &params![service]).await?,
         };
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl RecordStore for PgStore {
     async fn insert_record(&self, r: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64> {
-        let values: Values = vec![
-            Box::new(r.id.clone()),
-            Box::new(r.service.clone()),
-            Box::new(r.owner.clone()),
-            Box::new(r.caller.clone()),
-            Box::new(r.key_name.clone()),
-            Box::new(r.method.lower()),
-            Box::new(r.url.clone()),
-            Box::new(r.key_v1.clone()),
-            Box::new(r.key_v2.clone()),
-            Box::new(r.queue.clone()),
-            Box::new(r.queue_key.clone()),
-            Box::new(serde_json::to_string(&r.request).expect("wire bodies serialise")),
-            Box::new(r.request_body.as_ref().map(json_text)),
-            Box::new(ms(r.created)),
-            Box::new(ms(r.expires)),
-            Box::new(claim.map(|c| ms(c.lease_until))),
-            Box::new(claim.map(|c| c.token.clone())),
-        ];
-        let rows = self.write(sql::INSERT_RECORD, values).await?;
+        let rows = self.write(sql::INSERT_RECORD, sql::insert_record(r, claim)).await?;
         let row = rows.first().ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))?;
         Ok(row.try_get(0)?)
     }
 
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
-        self.query_opt(sql::GET_RECORD, &[&id]).await?.map(|r| Record::try_from(record_row(&r)?)).transpose()
+        self.query_opt(sql::GET_RECORD, &params![id]).await?.as_ref().map(row::record).transpose()
     }
 
     async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
-        let (status, status_code, body, truncated, error) = match outcome {
-            Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
-            Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
-        };
-        let values: Values = vec![
-            Box::new(id.to_owned()),
-            Box::new(status),
-            Box::new(status_code.map(|c| c as i32)),
-            Box::new(body.map(json_text)),
-            Box::new(truncated),
-            Box::new(error.map(|e| e.code.as_str())),
-            Box::new(error.map(|e| e.message.clone())),
-            Box::new(ms(now)),
-        ];
-        Ok(!self.write(sql::FINISH, values).await?.is_empty())
+        Ok(!self.write(sql::FINISH, sql::finish(id, outcome, now)).await?.is_empty())
     }
 
     async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
-        let values: Values = vec![Box::new(id.to_owned()), Box::new(error.code.as_str()), Box::new(error.message.clone()), Box::new(ms(now))];
-        Ok(!self.write(sql::FAIL_PENDING, values).await?.is_empty())
-    }
-
-    async fn counts(&self) -> StoreResult<(u64, u64, u64)> {
-        let row = self.query_opt(sql::COUNTS, &[]).await?.ok_or_else(|| StoreError::Database("counts returned no row".into()))?;
-        let n = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
-        Ok((n(0)?, n(1)?, n(2)?))
+        Ok(!self.write(sql::FAIL_PENDING, sql::fail_pending(id, error, now)).await?.is_empty())
     }
 
     async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
-        self.count(sql::COUNT_WAITING, &[&service, &queue]).await
+        self.count(sql::COUNT_WAITING, &params![service, queue]).await
     }
 
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
@@ -426,32 +359,20 @@ impl Store for PgStore {
     }
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
-        let (sql, args) = sql::history(q);
-        let values: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| match a {
-                Arg::Text(s) => s as &(dyn ToSql + Sync),
-                Arg::Int(n) => n as &(dyn ToSql + Sync),
-            })
-            .collect();
-        records(self.query(&sql, &values).await?)
+        let (statement, values) = sql::history(q);
+        records(self.query(&statement, &values).await?)
     }
 
     async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
-        self.count(sql::QUEUE_POSITION, &[&queue_key, &seq]).await
+        self.count(sql::QUEUE_POSITION, &params![queue_key, seq]).await
     }
 
     async fn pending(&self) -> StoreResult<Vec<Record>> {
         records(self.query(sql::PENDING, &[]).await?)
     }
 
-    async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
-        Ok(self.query_opt(sql::NEXT_IN_QUEUE, &[&queue_key]).await?.map(|r| r.try_get(0)).transpose()?)
-    }
-
     async fn claim(&self, id: &str, claim: &Claim) -> StoreResult<Option<Record>> {
-        let values: Values = vec![Box::new(id.to_owned()), Box::new(ms(claim.now)), Box::new(ms(claim.lease_until)), Box::new(claim.token.clone())];
-        Ok(records(self.write(sql::CLAIM, values).await?)?.pop())
+        Ok(records(self.write(sql::CLAIM, sql::claim(id, claim)).await?)?.pop())
     }
 
     async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>> {
@@ -463,7 +384,7 @@ impl Store for PgStore {
             Some(row) => {
                 let (id, status, by): (String, &str, Option<&str>) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                 match (status, by) {
-                    ("pending", _) => records(tx.query(sql::START, &[&id, &ms(claim.now), &ms(claim.lease_until), &claim.token]).await?)?.pop(),
+                    ("pending", _) => records(tx.query(sql::START, &bind(&sql::claim(&id, claim))).await?)?.pop(),
                     // Taken by this claim before; its answer was lost.
                     ("running", Some(by)) if by == claim.token => records(tx.query(sql::GET_RECORD, &[&id]).await?)?.pop(),
                     _ => None,
@@ -478,37 +399,44 @@ impl Store for PgStore {
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         if !ids.is_empty() {
             // One statement for every id (PostgreSQL's arrays).
-            self.execute("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'", &[&ids, &ms(lease_until)]).await?;
+            let client = self.client().await?;
+            let statement = client.prepare_cached("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'").await?;
+            client.execute(&statement, &[&ids, &ms(lease_until)]).await?;
         }
         Ok(())
     }
 
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self.execute(sql::FAIL_EXPIRED_LEASES, &[&error.code.as_str(), &error.message, &ms(now)]).await? as usize)
+        self.execute(sql::FAIL_EXPIRED_LEASES, &sql::fail_running(error, now)).await
     }
 
-    async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
+    async fn idle_work(&self, before: u64) -> StoreResult<IdleWork> {
         let queues = Self::ids(self.query(sql::IDLE_QUEUES, &[]).await?)?;
-        let ids = Self::ids(self.query(sql::IDLE_REQUESTS, &[&ms(before)]).await?)?;
-        Ok((queues, ids))
+        let requests = Self::ids(self.query(sql::IDLE_REQUESTS, &params![before]).await?)?;
+        Ok(IdleWork { queues, requests })
     }
 
-    fn shared(&self) -> bool {
-        true
+    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        self.execute(sql::FAIL_RUNNING, &sql::fail_running(error, now)).await
     }
 
+    async fn counts(&self) -> StoreResult<Counts> {
+        let row = self.query_opt(sql::COUNTS, &[]).await?.ok_or_else(|| StoreError::Database("counts returned no row".into()))?;
+        let n = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64) };
+        Ok(Counts { pending: n(0)?, running: n(1)?, queued: n(2)? })
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamStore for PgStore {
     async fn append_chunks(&self, id: &str, chunks: &[Chunk]) -> StoreResult<()> {
-        let writes = chunks.iter().map(|c| {
-            let values: Values = vec![Box::new(id.to_owned()), Box::new(ms(c.seq)), Box::new(c.txt.clone())];
-            self.write(sql::INSERT_CHUNK, values)
-        });
+        let writes = chunks.iter().map(|c| self.write(sql::INSERT_CHUNK, sql::chunk(id, c)));
         futures_util::future::try_join_all(writes).await?;
         Ok(())
     }
 
     async fn chunks(&self, id: &str, since: u64, limit: u32) -> StoreResult<Vec<Chunk>> {
-        let rows = self.query(sql::CHUNKS, &[&id, &ms(since), &i64::from(limit)]).await?;
-        rows.iter().map(|r| Ok(Chunk { seq: r.try_get::<_, i64>(0)?.max(0) as u64, txt: r.try_get(1)? })).collect()
+        self.query(sql::CHUNKS, &params![id, since, limit]).await?.iter().map(row::chunk).collect()
     }
 
     async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize> {
@@ -516,13 +444,13 @@ impl Store for PgStore {
         let tx = client.transaction().await?;
         // The row lock orders two finalizes of the same request.
         let Some(row) = tx.query_opt(&format!("{} FOR UPDATE", sql::GET_RECORD), &[&id]).await? else { return Ok(Finalize::NotStream) };
-        let record = Record::try_from(record_row(&row)?)?;
+        let record = row::record(&row)?;
         let texts = tx.query(sql::CHUNK_TEXTS, &[&id]).await?;
         let texts = || texts.iter().map(|r| Ok(r.try_get(0)?)).collect();
         let outcome = match finalized_body(&record, data, texts)? {
             Err(refused) => refused,
             Ok(body) => {
-                tx.execute(sql::FINALIZE, &[&id, &json_text(&body), &ms(now)]).await?;
+                tx.execute(sql::FINALIZE, &bind(&params![id, json_text(&body), now])).await?;
                 tx.execute(sql::DELETE_CHUNKS, &[&id]).await?;
                 Finalize::Done
             }
@@ -530,17 +458,13 @@ impl Store for PgStore {
         tx.commit().await?;
         Ok(outcome)
     }
+}
 
-    async fn rate_check(
-        &self,
-        key_id: &str,
-        callers: &[String],
-        per_caller: Option<u32>,
-        total: Option<u32>,
-        now: u64,
-    ) -> StoreResult<Option<Result<(), u64>>> {
+#[async_trait::async_trait]
+impl LimitStore for PgStore {
+    async fn rate_check(&self, key_id: &str, callers: &[String], per_caller: Option<u32>, total: Option<u32>, now: u64) -> StoreResult<RateCheck> {
         if per_caller.is_none() && total.is_none() {
-            return Ok(Some(Ok(())));
+            return Ok(RateCheck::Counted);
         }
         const WINDOW_MS: u64 = 60_000;
         let window = (now / WINDOW_MS * WINDOW_MS) as i64;
@@ -564,18 +488,20 @@ impl Store for PgStore {
                     .try_get(0)?;
                 if count as u32 > limit {
                     tx.rollback().await?;
-                    return Ok(Err(retry_after));
+                    return Ok(RateCheck::Refused { retry_after });
                 }
             }
             tx.execute("DELETE FROM rate_windows WHERE window_start < $1", &[&(window - WINDOW_MS as i64)]).await?;
             tx.commit().await?;
-            Ok(Ok(()))
+            Ok(RateCheck::Counted)
         };
-        attempt.await.map(Some)
+        attempt.await
     }
+}
 
-    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        Ok(self.execute(sql::FAIL_RUNNING, &[&error.code.as_str(), &error.message, &ms(now)]).await? as usize)
+impl Store for PgStore {
+    fn shared(&self) -> bool {
+        true
     }
 }
 

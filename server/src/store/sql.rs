@@ -5,8 +5,13 @@
 //!
 //! Every update that reports whether it changed a row says so with `RETURNING id`, so that
 //! both engines count changed rows the same way (as rows returned).
+//!
+//! The values a statement takes are described here too, once, as [`Param`]s (an engine binds
+//! each as its driver's type): what differs between the engines is how they bind, not what.
 
-use super::HistoryQuery;
+use crate::domain::{Claim, HistoryQuery, KeyRecord, NewRecord, Outcome};
+use skapi_core::wire::Chunk;
+use skapi_core::ApiError;
 
 /// `sql` with SQLite's numbered placeholders: `$3` → `?3` (the statements here hold no `$` in
 /// any literal).
@@ -78,45 +83,193 @@ pub const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM records WHERE status = 'p
 pub const COUNT_WAITING: &str = "SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'";
 pub const QUEUE_POSITION: &str = "SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2";
 pub const PENDING: &str = "SELECT * FROM records WHERE status = 'pending' ORDER BY seq";
-pub const NEXT_IN_QUEUE: &str = "SELECT id FROM records WHERE queue_key = $1 AND status = 'pending' ORDER BY seq LIMIT 1";
 /// Queues with pending requests and none running.
 pub const IDLE_QUEUES: &str = "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL
      AND NOT EXISTS (SELECT 1 FROM records x WHERE x.queue_key = r.queue_key AND x.status = 'running')";
 /// Unqueued pending requests accepted before `$1`.
 pub const IDLE_REQUESTS: &str = "SELECT id FROM records WHERE status = 'pending' AND queue_key IS NULL AND created < $1 ORDER BY seq LIMIT 1000";
 
-/// A value bound to a built statement.
+/// A value bound to a statement, as both engines bind it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Arg {
+pub enum Param {
+    Null,
     Text(String),
+    /// Times, counts, sequences and status codes (an engine narrows it to a column's width).
     Int(i64),
+    Flag(bool),
+    Bytes(Vec<u8>),
+}
+
+impl From<&str> for Param {
+    fn from(v: &str) -> Param {
+        Param::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Param {
+    fn from(v: String) -> Param {
+        Param::Text(v)
+    }
+}
+
+impl From<&String> for Param {
+    fn from(v: &String) -> Param {
+        Param::Text(v.clone())
+    }
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Param {
+        Param::Int(v)
+    }
+}
+
+impl From<u64> for Param {
+    fn from(v: u64) -> Param {
+        Param::Int(ms(v))
+    }
+}
+
+impl From<u32> for Param {
+    fn from(v: u32) -> Param {
+        Param::Int(v.into())
+    }
+}
+
+impl From<u16> for Param {
+    fn from(v: u16) -> Param {
+        Param::Int(v.into())
+    }
+}
+
+impl From<bool> for Param {
+    fn from(v: bool) -> Param {
+        Param::Flag(v)
+    }
+}
+
+impl From<&[u8]> for Param {
+    fn from(v: &[u8]) -> Param {
+        Param::Bytes(v.to_vec())
+    }
+}
+
+impl<T: Into<Param>> From<Option<T>> for Param {
+    fn from(v: Option<T>) -> Param {
+        v.map_or(Param::Null, Into::into)
+    }
+}
+
+/// The values of a statement, in placeholder order: `params![id, now]` (an array).
+macro_rules! params {
+    ($($value:expr),* $(,)?) => { [$($crate::store::sql::Param::from($value)),*] };
+}
+pub(crate) use params;
+
+/// [`INSERT_KEY`] / [`REPLACE_KEY`].
+pub fn insert_key(key: &KeyRecord) -> Vec<Param> {
+    let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
+    let positions = serde_json::to_string(&key.positions).expect("positions serialise");
+    Vec::from(params![
+        &key.service,
+        &key.name,
+        key.sealed_secret.as_slice(),
+        key.locked,
+        destinations,
+        positions,
+        key.rate_per_caller,
+        key.rate_total,
+        key.created,
+        key.updated,
+    ])
+}
+
+/// [`INSERT_RECORD`].
+pub fn insert_record(r: &NewRecord, claim: Option<&Claim>) -> Vec<Param> {
+    Vec::from(params![
+        &r.id,
+        &r.service,
+        &r.owner,
+        &r.caller,
+        &r.key_name,
+        r.method.lower(),
+        &r.url,
+        &r.key_v1,
+        &r.key_v2,
+        r.queue.as_ref(),
+        r.queue_key.as_ref(),
+        serde_json::to_string(&r.request).expect("wire bodies serialise"),
+        r.request_body.as_ref().map(super::row::json_text),
+        r.created,
+        r.expires,
+        claim.map(|c| c.lease_until),
+        claim.map(|c| c.token.as_str()),
+    ])
+}
+
+/// [`FINISH`].
+pub fn finish(id: &str, outcome: &Outcome, now: u64) -> Vec<Param> {
+    let (status, status_code, body, truncated, error) = match outcome {
+        Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
+        Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
+    };
+    Vec::from(params![
+        id,
+        status,
+        status_code,
+        body.map(super::row::json_text),
+        truncated,
+        error.map(|e| e.code.as_str()),
+        error.map(|e| e.message.as_str()),
+        now,
+    ])
+}
+
+/// [`FAIL_PENDING`].
+pub fn fail_pending(id: &str, error: &ApiError, now: u64) -> Vec<Param> {
+    Vec::from(params![id, error.code.as_str(), error.message.as_str(), now])
+}
+
+/// [`FAIL_RUNNING`] and [`FAIL_EXPIRED_LEASES`].
+pub fn fail_running(error: &ApiError, now: u64) -> Vec<Param> {
+    Vec::from(params![error.code.as_str(), error.message.as_str(), now])
+}
+
+/// [`CLAIM`] and [`START`].
+pub fn claim(id: &str, claim: &Claim) -> Vec<Param> {
+    Vec::from(params![id, claim.now, claim.lease_until, claim.token.as_str()])
+}
+
+/// [`INSERT_CHUNK`].
+pub fn chunk(id: &str, chunk: &Chunk) -> Vec<Param> {
+    Vec::from(params![id, chunk.seq, chunk.txt.as_str()])
 }
 
 /// A history listing: the statement and its values, in placeholder order.
-pub fn history(q: &HistoryQuery) -> (String, Vec<Arg>) {
-    let mut args = vec![Arg::Text(q.service.clone()), Arg::Text(q.caller.clone()), Arg::Text(q.key.clone()), Arg::Int(ms(q.live_at))];
+pub fn history(q: &HistoryQuery) -> (String, Vec<Param>) {
+    let mut args = Vec::from(params![&q.service, &q.caller, &q.key, q.live_at]);
     let mut sql = String::from("SELECT * FROM records WHERE service = $1 AND caller = $2 AND (key_v1 = $3 OR key_v2 = $3) AND expires > $4");
-    let mut and = |condition: &str, arg: Arg| {
+    let mut and = |condition: &str, arg: Param| {
         args.push(arg);
         // Every condition names its value `$_`: the next number.
         sql.push_str(&condition.replace("$_", &format!("${}", args.len())));
     };
     if let Some(prefix) = &q.queue_prefix {
-        and(" AND substr(queue, 1, length($_)) = $_", Arg::Text(prefix.clone()));
+        and(" AND substr(queue, 1, length($_)) = $_", Param::from(prefix));
     }
     if let Some(exact) = &q.queue_exact {
-        and(" AND queue = $_", Arg::Text(exact.clone()));
+        and(" AND queue = $_", Param::from(exact));
     }
     if let Some(exclude) = &q.queue_exclude {
-        and(" AND (queue IS NULL OR queue <> $_)", Arg::Text(exclude.clone()));
+        and(" AND (queue IS NULL OR queue <> $_)", Param::from(exclude));
     }
     if let Some(status) = q.status {
-        and(" AND status = $_", Arg::Text(status.as_str().to_owned()));
+        and(" AND status = $_", Param::from(status.as_str()));
     }
     if let Some(after) = q.after_seq {
-        and(if q.ascending { " AND seq > $_" } else { " AND seq < $_" }, Arg::Int(after));
+        and(if q.ascending { " AND seq > $_" } else { " AND seq < $_" }, Param::Int(after));
     }
-    and(if q.ascending { " ORDER BY seq ASC LIMIT $_" } else { " ORDER BY seq DESC LIMIT $_" }, Arg::Int(q.limit.into()));
+    and(if q.ascending { " ORDER BY seq ASC LIMIT $_" } else { " ORDER BY seq DESC LIMIT $_" }, Param::from(q.limit));
     (sql, args)
 }
 
@@ -150,8 +303,8 @@ mod tests {
         let (sql, args) = history(&q);
         assert!(sql.ends_with("AND substr(queue, 1, length($5)) = $5 AND status = $6 AND seq < $7 ORDER BY seq DESC LIMIT $8"), "{sql}");
         assert_eq!(args.len(), 8);
-        assert_eq!(args[4], Arg::Text("q".into()));
-        assert_eq!(args[6], Arg::Int(7));
-        assert_eq!(args[7], Arg::Int(10));
+        assert_eq!(args[4], Param::Text("q".into()));
+        assert_eq!(args[6], Param::Int(7));
+        assert_eq!(args[7], Param::Int(10));
     }
 }

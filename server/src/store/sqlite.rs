@@ -1,27 +1,16 @@
 //! The embedded default: one SQLite file in the data directory, in WAL mode with full sync, so
 //! a record `csr` has acknowledged survives a crash.
 
-use super::row::{json_text, KeyRow, RecordRow};
-use super::sql::{self, lite, Arg};
+use super::row::{self, json_text, Columns};
+use super::sql::{self, lite, params, Param};
 use super::*;
-use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Row, ToSql};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub const DB_FILE: &str = "skapi.sqlite3";
-
-/// Schema migrations (`server/migrations/sqlite/`), applied in order, each once;
-/// `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-    include_str!("../../migrations/sqlite/0002_queue_indexes.sql"),
-    include_str!("../../migrations/sqlite/0003_services.sql"),
-    include_str!("../../migrations/sqlite/0004_leases.sql"),
-    include_str!("../../migrations/sqlite/0005_streams.sql"),
-    include_str!("../../migrations/sqlite/0006_claims.sql"),
-    include_str!("../../migrations/sqlite/0007_unfinished_indexes.sql"),
-];
 
 /// Connections that only read (WAL lets them read beside the writer).
 const READERS: usize = 4;
@@ -234,317 +223,223 @@ impl SqliteStore {
 
     fn migrate(conn: &mut Connection) -> StoreResult<()> {
         let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if applied > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!("database schema version {applied} is newer than this server knows ({})", MIGRATIONS.len())));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        for (version, sql) in migrations::to_apply(applied, migrations::SQLITE)? {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.pragma_update(None, "user_version", version)?;
             tx.commit()?;
         }
         Ok(())
     }
 }
 
-fn key_row(row: &Row) -> rusqlite::Result<KeyRow> {
-    Ok(KeyRow {
-        service: row.get("service")?,
-        name: row.get("name")?,
-        secret: row.get("secret")?,
-        locked: row.get("locked")?,
-        destinations: row.get("destinations")?,
-        positions: row.get("positions")?,
-        rate_per_caller: row.get("rate_per_caller")?,
-        rate_total: row.get("rate_total")?,
-        created: row.get("created")?,
-        updated: row.get("updated")?,
-    })
+impl ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Param::Null => ValueRef::Null,
+            Param::Text(s) => ValueRef::Text(s.as_bytes()),
+            Param::Int(n) => ValueRef::Integer(*n),
+            Param::Flag(b) => ValueRef::Integer((*b).into()),
+            Param::Bytes(b) => ValueRef::Blob(b),
+        }))
+    }
 }
 
-fn record_row(row: &Row) -> rusqlite::Result<RecordRow> {
-    Ok(RecordRow {
-        seq: row.get("seq")?,
-        id: row.get("id")?,
-        service: row.get("service")?,
-        owner: row.get("owner")?,
-        caller: row.get("caller")?,
-        key_name: row.get("key_name")?,
-        method: row.get("method")?,
-        url: row.get("url")?,
-        key_v1: row.get("key_v1")?,
-        key_v2: row.get("key_v2")?,
-        queue: row.get("queue")?,
-        queue_key: row.get("queue_key")?,
-        request: row.get("request")?,
-        request_body: row.get("request_body")?,
-        status: row.get("status")?,
-        status_code: row.get("status_code")?,
-        response_body: row.get("response_body")?,
-        truncated: row.get("truncated")?,
-        error_code: row.get("error_code")?,
-        error_message: row.get("error_message")?,
-        created: row.get("created")?,
-        updated: row.get("updated")?,
-        expires: row.get("expires")?,
-        finalized: row.get("finalized")?,
-    })
+impl Columns for Row<'_> {
+    fn text(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self.get(name)?)
+    }
+
+    fn int(&self, name: &str) -> StoreResult<Option<i64>> {
+        Ok(self.get(name)?)
+    }
+
+    fn flag(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.get(name)?)
+    }
+
+    fn bytes(&self, name: &str) -> StoreResult<Vec<u8>> {
+        Ok(self.get(name)?)
+    }
 }
 
-fn records(rows: Vec<RecordRow>) -> StoreResult<Vec<Record>> {
-    rows.into_iter().map(Record::try_from).collect()
+/// Every row of a shared statement (its SQLite form prepared once per connection), decoded.
+fn query<T>(conn: &Connection, sql: &str, values: &[Param], mut decode: impl FnMut(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(&lite(sql))?;
+    let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
 }
 
-/// Changed rows of one of the shared statements (its SQLite form prepared once per connection).
-fn execute(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    conn.prepare_cached(&lite(sql))?.execute(values)
+/// The first row of a shared query, if any.
+fn first<T>(conn: &Connection, sql: &str, values: &[Param], decode: impl FnMut(&Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
+    Ok(query(conn, sql, values, decode)?.into_iter().next())
+}
+
+/// Changed rows of a shared statement.
+fn execute(conn: &Connection, sql: &str, values: &[Param]) -> StoreResult<usize> {
+    Ok(conn.prepare_cached(&lite(sql))?.execute(rusqlite::params_from_iter(values))?)
 }
 
 /// How many rows a shared statement returned: the changed rows of an update `RETURNING id`.
-fn returned(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    let mut statement = conn.prepare_cached(&lite(sql))?;
-    let mut rows = statement.query(values)?;
-    let mut n = 0;
-    while rows.next()?.is_some() {
-        n += 1;
-    }
-    Ok(n)
+fn returned(conn: &Connection, sql: &str, values: &[Param]) -> StoreResult<usize> {
+    Ok(query(conn, sql, values, |_| Ok(()))?.len())
 }
 
-/// The one row of a shared query, if any.
-fn row<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl FnOnce(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
-    conn.prepare_cached(&lite(sql))?.query_row(values, f).optional()
+/// The one number a count returns.
+fn count(conn: &Connection, sql: &str, values: &[Param]) -> StoreResult<u64> {
+    Ok(first(conn, sql, values, |r| Ok(r.get::<_, Option<i64>>(0)?))?.flatten().unwrap_or(0).max(0) as u64)
 }
 
-/// Writes a new record (see [`Store::insert_record`]); returns its arrival sequence.
-fn insert(conn: &Connection, r: &NewRecord, claim: Option<Claim>) -> StoreResult<i64> {
-    let seq = row(
-        conn,
-        sql::INSERT_RECORD,
-        params![
-            r.id,
-            r.service,
-            r.owner,
-            r.caller,
-            r.key_name,
-            r.method.lower(),
-            r.url,
-            r.key_v1,
-            r.key_v2,
-            r.queue,
-            r.queue_key,
-            serde_json::to_string(&r.request).expect("wire bodies serialise"),
-            r.request_body.as_ref().map(json_text),
-            r.created,
-            r.expires,
-            claim.as_ref().map(|c| c.lease_until),
-            claim.map(|c| c.token),
-        ],
-        |r| r.get(0),
-    )?;
-    seq.ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))
-}
-
-/// Every row of a shared query.
-fn rows<T>(conn: &Connection, sql: &str, values: impl rusqlite::Params, f: impl FnMut(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<Vec<T>> {
-    conn.prepare_cached(&lite(sql))?.query_map(values, f)?.collect()
+/// The first column of every row: ids, queue keys.
+fn ids(conn: &Connection, sql: &str, values: &[Param]) -> StoreResult<Vec<String>> {
+    query(conn, sql, values, |r| Ok(r.get(0)?))
 }
 
 #[async_trait::async_trait]
-impl Store for SqliteStore {
+impl KeyStore for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, replace: bool) -> StoreResult<()> {
-        let (key, keys) = (key.clone(), self.keys.clone());
+        let (values, keys) = (sql::insert_key(key), self.keys.clone());
+        let named = format!("key \"{}\" of service \"{}\"", key.name, key.service);
         self.write(move |conn| {
             keys.fetch_add(1, Ordering::SeqCst);
-            let destinations = serde_json::to_string(&key.destinations).expect("strings serialise");
-            let positions = serde_json::to_string(&key.positions).expect("positions serialise");
-            let result = execute(
-                conn,
-                if replace { sql::REPLACE_KEY } else { sql::INSERT_KEY },
-                params![
-                    key.service,
-                    key.name,
-                    key.sealed_secret,
-                    key.locked,
-                    destinations,
-                    positions,
-                    key.rate_per_caller,
-                    key.rate_total,
-                    key.created,
-                    key.updated
-                ],
-            );
-            match result {
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    Err(StoreError::Exists(format!("key \"{}\" of service \"{}\"", key.name, key.service)))
-                }
-                other => other.map(|_| ()).map_err(Into::into),
+            match execute(conn, if replace { sql::REPLACE_KEY } else { sql::INSERT_KEY }, &values) {
+                Err(StoreError::Exists(_)) => Err(StoreError::Exists(named)),
+                other => other.map(|_| ()),
             }
         })
         .await
     }
 
     async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>> {
-        let (service, name) = (service.to_owned(), name.to_owned());
-        let row = self.read(move |conn| Ok(row(conn, sql::GET_KEY, params![service, name], key_row)?)).await?;
-        row.map(KeyRecord::try_from).transpose()
+        let values = params![service, name];
+        self.read(move |conn| first(conn, sql::GET_KEY, &values, |r| row::key(r))).await
     }
 
     async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>> {
-        let service = service.map(str::to_owned);
-        let rows = self.read(move |conn| Ok(rows(conn, sql::LIST_KEYS, params![service], key_row)?)).await?;
-        let keys = rows.into_iter().map(KeyRecord::try_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(keys)
+        let values = params![service];
+        self.read(move |conn| query(conn, sql::LIST_KEYS, &values, |r| row::key(r))).await
     }
 
     async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool> {
-        let (service, name, keys) = (service.to_owned(), name.to_owned(), self.keys.clone());
+        let (values, keys) = (params![service, name], self.keys.clone());
         self.write(move |conn| {
             keys.fetch_add(1, Ordering::SeqCst);
-            Ok(returned(conn, sql::REMOVE_KEY, params![service, name])? > 0)
+            Ok(returned(conn, sql::REMOVE_KEY, &values)? > 0)
         })
         .await
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let service = service.to_owned();
-        let origins: Option<String> = self.read(move |conn| Ok(row(conn, sql::SERVICE_ORIGINS, params![service], |r| r.get(0))?)).await?;
+        let values = params![service];
+        let origins: Option<String> = self.read(move |conn| first(conn, sql::SERVICE_ORIGINS, &values, |r| Ok(r.get(0)?))).await?;
         origins.map(|o| serde_json::from_str(&o).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
     }
 
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
-        let (service, origins) = (service.to_owned(), origins.map(<[String]>::to_vec));
-        self.write(move |conn| {
-            match origins {
-                Some(origins) => {
-                    execute(conn, sql::SET_SERVICE_ORIGINS, params![service, serde_json::to_string(&origins).expect("strings serialise"), now])?
-                }
-                None => execute(conn, sql::CLEAR_SERVICE_ORIGINS, params![service])?,
-            };
-            Ok(())
-        })
-        .await
-    }
-
-    async fn insert_record(&self, r: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64> {
-        let (r, claim) = (r.clone(), claim.cloned());
-        self.write(move |conn| insert(conn, &r, claim)).await
+        let (statement, values) = match origins {
+            Some(origins) => (sql::SET_SERVICE_ORIGINS, params![service, serde_json::to_string(origins).expect("strings serialise"), now].to_vec()),
+            None => (sql::CLEAR_SERVICE_ORIGINS, params![service].to_vec()),
+        };
+        self.write(move |conn| execute(conn, statement, &values).map(|_| ())).await
     }
 
     fn key_generation(&self) -> Option<u64> {
         Some(self.keys.load(Ordering::SeqCst))
     }
+}
+
+/// Writes a new record (see [`RecordStore::insert_record`]); returns its arrival sequence.
+fn insert(conn: &Connection, values: &[Param]) -> StoreResult<i64> {
+    first(conn, sql::INSERT_RECORD, values, |r| Ok(r.get(0)?))?.ok_or_else(|| StoreError::Database("an insert returned no sequence".into()))
+}
+
+#[async_trait::async_trait]
+impl RecordStore for SqliteStore {
+    async fn insert_record(&self, r: &NewRecord, claim: Option<&Claim>) -> StoreResult<i64> {
+        let values = sql::insert_record(r, claim);
+        self.write(move |conn| insert(conn, &values)).await
+    }
 
     async fn insert_record_if(&self, r: &NewRecord, claim: Option<&Claim>, seen: u64) -> StoreResult<Option<i64>> {
-        let (r, claim, keys) = (r.clone(), claim.cloned(), self.keys.clone());
+        let (values, keys) = (sql::insert_record(r, claim), self.keys.clone());
         // The batch checked the data version as it began, and key writes run on this same
         // thread: the generation read here is the one this insert commits under.
-        self.write(move |conn| if keys.load(Ordering::SeqCst) == seen { insert(conn, &r, claim).map(Some) } else { Ok(None) }).await
+        self.write(move |conn| if keys.load(Ordering::SeqCst) == seen { insert(conn, &values).map(Some) } else { Ok(None) }).await
     }
 
     async fn get_record(&self, id: &str) -> StoreResult<Option<Record>> {
-        let id = id.to_owned();
-        let found = self.read(move |conn| Ok(row(conn, sql::GET_RECORD, params![id], record_row)?)).await?;
-        found.map(Record::try_from).transpose()
+        let values = params![id];
+        self.read(move |conn| first(conn, sql::GET_RECORD, &values, |r| row::record(r))).await
     }
 
     async fn finish(&self, id: &str, outcome: &Outcome, now: u64) -> StoreResult<bool> {
-        let (status, status_code, body, truncated, error) = match outcome {
-            Outcome::Resolved { status_code, body, truncated } => ("resolved", Some(*status_code), Some(body), *truncated, None),
-            Outcome::Failed { error, status_code, body, truncated } => ("failed", *status_code, body.as_ref(), *truncated, Some(error)),
-        };
-        let (id, body) = (id.to_owned(), body.map(json_text));
-        let (code, message) = (error.map(|e| e.code.as_str()), error.map(|e| e.message.clone()));
-        self.write(move |conn| Ok(returned(conn, sql::FINISH, params![id, status, status_code, body, truncated, code, message, now])? > 0)).await
+        let values = sql::finish(id, outcome, now);
+        self.write(move |conn| Ok(returned(conn, sql::FINISH, &values)? > 0)).await
     }
 
     async fn fail_pending(&self, id: &str, error: &ApiError, now: u64) -> StoreResult<bool> {
-        let (id, error) = (id.to_owned(), error.clone());
-        self.write(move |conn| Ok(returned(conn, sql::FAIL_PENDING, params![id, error.code.as_str(), error.message, now])? > 0)).await
-    }
-
-    async fn counts(&self) -> StoreResult<(u64, u64, u64)> {
-        self.read(|conn| {
-            let n = |r: &Row, i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u64) };
-            Ok(row(conn, sql::COUNTS, [], |r| Ok((n(r, 0)?, n(r, 1)?, n(r, 2)?)))?.unwrap_or_default())
-        })
-        .await
+        let values = sql::fail_pending(id, error, now);
+        self.write(move |conn| Ok(returned(conn, sql::FAIL_PENDING, &values)? > 0)).await
     }
 
     async fn count_waiting(&self, service: &str, queue: &str) -> StoreResult<u64> {
-        let (service, queue) = (service.to_owned(), queue.to_owned());
-        self.read(move |conn| Ok(row(conn, sql::COUNT_WAITING, params![service, queue], |r| r.get(0))?.unwrap_or(0))).await
+        let values = params![service, queue];
+        self.read(move |conn| count(conn, sql::COUNT_WAITING, &values)).await
     }
 
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
         self.write(move |conn| {
-            execute(conn, sql::PURGE_EXPIRED_CHUNKS, params![cutoff])?;
-            Ok(execute(conn, sql::PURGE_EXPIRED, params![cutoff])?)
+            execute(conn, sql::PURGE_EXPIRED_CHUNKS, &params![cutoff])?;
+            execute(conn, sql::PURGE_EXPIRED, &params![cutoff])
         })
         .await
     }
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<Vec<Record>> {
-        let (sql, args) = sql::history(q);
-        let found = self
-            .read(move |conn| {
-                let values = args.iter().map(|a| match a {
-                    Arg::Text(s) => s as &dyn ToSql,
-                    Arg::Int(n) => n as &dyn ToSql,
-                });
-                Ok(rows(conn, &sql, rusqlite::params_from_iter(values), record_row)?)
-            })
-            .await?;
-        records(found)
+        let (statement, values) = sql::history(q);
+        self.read(move |conn| query(conn, &statement, &values, |r| row::record(r))).await
     }
 
     async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64> {
-        let queue_key = queue_key.to_owned();
-        self.read(move |conn| Ok(row(conn, sql::QUEUE_POSITION, params![queue_key, seq], |r| r.get(0))?.unwrap_or(0))).await
+        let values = params![queue_key, seq];
+        self.read(move |conn| count(conn, sql::QUEUE_POSITION, &values)).await
     }
 
     async fn pending(&self) -> StoreResult<Vec<Record>> {
-        records(self.read(|conn| Ok(rows(conn, sql::PENDING, [], record_row)?)).await?)
-    }
-
-    async fn next_in_queue(&self, queue_key: &str) -> StoreResult<Option<String>> {
-        let queue_key = queue_key.to_owned();
-        self.read(move |conn| Ok(row(conn, sql::NEXT_IN_QUEUE, params![queue_key], |r| r.get(0))?)).await
+        self.read(|conn| query(conn, sql::PENDING, &[], |r| row::record(r))).await
     }
 
     async fn claim(&self, id: &str, claim: &Claim) -> StoreResult<Option<Record>> {
-        let (id, claim) = (id.to_owned(), claim.clone());
-        self.write(move |conn| Ok(row(conn, sql::CLAIM, params![id, claim.now, claim.lease_until, claim.token], record_row)?))
-            .await?
-            .map(Record::try_from)
-            .transpose()
+        let values = sql::claim(id, claim);
+        self.write(move |conn| first(conn, sql::CLAIM, &values, |r| row::record(r))).await
     }
 
     async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>> {
-        let (queue_key, claim) = (queue_key.to_owned(), claim.clone());
+        let (values, claim) = (params![queue_key], claim.clone());
         // The writer thread runs one job at a time: the look and the claim are one step.
         self.write(move |conn| {
-            let head: Option<(String, String, Option<String>)> =
-                row(conn, sql::QUEUE_HEAD, params![queue_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let head: Option<(String, String, Option<String>)> = first(conn, sql::QUEUE_HEAD, &values, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             match head {
-                Some((id, status, _)) if status == "pending" => {
-                    Ok(row(conn, sql::START, params![id, claim.now, claim.lease_until, claim.token], record_row)?)
-                }
+                Some((id, status, _)) if status == "pending" => first(conn, sql::START, &sql::claim(&id, &claim), |r| row::record(r)),
                 // Taken by this claim before; its answer was lost.
-                Some((id, status, Some(by))) if status == "running" && by == claim.token => Ok(row(conn, sql::GET_RECORD, params![id], record_row)?),
+                Some((id, status, Some(by))) if status == "running" && by == claim.token => {
+                    first(conn, sql::GET_RECORD, &params![id], |r| row::record(r))
+                }
                 _ => Ok(None),
             }
         })
-        .await?
-        .map(Record::try_from)
-        .transpose()
+        .await
     }
 
     async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
         let ids = ids.to_vec();
         self.write(move |conn| {
             for id in &ids {
-                execute(conn, sql::RENEW_LEASE, params![id, lease_until])?;
+                execute(conn, sql::RENEW_LEASE, &params![id, lease_until])?;
             }
             Ok(())
         })
@@ -552,19 +447,37 @@ impl Store for SqliteStore {
     }
 
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        let error = error.clone();
-        self.write(move |conn| Ok(execute(conn, sql::FAIL_EXPIRED_LEASES, params![error.code.as_str(), error.message, now])?)).await
+        let values = sql::fail_running(error, now);
+        self.write(move |conn| execute(conn, sql::FAIL_EXPIRED_LEASES, &values)).await
     }
 
-    async fn idle_work(&self, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        self.read(move |conn| Self::idle_work_on(conn, before)).await
+    async fn idle_work(&self, before: u64) -> StoreResult<IdleWork> {
+        self.read(move |conn| Ok(IdleWork { queues: ids(conn, sql::IDLE_QUEUES, &[])?, requests: ids(conn, sql::IDLE_REQUESTS, &params![before])? }))
+            .await
     }
 
+    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
+        let values = sql::fail_running(error, now);
+        self.write(move |conn| execute(conn, sql::FAIL_RUNNING, &values)).await
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.read(|conn| {
+            let n = |r: &Row, i: usize| -> StoreResult<u64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64) };
+            let counts = first(conn, sql::COUNTS, &[], |r| Ok(Counts { pending: n(r, 0)?, running: n(r, 1)?, queued: n(r, 2)? }))?;
+            Ok(counts.unwrap_or_default())
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamStore for SqliteStore {
     async fn append_chunks(&self, id: &str, chunks: &[Chunk]) -> StoreResult<()> {
-        let (id, chunks) = (id.to_owned(), chunks.to_vec());
+        let values: Vec<Vec<Param>> = chunks.iter().map(|c| sql::chunk(id, c)).collect();
         self.write(move |conn| {
-            for chunk in &chunks {
-                execute(conn, sql::INSERT_CHUNK, params![id, chunk.seq, chunk.txt])?;
+            for chunk in &values {
+                execute(conn, sql::INSERT_CHUNK, chunk)?;
             }
             Ok(())
         })
@@ -572,42 +485,33 @@ impl Store for SqliteStore {
     }
 
     async fn chunks(&self, id: &str, since: u64, limit: u32) -> StoreResult<Vec<Chunk>> {
-        let id = id.to_owned();
-        self.read(move |conn| Ok(rows(conn, sql::CHUNKS, params![id, since, limit], |r| Ok(Chunk { seq: r.get(0)?, txt: r.get(1)? }))?)).await
+        let values = params![id, since, limit];
+        self.read(move |conn| query(conn, sql::CHUNKS, &values, |r| row::chunk(r))).await
     }
 
     async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize> {
         let (id, data) = (id.to_owned(), data.cloned());
         // The writer runs one job at a time: the look and the change are one step.
         self.write(move |conn| {
-            let Some(record) = row(conn, sql::GET_RECORD, params![id], record_row)? else { return Ok(Finalize::NotStream) };
-            let record = Record::try_from(record)?;
-            let texts = || Ok(rows(conn, sql::CHUNK_TEXTS, params![id], |r| r.get(0))?);
+            let Some(record) = first(conn, sql::GET_RECORD, &params![&id], |r| row::record(r))? else { return Ok(Finalize::NotStream) };
+            let texts = || query(conn, sql::CHUNK_TEXTS, &params![&id], |r| Ok(r.get(0)?));
             match finalized_body(&record, data.as_ref(), texts)? {
                 Err(refused) => Ok(refused),
                 Ok(body) => {
-                    execute(conn, sql::FINALIZE, params![id, json_text(&body), now])?;
-                    execute(conn, sql::DELETE_CHUNKS, params![id])?;
+                    execute(conn, sql::FINALIZE, &params![&id, json_text(&body), now])?;
+                    execute(conn, sql::DELETE_CHUNKS, &params![&id])?;
                     Ok(Finalize::Done)
                 }
             }
         })
         .await
     }
-
-    async fn fail_running(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
-        let error = error.clone();
-        self.write(move |conn| Ok(execute(conn, sql::FAIL_RUNNING, params![error.code.as_str(), error.message, now])?)).await
-    }
 }
 
-impl SqliteStore {
-    fn idle_work_on(conn: &Connection, before: u64) -> StoreResult<(Vec<String>, Vec<String>)> {
-        let queues = rows(conn, sql::IDLE_QUEUES, [], |r| r.get(0))?;
-        let ids = rows(conn, sql::IDLE_REQUESTS, params![before], |r| r.get(0))?;
-        Ok((queues, ids))
-    }
-}
+/// Rate limits are counted in the process: one SQLite file serves one server.
+impl LimitStore for SqliteStore {}
+
+impl Store for SqliteStore {}
 
 #[cfg(test)]
 mod tests {
@@ -629,7 +533,6 @@ mod tests {
             sql::FAIL_RUNNING,
             sql::FAIL_EXPIRED_LEASES,
             sql::QUEUE_HEAD,
-            sql::NEXT_IN_QUEUE,
             sql::QUEUE_POSITION,
             sql::COUNT_WAITING,
         ] {

@@ -121,7 +121,7 @@ async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
     let store = skapi_server::store::sqlite::SqliteStore::open(&dir.path().join(skapi_server::store::sqlite::DB_FILE)).unwrap();
     let mut per_queue: HashMap<String, Vec<(i64, String)>> = HashMap::new();
     for id in &all_ids {
-        use skapi_server::store::Store;
+        use skapi_server::store::RecordStore;
         let record = store.get_record(skapi_core::id::split_full(id).unwrap().1).await.unwrap().expect("every accepted request kept");
         let tag = record.new.request_body.as_ref().unwrap()["tag"].as_str().unwrap().to_owned();
         per_queue.entry(record.new.queue.clone().unwrap()).or_default().push((record.seq, tag));

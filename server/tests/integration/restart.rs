@@ -5,10 +5,11 @@ use crate::support::*;
 use serde_json::json;
 use skapi_core::wire::{CsrBody, Status};
 use skapi_core::{ErrorCode, Method};
+use skapi_server::domain::{NewRecord, Outcome};
 use skapi_server::keyring::{Keyring, NewKey};
 use skapi_server::secrets::MasterKey;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
-use skapi_server::store::{Db, NewRecord, Outcome, Store};
+use skapi_server::store::{Db, Store};
 use std::sync::Arc;
 
 fn record(id: &str, url: &str, created: u64) -> NewRecord {
@@ -55,7 +56,7 @@ async fn restart_interrupts_running_and_resumes_pending_in_order(engine: Engine)
         keyring.add(key, false).await.unwrap();
         let now = skapi_server::clock::now_ms();
         store.insert_record(&record("1:running", &url, now), None).await.unwrap();
-        let claim = skapi_server::store::Claim { now, lease_until: now + 60_000, token: "previous.1".into() };
+        let claim = skapi_server::domain::Claim { now, lease_until: now + 60_000, token: "previous.1".into() };
         assert!(store.claim("1:running", &claim).await.unwrap().is_some());
         store.insert_record(&record("2:first", &url, now + 1), None).await.unwrap();
         store.insert_record(&record("3:second", &url, now + 2), None).await.unwrap();

@@ -623,7 +623,7 @@ async fn a_key_without_destinations_is_sent_nowhere(engine: Engine) {
     let refused = server.state.keyring.add(key(Destinations::Only(vec![])), false).await;
     assert!(refused.unwrap_err().to_string().contains("at least one destination"));
     // A key stored without destinations (e.g. by an older version) refuses every request.
-    let record = skapi_server::store::KeyRecord {
+    let record = skapi_server::domain::KeyRecord {
         service: SERVICE.into(),
         name: "old".into(),
         sealed_secret: vec![0; 40],

@@ -1,14 +1,15 @@
-//! One conformance suite for every storage engine: SQLite always; PostgreSQL when
-//! `SKAPI_TEST_POSTGRES` names a server (the test command starts one: scripts/postgres.sh).
+//! The storage engines' conformance suite: one test per behaviour, each run on SQLite and on
+//! PostgreSQL (`store::sqlite::…`, `store::postgres::…`), against the `Store` traits.
 
 use crate::support::*;
 use serde_json::json;
 use skapi_core::positions::Position;
 use skapi_core::wire::{Chunk, CsrBody, Status};
 use skapi_core::{ApiError, ErrorCode, Method};
+use skapi_server::domain::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome};
 use skapi_server::store::postgres::PgStore;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
-use skapi_server::store::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Store, StoreError};
+use skapi_server::store::{Counts, IdleWork, KeyStore, RecordStore, Store, StoreError};
 
 fn key(name: &str) -> KeyRecord {
     KeyRecord {
@@ -46,8 +47,64 @@ fn record(id: &str, queue: Option<&str>, created: u64) -> NewRecord {
     }
 }
 
-async fn conformance(store: &dyn Store) {
-    // Keys.
+/// A store of `engine`, fresh, and where its data lives (for tests that spoil it by hand).
+struct Opened {
+    store: Box<dyn Store>,
+    at: Place,
+}
+
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+async fn open(engine: Engine) -> Opened {
+    match engine {
+        Engine::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            Opened { store: Box::new(SqliteStore::open(&dir.path().join(DB_FILE)).unwrap()), at: Place::Sqlite(dir) }
+        }
+        Engine::Postgres => {
+            let url = blocking(fresh_postgres_database);
+            Opened { store: Box::new(PgStore::open(&url).await.unwrap()), at: Place::Postgres(url) }
+        }
+    }
+}
+
+impl Opened {
+    /// Runs `sql` ($1 the one value) on the database beside the store, as another process would.
+    async fn alter(&self, sql: &str, value: &str) {
+        match &self.at {
+            Place::Sqlite(dir) => {
+                rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap().execute(&sql.replace('$', "?"), [value]).unwrap();
+            }
+            Place::Postgres(url) => {
+                let (raw, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                raw.execute(sql, &[&value]).await.unwrap();
+            }
+        }
+    }
+}
+
+fn claim(now: u64, lease_until: u64, token: &str) -> Claim {
+    Claim { now, lease_until, token: token.into() }
+}
+
+/// `1:a` and `2:b` in queue `q`, `3:c` unqueued, accepted in that order; their sequences.
+async fn three_records(store: &dyn Store) -> [i64; 3] {
+    let s1 = store.insert_record(&record("1:a", Some("q"), 10), None).await.unwrap();
+    let s2 = store.insert_record(&record("2:b", Some("q"), 11), None).await.unwrap();
+    let s3 = store.insert_record(&record("3:c", None, 12), None).await.unwrap();
+    [s1, s2, s3]
+}
+
+fn pending_ids(records: Vec<skapi_server::domain::Record>) -> Vec<String> {
+    records.into_iter().map(|r| r.new.id).collect()
+}
+
+async fn keys_are_added_replaced_listed_and_removed(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
     store.insert_key(&key("k"), false).await.unwrap();
     assert!(matches!(store.insert_key(&key("k"), false).await, Err(StoreError::Exists(_))));
     let mut changed = key("k");
@@ -60,23 +117,30 @@ async fn conformance(store: &dyn Store) {
     assert!(store.remove_key("other", "k2").await.unwrap());
     assert!(!store.remove_key("other", "k2").await.unwrap());
     assert_eq!(store.get_key("other", "k2").await.unwrap(), None);
+}
 
-    // Services.
+async fn service_origins_are_set_and_cleared(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
     assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
     store.set_service_origins(SERVICE, Some(&["https://a.example".to_owned()]), 5).await.unwrap();
     assert_eq!(store.service_origins(SERVICE).await.unwrap(), Some(vec!["https://a.example".to_owned()]));
     store.set_service_origins(SERVICE, None, 6).await.unwrap();
     assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
+}
 
-    // Records: acceptance order, queue head, lifecycle.
-    let s1 = store.insert_record(&record("1:a", Some("q"), 10), None).await.unwrap();
-    let s2 = store.insert_record(&record("2:b", Some("q"), 11), None).await.unwrap();
-    let s3 = store.insert_record(&record("3:c", None, 12), None).await.unwrap();
+async fn records_keep_acceptance_order_and_queue_counts(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    let [s1, s2, s3] = three_records(store.as_ref()).await;
     assert!(s1 < s2 && s2 < s3);
     assert_eq!(store.queue_position("k:q", s2).await.unwrap(), 2);
     assert_eq!(store.count_waiting(SERVICE, "q").await.unwrap(), 2);
-    assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("1:a"));
-    let claim = |now: u64, lease_until: u64, token: &str| Claim { now, lease_until, token: token.into() };
+    assert_eq!(pending_ids(store.pending().await.unwrap()), ["1:a", "2:b", "3:c"]);
+    assert_eq!(store.counts().await.unwrap(), Counts { pending: 3, running: 0, queued: 2 });
+}
+
+async fn a_queue_runs_one_claimed_request_at_a_time(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    three_records(store.as_ref()).await;
     let first = claim(20, 1_000, "i1.1");
     let head = store.claim_next_in_queue("k:q", &first).await.unwrap().expect("the head is claimed");
     assert_eq!((head.new.id.as_str(), head.status, head.updated), ("1:a", Status::Running, 20), "the claim returns the record as it now is");
@@ -84,8 +148,17 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.claim_next_in_queue("k:q", &first).await.unwrap().map(|r| r.new.id), Some("1:a".to_owned()));
     assert_eq!(store.claim_next_in_queue("k:q", &claim(21, 1_000, "i1.2")).await.unwrap(), None, "one at a time per queue");
     assert!(store.claim("1:a", &claim(21, 1_000, "i2.1")).await.unwrap().is_none(), "only a pending record starts");
-    assert_eq!(store.idle_work(100).await.unwrap(), (vec![], vec!["3:c".to_owned()]), "the queue is busy; 3:c waits");
-    assert_eq!(store.next_in_queue("k:q").await.unwrap().as_deref(), Some("2:b"));
+    let idle = IdleWork { queues: vec![], requests: vec!["3:c".to_owned()] };
+    assert_eq!(store.idle_work(100).await.unwrap(), idle, "the queue is busy; 3:c waits");
+    let queued: Vec<String> = pending_ids(store.pending().await.unwrap()).into_iter().filter(|id| id != "3:c").collect();
+    assert_eq!(queued, ["2:b"], "2:b is the queue's next");
+    assert_eq!(store.counts().await.unwrap(), Counts { pending: 2, running: 1, queued: 1 });
+}
+
+async fn a_record_ends_once_and_reads_back_as_written(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    let [s1, ..] = three_records(store.as_ref()).await;
+    store.claim_next_in_queue("k:q", &claim(20, 1_000, "i1.1")).await.unwrap();
     let resolved = Outcome::Resolved { status_code: 200, body: json!({"ok": true}), truncated: false };
     assert!(store.finish("1:a", &resolved, 30).await.unwrap());
     assert!(!store.finish("1:a", &resolved, 31).await.unwrap(), "a finished record stays as it is");
@@ -99,7 +172,12 @@ async fn conformance(store: &dyn Store) {
         Some(Outcome::Failed { error, .. }) => assert_eq!(error.code, ErrorCode::Canceled),
         other => panic!("{other:?}"),
     }
-    assert_eq!(store.pending().await.unwrap().iter().map(|r| r.new.id.clone()).collect::<Vec<_>>(), vec!["3:c"]);
+    assert_eq!(pending_ids(store.pending().await.unwrap()), ["3:c"]);
+}
+
+async fn a_claim_holds_a_lease_until_it_runs_out(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    three_records(store.as_ref()).await;
     let third = claim(50, 55, "i1.3");
     let claimed = store.claim("3:c", &third).await.unwrap().expect("a pending record is claimed");
     assert_eq!((claimed.new.id.as_str(), claimed.status), ("3:c", Status::Running));
@@ -110,8 +188,14 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.fail_expired_leases(&interrupted, 57).await.unwrap(), 0, "the lease still holds");
     assert_eq!(store.fail_expired_leases(&interrupted, 59).await.unwrap(), 1, "the lease ran out");
     assert_eq!(store.fail_running(&interrupted, 60).await.unwrap(), 0);
+    store.claim("1:a", &claim(61, 100, "i1.4")).await.unwrap().expect("claimed");
+    assert_eq!(store.fail_running(&interrupted, 62).await.unwrap(), 1, "after a crash, whatever ran ends");
+}
 
-    // History: filters and paging.
+async fn history_filters_and_pages(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    let [_, _, s3] = three_records(store.as_ref()).await;
+    store.finish("1:a", &Outcome::Resolved { status_code: 200, body: json!(1), truncated: false }, 30).await.unwrap();
     let query = async |f: &dyn Fn(&mut HistoryQuery)| {
         let mut q = HistoryQuery {
             service: SERVICE.into(),
@@ -127,6 +211,7 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(query(&|_| {}).await, vec!["3:c", "2:b", "1:a"]);
     assert_eq!(query(&|q| q.ascending = true).await, vec!["1:a", "2:b", "3:c"]);
     assert_eq!(query(&|q| q.queue_prefix = Some("q".into())).await, vec!["2:b", "1:a"]);
+    assert_eq!(query(&|q| q.queue_exact = Some("q".into())).await, vec!["2:b", "1:a"]);
     assert_eq!(query(&|q| q.queue_exclude = Some("q".into())).await, vec!["3:c"]);
     assert_eq!(query(&|q| q.status = Some(Status::Resolved)).await, vec!["1:a"]);
     assert_eq!(
@@ -140,14 +225,24 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(query(&|q| q.caller = "pid:b".into()).await, Vec::<String>::new());
     assert_eq!(query(&|q| q.key = skapi_core::id::key_v1(Method::Post, "https://api.example.com/v1/x", Some("q"))).await, vec!["2:b", "1:a"]);
     assert_eq!(query(&|q| q.live_at = 10_000_000).await, Vec::<String>::new(), "expired records are not listed");
+}
 
-    // Expiry purge.
+async fn expired_records_are_purged_with_their_chunks(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    three_records(store.as_ref()).await;
+    store.append_chunks("1:a", &[Chunk { seq: 1, txt: "x".into() }]).await.unwrap();
     assert_eq!(store.purge_expired(1_000_011).await.unwrap(), 2);
     assert_eq!(store.get_record("1:a").await.unwrap(), None);
+    assert_eq!(store.chunks("1:a", 0, 10).await.unwrap(), vec![]);
     assert!(store.get_record("3:c").await.unwrap().is_some());
+}
 
-    // Writes arriving together (committed together by both engines): one that fails — an id
-    // already taken — fails alone; every other one is written and answered.
+/// Writes arriving together (committed together by both engines): one that fails — an id
+/// already taken — fails alone; every other one is written and answered.
+async fn a_failing_write_fails_alone_among_those_committed_with_it(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    let store = store.as_ref();
+    store.insert_record(&record("3:c", None, 12), None).await.unwrap();
     let writes = (0..40).map(|i| {
         let id = if i == 17 { "3:c".to_owned() } else { format!("batch:{i}") };
         async move { (id.clone(), store.insert_record(&record(&id, None, 100 + i), None).await) }
@@ -161,9 +256,12 @@ async fn conformance(store: &dyn Store) {
             (id, Err(e)) => panic!("{id} failed beside the failing write: {e}"),
         }
     }
+}
 
-    // Streams: chunks kept in order and read in pages; finalize replaces them by one body, only
-    // once the request has finished and only for a streamed one.
+/// Chunks are kept in order and read in pages; finalize replaces them by one body, only once
+/// the request has finished and only for a streamed one.
+async fn streams_keep_chunks_in_order_and_finalize_once(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
     let chunk = |seq: u64, txt: &str| Chunk { seq, txt: txt.into() };
     let mut streamed = record("s:1", None, 2_000_000);
     streamed.request.stream = Some(true);
@@ -194,12 +292,12 @@ async fn conformance(store: &dyn Store) {
     store.insert_record(&record("n:1", None, 2_000_000), None).await.unwrap();
     assert!(store.finish("n:1", &ended, 2_000_002).await.unwrap());
     assert_eq!(store.finalize("n:1", None, 2_000_003).await.unwrap(), Finalize::NotStream);
-    // Purged with their record.
-    store.append_chunks("s:2", &[chunk(2, "late")]).await.unwrap();
-    store.purge_expired(3_000_001).await.unwrap();
-    assert_eq!(store.chunks("s:2", 0, 10).await.unwrap(), vec![]);
+    assert_eq!(store.finalize("none:1", None, 2_000_003).await.unwrap(), Finalize::NotStream, "no such record");
+}
 
-    // Written claimed: `running` under its claim and lease from the start, in arrival order.
+/// Written claimed: `running` under its claim and lease from the start, in arrival order.
+async fn a_record_written_claimed_runs_under_its_lease(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
     let claim = Claim { now: 4_000_000, lease_until: 4_000_500, token: "i.9".into() };
     let seq = store.insert_record(&record("c:1", None, 4_000_000), Some(&claim)).await.unwrap();
     let started = store.get_record("c:1").await.unwrap().unwrap();
@@ -215,16 +313,35 @@ async fn conformance(store: &dyn Store) {
     assert_eq!(store.get_record("c:1").await.unwrap().unwrap().status, Status::Failed, "its lease ran out");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance(&SqliteStore::open(&dir.path().join(DB_FILE)).unwrap()).await;
+/// A key whose destinations or positions cannot be read is refused as corrupt — read as "none"
+/// or "anywhere" it could widen where its secret may go.
+async fn unreadable_keys_are_refused_as_corrupt(engine: Engine) {
+    let opened = open(engine).await;
+    let store = opened.store.as_ref();
+    for (column, name) in [("destinations", "bad-destinations"), ("positions", "bad-positions")] {
+        store.insert_key(&key(name), false).await.unwrap();
+        opened.alter(&format!("UPDATE keys SET {column} = 'not json' WHERE name = $1"), name).await;
+        assert!(matches!(store.get_key(SERVICE, name).await, Err(StoreError::Corrupt(_))), "{column}");
+        assert!(matches!(store.list_keys(Some(SERVICE)).await, Err(StoreError::Corrupt(_))), "{column}");
+        store.remove_key(SERVICE, name).await.unwrap();
+    }
+}
+
+/// Opening a store again applies no migration twice, and keeps what it holds.
+async fn opening_again_migrates_nothing_twice(engine: Engine) {
+    let opened = open(engine).await;
+    opened.store.insert_key(&key("k"), false).await.unwrap();
+    let again: Box<dyn Store> = match &opened.at {
+        Place::Sqlite(dir) => Box::new(SqliteStore::open(&dir.path().join(DB_FILE)).unwrap()),
+        Place::Postgres(url) => Box::new(PgStore::open(url).await.unwrap()),
+    };
+    assert_eq!(again.get_key(SERVICE, "k").await.unwrap(), Some(key("k")));
 }
 
 /// SQLite's key generation moves with every key write — its own, or one another process
 /// (the CLI) commits to the same file — and an insert made under an older one writes nothing.
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_key_generation_follows_every_key_write() {
+async fn key_generation_follows_every_key_write(engine: Engine) {
+    assert_eq!(engine, Engine::Sqlite, "SQLite alone remembers keys between calls");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
     let store = SqliteStore::open(&path).unwrap();
@@ -252,14 +369,6 @@ async fn sqlite_key_generation_follows_every_key_write() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn postgres_conforms() {
-    let url = blocking(fresh_postgres_database);
-    conformance(&PgStore::open(&url).await.unwrap()).await;
-    // Opening again applies no migration twice.
-    PgStore::open(&url).await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn the_seed_example_runs_on_postgres() {
     let (api, stand_in) = start_stand_in().await;
     let server = start_server(Engine::Postgres).await;
@@ -284,39 +393,21 @@ async fn the_seed_example_runs_on_postgres() {
     assert!(!server.data_files().iter().any(|(_, b)| contains_bytes(b, SECRET.as_bytes())));
 }
 
-/// A key whose destinations or positions cannot be read is refused as corrupt — read as "none"
-/// or "anywhere" it could widen where its secret may go.
-async fn unreadable_keys_are_corrupt(store: &dyn Store, spoil: &dyn Fn(&str, &str)) {
-    for (column, name) in [("destinations", "bad-destinations"), ("positions", "bad-positions")] {
-        store.insert_key(&key(name), false).await.unwrap();
-        spoil(column, name);
-        assert!(matches!(store.get_key(SERVICE, name).await, Err(StoreError::Corrupt(_))), "{column}");
-        assert!(matches!(store.list_keys(Some(SERVICE)).await, Err(StoreError::Corrupt(_))), "{column}");
-        store.remove_key(SERVICE, name).await.unwrap();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_refuses_unreadable_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DB_FILE);
-    let store = SqliteStore::open(&path).unwrap();
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    unreadable_keys_are_corrupt(&store, &|column, name| {
-        raw.execute(&format!("UPDATE keys SET {column} = 'not json' WHERE name = ?1"), [name]).unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_refuses_unreadable_keys() {
-    let url = blocking(fresh_postgres_database);
-    let store = PgStore::open(&url).await.unwrap();
-    let (raw, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    unreadable_keys_are_corrupt(&store, &|column, name| {
-        let sql = format!("UPDATE keys SET {column} = 'not json' WHERE name = $1");
-        blocking(|| tokio::runtime::Handle::current().block_on(raw.execute(&sql, &[&name])).unwrap());
-    })
-    .await;
+engine_tests! {
+  both: [
+    keys_are_added_replaced_listed_and_removed,
+    service_origins_are_set_and_cleared,
+    records_keep_acceptance_order_and_queue_counts,
+    a_queue_runs_one_claimed_request_at_a_time,
+    a_record_ends_once_and_reads_back_as_written,
+    a_claim_holds_a_lease_until_it_runs_out,
+    history_filters_and_pages,
+    expired_records_are_purged_with_their_chunks,
+    a_failing_write_fails_alone_among_those_committed_with_it,
+    streams_keep_chunks_in_order_and_finalize_once,
+    a_record_written_claimed_runs_under_its_lease,
+    unreadable_keys_are_refused_as_corrupt,
+    opening_again_migrates_nothing_twice,
+  ],
+  sqlite: [key_generation_follows_every_key_write],
 }

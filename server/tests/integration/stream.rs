@@ -166,7 +166,7 @@ async fn a_stream_that_breaks_or_is_refused_or_cancelled_ends_failed_with_its_ch
     assert!(text.len() <= 100 && text.starts_with("data: {\"i\":1,"), "{text}");
     let short = id.split_once(&format!("#{SERVICE}:")).unwrap().1;
     let record = small.state.db.store().get_record(short).await.unwrap().unwrap();
-    assert!(matches!(record.outcome, Some(skapi_server::store::Outcome::Resolved { truncated: true, .. })), "{:?}", record.outcome);
+    assert!(matches!(record.outcome, Some(skapi_server::domain::Outcome::Resolved { truncated: true, .. })), "{:?}", record.outcome);
 
     let mut realtime = streamed(&format!("{api}/sse"));
     realtime.as_object_mut().unwrap().remove("stream");

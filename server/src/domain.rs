@@ -1,0 +1,133 @@
+//! What the server keeps, as the rest of the server sees it: keys (their values sealed),
+//! requests and how they ended, and the questions asked of them. The store (`crate::store`)
+//! reads and writes these; it does not define them.
+
+use serde_json::Value;
+use skapi_core::positions::Position;
+use skapi_core::wire::{CsrBody, Status};
+use skapi_core::{ApiError, Method};
+
+/// A client-secret key as stored: the value only sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRecord {
+    pub service: String,
+    pub name: String,
+    pub sealed_secret: Vec<u8>,
+    pub locked: bool,
+    /// Where the secret may be sent (`Any` only when the operator chose it).
+    pub destinations: crate::destination::Destinations,
+    /// Where the placeholder may stand; empty = anywhere.
+    pub positions: Vec<Position>,
+    /// Requests per minute one caller may make with this key.
+    pub rate_per_caller: Option<u32>,
+    /// Requests per minute all callers together may make with this key.
+    pub rate_total: Option<u32>,
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// A request as accepted by `csr`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecord {
+    /// The short id `csr` answered.
+    pub id: String,
+    pub service: String,
+    pub owner: String,
+    /// Who may read it: `sub:<user>`, `pid:<public identifier>` or `anon:<ip and agent>`.
+    pub caller: String,
+    pub key_name: String,
+    pub method: Method,
+    pub url: String,
+    /// 1.5.8 full-id key (`[METHOD]url` + `#queue`).
+    pub key_v1: String,
+    /// 2.0 full-id key (`[METHOD]url#service`).
+    pub key_v2: String,
+    pub queue: Option<String>,
+    /// Unambiguous identity of the queue (service, method, url, queue name), when queued.
+    pub queue_key: Option<String>,
+    /// The request as received, placeholders included: what a restart re-runs.
+    pub request: CsrBody,
+    pub request_body: Option<Value>,
+    pub created: u64,
+    pub expires: u64,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Resolved { status_code: u16, body: Value, truncated: bool },
+    Failed { error: ApiError, status_code: Option<u16>, body: Option<Value>, truncated: bool },
+}
+
+impl Outcome {
+    /// `resolved`, or the failure's error code (for logs, metrics and per-key figures).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Resolved { .. } => "resolved",
+            Outcome::Failed { error, .. } => error.code.as_str(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Arrival order.
+    pub seq: i64,
+    pub new: NewRecord,
+    pub status: Status,
+    pub outcome: Option<Outcome>,
+    pub updated: u64,
+    /// A streamed answer whose chunks were replaced by one stored body (`csr-finalize`).
+    pub finalized: bool,
+}
+
+impl Record {
+    /// A record as [`Store::insert_record`] wrote it with a claim: `running` since it arrived.
+    pub fn started(seq: i64, new: NewRecord) -> Record {
+        let updated = new.created;
+        Record { seq, new, status: Status::Running, outcome: None, updated, finalized: false }
+    }
+
+    /// True for a request sent with `stream`, whose answer is (still) kept in chunks.
+    pub fn streams(&self) -> bool {
+        self.new.request.stream == Some(true) && !self.finalized
+    }
+}
+
+/// A claim on a request: when, the lease it takes, and a token naming this attempt — so that a
+/// claim whose answer was lost (the connection broke as it committed) can be asked again and
+/// found to have been taken, rather than leaving a request `running` that nobody runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub now: u64,
+    pub lease_until: u64,
+    pub token: String,
+}
+
+/// How `csr-finalize` went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finalize {
+    Done,
+    /// The request has not finished yet.
+    NotFinished,
+    /// Not sent with `stream`, or finalized already: its answer is stored as one body.
+    NotStream,
+}
+
+/// Filters of a history listing; `key` matches a record's 1.5.8 or 2.0 key.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub service: String,
+    pub caller: String,
+    pub key: String,
+    pub queue_prefix: Option<String>,
+    pub queue_exact: Option<String>,
+    pub queue_exclude: Option<String>,
+    pub status: Option<Status>,
+    pub ascending: bool,
+    pub limit: u32,
+    /// Continue after this `seq` (exclusive).
+    pub after_seq: Option<i64>,
+    /// Only records that have not expired at this time (ms).
+    pub live_at: u64,
+}
