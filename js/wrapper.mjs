@@ -108,22 +108,20 @@ export function defineSkapi(load, SkapiError) {
       return this.#inner ? this.#inner[name](...args) : this.#ready.then((inner) => inner[name](...args));
     }
 
-    clientSecretRequest(params) {
-      if (this.#inner) return this.#inner.clientSecretRequest(params);
-      const frozen = snapshot(params);
-      return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequest(frozen)));
+    /**
+     * A call whose promise may be a poll (with `stop()`): straight to the module once it is
+     * ready; before that, a form given first is copied now and the poll reached through
+     * [`deferredPoll`].
+     */
+    #poll(name, first, ...rest) {
+      if (this.#inner) return this.#inner[name](first, ...rest);
+      const frozen = snapshot(first);
+      return deferredPoll(this.#ready.then((inner) => inner[name](frozen, ...rest)));
     }
 
-    forwardRequest(form, options) {
-      if (this.#inner) return this.#inner.forwardRequest(form, options);
-      const frozen = snapshot(form);
-      return deferredPoll(this.#ready.then((inner) => inner.forwardRequest(frozen, options)));
-    }
-
-    clientSecretRequestStream(requestId, options) {
-      if (this.#inner) return this.#inner.clientSecretRequestStream(requestId, options);
-      return deferredPoll(this.#ready.then((inner) => inner.clientSecretRequestStream(requestId, options)));
-    }
+    clientSecretRequest(params) { return this.#poll('clientSecretRequest', params); }
+    forwardRequest(form, options) { return this.#poll('forwardRequest', form, options); }
+    clientSecretRequestStream(requestId, options) { return this.#poll('clientSecretRequestStream', requestId, options); }
 
     clientSecretRequestFinalize(requestId, data, options) { return this.#call('clientSecretRequestFinalize', [requestId, data, options]); }
     clientSecretRequestHistory(params, fetchOptions) { return this.#call('clientSecretRequestHistory', [params, fetchOptions]); }

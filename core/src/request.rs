@@ -33,8 +33,12 @@ const PARTIAL_ANSWER_HEADERS: [&str; 2] = ["range", "if-range"];
 
 /// True when the caller may not set header `name` (any case).
 pub fn forbidden_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    CONNECTION_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-")
+    connection_header(&name.to_ascii_lowercase())
+}
+
+/// [`forbidden_header`] of a name already lower-cased.
+fn connection_header(lower: &str) -> bool {
+    CONNECTION_HEADERS.contains(&lower) || lower.starts_with("proxy-")
 }
 
 /// Headers under this prefix are written by the server from the verified identity
@@ -43,9 +47,8 @@ pub const RESERVED_HEADER_PREFIX: &str = "x-skapi-";
 
 /// Why the caller may not set header `name`, if it may not.
 fn header_refusal(name: &str) -> Option<ApiError> {
-    if name.len() >= RESERVED_HEADER_PREFIX.len()
-        && name.as_bytes()[..RESERVED_HEADER_PREFIX.len()].eq_ignore_ascii_case(RESERVED_HEADER_PREFIX.as_bytes())
-    {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with(RESERVED_HEADER_PREFIX) {
         return Some(ApiError::invalid_parameter(
             [
                 "\"headers\" cannot set \"",
@@ -55,10 +58,10 @@ fn header_refusal(name: &str) -> Option<ApiError> {
             .concat(),
         ));
     }
-    if forbidden_header(name) {
+    if connection_header(&lower) {
         return Some(ApiError::invalid_parameter(["Header \"", name, "\" may not be set: the server sets it itself."].concat()));
     }
-    PARTIAL_ANSWER_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)).then(|| {
+    PARTIAL_ANSWER_HEADERS.contains(&lower.as_str()).then(|| {
         ApiError::invalid_parameter(
             ["Header \"", name, "\" may not be set: the server reads every answer whole, to keep the secret out of it."].concat(),
         )

@@ -17,7 +17,7 @@ fn text(out: &Output) -> String {
 }
 
 #[test]
-fn keys_add_list_remove() {
+fn keys_add_list_remove_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let add = ["keys", "add", "--data-dir", data, "--service", "svc", "--name", "openai", "--locked", "--destination", "https://api.openai.com/v1"];
@@ -57,7 +57,7 @@ fn keys_add_list_remove() {
 }
 
 #[test]
-fn a_key_needs_a_destination_unless_any_is_chosen_explicitly() {
+fn a_key_needs_a_destination_unless_any_is_chosen_explicitly_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
@@ -83,7 +83,7 @@ fn a_key_needs_a_destination_unless_any_is_chosen_explicitly() {
 }
 
 #[test]
-fn the_data_directory_and_database_files_are_private() {
+fn the_data_directory_and_database_files_are_private_on_sqlite() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -14,7 +14,7 @@ use std::time::Duration;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
+async fn three_instances_share_queues_polls_and_a_dead_instances_work_on_postgres() {
     let _serial = SERIAL.lock().await;
     let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = start_stand_in().await;
@@ -99,7 +99,7 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work() {
 /// The reliability suite's faults, with three instances: the API refusing, resetting, hanging
 /// and answering 503 at random, and an instance killed with SIGKILL (and started again) twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn faults_and_sigkills_across_three_instances() {
+async fn faults_and_sigkills_across_three_instances_on_postgres() {
     let _serial = SERIAL.lock().await;
     let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = faulty_api(20).await;
@@ -153,7 +153,7 @@ async fn faults_and_sigkills_across_three_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_draining_instance_finishes_what_it_runs_and_leaves_its_queue_to_the_other() {
+async fn a_draining_instance_finishes_what_it_runs_and_leaves_its_queue_to_the_other_on_postgres() {
     let _serial = SERIAL.lock().await;
     let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, stand_in) = start_stand_in().await;
@@ -189,7 +189,7 @@ async fn a_draining_instance_finishes_what_it_runs_and_leaves_its_queue_to_the_o
 /// A stream run by one instance is read through another, pushed and polled: the same chunks,
 /// every one once and in order (the other instance looks at the store, having no watch of it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stream_run_by_one_instance_is_read_through_another() {
+async fn a_stream_run_by_one_instance_is_read_through_another_on_postgres() {
     let _serial = SERIAL.lock().await;
     let database = tokio::task::spawn_blocking(fresh_postgres_database).await.unwrap();
     let (api, _stand_in) = start_stand_in().await;

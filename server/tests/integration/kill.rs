@@ -6,7 +6,7 @@ use serde_json::json;
 use std::process::Stdio;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {
+async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice_on_sqlite() {
     let (api, stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
     cli_add_key(dir.path(), "openai");
@@ -37,7 +37,7 @@ async fn sigkill_mid_queue_loses_nothing_and_sends_nothing_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigkill_mid_stream_ends_it_interrupted_with_its_chunks_kept() {
+async fn sigkill_mid_stream_ends_it_interrupted_with_its_chunks_kept_on_sqlite() {
     let (api, stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
     cli_add_key(dir.path(), "openai");

@@ -13,7 +13,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn request_ids_json_logs_metrics_and_health_show_no_secret() {
+async fn request_ids_json_logs_metrics_and_health_show_no_secret_on_sqlite() {
     let (api, _stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
     cli_add_key(dir.path(), "openai");
@@ -104,7 +104,7 @@ async fn request_ids_json_logs_metrics_and_health_show_no_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slow_connections_end_on_the_metrics_address_too_and_the_open_file_limit_is_raised() {
+async fn slow_connections_end_on_the_metrics_address_too_and_the_open_file_limit_is_raised_on_sqlite() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let metrics_listen = format!("127.0.0.1:{}", free_port());

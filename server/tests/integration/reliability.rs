@@ -59,7 +59,7 @@ async fn ten_thousand_requests_over_a_hundred_queues(engine: Engine) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice() {
+async fn faults_and_two_sigkills_lose_nothing_and_send_nothing_twice_on_sqlite() {
     let (api, stand_in) = faulty_api(20).await;
     let dir = tempfile::tempdir().unwrap();
     cli_add_key(dir.path(), "openai");
@@ -161,7 +161,7 @@ impl Drop for Tmpfs {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_full_disk_refuses_new_work_clearly_and_keeps_what_was_accepted() {
+async fn a_full_disk_refuses_new_work_clearly_and_keeps_what_was_accepted_on_sqlite() {
     let Some(disk) = Tmpfs::mount("1m") else {
         if std::env::var("SKAPI_SKIP_DISK_FULL").as_deref() == Ok("1") {
             eprintln!("SKIPPED: a tmpfs could not be mounted here (SKAPI_SKIP_DISK_FULL=1)");

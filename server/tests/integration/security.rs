@@ -396,7 +396,7 @@ async fn the_admin_api_needs_its_token_and_never_shows_a_value(engine: Engine) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_secret_is_in_no_answer_no_file_and_no_log_line() {
+async fn the_secret_is_in_no_answer_no_file_and_no_log_line_on_sqlite() {
     let (api, stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
     cli_add_key(dir.path(), "openai");

@@ -36,7 +36,7 @@ async fn wait_for_tags(stand_in: &StandIn, n: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_running_requests_finish_and_keeps_waiting_ones_for_the_next_start() {
+async fn sigterm_lets_running_requests_finish_and_keeps_waiting_ones_for_the_next_start_on_sqlite() {
     let (api, stand_in) = start_stand_in().await;
     let dir = tempfile::tempdir().unwrap();
     cli_add_key(dir.path(), "openai");
@@ -92,7 +92,7 @@ async fn sigterm_lets_running_requests_finish_and_keeps_waiting_ones_for_the_nex
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_second_signal_or_the_grace_ending_interrupts_what_still_runs_and_nothing_doubles() {
+async fn a_second_signal_or_the_grace_ending_interrupts_what_still_runs_and_nothing_doubles_on_sqlite() {
     let (api, stand_in) = start_stand_in().await;
     for (second_signal, grace) in [(true, "60000"), (false, "300")] {
         let dir = tempfile::tempdir().unwrap();
