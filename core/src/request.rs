@@ -143,6 +143,7 @@ pub struct Checked {
     /// 2.x `realtime: true` (only with `stream`).
     pub realtime: bool,
     pub response_type: Option<ResponseType>,
+    pub skapi_headers: SkapiHeaders,
 }
 
 fn required(key: &str) -> ApiError {
@@ -273,17 +274,44 @@ pub fn check_at<T: Tree>(params: &T, units: Units, door: Door) -> Result<Checked
             ["At least one parameter value should include \"$CLIENT_SECRET\" in ", target, " or \"headers\"."].concat(),
         ));
     }
-    params.field("skapiHeaders", |v| match v.map(Tree::kind) {
-        None | Some(Kind::Null | Kind::Other | Kind::Bool | Kind::Object) => Ok(()),
-        Some(_) => Err(ApiError::invalid_parameter("\"skapiHeaders\" should be type: <boolean> or { user?: boolean; service?: boolean }.")),
-    })?;
+    let skapi_headers = params.field("skapiHeaders", SkapiHeaders::read)?;
     let flag = |key: &str| params.field(key, |v| v.and_then(Tree::boolean) == Some(true));
     let (stream, realtime) = (flag("stream"), flag("realtime"));
     if realtime && !stream {
         return Err(ApiError::invalid_parameter("\"realtime\" requires \"stream\": true."));
     }
     let response_type = opt_str(params, "responseType")?.map(|t| ResponseType::checked(&t)).transpose()?;
-    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms, stream, realtime, response_type })
+    Ok(Checked { client_secret_name, url, method, queue, expires_ms, poll_ms, stream, realtime, response_type, skapi_headers })
+}
+
+/// Which of the caller's verified facts the destination is told (`skapiHeaders`), in headers
+/// the server writes itself: `x-skapi-user` (the signed-in user's id; never for a caller
+/// who is not signed in) and `x-skapi-service`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SkapiHeaders {
+    pub user: bool,
+    pub service: bool,
+}
+
+impl SkapiHeaders {
+    /// `true` (both), `false` or absent (neither), or `{user, service}` (each when `true`).
+    fn read<T: Tree>(value: Option<&T>) -> Result<SkapiHeaders, ApiError> {
+        let chosen = |v: &T, key: &str| v.field(key, |b| b.and_then(Tree::boolean) == Some(true));
+        match value.map(|v| (v.kind(), v)) {
+            None | Some((Kind::Null | Kind::Other, _)) => Ok(SkapiHeaders::default()),
+            Some((Kind::Bool, v)) => {
+                let all = v.boolean() == Some(true);
+                Ok(SkapiHeaders { user: all, service: all })
+            }
+            Some((Kind::Object, v)) => Ok(SkapiHeaders { user: chosen(v, "user"), service: chosen(v, "service") }),
+            Some(_) => Err(ApiError::invalid_parameter("\"skapiHeaders\" should be type: <boolean> or { user?: boolean; service?: boolean }.")),
+        }
+    }
+
+    /// Whether any is asked for.
+    pub fn any(self) -> bool {
+        self.user || self.service
+    }
 }
 
 /// A checked request as the server keeps and sends it.
@@ -309,6 +337,8 @@ pub struct Request {
     pub raw_body: Option<(Vec<u8>, String)>,
     /// Files `data` places with markers, sent as `multipart/form-data` (`crate::upload`).
     pub files: Vec<Upload>,
+    /// What the destination is told of the caller, by the server (`skapiHeaders`).
+    pub skapi_headers: SkapiHeaders,
 }
 
 #[cfg(feature = "json")]
@@ -384,6 +414,7 @@ impl Request {
             response_type: c.response_type,
             raw_body: None,
             files: Vec::new(),
+            skapi_headers: c.skapi_headers,
         }
     }
 
@@ -412,7 +443,10 @@ impl Request {
             expires: self.expires_ms.map(wire_expires),
             stream: self.stream.then_some(true),
             realtime: self.realtime.then_some(true),
-            skapi_headers: None,
+            skapi_headers: self
+                .skapi_headers
+                .any()
+                .then(|| serde_json::json!({"user": self.skapi_headers.user, "service": self.skapi_headers.service})),
             response_type: self.response_type.map(|t| t.as_str().to_owned()),
             body_b64: self.raw_body.as_ref().map(|(bytes, _)| crate::encoding::base64(bytes, crate::encoding::BASE64)),
             body_content_type: self.raw_body.as_ref().map(|(_, content_type)| content_type.clone()),
@@ -512,9 +546,22 @@ mod tests {
 
     #[test]
     fn skapi_headers_are_a_flag_or_a_choice() {
-        for ok in [json!(true), json!(false), json!({"user": true}), json!(null)] {
-            assert!(check(&with(seed(), "skapiHeaders", ok.clone()), Units::Wire).is_ok(), "{ok}");
+        let both = SkapiHeaders { user: true, service: true };
+        let user = SkapiHeaders { user: true, service: false };
+        for (given, chosen) in [
+            (json!(true), both),
+            (json!(false), SkapiHeaders::default()),
+            (json!({"user": true}), user),
+            (json!({"user": true, "service": "yes"}), user),
+            (json!(null), SkapiHeaders::default()),
+        ] {
+            let checked = check(&with(seed(), "skapiHeaders", given.clone()), Units::Wire).unwrap();
+            assert_eq!(checked.skapi_headers, chosen, "{given}");
         }
+        // Kept with the record: a restart sends what was asked.
+        let body: CsrBody = serde_json::from_value(with(seed(), "skapiHeaders", json!({"service": true}))).unwrap();
+        let kept = Request::from_wire(&body).unwrap().to_wire("s", "o");
+        assert_eq!(Request::from_wire(&kept).unwrap().skapi_headers, SkapiHeaders { user: false, service: true });
         for bad in [json!("yes"), json!(1), json!(["user"])] {
             assert_eq!(
                 err(with(seed(), "skapiHeaders", bad)),

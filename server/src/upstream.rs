@@ -95,16 +95,18 @@ impl Upstream {
             || port.is_some_and(|p| self.allowed.read().unwrap_or_else(|e| e.into_inner()).contains(&std::net::SocketAddr::new(ip, p)))
     }
 
-    /// Sends `request` with `secret` filled in. Every text in the outcome is free of the secret.
-    pub async fn send(&self, request: &Request, secret: &str) -> Outcome {
-        match self.try_send(request, secret).await {
+    /// Sends `request` with `secret` filled in, and the headers the server `told` the
+    /// destination itself (`skapiHeaders`: never searched for the placeholder). Every text in
+    /// the outcome is free of the secret.
+    pub async fn send(&self, request: &Request, secret: &str, told: &[(&str, String)]) -> Outcome {
+        match self.try_send(request, secret, told).await {
             Ok(outcome) | Err(outcome) => outcome,
         }
     }
 
     /// Sends a streamed request: its answer is read piece by piece ([`Streaming::next`]).
-    pub async fn send_streaming(&self, request: &Request, secret: &str) -> Result<Streaming, Outcome> {
-        let response = self.start(request, secret).await?;
+    pub async fn send_streaming(&self, request: &Request, secret: &str, told: &[(&str, String)]) -> Result<Streaming, Outcome> {
+        let response = self.start(request, secret, told).await?;
         unreadable_encoding(&response, secret)?;
         let events = content_type(&response, secret).is_some_and(|t| t.to_ascii_lowercase().starts_with("text/event-stream"));
         Ok(Streaming {
@@ -117,14 +119,14 @@ impl Upstream {
         })
     }
 
-    async fn try_send(&self, request: &Request, secret: &str) -> Result<Outcome, Outcome> {
-        let response = self.start(request, secret).await?;
+    async fn try_send(&self, request: &Request, secret: &str, told: &[(&str, String)]) -> Result<Outcome, Outcome> {
+        let response = self.start(request, secret, told).await?;
         let bytes = request.response_type.is_some_and(|t| t.wants_bytes());
         self.read_whole(response, secret, bytes).await
     }
 
     /// Fills the secret in and sends; the answer's head, or how sending failed.
-    async fn start(&self, request: &Request, secret: &str) -> Result<reqwest::Response, Outcome> {
+    async fn start(&self, request: &Request, secret: &str, told: &[(&str, String)]) -> Result<reqwest::Response, Outcome> {
         let mut url = Url::parse(&fill(&request.url, secret))
             .map_err(|_| failed(ErrorCode::InvalidRequest, "The url is invalid once the secret is filled in.".into()))?;
         if let Some(params) = &request.params {
@@ -166,6 +168,11 @@ impl Upstream {
             }
             has_content_type |= content_type;
             builder = builder.header(name.as_str(), fill(&upload::field_text(value), secret));
+        }
+        for (name, value) in told {
+            let value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| failed(ErrorCode::InvalidRequest, format!("\"{name}\" cannot carry this value as an HTTP header.")))?;
+            builder = builder.header(*name, value);
         }
         if multipart {
             builder = builder.multipart(multipart_form(request, secret));

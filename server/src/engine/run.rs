@@ -7,6 +7,7 @@ use crate::clock::now_ms;
 use crate::domain::{KeyRecord, NewRecord, Outcome, Record};
 use crate::keyring::KeyringError;
 use crate::store::StoreError;
+use skapi_core::request::SkapiHeaders;
 use skapi_core::wire::Status;
 use skapi_core::{ApiError, ErrorCode, Request};
 use std::time::Duration;
@@ -179,8 +180,19 @@ impl Engine {
         // other host is the caller's choice (a label each would grow the metrics without bound).
         let host = crate::destination::metric_host(&key.destinations, &request.url);
         let started = std::time::Instant::now();
-        let outcome = if request.stream { self.stream(&record.id, request, &secret).await } else { self.upstream.send(request, &secret).await };
+        let told = told(request.skapi_headers, &record.caller, &record.service);
+        let outcome =
+            if request.stream { self.stream(&record.id, request, &secret, &told).await } else { self.upstream.send(request, &secret, &told).await };
         crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());
         outcome
     }
+}
+
+/// The headers `skapiHeaders` asks for, from what the server verified when it accepted the
+/// request: the user only for a signed-in caller (`sub:` in its record), the service it runs
+/// under.
+fn told(asked: SkapiHeaders, caller: &str, service: &str) -> Vec<(&'static str, String)> {
+    let user = caller.strip_prefix("sub:").filter(|_| asked.user).map(|user| ("x-skapi-user", user.to_owned()));
+    let service = asked.service.then(|| ("x-skapi-service", service.to_owned()));
+    user.into_iter().chain(service).collect()
 }

@@ -37,8 +37,8 @@ impl Engine {
     /// Sends a streamed request and keeps its answer as it arrives: each piece (redacted,
     /// whole characters) is a chunk written durably before anyone can read it. It ends with the
     /// status and no body (the chunks are the body); a failure keeps the text so far too.
-    pub(super) async fn stream(&self, id: &str, request: &Request, secret: &str) -> Outcome {
-        let answer = match self.upstream.send_streaming(request, secret).await {
+    pub(super) async fn stream(&self, id: &str, request: &Request, secret: &str, told: &[(&str, String)]) -> Outcome {
+        let answer = match self.upstream.send_streaming(request, secret, told).await {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };

@@ -156,6 +156,51 @@ async fn locked_keys_need_a_verified_user_and_records_belong_to_them(engine: Eng
     assert_eq!(status, 404, "nor can an anonymous caller");
 }
 
+/// `skapiHeaders` tells the destination who calls, in headers the server writes from what it
+/// verified: `x-skapi-user` is the token's `sub` (absent for a caller without one, whatever
+/// the body says), `x-skapi-service` the service; a caller's own `x-skapi-*` never gets through.
+async fn skapi_headers_come_from_the_verified_identity_alone(engine: Engine) {
+    let (api, stand_in) = start_stand_in().await;
+    let server = server_with(engine, hs_auth).await;
+    server.add_key("openai", &[]);
+    let url = format!("{api}/echo");
+    let body = |tag: &str, asked: Value| {
+        let mut body = tagged(&url, tag);
+        body["service"] = json!(SERVICE);
+        body["owner"] = json!(OWNER);
+        body["skapiHeaders"] = asked;
+        body
+    };
+    let alice = hs256(&claims("alice"), HS_SECRET.as_bytes());
+    for (tag, token, asked, user, service) in [
+        ("both", Some(&alice), json!(true), Some("alice"), Some(SERVICE)),
+        ("user", Some(&alice), json!({"user": true}), Some("alice"), None),
+        ("service", Some(&alice), json!({"service": true}), None, Some(SERVICE)),
+        ("anonymous", None, json!(true), None, Some(SERVICE)),
+        ("none", Some(&alice), json!(false), None, None),
+    ] {
+        let (status, accepted) = match token {
+            Some(token) => server.call_as(token, "csr", body(tag, asked)).await,
+            None => server.call("csr", "anon", body(tag, asked)).await,
+        };
+        assert_eq!(status, 200, "{tag}: {accepted}");
+        for _ in 0..100 {
+            if stand_in.tags().iter().any(|t| t == tag) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen = stand_in.seen().into_iter().find(|s| serde_json::from_slice::<Value>(&s.body).is_ok_and(|b| b["tag"] == tag)).expect(tag);
+        let header = |name: &str| seen.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!((header("x-skapi-user").as_deref(), header("x-skapi-service").as_deref()), (user, service), "{tag}");
+    }
+    let mut forged = body("forged", json!(true));
+    forged["headers"]["X-Skapi-User"] = json!("admin");
+    let (status, answer) = server.call("csr", "anon", forged).await;
+    assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{answer}");
+    assert!(!stand_in.tags().contains(&"forged".to_owned()), "nothing was sent");
+}
+
 async fn jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion(engine: Engine) {
     let (api, _stand_in) = start_stand_in().await;
     let server = server_with(engine, |c| {
@@ -837,6 +882,7 @@ async fn key_changes_from_the_cli_hold_from_the_next_request(engine: Engine) {
 
 engine_tests! {
   both: [
+    skapi_headers_come_from_the_verified_identity_alone,
     locked_keys_need_a_verified_user_and_records_belong_to_them,
     jwks_accepts_rs256_and_es256_and_refuses_algorithm_confusion,
     exfiltration_urls_and_look_alike_hosts_are_refused,
