@@ -160,7 +160,8 @@ pub struct StatusEnvelope {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_name: Option<String>,
-    /// Position in the queue: 1 = next to run (0 once running).
+    /// Place in the queue: the unfinished requests of the queue up to and including this one
+    /// (the running head reads 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_queue: Option<u64>,
     /// When a running request began executing, in ms.

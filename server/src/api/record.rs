@@ -36,10 +36,12 @@ pub async fn named_record(state: &AppState, caller: &Caller, service: Option<&st
     own_record(state, caller, &service, full_id).await
 }
 
-/// A request's place in its queue: 1 = next to run, 0 once running; none without a queue.
+/// A request's place in its queue, as Skapi counts it: the unfinished requests of the queue up
+/// to and including this one — the running head reads 1, the next one 2; 0 once it has ended;
+/// none without a queue.
 pub async fn in_queue(state: &AppState, queue_key: Option<&str>, status: Status, seq: i64) -> Result<Option<u64>, Failure> {
     Ok(match (queue_key, status) {
-        (Some(k), Status::Pending) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
+        (Some(k), Status::Pending | Status::Running) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
         (Some(_), _) => Some(0),
         (None, _) => None,
     })

@@ -157,7 +157,8 @@ pub trait RecordStore: Send + Sync {
     /// Deletes records that expired at or before `cutoff`; returns how many.
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize>;
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<Record>>;
-    /// Pending requests of the same queue that arrived up to and including `seq`.
+    /// Unfinished requests (pending or running) of the same queue that arrived up to and
+    /// including `seq`: the running head is 1, the next one 2.
     async fn queue_position(&self, queue_key: &str, seq: i64) -> StoreResult<u64>;
     /// Every `pending` record, in arrival order.
     async fn pending(&self) -> StoreResult<Vec<Record>>;

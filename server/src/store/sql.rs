@@ -81,7 +81,8 @@ pub const FINALIZE: &str = "UPDATE records SET response_body = $2, finalized = T
 pub const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM records WHERE status = 'pending'), (SELECT COUNT(*) FROM records WHERE status = 'running'),
         (SELECT COUNT(*) FROM records WHERE status = 'pending' AND queue_key IS NOT NULL)";
 pub const COUNT_WAITING: &str = "SELECT COUNT(*) FROM records WHERE service = $1 AND queue = $2 AND status = 'pending'";
-pub const QUEUE_POSITION: &str = "SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status = 'pending' AND seq <= $2";
+/// Unfinished requests of a queue up to and including `$2`: the running head counts (it reads 1).
+pub const QUEUE_POSITION: &str = "SELECT COUNT(*) FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') AND seq <= $2";
 pub const PENDING: &str = "SELECT * FROM records WHERE status = 'pending' ORDER BY seq";
 /// Queues with pending requests and none running.
 pub const IDLE_QUEUES: &str = "SELECT DISTINCT queue_key FROM records r WHERE status = 'pending' AND queue_key IS NOT NULL

@@ -150,7 +150,9 @@ async fn cancel_in_each_state(engine: Engine) {
     let (_, count) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "owner": OWNER, "queue": "c:"})).await;
     assert_eq!(count, json!({"queue_name": "c", "in_queue": 1}));
     let (_, envelope) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "id": waiting})).await;
-    assert_eq!((envelope["status"].as_str(), envelope["in_queue"].as_u64()), (Some("pending"), Some(1)));
+    assert_eq!((envelope["status"].as_str(), envelope["in_queue"].as_u64()), (Some("pending"), Some(2)), "behind the running head");
+    let (_, envelope) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "id": running})).await;
+    assert_eq!((envelope["status"].as_str(), envelope["in_queue"].as_u64()), (Some("running"), Some(1)), "the running head reads 1");
 
     let (status, answer) = server.call("csr-cancel", "caller-b", json!({"service": SERVICE, "id": waiting})).await;
     assert_eq!((status, answer["code"].as_str()), (404, Some("NOT_EXISTS")), "no caller cancels another's request");

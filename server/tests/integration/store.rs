@@ -140,7 +140,7 @@ async fn records_keep_acceptance_order_and_queue_counts(engine: Engine) {
 
 async fn a_queue_runs_one_claimed_request_at_a_time(engine: Engine) {
     let Opened { store, .. } = open(engine).await;
-    three_records(store.as_ref()).await;
+    let [s1, s2, _] = three_records(store.as_ref()).await;
     let first = claim(20, 1_000, "i1.1");
     let head = store.claim_next_in_queue("k:q", &first).await.unwrap().expect("the head is claimed");
     assert_eq!((head.new.id.as_str(), head.status, head.updated), ("1:a", Status::Running, 20), "the claim returns the record as it now is");
@@ -153,6 +153,7 @@ async fn a_queue_runs_one_claimed_request_at_a_time(engine: Engine) {
     let queued: Vec<String> = pending_ids(store.pending().await.unwrap()).into_iter().filter(|id| id != "3:c").collect();
     assert_eq!(queued, ["2:b"], "2:b is the queue's next");
     assert_eq!(store.counts().await.unwrap(), Counts { pending: 2, running: 1, queued: 1 });
+    assert_eq!((store.queue_position("k:q", s1).await.unwrap(), store.queue_position("k:q", s2).await.unwrap()), (1, 2), "the running head counts");
 }
 
 async fn a_record_ends_once_and_reads_back_as_written(engine: Engine) {
