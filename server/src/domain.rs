@@ -79,13 +79,16 @@ pub struct Record {
     pub updated: u64,
     /// A streamed answer whose chunks were replaced by one stored body (`csr-finalize`).
     pub finalized: bool,
+    /// When it began executing (ms): claimed to be sent. `None` while it waits.
+    pub executed: Option<u64>,
 }
 
 impl Record {
-    /// A record as [`Store::insert_record`] wrote it with a claim: `running` since it arrived.
-    pub fn started(seq: i64, new: NewRecord) -> Record {
+    /// A record as the store's `insert_record` wrote it with `claim`: `running` since it arrived,
+    /// begun at the claim's time.
+    pub fn started(seq: i64, new: NewRecord, claim: &Claim) -> Record {
         let updated = new.created;
-        Record { seq, new, status: Status::Running, outcome: None, updated, finalized: false }
+        Record { seq, new, status: Status::Running, outcome: None, updated, finalized: false, executed: Some(claim.now) }
     }
 
     /// True for a request sent with `stream`, whose answer is (still) kept in chunks.

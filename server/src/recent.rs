@@ -136,7 +136,7 @@ mod tests {
             expires: 2,
         };
         let outcome = Some(Outcome::Resolved { status_code: 200, body: serde_json::json!(1), truncated: false });
-        Record { seq: 1, new, status, outcome, updated: 1, finalized: false }
+        Record { seq: 1, new, status, outcome, updated: 1, finalized: false, executed: None }
     }
 
     #[test]

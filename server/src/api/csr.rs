@@ -146,7 +146,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body,
     };
     let queue_name = request.queue.clone();
     match start {
-        Some(start) => state.engine.run_started(Record::started(seq, record), start, Ready { request, key }),
+        Some(start) => state.engine.run_started(Record::started(seq, record, &start.claim), start, Ready { request, key }),
         None => state.engine.dispatch(short_id.clone(), queue_key, names),
     }
     Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name, in_queue, executed: None }))

@@ -63,7 +63,8 @@ async fn poll_one(state: &AppState, caller: &Caller, service: &str, full_id: &st
         }
         (status, _) => {
             let in_queue = in_queue(state, record.new.queue_key.as_deref(), status, record.seq).await?;
-            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue, executed: None })
+            let executed = record.executed.filter(|_| status == Status::Running).map(|ms| ms as f64);
+            Ok(Json(StatusEnvelope { id: record.new.id, status: status.in_form(form), queue_name: record.new.queue, in_queue, executed })
                 .into_response())
         }
     }
@@ -97,7 +98,8 @@ async fn history(state: &AppState, caller: &Caller, service: String, key: &str, 
         (false, Some(last)) => Value::from(last.seq),
         _ => Value::Null,
     };
-    let list = records.into_iter().map(|r| raw_item(r, form)).collect();
+    let compact = body.compact == Some(true);
+    let list = records.into_iter().map(|r| if compact { compact_item(r, form) } else { raw_item(r, form) }).collect();
     Ok(Json(HistoryPage { list, start_key, end_of_list }).into_response())
 }
 
@@ -121,11 +123,44 @@ fn raw_item(record: Record, form: Form) -> RawHistoryItem {
         reqbdy: record.new.request_body,
         expt: Some(record.new.expires),
         qid: record.new.queue,
-        // Not kept yet: when a request began executing, and compact listings.
-        att: None,
+        // Seconds, as Skapi's backend stamps it (the SDK shows it in ms).
+        att: record.executed.map(|ms| ms as f64 / 1000.0),
+        // Not kept yet: compact listings.
         reqtxt: None,
         rslvtxt: None,
         rslvmk: None,
         cmpct: None,
     }
+}
+
+/// Most characters of a compact item's texts.
+const COMPACT_TEXT: usize = 200;
+
+/// A value as a short text: a string as it is, anything else as JSON, cut at
+/// [`COMPACT_TEXT`] characters.
+fn head(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text.chars().take(COMPACT_TEXT).collect()
+}
+
+/// A `compact` history item: the bodies stay on the server; the item carries their heads
+/// instead — `reqtxt` the request's method, url and the head of its body; `rslvtxt` the head of
+/// the answer; `rslvmk` whether the answer is whole (resolved and not cut).
+fn compact_item(record: Record, form: Form) -> RawHistoryItem {
+    let reqtxt = match &record.new.request_body {
+        Some(body) => format!("{} {} {}", record.new.method.upper(), record.new.url, head(body)),
+        None => format!("{} {}", record.new.method.upper(), record.new.url),
+    };
+    let (rslvtxt, rslvmk) = match &record.outcome {
+        Some(Outcome::Resolved { body, truncated, .. }) => (Some(head(body)), Some(!truncated)),
+        Some(Outcome::Failed { body, error, .. }) => {
+            (Some(body.as_ref().map_or_else(|| head(&Value::String(error.message.clone())), head)), Some(false))
+        }
+        None => (None, None),
+    };
+    let full = raw_item(record, form);
+    RawHistoryItem { reqbdy: None, rslv: None, reqtxt: Some(reqtxt), rslvtxt, rslvmk, cmpct: Some(true), ..full }
 }

@@ -103,6 +103,7 @@ pub fn record(row: &impl Columns) -> StoreResult<Record> {
         outcome,
         updated: count(row, "updated")?,
         finalized: row.flag("finalized")?,
+        executed: row.int("started")?.map(|ms| ms.max(0) as u64),
     })
 }
 

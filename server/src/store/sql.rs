@@ -38,12 +38,13 @@ pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origi
      ON CONFLICT (service) DO UPDATE SET cors_origins = excluded.cors_origins, updated = excluded.updated";
 pub const CLEAR_SERVICE_ORIGINS: &str = "DELETE FROM services WHERE service = $1";
 
-/// A new record, `pending` — or `running` under claim `$17`, leased until `$16`, when it starts
-/// at once (one write less than a claim after the insert); returns its arrival sequence.
+/// A new record, `pending` — or `running` under claim `$17`, leased until `$16`, begun at `$18`,
+/// when it starts at once (one write less than a claim after the insert); returns its arrival
+/// sequence.
 pub const INSERT_RECORD: &str = "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
-        request, request_body, status, created, updated, expires, lease_until, claim)
+        request, request_body, status, created, updated, expires, lease_until, claim, started)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CASE WHEN CAST($17 AS TEXT) IS NULL THEN 'pending' ELSE 'running' END,
-        $14, $14, $15, $16, $17) RETURNING seq";
+        $14, $14, $15, $16, $17, $18) RETURNING seq";
 pub const GET_RECORD: &str = "SELECT * FROM records WHERE id = $1";
 /// Ends an unfinished record: status, status code, body, truncated, error code and message, time.
 pub const FINISH: &str = "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5,
@@ -53,13 +54,13 @@ pub const FAIL_PENDING: &str = "UPDATE records SET status = 'failed', error_code
      WHERE id = $1 AND status = 'pending' RETURNING id";
 /// `pending` → `running`, leased until `$3`, by claim `$4` — or a record claim `$4` already took
 /// (asked again after its answer was lost); returns the record, which the runner needs next.
-pub const CLAIM: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3, claim = $4
+pub const CLAIM: &str = "UPDATE records SET status = 'running', updated = $2, started = $2, lease_until = $3, claim = $4
      WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND claim = $4)) RETURNING *";
 /// The oldest unfinished request of a queue, its status and the claim that runs it (a claim
 /// reads it first).
 pub const QUEUE_HEAD: &str = "SELECT id, status, claim FROM records WHERE queue_key = $1 AND status IN ('pending', 'running') ORDER BY seq LIMIT 1";
 /// A queue's head → `running` by claim `$4` (the head was read under a lock); returns the record.
-pub const START: &str = "UPDATE records SET status = 'running', updated = $2, lease_until = $3, claim = $4 WHERE id = $1 RETURNING *";
+pub const START: &str = "UPDATE records SET status = 'running', updated = $2, started = $2, lease_until = $3, claim = $4 WHERE id = $1 RETURNING *";
 pub const RENEW_LEASE: &str = "UPDATE records SET lease_until = $2 WHERE id = $1 AND status = 'running'";
 pub const FAIL_EXPIRED_LEASES: &str = "UPDATE records SET status = 'failed', error_code = $1, error_message = $2, updated = $3
      WHERE status = 'running' AND lease_until IS NOT NULL AND lease_until < $3";
@@ -205,6 +206,7 @@ pub fn insert_record(r: &NewRecord, claim: Option<&Claim>) -> Vec<Param> {
         r.expires,
         claim.map(|c| c.lease_until),
         claim.map(|c| c.token.as_str()),
+        claim.map(|c| c.now),
     ])
 }
 

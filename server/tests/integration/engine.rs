@@ -276,8 +276,48 @@ async fn history_filters_and_pages(engine: Engine) {
     assert_eq!((tags(&third), third["endOfList"].as_bool(), third["startKey"].is_null()), (vec!["t0".to_owned()], Some(true), true));
 }
 
+/// When a request began executing: a running poll carries `executed` (ms), history items `att`
+/// (seconds, as Skapi's backend stamps it); a `compact` listing carries the heads of the bodies
+/// instead of the bodies.
+async fn execution_time_and_compact_listings(engine: Engine) {
+    let (api, _stand_in) = start_stand_in().await;
+    let server = start_server(engine).await;
+    server.add_key("openai", &[]);
+    let url = format!("{api}/slow?ms=600&q=x");
+    let before = skapi_server::clock::now_ms();
+    let id = server.submit("caller-a", tagged(&url, "timed")).await;
+    let mut running = Value::Null;
+    for _ in 0..100 {
+        let (_, envelope) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "id": id})).await;
+        if envelope["status"] == "running" {
+            running = envelope;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let executed = running["executed"].as_f64().unwrap_or_else(|| panic!("a running poll says when it began: {running}"));
+    assert!(executed >= before as f64 && executed <= skapi_server::clock::now_ms() as f64, "{executed}");
+    assert_eq!(server.poll_until_done("caller-a", &id).await.0, 200);
+
+    let prefix = format!("[POST]{}#{SERVICE}:", url.to_lowercase());
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "id": prefix})).await;
+    let item = &page["list"][0];
+    assert_eq!(item["att"].as_f64(), Some(executed / 1000.0), "seconds: {item}");
+    assert!(item["reqbdy"].is_object() && item["rslv"].is_object() && item.get("cmpct").is_none(), "{item}");
+
+    let (_, page) = server.call("csr-poll", "caller-a", json!({"service": SERVICE, "id": prefix, "compact": true})).await;
+    let item = &page["list"][0];
+    assert!(item.get("reqbdy").is_none() && item.get("rslv").is_none(), "the bodies stay on the server: {item}");
+    assert_eq!((item["cmpct"].as_bool(), item["rslvmk"].as_bool()), (Some(true), Some(true)), "{item}");
+    let reqtxt = item["reqtxt"].as_str().unwrap();
+    assert!(reqtxt.starts_with(&format!("POST {url}")) && reqtxt.contains("timed"), "{reqtxt}");
+    assert!(item["rslvtxt"].as_str().unwrap().contains("timed"), "{item}");
+    assert_eq!(item["att"].as_f64(), Some(executed / 1000.0));
+}
+
 engine_tests! {
   both: [
+    execution_time_and_compact_listings,
     one_queue_runs_in_acceptance_order_from_concurrent_clients: 4,
     twenty_queues_interleave_and_unqueued_requests_run_in_parallel: 4,
     expiry_abandons_work_answers_expired_and_purges,

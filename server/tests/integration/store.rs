@@ -181,7 +181,8 @@ async fn a_claim_holds_a_lease_until_it_runs_out(engine: Engine) {
     three_records(store.as_ref()).await;
     let third = claim(50, 55, "i1.3");
     let claimed = store.claim("3:c", &third).await.unwrap().expect("a pending record is claimed");
-    assert_eq!((claimed.new.id.as_str(), claimed.status), ("3:c", Status::Running));
+    assert_eq!((claimed.new.id.as_str(), claimed.status, claimed.executed), ("3:c", Status::Running, Some(50)), "begun when claimed");
+    assert_eq!(store.get_record("2:b").await.unwrap().unwrap().executed, None, "a waiting request has not begun");
     assert!(store.claim("3:c", &third).await.unwrap().is_some(), "asked again, the same claim finds it taken by itself");
     assert!(store.claim("3:c", &claim(50, 55, "i2.2")).await.unwrap().is_none(), "another claim does not");
     store.renew_leases(&["3:c".to_owned()], 58).await.unwrap();
@@ -302,7 +303,7 @@ async fn a_record_written_claimed_runs_under_its_lease(engine: Engine) {
     let claim = Claim { now: 4_000_000, lease_until: 4_000_500, token: "i.9".into() };
     let seq = store.insert_record(&record("c:1", None, 4_000_000), Some(&claim)).await.unwrap();
     let started = store.get_record("c:1").await.unwrap().unwrap();
-    assert_eq!((started.status, started.seq, started.updated), (Status::Running, seq, 4_000_000));
+    assert_eq!((started.status, started.seq, started.updated, started.executed), (Status::Running, seq, 4_000_000, Some(4_000_000)));
     let other = Claim { token: "j.1".into(), ..claim.clone() };
     assert!(store.claim("c:1", &other).await.unwrap().is_none(), "no other claim takes it");
     assert!(store.claim("c:1", &claim).await.unwrap().is_some(), "its own claim, asked again, finds it");
