@@ -318,7 +318,9 @@ impl SkapiHeaders {
 #[cfg(feature = "json")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
-    pub client_secret_name: String,
+    /// The secret to put in; `None` for a request that names none (Skapi's newest door, which a
+    /// server forwards only where its operator allowed).
+    pub client_secret_name: Option<String>,
     pub url: String,
     pub method: Method,
     pub headers: Map<String, Value>,
@@ -370,7 +372,9 @@ impl Request {
             check_expires(seconds * 1000.0)?;
         }
         let value = serde_json::to_value(body).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
-        let mut request = Request::assemble(check(&value, Units::Wire)?, &value);
+        // Either door's body: the secret is optional on the wire (the server decides what a
+        // request without one may do).
+        let mut request = Request::assemble(check_at(&value, Units::Wire, Door::ForwardRequest)?, &value);
         if let Some(b64) = &body.body_b64 {
             if request.data.is_some() {
                 return Err(ApiError::invalid_parameter("\"data\" and \"body_b64\" cannot both be given."));
@@ -400,8 +404,7 @@ impl Request {
     fn assemble(c: Checked, obj: &Value) -> Request {
         let object = |key: &str| obj.get(key).and_then(Value::as_object).cloned();
         Request {
-            // Always named: `csr` bodies come through the seed's door.
-            client_secret_name: c.client_secret_name.unwrap_or_default(),
+            client_secret_name: c.client_secret_name,
             url: c.url,
             method: c.method,
             headers: object("headers").unwrap_or_default(),
@@ -432,7 +435,7 @@ impl Request {
             service: Some(service.to_owned()),
             owner: Some(owner.to_owned()),
             url: Some(self.url.clone()),
-            client_secret_name: Some(self.client_secret_name.clone()),
+            client_secret_name: self.client_secret_name.clone(),
             secret_name: None,
             method: Some(self.method.lower().to_owned()),
             headers: (!self.headers.is_empty()).then(|| Value::Object(self.headers.clone())),
@@ -590,10 +593,10 @@ mod tests {
         no_name.as_object_mut().unwrap().remove("clientSecretName");
         assert_eq!(err(no_name.clone()), "Key \"clientSecretName\" is required.");
         let renamed = with(no_name, "secretName", json!("openai"));
-        assert_eq!(Request::from_js(&renamed).unwrap().0.client_secret_name, "openai", "Skapi's newest name is accepted");
+        assert_eq!(Request::from_js(&renamed).unwrap().0.client_secret_name.as_deref(), Some("openai"), "Skapi's newest name is accepted");
         let wire: CsrBody = serde_json::from_value(with(renamed, "method", json!("post"))).unwrap();
         assert_eq!(wire.secret_name.as_deref(), Some("openai"), "on the wire too");
-        assert_eq!(Request::from_wire(&wire).unwrap().client_secret_name, "openai");
+        assert_eq!(Request::from_wire(&wire).unwrap().client_secret_name.as_deref(), Some("openai"));
         assert_eq!(err(with(seed(), "method", json!("TRACE"))), crate::method::INVALID_METHOD);
         assert_eq!(err(with(seed(), "poll", json!(-1))), "\"poll\" should be a non-negative number.");
         assert_eq!(err(with(seed(), "url", json!("not a url"))), "\"not a url\" is an invalid url.");

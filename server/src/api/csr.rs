@@ -53,8 +53,15 @@ fn key_allows(key: Option<KeyRecord>, name: &str, caller: &Caller, request: &Req
 
 /// [`key_allows`], then one request counted against the key's rate limits — or refused, and
 /// then nothing is counted.
-async fn admit(state: &AppState, caller: &Caller, service: &str, request: &Request, key: Option<KeyRecord>, now: u64) -> Result<KeyRecord, Failure> {
-    let name = &request.client_secret_name;
+async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    service: &str,
+    name: &str,
+    request: &Request,
+    key: Option<KeyRecord>,
+    now: u64,
+) -> Result<KeyRecord, Failure> {
     let key = key_allows(key, name, caller, request)?;
     let key_id = format!("{service}\0{name}");
     // A shared store counts for every instance; otherwise this process counts (in memory:
@@ -89,15 +96,22 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body,
     };
     check_headers(&request)?;
 
-    let name = &request.client_secret_name;
+    // Forwarding without a secret is for destinations the service's operator allowed; none are
+    // allowed here, so such a request goes nowhere.
+    let name = &request.client_secret_name.clone().ok_or_else(|| {
+        Failure::new(
+            ErrorCode::InvalidRequest,
+            format!("Service \"{service}\" forwards no request without \"secretName\": its operator has allowed no destination for them."),
+        )
+    })?;
     let now = now_ms();
     let found = state.keyring.for_acceptance(&service, name).await?;
     let (mut generation, remembered) = (found.generation, found.remembered);
-    let mut admitted = admit(&state, &caller, &service, &request, found.key, now).await;
+    let mut admitted = admit(&state, &caller, &service, name, &request, found.key, now).await;
     if admitted.is_err() && remembered {
         // A refusal rests on the key as stored now, never on one remembered.
         generation = None;
-        admitted = admit(&state, &caller, &service, &request, state.keyring.get(&service, name).await?, now).await;
+        admitted = admit(&state, &caller, &service, name, &request, state.keyring.get(&service, name).await?, now).await;
     }
     let mut key = admitted?;
 

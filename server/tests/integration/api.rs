@@ -143,7 +143,14 @@ async fn validates_everything_again(engine: Engine) {
         (json!({"method": "trace"}), 400, "INVALID_PARAMETER", skapi_core::method::INVALID_METHOD),
         (json!({"url": "not a url"}), 400, "INVALID_PARAMETER", "\"not a url\" is an invalid url."),
         (json!({"url": "http://$CLIENT_SECRET.evil.io/"}), 400, "INVALID_REQUEST", "Destination is not allowed for this client secret."),
-        (json!({"clientSecretName": null}), 400, "INVALID_PARAMETER", "Key \"clientSecretName\" is required."),
+        // No secret named (Skapi's newest door): forwarded only where the operator allowed, and
+        // nowhere is allowed.
+        (
+            json!({"clientSecretName": null}),
+            400,
+            "INVALID_REQUEST",
+            "Service \"svc-test\" forwards no request without \"secretName\": its operator has allowed no destination for them.",
+        ),
         (json!({"headers": {"Bad Header": "$CLIENT_SECRET"}}), 400, "INVALID_PARAMETER", "Header \"Bad Header\" is not a valid HTTP header."),
         (json!({"expires": -5}), 400, "INVALID_PARAMETER", "\"expires\" should be a positive number."),
         // Skapi's current wire: `secretName` wins over `clientSecretName`; `x-skapi-*` is the server's.
