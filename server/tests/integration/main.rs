@@ -13,6 +13,7 @@ mod kill;
 mod operating;
 mod outage;
 mod reliability;
+mod replay;
 mod restart;
 mod security;
 mod shutdown;
