@@ -587,17 +587,6 @@ pub struct CancelAnswer {
     pub message: String,
 }
 
-/// A service's CORS rule, in the admin API (`GET`/`PUT /admin/services/{service}`): `null` =
-/// any origin.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceOrigins {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub service: String,
-    /// Origins allowed to call the service (`scheme://host[:port]`); `null` = any origin.
-    pub cors_origins: Option<Vec<String>>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

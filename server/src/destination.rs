@@ -9,6 +9,7 @@ use skapi_core::{ApiError, ErrorCode};
 use url::Url;
 
 pub const NOT_ALLOWED: &str = "Destination is not allowed for this client secret.";
+pub const KEYLESS_NOT_ALLOWED: &str = "Destination is not allowed for requests without a secret.";
 pub const NONE_SET: &str = "This client secret has no destinations: its operator must add one (or choose \"any destination\" explicitly).";
 
 /// A key's destinations: on the wire and in the store, `"any"` or a list of URL prefixes.
@@ -72,6 +73,24 @@ impl<'de> Deserialize<'de> for Destinations {
             Raw::List(list) => Ok(Destinations::Only(list)),
         }
     }
+}
+
+/// Where a service forwards requests that name no secret, as an operator gives it: at least one
+/// prefix (none at all is said by removing the list), each normalised as a key's.
+pub fn normalize_forwarding(list: &[String]) -> Result<Vec<String>, String> {
+    if list.is_empty() {
+        return Err("give at least one destination, or remove the forwarding to forward nothing".into());
+    }
+    list.iter().map(|d| normalize(d)).collect()
+}
+
+/// [`check`] for a request that names no secret, against the destinations its service forwards
+/// such requests to.
+pub fn check_keyless(allowed: &[String], raw: &str) -> Result<(), ApiError> {
+    check(&Destinations::Only(allowed.to_vec()), raw).map_err(|e| match e.message.as_str() {
+        NOT_ALLOWED | NONE_SET => ApiError::new(ErrorCode::InvalidRequest, KEYLESS_NOT_ALLOWED),
+        _ => e,
+    })
 }
 
 /// Parses and normalises a destination prefix given by an operator.

@@ -393,6 +393,29 @@ mod tests {
 
     const SECRET: &str = "sk-live-Abc123/xyz";
 
+    /// A request that names no secret has none to redact: every reader gives its input back as
+    /// it came (and ends).
+    #[test]
+    fn no_secret_changes_nothing() {
+        let text = "data: {\"a\":\"$CLIENT_SECRET c2stbGl2ZQ== %41\"}\n\n";
+        assert_eq!(redact(text, ""), text);
+        assert_eq!(redact_text(text, ""), text);
+        assert_eq!(redact_bytes(text.as_bytes(), ""), text.as_bytes());
+        assert_eq!(redact_truncated(text, 10, ""), &text[..10]);
+        #[cfg(feature = "json")]
+        assert_eq!(redact_body(text, ""), Value::String(text.to_owned()));
+        #[allow(unused_mut)]
+        let mut streams = vec![StreamRedactor::new("")];
+        #[cfg(feature = "json")]
+        streams.push(StreamRedactor::for_events(""));
+        for mut stream in streams {
+            let mut out = stream.push(&text.as_bytes()[..7]);
+            out.push_str(&stream.push(&text.as_bytes()[7..]));
+            out.push_str(&stream.finish());
+            assert_eq!(out, text);
+        }
+    }
+
     #[test]
     fn a_stream_holds_back_only_what_could_begin_the_secret() {
         let mut stream = StreamRedactor::new(SECRET);

@@ -1,5 +1,6 @@
-//! The admin HTTP API (the dashboard's, and any operator script's): keys and service CORS
-//! rules, behind the admin token (`Authorization: Bearer <token>`, compared in constant time).
+//! The admin HTTP API (the dashboard's, and any operator script's): keys, and a service's rules
+//! (its CORS origins, where it forwards requests that name no secret), behind the admin token
+//! (`Authorization: Bearer <token>`, compared in constant time).
 
 use super::body::Wire;
 use super::Failure;
@@ -11,8 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use axum::{Json, Router};
-use serde::Deserialize;
-use skapi_core::wire::ServiceOrigins;
+use serde::{Deserialize, Deserializer, Serialize};
 use skapi_core::ErrorCode;
 use subtle::ConstantTimeEq;
 
@@ -69,19 +69,66 @@ async fn remove_key(State(state): State<AppState>, Path((service, name)): Path<(
     }
 }
 
-async fn get_service(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<ServiceOrigins>, Failure> {
+/// A service's rules, as `GET` and `PUT /admin/services/{service}` answer them.
+#[derive(Serialize)]
+struct ServiceRules {
+    service: String,
+    /// Origins allowed to call the service (`scheme://host[:port]`); `null` = any origin.
+    cors_origins: Option<Vec<String>>,
+    /// Where requests that name no secret may go (URL prefixes); `null` = nowhere.
+    forward_destinations: Option<Vec<String>>,
+}
+
+/// A change to a service's rules: each field given is set (`null` removes the rule), each left
+/// out stays as it is.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceChange {
+    #[serde(default, rename = "service")]
+    _service: Option<String>,
+    #[serde(default, deserialize_with = "given")]
+    cors_origins: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "given")]
+    forward_destinations: Option<Option<Vec<String>>>,
+}
+
+/// A field that is present, `null` or not.
+fn given<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+async fn service_rules(state: &AppState, service: String) -> Result<ServiceRules, Failure> {
     let cors_origins = state.db.call(|store| store.service_origins(&service)).await?;
-    Ok(Json(ServiceOrigins { service, cors_origins }))
+    let forward_destinations = state.db.call(|store| store.forward_destinations(&service)).await?;
+    Ok(ServiceRules { service, cors_origins, forward_destinations })
+}
+
+async fn get_service(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<ServiceRules>, Failure> {
+    Ok(Json(service_rules(&state, service).await?))
 }
 
 async fn put_service(
     State(state): State<AppState>,
     Path(service): Path<String>,
-    Wire(rules): Wire<ServiceOrigins>,
-) -> Result<Json<ServiceOrigins>, Failure> {
-    let origins = rules.cors_origins.map(|list| list.iter().map(|o| normalize_origin(o)).collect::<Result<Vec<_>, _>>()).transpose()?;
-    state.db.call(|store| store.set_service_origins(&service, origins.as_deref(), crate::clock::now_ms())).await?;
-    Ok(Json(ServiceOrigins { service, cors_origins: origins }))
+    Wire(change): Wire<ServiceChange>,
+) -> Result<Json<ServiceRules>, Failure> {
+    // Both checked before either is written: a refused change changes nothing.
+    let origins = change
+        .cors_origins
+        .map(|rule| rule.map(|list| list.iter().map(|o| normalize_origin(o)).collect::<Result<Vec<_>, _>>()).transpose())
+        .transpose()?;
+    let forwarding = change
+        .forward_destinations
+        .map(|rule| rule.map(|list| crate::destination::normalize_forwarding(&list).map_err(Failure::invalid_parameter)).transpose())
+        .transpose()?;
+    let now = crate::clock::now_ms();
+    if let Some(origins) = origins {
+        state.db.call(|store| store.set_service_origins(&service, origins.as_deref(), now)).await?;
+    }
+    if let Some(forwarding) = forwarding {
+        state.db.call(|store| store.set_forward_destinations(&service, forwarding.as_deref(), now)).await?;
+    }
+    Ok(Json(service_rules(&state, service).await?))
 }
 
 /// `scheme://host[:port]`, lower-cased; `*` stays `*`.

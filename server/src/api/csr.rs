@@ -84,6 +84,47 @@ async fn admit(
     Ok(key)
 }
 
+/// What accepting a request found: the key it names (`None`, and an empty name, for a request
+/// that names none), and the key generation it was read under.
+struct Admitted {
+    name: String,
+    key: Option<KeyRecord>,
+    generation: Option<u64>,
+}
+
+/// A request that names a secret: the key exists, lets this caller send this request there, and
+/// its limits allow one more.
+async fn keyed(state: &AppState, caller: &Caller, service: &str, name: String, request: &Request, now: u64) -> Result<Admitted, Failure> {
+    let found = state.keyring.for_acceptance(service, &name).await?;
+    let (mut generation, remembered) = (found.generation, found.remembered);
+    let mut admitted = admit(state, caller, service, &name, request, found.key, now).await;
+    if admitted.is_err() && remembered {
+        // A refusal rests on the key as stored now, never on one remembered.
+        generation = None;
+        admitted = admit(state, caller, service, &name, request, state.keyring.get(service, &name).await?, now).await;
+    }
+    Ok(Admitted { key: Some(admitted?), name, generation })
+}
+
+/// A request that names no secret goes only where the service's operator allowed such requests
+/// to go, and holds no placeholder: there is no secret to put in.
+async fn keyless(state: &AppState, service: &str, request: &Request) -> Result<Admitted, Failure> {
+    let allowed = state.db.call(|s| s.forward_destinations(service)).await?;
+    let allowed = allowed.ok_or_else(|| {
+        Failure::new(
+            ErrorCode::InvalidRequest,
+            format!("Service \"{service}\" forwards no request without \"secretName\": its operator has allowed no destination for them."),
+        )
+    })?;
+    if request.has_placeholder() {
+        return Err(Failure::invalid_parameter(format!(
+            "A request without \"secretName\" has no secret to put in \"{PLACEHOLDER}\": name one, or leave the placeholder out."
+        )));
+    }
+    crate::destination::check_keyless(&allowed, &request.url)?;
+    Ok(Admitted { name: String::new(), key: None, generation: None })
+}
+
 pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body, files }: CsrInput) -> Result<Json<StatusEnvelope>, Failure> {
     if state.engine.draining() {
         return Err(Failure::new(ErrorCode::ShuttingDown, "The server is restarting: it takes no new requests; retry shortly.").retry_after(5));
@@ -96,24 +137,12 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body,
     };
     check_headers(&request)?;
 
-    // Forwarding without a secret is for destinations the service's operator allowed; none are
-    // allowed here, so such a request goes nowhere.
-    let name = &request.client_secret_name.clone().ok_or_else(|| {
-        Failure::new(
-            ErrorCode::InvalidRequest,
-            format!("Service \"{service}\" forwards no request without \"secretName\": its operator has allowed no destination for them."),
-        )
-    })?;
     let now = now_ms();
-    let found = state.keyring.for_acceptance(&service, name).await?;
-    let (mut generation, remembered) = (found.generation, found.remembered);
-    let mut admitted = admit(&state, &caller, &service, name, &request, found.key, now).await;
-    if admitted.is_err() && remembered {
-        // A refusal rests on the key as stored now, never on one remembered.
-        generation = None;
-        admitted = admit(&state, &caller, &service, name, &request, state.keyring.get(&service, name).await?, now).await;
-    }
-    let mut key = admitted?;
+    let Admitted { name, mut key, generation } = match request.client_secret_name.clone() {
+        Some(name) => keyed(&state, &caller, &service, name, &request, now).await?,
+        None => keyless(&state, &service, &request).await?,
+    };
+    let name = &name;
 
     let short_id = id::short(now, &entropy());
     let queue_key = request.queue.as_ref().map(|q| serde_json::json!([service, request.method.lower(), request.url.to_lowercase(), q]).to_string());
@@ -135,8 +164,9 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body,
         service,
     };
     // An unqueued request with room to run now is written `running`, claimed: one write less.
+    // (One without a secret takes the usual way: its destinations are read again as it runs.)
     let names = ShareNames::new(caller.shares_as(), &record.service, name);
-    let start = if queue_key.is_none() { state.engine.start_now(&names) } else { None };
+    let start = if queue_key.is_none() && key.is_some() { state.engine.start_now(&names) } else { None };
     let claim = start.as_ref().map(|s| &s.claim);
     let inserted = match generation {
         Some(seen) => state.db.call(|s| s.insert_record_if(&record, claim, seen)).await?,
@@ -148,19 +178,24 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body,
             if generation.is_some() {
                 // A key changed after it was read: the request goes on only if the key as
                 // stored now allows it too. (Its rate count was taken once, above.)
-                key = key_allows(state.keyring.get(&record.service, name).await?, name, &caller, &request)?;
+                key = Some(key_allows(state.keyring.get(&record.service, name).await?, name, &caller, &request)?);
             }
             state.db.call(|s| s.insert_record(&record, claim)).await?
         }
     };
-    state.engine.usage.used(&record.service, name, now);
+    if key.is_some() {
+        state.engine.usage.used(&record.service, name, now);
+    }
     let in_queue = match &queue_key {
         Some(k) => Some(state.db.call(|s| s.queue_position(k, seq)).await?),
         None => None,
     };
     let queue_name = request.queue.clone();
     match start {
-        Some(start) => state.engine.run_started(Record::started(seq, record, &start.claim), start, Ready { request, key }),
+        Some(start) => {
+            let key = key.expect("only a request with a key starts at once");
+            state.engine.run_started(Record::started(seq, record, &start.claim), start, Ready { request, key })
+        }
         None => state.engine.dispatch(short_id.clone(), queue_key, names),
     }
     Ok(Json(StatusEnvelope { id: short_id, status: Status::Pending, queue_name, in_queue, executed: None }))

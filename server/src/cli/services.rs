@@ -1,4 +1,5 @@
-//! `skapi-server services`: per-service rules (the origins whose pages may call a service).
+//! `skapi-server services`: per-service rules — the origins whose pages may call a service, and
+//! where it forwards requests that name no secret.
 
 use super::DataDir;
 use clap::Subcommand;
@@ -18,6 +19,20 @@ pub enum ServicesCommand {
         /// Allow any origin again.
         #[arg(long, conflicts_with = "origins")]
         any_origin: bool,
+    },
+    /// Set where a service forwards requests that name no secret (default: nowhere). The same
+    /// rules as a key's destinations: a URL prefix, its host's first label may be `*`.
+    Forward {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        service: String,
+        /// A URL prefix such requests may go to, e.g. https://api.example.com/v1 (repeatable).
+        #[arg(long = "destination", required_unless_present = "none")]
+        destinations: Vec<String>,
+        /// Forward no request without a secret again.
+        #[arg(long, conflicts_with = "destinations")]
+        none: bool,
     },
 }
 
@@ -40,6 +55,17 @@ pub async fn run(command: ServicesCommand) -> anyhow::Result<()> {
             match origins {
                 Some(o) => eprintln!("service \"{service}\" may be called from: {}", o.join(" ")),
                 None => eprintln!("service \"{service}\" may be called from any origin"),
+            }
+        }
+        ServicesCommand::Forward { data, service, destinations, none } => {
+            skapi_server::secrets::create_data_dir(&data.data_dir)?;
+            let store = store::open(data.database.as_deref(), &data.data_dir).await?;
+            let destinations =
+                if none { None } else { Some(skapi_server::destination::normalize_forwarding(&destinations).map_err(anyhow::Error::msg)?) };
+            store.set_forward_destinations(&service, destinations.as_deref(), skapi_server::clock::now_ms()).await?;
+            match destinations {
+                Some(d) => eprintln!("service \"{service}\" forwards requests without a secret to: {}", d.join(" ")),
+                None => eprintln!("service \"{service}\" forwards no request without a secret"),
             }
         }
     }

@@ -15,6 +15,7 @@ pub const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_claims.sql"),
     include_str!("../../migrations/sqlite/0007_unfinished_indexes.sql"),
     include_str!("../../migrations/sqlite/0008_started.sql"),
+    include_str!("../../migrations/sqlite/0009_forwarding.sql"),
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -24,6 +25,7 @@ pub const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0004_claims.sql"),
     include_str!("../../migrations/postgres/0005_unfinished_indexes.sql"),
     include_str!("../../migrations/postgres/0006_started.sql"),
+    include_str!("../../migrations/postgres/0007_forwarding.sql"),
 ];
 
 /// The migrations of `all` still to apply once `applied` of them are, each with the version

@@ -125,6 +125,11 @@ pub trait KeyStore: Send + Sync {
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
     /// Sets (or with `None` clears) the origins allowed to call a service.
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
+    /// Where a service forwards requests that name no secret (normalised URL prefixes);
+    /// `None` = nowhere.
+    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
+    /// Sets (or with `None` removes) where a service forwards requests that name no secret.
+    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()>;
     /// Where keys may be remembered between calls: a number that changes whenever any key
     /// may have changed — by this process or another one (the CLI) — as
     /// [`RecordStore::insert_record_if`] sees it. `None` (the default): keys must be read fresh

@@ -39,6 +39,11 @@ fn parse_json(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))).transpose()
 }
 
+/// A list of strings kept as JSON text (a service's origins, its forward destinations).
+pub fn list_from(text: &str, what: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
 /// A key row. A key whose destinations or placeholder positions cannot be read is refused as
 /// corrupt: reading it as "none" or "anywhere" could widen where its secret may go.
 pub fn key(row: &impl Columns) -> StoreResult<KeyRecord> {

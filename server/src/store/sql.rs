@@ -38,6 +38,11 @@ pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origi
      ON CONFLICT (service) DO UPDATE SET cors_origins = excluded.cors_origins, updated = excluded.updated";
 pub const CLEAR_SERVICE_ORIGINS: &str = "DELETE FROM services WHERE service = $1";
 
+pub const FORWARDING: &str = "SELECT destinations FROM forwarding WHERE service = $1";
+pub const SET_FORWARDING: &str = "INSERT INTO forwarding (service, destinations, updated) VALUES ($1, $2, $3)
+     ON CONFLICT (service) DO UPDATE SET destinations = excluded.destinations, updated = excluded.updated";
+pub const CLEAR_FORWARDING: &str = "DELETE FROM forwarding WHERE service = $1";
+
 /// A new record, `pending` — or `running` under claim `$17`, leased until `$16`, begun at `$18`,
 /// when it starts at once (one write less than a claim after the insert); returns its arrival
 /// sequence.

@@ -8,6 +8,7 @@ mod api;
 mod bytes;
 mod cli;
 mod engine;
+mod forwarding;
 mod instances;
 mod kill;
 mod operating;

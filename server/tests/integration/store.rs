@@ -119,13 +119,23 @@ async fn keys_are_added_replaced_listed_and_removed(engine: Engine) {
     assert_eq!(store.get_key("other", "k2").await.unwrap(), None);
 }
 
-async fn service_origins_are_set_and_cleared(engine: Engine) {
+async fn service_rules_are_set_and_cleared_apart(engine: Engine) {
     let Opened { store, .. } = open(engine).await;
+    let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
-    store.set_service_origins(SERVICE, Some(&["https://a.example".to_owned()]), 5).await.unwrap();
-    assert_eq!(store.service_origins(SERVICE).await.unwrap(), Some(vec!["https://a.example".to_owned()]));
-    store.set_service_origins(SERVICE, None, 6).await.unwrap();
+    assert_eq!(store.forward_destinations(SERVICE).await.unwrap(), None, "no service forwards without a secret until told");
+    store.set_service_origins(SERVICE, Some(&list(&["https://a.example"])), 5).await.unwrap();
+    store.set_forward_destinations(SERVICE, Some(&list(&["https://api.example.com/v1"])), 5).await.unwrap();
+    assert_eq!(store.service_origins(SERVICE).await.unwrap(), Some(list(&["https://a.example"])));
+    assert_eq!(store.forward_destinations(SERVICE).await.unwrap(), Some(list(&["https://api.example.com/v1"])));
+    store.set_forward_destinations(SERVICE, Some(&list(&["https://b.example.com/", "https://*.c.example.com/"])), 6).await.unwrap();
+    assert_eq!(store.forward_destinations(SERVICE).await.unwrap(), Some(list(&["https://b.example.com/", "https://*.c.example.com/"])));
+    store.set_service_origins(SERVICE, None, 7).await.unwrap();
     assert_eq!(store.service_origins(SERVICE).await.unwrap(), None);
+    assert!(store.forward_destinations(SERVICE).await.unwrap().is_some(), "each rule apart");
+    store.set_forward_destinations(SERVICE, None, 8).await.unwrap();
+    assert_eq!(store.forward_destinations(SERVICE).await.unwrap(), None);
+    assert_eq!(store.forward_destinations("other").await.unwrap(), None);
 }
 
 async fn records_keep_acceptance_order_and_queue_counts(engine: Engine) {
@@ -398,7 +408,7 @@ async fn the_seed_example_runs_on_postgres() {
 engine_tests! {
   both: [
     keys_are_added_replaced_listed_and_removed,
-    service_origins_are_set_and_cleared,
+    service_rules_are_set_and_cleared_apart,
     records_keep_acceptance_order_and_queue_counts,
     a_queue_runs_one_claimed_request_at_a_time,
     a_record_ends_once_and_reads_back_as_written,

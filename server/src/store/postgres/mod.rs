@@ -15,7 +15,7 @@
 mod commit;
 mod driver;
 
-use super::row::{self, json_text};
+use super::row::{self, json_text, list_from};
 use super::sql::{self, ms, params, Param};
 use super::*;
 use commit::{commit_writes, Write, COMMITTERS};
@@ -147,7 +147,20 @@ impl KeyStore for PgStore {
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
         let Some(row) = self.query_opt(sql::SERVICE_ORIGINS, &params![service]).await? else { return Ok(None) };
-        serde_json::from_str(row.try_get(0)?).map(Some).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))
+        list_from(row.try_get(0)?, "cors origins").map(Some)
+    }
+
+    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let Some(row) = self.query_opt(sql::FORWARDING, &params![service]).await? else { return Ok(None) };
+        list_from(row.try_get(0)?, "forward destinations").map(Some)
+    }
+
+    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
+        match destinations {
+            Some(list) => self.execute(sql::SET_FORWARDING, &params![service, serde_json::to_string(list).expect("strings serialise"), now]).await?,
+            None => self.execute(sql::CLEAR_FORWARDING, &params![service]).await?,
+        };
+        Ok(())
     }
 
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {

@@ -4,7 +4,7 @@
 mod driver;
 mod writer;
 
-use super::row::{self, json_text};
+use super::row::{self, json_text, list_from};
 use super::sql::{self, params, Param};
 use super::*;
 use driver::{count, execute, first, ids, query, returned};
@@ -163,13 +163,27 @@ impl KeyStore for SqliteStore {
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
         let values = params![service];
         let origins: Option<String> = self.read(move |conn| first(conn, sql::SERVICE_ORIGINS, &values, |r| Ok(r.get(0)?))).await?;
-        origins.map(|o| serde_json::from_str(&o).map_err(|e| StoreError::Corrupt(format!("cors origins: {e}")))).transpose()
+        origins.map(|o| list_from(&o, "cors origins")).transpose()
     }
 
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
         let (statement, values) = match origins {
             Some(origins) => (sql::SET_SERVICE_ORIGINS, params![service, serde_json::to_string(origins).expect("strings serialise"), now].to_vec()),
             None => (sql::CLEAR_SERVICE_ORIGINS, params![service].to_vec()),
+        };
+        self.write(move |conn| execute(conn, statement, &values).map(|_| ())).await
+    }
+
+    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let values = params![service];
+        let stored: Option<String> = self.read(move |conn| first(conn, sql::FORWARDING, &values, |r| Ok(r.get(0)?))).await?;
+        stored.map(|d| list_from(&d, "forward destinations")).transpose()
+    }
+
+    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
+        let (statement, values) = match destinations {
+            Some(list) => (sql::SET_FORWARDING, params![service, serde_json::to_string(list).expect("strings serialise"), now].to_vec()),
+            None => (sql::CLEAR_FORWARDING, params![service].to_vec()),
         };
         self.write(move |conn| execute(conn, statement, &values).map(|_| ())).await
     }
