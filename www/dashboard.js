@@ -101,10 +101,12 @@ async function refresh() {
     const [keys, usage] = await Promise.all([admin('GET', '/keys'), admin('GET', '/usage')]);
     render(keys, usage);
     $('#keys-section').hidden = false;
+    $('#services-section').hidden = false;
     $('#status').textContent = 'Connected.';
     showError('#error', null);
   } catch (e) {
     $('#keys-section').hidden = true;
+    $('#services-section').hidden = true;
     $('#status').textContent = e.status === 401 ? 'The admin token is wrong.' : 'Could not load the keys.';
     showError('#error', e);
   }
@@ -188,6 +190,51 @@ function confirmDelete(key) {
   }, { once: true });
 }
 
+/** A textarea's lines, or null when it holds none (the rule removed). */
+function lines(textarea) {
+  const list = textarea.value.split('\n').map((l) => l.trim()).filter(Boolean);
+  return list.length ? list : null;
+}
+
+function showRules(rules) {
+  const form = $('#service-form');
+  form.cors_origins.value = (rules.cors_origins || []).join('\n');
+  form.forward_destinations.value = (rules.forward_destinations || []).join('\n');
+}
+
+function serviceName() {
+  const service = $('#service-form').service.value.trim();
+  if (!service) throw new AdminError('Name the service first.', 'INVALID_PARAMETER');
+  return service;
+}
+
+async function loadService() {
+  try {
+    showRules(await admin('GET', `/services/${encodeURIComponent(serviceName())}`));
+    showError('#service-error', null);
+  } catch (e) {
+    showError('#service-error', e);
+  }
+}
+
+async function saveService(event) {
+  event.preventDefault();
+  const form = $('#service-form');
+  try {
+    const service = serviceName();
+    const rules = await admin('PUT', `/services/${encodeURIComponent(service)}`, {
+      cors_origins: lines(form.cors_origins),
+      forward_destinations: lines(form.forward_destinations),
+    });
+    showRules(rules);
+    showError('#service-error', null);
+    const forwards = rules.forward_destinations ? rules.forward_destinations.join(', ') : 'nowhere';
+    $('#status').textContent = `Saved the rules of ${service}: requests without a secret go ${rules.forward_destinations ? `to ${forwards}` : forwards}.`;
+  } catch (e) {
+    showError('#service-error', e);
+  }
+}
+
 $('#connect').addEventListener('submit', async (event) => {
   event.preventDefault();
   token = $('#token').value.trim();
@@ -196,6 +243,8 @@ $('#connect').addEventListener('submit', async (event) => {
 });
 $('#add').addEventListener('click', () => openEditor(null));
 $('#key-form').addEventListener('submit', save);
+$('#load-service').addEventListener('click', loadService);
+$('#service-form').addEventListener('submit', saveService);
 for (const button of document.querySelectorAll('[data-close]')) {
   button.addEventListener('click', () => button.closest('dialog').close());
 }

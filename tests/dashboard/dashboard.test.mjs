@@ -137,3 +137,40 @@ test('an operator manages a key from the dashboard', async () => {
 
   assert.deepEqual(consoleErrors, []);
 });
+
+test('an operator lets a service forward requests without a secret, and takes it back', async () => {
+  const { SKAPI_TEST_STANDIN: standIn } = process.env;
+  const service = 'dash-forward';
+  // A request naming no secret, as forwardRequest(null, {url, data}) sends it.
+  const keyless = async () => (await fetch(`${endpoint}/csr`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-meta': JSON.stringify({ public_identifier: 'dashboard-test', service, owner: 'o' }) },
+    body: JSON.stringify({ service, owner: 'o', url: `${standIn}/echo`, method: 'post', data: { from: 'dashboard' } }),
+  })).status;
+  assert.equal(await keyless(), 400, 'nowhere by default');
+
+  await page.goto(`${endpoint}/dashboard.html`); // still connected: the token is in this tab's storage
+  await page.waitForSelector('#services-section:not([hidden])');
+  await page.fill('#service-form [name=service]', service);
+  await page.click('#load-service');
+  assert.equal(await page.inputValue('#service-form [name=forward_destinations]'), '');
+
+  await page.fill('#service-form [name=forward_destinations]', 'ftp://files.example.com');
+  await page.click('#service-form button[type=submit]');
+  await page.waitForSelector('#service-error:not([hidden])');
+  assert.match(await page.textContent('#service-error'), /INVALID_PARAMETER: .*http\(s\) URL/);
+  consoleErrors.length = 0; // the refused PUT's 400 is expected
+  assert.equal(await keyless(), 400, 'a refused change changes nothing');
+
+  await page.fill('#service-form [name=forward_destinations]', `${standIn}/echo`);
+  await page.click('#service-form button[type=submit]');
+  await page.waitForFunction((s) => document.querySelector('#status').textContent.includes(`Saved the rules of ${s}: requests without a secret go to`), service);
+  await shot('9-forwarding');
+  assert.equal(await keyless(), 200, 'a running server sees it at once');
+
+  await page.fill('#service-form [name=forward_destinations]', '');
+  await page.click('#service-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('go nowhere'));
+  assert.equal(await keyless(), 400, 'and its removal');
+  assert.deepEqual(consoleErrors, []);
+});
