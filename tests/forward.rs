@@ -1,7 +1,8 @@
 //! `forwardRequest(form, options)`, Skapi's current door, in headless Chromium against
 //! skapi-server: the form merged into `data` or `params`, files left out, `multipart: true`
 //! with exact bytes, a signal that only stops this page's work, every refusal before anything
-//! is sent, and the history's `queue_exact`.
+//! is sent, the history's `queue_exact`, `skapiHeaders` as the server writes them, and a request
+//! without a secret refused by a server that allows none.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -202,4 +203,32 @@ async fn history_matches_a_queue_exactly_or_leaves_one_out() {
     assert_eq!(queues(&excluded).len(), 2, "queue_exclude: {:?}", queues(&excluded));
     let err = settle(skapi.client_secret_request_history(js(json!({"url": url, "method": "POST", "compact": "yes"})), None)).await.unwrap_err();
     assert_eq!(get(&err, "message").as_string().as_deref(), Some("\"compact\" should be type: <boolean>."));
+}
+
+fn id_token() -> &'static str {
+    option_env!("SKAPI_TEST_ID_TOKEN").expect("run through scripts/test-browser.sh (SKAPI_TEST_ID_TOKEN)")
+}
+
+#[wasm_bindgen_test]
+async fn skapi_headers_carry_what_the_server_verified() {
+    let skapi = skapi();
+    let ask = |asked: Value| js(options("/v1/echo", json!({"skapiHeaders": asked})));
+    let got = rust(&settle(skapi.forward_request(JsValue::NULL, ask(json!(true)))).await.unwrap());
+    assert_eq!(got["told"], json!({"user": null, "service": SERVICE}), "signed out: the service, no user");
+    let got = rust(&settle(skapi.forward_request(JsValue::NULL, ask(json!(false)))).await.unwrap());
+    assert!(got.get("told").is_none(), "not asked, not told: {got}");
+
+    settle(skapi.login_with_token(js(json!({"idToken": id_token(), "accessToken": id_token()})))).await.unwrap();
+    let got = rust(&settle(skapi.forward_request(JsValue::NULL, ask(json!({"user": true})))).await.unwrap());
+    assert_eq!(got["told"], json!({"user": "browser-user", "service": null}), "the verified token's sub");
+    settle(skapi.logout()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_request_without_a_secret_is_refused_where_none_is_allowed() {
+    let options = json!({"url": format!("{}/v1/echo", stand_in()), "data": {"tag": "keyless"}, "poll": 30});
+    let err = settle(skapi().forward_request(JsValue::NULL, js(options))).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_REQUEST", "forwardRequest()");
+    let message = js_sys::Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap();
+    assert!(message.contains("forwards no request without \"secretName\""), "{message}");
 }

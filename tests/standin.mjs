@@ -175,9 +175,12 @@ function handle(req, res) {
       if (delay) await new Promise((r) => setTimeout(r, delay));
       return json(res, 200, { created: 1, data: [{ b64_json: `image of ${body.prompt}` }], n: body.n });
     }
-    // Writes back what it received: the method, the body as text and the query.
+    // Writes back what it received: the method, the body as text and the query; and what the
+    // server told it of the caller (`skapiHeaders`), when it told anything.
     if (url.pathname === '/v1/echo') {
-      return json(res, 200, { method: req.method, raw, search: url.search, contentType: req.headers['content-type'] || null });
+      const [user, service] = [req.headers['x-skapi-user'] || null, req.headers['x-skapi-service'] || null];
+      const told = user || service ? { told: { user, service } } : {};
+      return json(res, 200, { method: req.method, raw, search: url.search, contentType: req.headers['content-type'] || null, ...told });
     }
     // Speech-like bytes: every byte value, `?n=` times, as audio/mpeg (with the key only).
     if (url.pathname === '/v1/audio/speech') {
