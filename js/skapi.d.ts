@@ -92,6 +92,9 @@ export interface ForwardOptions<R = Json> {
   multipart?: boolean;
   /** Tell the destination who calls: `x-skapi-user` (left out when signed out) and `x-skapi-service`, written by the server. */
   skapiHeaders?: boolean | { user?: boolean; service?: boolean };
+  /** Act for another project in this call (its polls included); each defaults to the instance's. */
+  service?: string;
+  owner?: string;
   poll?: number | boolean;
   /** Lifetime of the record in ms (default 15 minutes). */
   expires?: number;

@@ -172,6 +172,23 @@ impl Client {
         Ok(Client { meta_header: js::stringify(&js::to_js(&meta)), service, owner, booted, boot, calls: Cell::new(0), tokens: RefCell::new(None) })
     }
 
+    /// The same connection acting for another project (`options.service`/`owner` of one call, as
+    /// an admin page acting on another project does): its calls carry that service and owner,
+    /// and the caller as signed in now.
+    pub fn for_project(&self, service: String, owner: String) -> Client {
+        let meta =
+            ContentMeta { public_identifier: crate::identity::public_identifier(&service, &owner), service: service.clone(), owner: owner.clone() };
+        Client {
+            meta_header: js::stringify(&js::to_js(&meta)),
+            service,
+            owner,
+            booted: self.booted.clone(),
+            boot: self.boot.clone(),
+            calls: Cell::new(self.calls.get()),
+            tokens: RefCell::new(self.tokens.borrow().clone()),
+        }
+    }
+
     /// A `csr-poll`/`csr-cancel` body of this service, to be completed by the caller.
     pub fn poll_body(&self) -> PollBody<Js> {
         PollBody { service: Some(self.service.clone()), owner: Some(self.owner.clone()), ..Default::default() }

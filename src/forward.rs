@@ -29,13 +29,32 @@ fn refused(message: &str) -> ApiError {
 /// Checks what Skapi's SDK refuses outright, reads the body (a submit event is prevented here,
 /// synchronously) and sends.
 pub fn forward_request(client: Rc<Client>, tasks: Rc<Tasks>, turns: &Turns, form: JsValue, options: JsValue) -> js_sys::Promise {
-    match prepare(&form, &options) {
-        Ok((params, multipart)) => {
+    match prepare(&form, &options).and_then(|prepared| Ok((prepared, project(&client, &options)?))) {
+        Ok(((params, multipart), client)) => {
             let callbacks = Callbacks::from(&options);
             let how = How { door: Door::ForwardRequest, method: METHOD, callbacks, action: None, may_hold_bytes: true, multipart };
             request::send(client, tasks, turns, Js(params), how)
         }
         Err(e) => reject(e, METHOD),
+    }
+}
+
+/// The connection this call goes through: the instance's own, or — with `options.service` or
+/// `owner` — the same acting for that project (each defaults to the instance's).
+fn project(client: &Rc<Client>, options: &JsValue) -> Result<Rc<Client>, ApiError> {
+    let text = |key: &str| {
+        let value = js::get(options, key);
+        match value.as_string() {
+            _ if value.is_undefined() || value.is_null() => Ok(None),
+            Some(text) if !text.is_empty() => Ok(Some(text)),
+            _ => Err(refused(&["\"", key, "\" should be type: <string>."].concat())),
+        }
+    };
+    match (text("service")?, text("owner")?) {
+        (None, None) => Ok(client.clone()),
+        (service, owner) => {
+            Ok(Rc::new(client.for_project(service.unwrap_or_else(|| client.service.clone()), owner.unwrap_or_else(|| client.owner.clone()))))
+        }
     }
 }
 

@@ -232,3 +232,21 @@ async fn a_request_without_a_secret_is_refused_where_none_is_allowed() {
     let message = js_sys::Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap();
     assert!(message.contains("forwards no request without \"secretName\""), "{message}");
 }
+
+/// `options.service` and `owner` act for another project for one call (an admin page), its
+/// polls included; the instance's own stays as it was.
+#[wasm_bindgen_test]
+async fn options_service_and_owner_act_for_another_project() {
+    let skapi = skapi();
+    // "ap22compat" has a key "openai" of its own (scripts/test-browser.sh): accepted and polled
+    // under that service — polls under the instance's would not find the request.
+    let got = echoed(JsValue::NULL, options("/v1/echo", json!({"service": "ap22compat", "owner": "someone-else", "data": {"tag": "other"}}))).await;
+    assert_eq!(got["method"], "POST", "{got}");
+    let err = settle(skapi.forward_request(JsValue::NULL, js(options("/v1/echo", json!({"service": "svc-nowhere"}))))).await.unwrap_err();
+    assert_skapi_error(&err, "NOT_EXISTS", "forwardRequest()");
+    let err = settle(skapi.forward_request(JsValue::NULL, js(options("/v1/echo", json!({"service": 5}))))).await.unwrap_err();
+    assert_skapi_error(&err, "INVALID_PARAMETER", "forwardRequest()");
+    assert_eq!(skapi.service(), SERVICE, "the instance's own is untouched");
+    let got = echoed(JsValue::NULL, options("/v1/echo", json!({"data": {"tag": "own"}}))).await;
+    assert_eq!(got["method"], "POST");
+}

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const byProject = new Skapi('5fRHl9Cw2Qq3eFEc0w-7Zd6TgdLUaFxseKMT1qveY', { endpoint: 'http://127.0.0.1:8787' });
   const projectId: string | null = byProject.project_id;
   const models = await skapi.forwardRequest(null, { secretName: 'openai', url: 'https://api.openai.com/v1/models', method: 'GET', headers: { Authorization: 'Bearer $CLIENT_SECRET' }, poll: 1000 });
-  const keyless = await skapi.forwardRequest({ q: 'otters' }, { url: 'https://api.example.com/search', method: 'GET', skapiHeaders: { user: true } });
+  const keyless = await skapi.forwardRequest({ q: 'otters' }, { url: 'https://api.example.com/search', method: 'GET', skapiHeaders: { user: true }, service: 'ap22other', owner: 'someone' });
   const upload = document.createElement('form');
   upload.addEventListener('submit', (event: SubmitEvent) => {
     void skapi.forwardRequest(event, {
