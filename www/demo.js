@@ -119,6 +119,32 @@ const demo = {
     $('#transcript').textContent = answer && typeof answer.text === 'string' ? answer.text : JSON.stringify(answer);
   },
 
+  /** The url the image forms go to (the API chosen above). */
+  imageUrl,
+
+  /** The forwardRequest form was sent (its promise resolves once the picture is back). */
+  forwarding() {
+    const status = $('#forward-status');
+    status.textContent = 'Sent — waiting for the image API…';
+    status.className = 'status busy';
+  },
+
+  /** What `forwardRequest(event, {…, poll})` resolved with: the image API's answer. */
+  forwarded(body) {
+    const status = $('#forward-status');
+    const srcs = pictures(body);
+    $('#forward-result').replaceChildren(...srcs.map((src) => Object.assign(document.createElement('img'), { src, alt: $('#forward-prompt').value })));
+    status.textContent = srcs.length ? 'Done — sent with forwardRequest, the key put in by skapi-server.' : 'Done, but no picture came back.';
+    status.className = srcs.length ? 'status ok' : 'status bad';
+    loadHistory();
+  },
+
+  forwardFailed(e) {
+    const status = $('#forward-status');
+    status.textContent = `Failed — ${describeError(e)}`;
+    status.className = 'status bad';
+  },
+
   uploadFailed(e) {
     const status = $('#upload-status');
     status.textContent = `Failed — ${describeError(e)}`;

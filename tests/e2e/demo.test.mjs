@@ -145,6 +145,18 @@ test('a recording chosen in a file input is uploaded through the form', async ()
   await shot('9-upload');
 });
 
+test("Skapi's current door: forwardRequest(event, {…}) on a form", async () => {
+  await page.goto(url);
+  await page.fill('#forward-prompt', 'A fox in the snow');
+  await page.click('#forward-form button');
+  await page.waitForFunction(() => /Done|Failed/.test(document.querySelector('#forward-status').textContent), null, { timeout: 20000 });
+  assert.match(await page.textContent('#forward-status'), /^Done — sent with forwardRequest/);
+  assert.equal(await page.getAttribute('#forward-result img', 'alt'), 'A fox in the snow');
+  // The form was the body: the prompt went as data.prompt beside the options' data.
+  await page.waitForFunction(() => [...document.querySelectorAll('#history li')].some((li) => li.textContent.includes('A fox in the snow')));
+  await shot('10-forward-request');
+});
+
 test('readable at 375 px and no console errors', async () => {
   await page.setViewportSize({ width: 375, height: 800 });
   await page.goto(url);
