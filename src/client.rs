@@ -149,6 +149,12 @@ async fn boot(route: Route, service: String, owner: String) -> Result<Rc<Gateway
     }
 }
 
+/// The `Content-Meta` header of a service and owner: who the caller is to it.
+fn meta_header(service: &str, owner: &str) -> String {
+    let meta = ContentMeta { public_identifier: crate::identity::public_identifier(service, owner), service: service.into(), owner: owner.into() };
+    js::stringify(&js::to_js(&meta))
+}
+
 impl Client {
     pub fn new(service: String, owner: String, route: Route) -> Result<Client, SdkError> {
         if service.is_empty() {
@@ -160,8 +166,6 @@ impl Client {
         if skapi_core::url::authority(base).is_none() {
             return Err(SdkError::new(ErrorCode::InvalidParameter, ["\"", base, "\" is an invalid url."].concat()));
         }
-        let meta =
-            ContentMeta { public_identifier: crate::identity::public_identifier(&service, &owner), service: service.clone(), owner: owner.clone() };
         // Started at once, as skapi-js does, so the first call does not wait for a round trip.
         let booted = Booted::default();
         let (cell, work) = (booted.clone(), boot(route, service.clone(), owner.clone()));
@@ -169,17 +173,15 @@ impl Client {
             *cell.borrow_mut() = Some(work.await);
             Ok(JsValue::UNDEFINED)
         });
-        Ok(Client { meta_header: js::stringify(&js::to_js(&meta)), service, owner, booted, boot, calls: Cell::new(0), tokens: RefCell::new(None) })
+        Ok(Client { meta_header: meta_header(&service, &owner), service, owner, booted, boot, calls: Cell::new(0), tokens: RefCell::new(None) })
     }
 
     /// The same connection acting for another project (`options.service`/`owner` of one call, as
     /// an admin page acting on another project does): its calls carry that service and owner,
     /// and the caller as signed in now.
     pub fn for_project(&self, service: String, owner: String) -> Client {
-        let meta =
-            ContentMeta { public_identifier: crate::identity::public_identifier(&service, &owner), service: service.clone(), owner: owner.clone() };
         Client {
-            meta_header: js::stringify(&js::to_js(&meta)),
+            meta_header: meta_header(&service, &owner),
             service,
             owner,
             booted: self.booted.clone(),
