@@ -6,7 +6,7 @@
 /// media type (or none) and UTF-8 — a character cut at the very end, by the size limit, does
 /// not make it bytes.
 pub fn is_text(content_type: Option<&str>, bytes: &[u8]) -> bool {
-    content_type.map_or(true, textual) && utf8_but_a_cut_end(bytes)
+    content_type.is_none_or(textual) && utf8_but_a_cut_end(bytes)
 }
 
 /// `text/*`, JSON, XML, JavaScript, form-encoded and their `+json`/`+xml` kin; an empty type

@@ -24,6 +24,8 @@ pub struct KeyRecord {
     pub rate_total: Option<u32>,
     pub created: u64,
     pub updated: u64,
+    /// Request rules: a JSON Schema each request must satisfy (`crate::rules`).
+    pub request_schema: Option<Value>,
 }
 
 /// A request as accepted by `csr`.

@@ -44,6 +44,8 @@ pub struct KeyInfo {
     pub hint: String,
     pub created: u64,
     pub updated: u64,
+    /// The request rules (JSON Schema), when it has some.
+    pub request_schema: Option<serde_json::Value>,
 }
 
 /// A new key.
@@ -64,6 +66,9 @@ pub struct NewKey {
     pub rate_per_caller: Option<u32>,
     #[serde(default)]
     pub rate_total: Option<u32>,
+    /// A JSON Schema each request must satisfy.
+    #[serde(default)]
+    pub request_schema: Option<serde_json::Value>,
 }
 
 /// Changes to a key; absent fields stay as they are. For the limits, `null` removes the limit.
@@ -78,13 +83,16 @@ pub struct KeyEdit {
     pub rate_per_caller: Option<Option<u32>>,
     #[serde(default, with = "double_option")]
     pub rate_total: Option<Option<u32>>,
+    /// `null` removes the rules.
+    #[serde(default, with = "double_option")]
+    pub request_schema: Option<Option<serde_json::Value>>,
 }
 
 /// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
-mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-        Option::<u32>::deserialize(d).map(Some)
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
     }
 }
 
@@ -134,6 +142,11 @@ fn check_limits(per_caller: Option<u32>, total: Option<u32>) -> Result<(), Keyri
     Ok(())
 }
 
+/// Rules a key keeps must be JSON Schema this server can apply.
+fn check_schema(schema: Option<&serde_json::Value>) -> Result<(), KeyringError> {
+    schema.map_or(Ok(()), |s| crate::rules::valid(s).map_err(KeyringError::Invalid))
+}
+
 /// Normalised destinations; a key must have at least one, or be sent anywhere explicitly.
 fn normalize_destinations(destinations: &Destinations) -> Result<Destinations, KeyringError> {
     if *destinations == Destinations::default() {
@@ -160,6 +173,7 @@ impl Keyring {
             hint,
             created: key.created,
             updated: key.updated,
+            request_schema: key.request_schema,
         }
     }
 
@@ -176,6 +190,7 @@ impl Keyring {
         }
         check_value(&key.secret)?;
         check_limits(key.rate_per_caller, key.rate_total)?;
+        check_schema(key.request_schema.as_ref())?;
         let destinations = normalize_destinations(&key.destinations)?;
         let now = now_ms();
         let created = match self.db.call(|s| s.get_key(&key.service, &key.name)).await? {
@@ -193,6 +208,7 @@ impl Keyring {
             rate_total: key.rate_total,
             created,
             updated: now,
+            request_schema: key.request_schema,
         };
         self.db.call(|s| s.insert_key(&record, replace)).await?;
         Ok(self.info(record))
@@ -223,6 +239,10 @@ impl Keyring {
         }
         if let Some(limit) = edit.rate_total {
             key.rate_total = limit;
+        }
+        if let Some(schema) = edit.request_schema {
+            check_schema(schema.as_ref())?;
+            key.request_schema = schema;
         }
         check_limits(key.rate_per_caller, key.rate_total)?;
         key.updated = now_ms();

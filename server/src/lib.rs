@@ -20,6 +20,7 @@ pub mod multipart;
 pub mod netguard;
 pub mod ratelimit;
 pub mod recent;
+pub mod rules;
 pub mod secrets;
 pub mod shares;
 pub mod state;

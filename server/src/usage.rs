@@ -69,7 +69,7 @@ impl Usage {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<KeyUsage> = keys
             .iter_mut()
-            .filter(|((s, _), _)| service.map_or(true, |wanted| wanted == s))
+            .filter(|((s, _), _)| service.is_none_or(|wanted| wanted == s))
             .map(|((service, name), k)| {
                 k.forget_before(minute);
                 let mut last_hour = BTreeMap::new();

@@ -661,7 +661,7 @@ mod properties {
             12 => secret
                 .chars()
                 .enumerate()
-                .map(|(i, c)| (i, c, secret.chars().nth(i + 1).map_or(true, |n| n.is_ascii_alphanumeric() || n == ';')))
+                .map(|(i, c)| (i, c, secret.chars().nth(i + 1).is_none_or(|n| n.is_ascii_alphanumeric() || n == ';')))
                 .map(|(i, c, before_digit)| match (bit(i), bit(i + 5), bit(i + 11) || before_digit) {
                     (true, true, semi) => format!("&#x{:0w$x}{}", c as u32, if semi { ";" } else { "" }, w = if bit(i + 3) { 4 } else { 1 }),
                     (true, false, semi) => format!("&#{:0w$}{}", c as u32, if semi { ";" } else { "" }, w = if bit(i + 3) { 6 } else { 1 }),

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
 use axum::{Json, Router};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use skapi_core::ErrorCode;
 use subtle::ConstantTimeEq;
 
@@ -86,15 +86,10 @@ struct ServiceRules {
 struct ServiceChange {
     #[serde(default, rename = "service")]
     _service: Option<String>,
-    #[serde(default, deserialize_with = "given")]
+    #[serde(default, with = "crate::keyring::double_option")]
     cors_origins: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "given")]
+    #[serde(default, with = "crate::keyring::double_option")]
     forward_destinations: Option<Option<Vec<String>>>,
-}
-
-/// A field that is present, `null` or not.
-fn given<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 async fn service_rules(state: &AppState, service: String) -> Result<ServiceRules, Failure> {

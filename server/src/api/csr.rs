@@ -48,6 +48,9 @@ fn key_allows(key: Option<KeyRecord>, name: &str, caller: &Caller, request: &Req
     }
     crate::destination::check(&key.destinations, &request.url)?;
     skapi_core::positions::check(&key.positions, request)?;
+    if let Some(schema) = &key.request_schema {
+        crate::rules::check(schema, request)?;
+    }
     Ok(key)
 }
 

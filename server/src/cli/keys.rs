@@ -65,6 +65,12 @@ pub enum KeysCommand {
         /// Requests per minute all callers together may make (0 = no limit).
         #[arg(long)]
         rate_total: Option<u32>,
+        /// Replace the request rules with this JSON Schema file.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_request_schema")]
+        request_schema: Option<std::path::PathBuf>,
+        /// Remove the request rules.
+        #[arg(long)]
+        no_request_schema: bool,
     },
     /// List keys (never their values).
     List {
@@ -98,6 +104,16 @@ pub struct KeyRules {
     /// Requests per minute all callers together may make with the key.
     #[arg(long)]
     rate_total: Option<u32>,
+    /// A JSON Schema (draft 2020-12) file each request must satisfy: `{method, url, headers,
+    /// data, params}` as the caller sent them.
+    #[arg(long, value_name = "FILE")]
+    request_schema: Option<std::path::PathBuf>,
+}
+
+/// A request schema file's JSON (checked as JSON Schema when the key is saved).
+fn read_schema(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))
 }
 
 fn parse_position(s: &str) -> Result<Position, String> {
@@ -134,9 +150,10 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, any_destination, rules, replace } => {
             let keyring = open_keyring(&data).await?;
             let secret = read_secret()?;
-            let KeyRules { positions, rate_per_caller, rate_total } = rules;
+            let KeyRules { positions, rate_per_caller, rate_total, request_schema } = rules;
+            let request_schema = request_schema.as_deref().map(read_schema).transpose()?;
             let destinations = if any_destination { Destinations::Any } else { Destinations::Only(destinations) };
-            let key = NewKey { service, name, secret, locked, destinations, positions, rate_per_caller, rate_total };
+            let key = NewKey { service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, request_schema };
             let info = keyring.add(key, replace).await.map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
                 other => other.into(),
@@ -185,8 +202,15 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             allow_anywhere,
             rate_per_caller,
             rate_total,
+            request_schema,
+            no_request_schema,
         } => {
             let keyring = open_keyring(&data).await?;
+            let request_schema = match (request_schema, no_request_schema) {
+                (Some(path), _) => Some(Some(read_schema(&path)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
             let limit = |n: Option<u32>| n.map(|n| (n > 0).then_some(n));
             let edit = KeyEdit {
                 secret: if value_from_stdin { Some(read_secret()?) } else { None },
@@ -199,6 +223,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 positions: if allow_anywhere { Some(Vec::new()) } else { (!positions.is_empty()).then_some(positions) },
                 rate_per_caller: limit(rate_per_caller),
                 rate_total: limit(rate_total),
+                request_schema,
             };
             let info = keyring.edit(&service, &name, edit).await?;
             eprintln!("updated key \"{}\" of service \"{}\"", info.name, info.service);

@@ -179,7 +179,10 @@ impl Engine {
                 return failure(ErrorCode::ServerError, "The client secret could not be opened.");
             }
         };
-        if let Err(e) = crate::destination::check(&key.destinations, &request.url) {
+        // The key as it is now: its operator may have narrowed where it goes, or its rules.
+        let allowed = crate::destination::check(&key.destinations, &request.url)
+            .and_then(|()| key.request_schema.as_ref().map_or(Ok(()), |schema| crate::rules::check(schema, request)));
+        if let Err(e) = allowed {
             return Outcome::Failed { error: e, status_code: None, body: None, truncated: false };
         }
         self.call(record, request, &secret, &key.destinations).await

@@ -16,6 +16,7 @@ pub const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_unfinished_indexes.sql"),
     include_str!("../../migrations/sqlite/0008_started.sql"),
     include_str!("../../migrations/sqlite/0009_forwarding.sql"),
+    include_str!("../../migrations/sqlite/0010_request_schema.sql"),
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -26,6 +27,7 @@ pub const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0005_unfinished_indexes.sql"),
     include_str!("../../migrations/postgres/0006_started.sql"),
     include_str!("../../migrations/postgres/0007_forwarding.sql"),
+    include_str!("../../migrations/postgres/0008_request_schema.sql"),
 ];
 
 /// The migrations of `all` still to apply once `applied` of them are, each with the version

@@ -61,6 +61,8 @@ pub fn key(row: &impl Columns) -> StoreResult<KeyRecord> {
         rate_total: limit("rate_total")?,
         created: count(row, "created")?,
         updated: count(row, "updated")?,
+        // Unreadable rules are refused as corrupt too: read as "none" they would let anything by.
+        request_schema: parse_json(row.text("request_schema")?, &format!("key {service}/{name}: request schema"))?,
         service,
         name,
     })

@@ -23,15 +23,15 @@ pub const GET_KEY: &str = "SELECT * FROM keys WHERE service = $1 AND name = $2";
 pub const LIST_KEYS: &str = "SELECT * FROM keys WHERE CAST($1 AS TEXT) IS NULL OR service = $1 ORDER BY service, name";
 pub const REMOVE_KEY: &str = "DELETE FROM keys WHERE service = $1 AND name = $2 RETURNING name";
 pub const INSERT_KEY: &str =
-    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 /// [`INSERT_KEY`] that replaces a key of the same service and name.
 pub const REPLACE_KEY: &str =
-    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (service, name) DO UPDATE SET secret = excluded.secret, locked = excluded.locked, destinations = excluded.destinations,
      positions = excluded.positions, rate_per_caller = excluded.rate_per_caller, rate_total = excluded.rate_total,
-     created = excluded.created, updated = excluded.updated";
+     created = excluded.created, updated = excluded.updated, request_schema = excluded.request_schema";
 
 pub const SERVICE_ORIGINS: &str = "SELECT cors_origins FROM services WHERE service = $1";
 pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
@@ -188,6 +188,7 @@ pub fn insert_key(key: &KeyRecord) -> Vec<Param> {
         key.rate_total,
         key.created,
         key.updated,
+        key.request_schema.as_ref().map(super::row::json_text),
     ])
 }
 

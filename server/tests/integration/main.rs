@@ -16,6 +16,7 @@ mod outage;
 mod reliability;
 mod replay;
 mod restart;
+mod rules;
 mod security;
 mod shutdown;
 mod store;

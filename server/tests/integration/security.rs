@@ -679,6 +679,7 @@ async fn a_key_without_destinations_is_sent_nowhere(engine: Engine) {
         rate_total: None,
         created: 0,
         updated: 0,
+        request_schema: None,
     };
     server.state.db.store().insert_key(&record, false).await.unwrap();
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "old", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});

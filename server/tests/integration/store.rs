@@ -23,6 +23,7 @@ fn key(name: &str) -> KeyRecord {
         rate_total: None,
         created: 1,
         updated: 2,
+        request_schema: Some(json!({"properties": {"data": {"properties": {"n": {"maximum": 1}}}}})),
     }
 }
 
@@ -330,7 +331,7 @@ async fn a_record_written_claimed_runs_under_its_lease(engine: Engine) {
 async fn unreadable_keys_are_refused_as_corrupt(engine: Engine) {
     let opened = open(engine).await;
     let store = opened.store.as_ref();
-    for (column, name) in [("destinations", "bad-destinations"), ("positions", "bad-positions")] {
+    for (column, name) in [("destinations", "bad-destinations"), ("positions", "bad-positions"), ("request_schema", "bad-rules")] {
         store.insert_key(&key(name), false).await.unwrap();
         opened.alter(&format!("UPDATE keys SET {column} = 'not json' WHERE name = $1"), name).await;
         assert!(matches!(store.get_key(SERVICE, name).await, Err(StoreError::Corrupt(_))), "{column}");
