@@ -38,6 +38,26 @@ pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origi
      ON CONFLICT (service) DO UPDATE SET cors_origins = excluded.cors_origins, updated = excluded.updated";
 pub const CLEAR_SERVICE_ORIGINS: &str = "DELETE FROM services WHERE service = $1";
 
+/// A service's rule kept as a JSON list of strings: how it is read, set and cleared.
+pub struct ListRule {
+    pub read: &'static str,
+    pub set: &'static str,
+    pub clear: &'static str,
+    /// What it is, for the error when it cannot be read.
+    pub what: &'static str,
+}
+
+pub const ORIGINS: ListRule = ListRule { read: SERVICE_ORIGINS, set: SET_SERVICE_ORIGINS, clear: CLEAR_SERVICE_ORIGINS, what: "cors origins" };
+pub const FORWARD_DESTINATIONS: ListRule = ListRule { read: FORWARDING, set: SET_FORWARDING, clear: CLEAR_FORWARDING, what: "forward destinations" };
+
+/// The statement and values that set `rule` to `list` — or, with `None`, clear it.
+pub fn set_list(rule: &ListRule, service: &str, list: Option<&[String]>, now: u64) -> (&'static str, Vec<Param>) {
+    match list {
+        Some(list) => (rule.set, Vec::from(params![service, serde_json::to_string(list).expect("strings serialise"), now])),
+        None => (rule.clear, Vec::from(params![service])),
+    }
+}
+
 pub const FORWARDING: &str = "SELECT destinations FROM forwarding WHERE service = $1";
 pub const SET_FORWARDING: &str = "INSERT INTO forwarding (service, destinations, updated) VALUES ($1, $2, $3)
      ON CONFLICT (service) DO UPDATE SET destinations = excluded.destinations, updated = excluded.updated";

@@ -118,6 +118,16 @@ impl PgStore {
         rows.await.map_err(|_| StoreError::Unavailable("the store is closing".into()))?
     }
 
+    async fn list_rule(&self, rule: &sql::ListRule, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let Some(row) = self.query_opt(rule.read, &params![service]).await? else { return Ok(None) };
+        list_from(row.try_get(0)?, rule.what).map(Some)
+    }
+
+    async fn set_list_rule(&self, rule: &sql::ListRule, service: &str, list: Option<&[String]>, now: u64) -> StoreResult<()> {
+        let (statement, values) = sql::set_list(rule, service, list, now);
+        self.execute(statement, &values).await.map(|_| ())
+    }
+
     /// Ids as rows of a query.
     fn ids(rows: Vec<Row>) -> StoreResult<Vec<String>> {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
@@ -146,32 +156,19 @@ impl KeyStore for PgStore {
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let Some(row) = self.query_opt(sql::SERVICE_ORIGINS, &params![service]).await? else { return Ok(None) };
-        list_from(row.try_get(0)?, "cors origins").map(Some)
-    }
-
-    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let Some(row) = self.query_opt(sql::FORWARDING, &params![service]).await? else { return Ok(None) };
-        list_from(row.try_get(0)?, "forward destinations").map(Some)
-    }
-
-    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
-        match destinations {
-            Some(list) => self.execute(sql::SET_FORWARDING, &params![service, serde_json::to_string(list).expect("strings serialise"), now]).await?,
-            None => self.execute(sql::CLEAR_FORWARDING, &params![service]).await?,
-        };
-        Ok(())
+        self.list_rule(&sql::ORIGINS, service).await
     }
 
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
-        match origins {
-            Some(origins) => {
-                let origins = serde_json::to_string(origins).expect("strings serialise");
-                self.execute(sql::SET_SERVICE_ORIGINS, &params![service, origins, now]).await?
-            }
-            None => self.execute(sql::CLEAR_SERVICE_ORIGINS, &params![service]).await?,
-        };
-        Ok(())
+        self.set_list_rule(&sql::ORIGINS, service, origins, now).await
+    }
+
+    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        self.list_rule(&sql::FORWARD_DESTINATIONS, service).await
+    }
+
+    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
+        self.set_list_rule(&sql::FORWARD_DESTINATIONS, service, destinations, now).await
     }
 }
 

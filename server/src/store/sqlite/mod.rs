@@ -161,35 +161,36 @@ impl KeyStore for SqliteStore {
     }
 
     async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let values = params![service];
-        let origins: Option<String> = self.read(move |conn| first(conn, sql::SERVICE_ORIGINS, &values, |r| Ok(r.get(0)?))).await?;
-        origins.map(|o| list_from(&o, "cors origins")).transpose()
+        self.list_rule(&sql::ORIGINS, service).await
     }
 
     async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
-        let (statement, values) = match origins {
-            Some(origins) => (sql::SET_SERVICE_ORIGINS, params![service, serde_json::to_string(origins).expect("strings serialise"), now].to_vec()),
-            None => (sql::CLEAR_SERVICE_ORIGINS, params![service].to_vec()),
-        };
-        self.write(move |conn| execute(conn, statement, &values).map(|_| ())).await
+        self.set_list_rule(&sql::ORIGINS, service, origins, now).await
     }
 
     async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        let values = params![service];
-        let stored: Option<String> = self.read(move |conn| first(conn, sql::FORWARDING, &values, |r| Ok(r.get(0)?))).await?;
-        stored.map(|d| list_from(&d, "forward destinations")).transpose()
+        self.list_rule(&sql::FORWARD_DESTINATIONS, service).await
     }
 
     async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
-        let (statement, values) = match destinations {
-            Some(list) => (sql::SET_FORWARDING, params![service, serde_json::to_string(list).expect("strings serialise"), now].to_vec()),
-            None => (sql::CLEAR_FORWARDING, params![service].to_vec()),
-        };
-        self.write(move |conn| execute(conn, statement, &values).map(|_| ())).await
+        self.set_list_rule(&sql::FORWARD_DESTINATIONS, service, destinations, now).await
     }
 
     fn key_generation(&self) -> Option<u64> {
         Some(self.keys.load(Ordering::SeqCst))
+    }
+}
+
+impl SqliteStore {
+    async fn list_rule(&self, rule: &'static sql::ListRule, service: &str) -> StoreResult<Option<Vec<String>>> {
+        let values = params![service];
+        let stored: Option<String> = self.read(move |conn| first(conn, rule.read, &values, |r| Ok(r.get(0)?))).await?;
+        stored.map(|text| list_from(&text, rule.what)).transpose()
+    }
+
+    async fn set_list_rule(&self, rule: &sql::ListRule, service: &str, list: Option<&[String]>, now: u64) -> StoreResult<()> {
+        let (statement, values) = sql::set_list(rule, service, list, now);
+        self.write(move |conn| execute(conn, statement, &values).map(|_| ())).await
     }
 }
 
