@@ -114,6 +114,15 @@ pub enum RateCheck {
     NotKept,
 }
 
+/// A service's rules kept as lists of strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceList {
+    /// The origins whose pages may call it.
+    CorsOrigins,
+    /// Where it forwards requests that name no secret.
+    ForwardDestinations,
+}
+
 /// Keys and the services they belong to.
 #[async_trait::async_trait]
 pub trait KeyStore: Send + Sync {
@@ -121,15 +130,27 @@ pub trait KeyStore: Send + Sync {
     async fn get_key(&self, service: &str, name: &str) -> StoreResult<Option<KeyRecord>>;
     async fn list_keys(&self, service: Option<&str>) -> StoreResult<Vec<KeyRecord>>;
     async fn remove_key(&self, service: &str, name: &str) -> StoreResult<bool>;
+    /// A service's rule kept as a list; `None` when it has none.
+    async fn service_list(&self, list: ServiceList, service: &str) -> StoreResult<Option<Vec<String>>>;
+    /// Sets (or with `None` removes) a service's rule kept as a list.
+    async fn set_service_list(&self, list: ServiceList, service: &str, values: Option<&[String]>, now: u64) -> StoreResult<()>;
     /// Origins allowed to call a service; `None` = any origin.
-    async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
+    async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        self.service_list(ServiceList::CorsOrigins, service).await
+    }
     /// Sets (or with `None` clears) the origins allowed to call a service.
-    async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()>;
+    async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
+        self.set_service_list(ServiceList::CorsOrigins, service, origins, now).await
+    }
     /// Where a service forwards requests that name no secret (normalised URL prefixes);
     /// `None` = nowhere.
-    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>>;
+    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
+        self.service_list(ServiceList::ForwardDestinations, service).await
+    }
     /// Sets (or with `None` removes) where a service forwards requests that name no secret.
-    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()>;
+    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
+        self.set_service_list(ServiceList::ForwardDestinations, service, destinations, now).await
+    }
     /// Where keys may be remembered between calls: a number that changes whenever any key
     /// may have changed — by this process or another one (the CLI) — as
     /// [`RecordStore::insert_record_if`] sees it. `None` (the default): keys must be read fresh

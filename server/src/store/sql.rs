@@ -9,6 +9,7 @@
 //! The values a statement takes are described here too, once, as [`Param`]s (an engine binds
 //! each as its driver's type): what differs between the engines is how they bind, not what.
 
+use super::ServiceList;
 use crate::domain::{Claim, HistoryQuery, KeyRecord, NewRecord, Outcome};
 use skapi_core::wire::Chunk;
 use skapi_core::ApiError;
@@ -47,8 +48,16 @@ pub struct ListRule {
     pub what: &'static str,
 }
 
-pub const ORIGINS: ListRule = ListRule { read: SERVICE_ORIGINS, set: SET_SERVICE_ORIGINS, clear: CLEAR_SERVICE_ORIGINS, what: "cors origins" };
-pub const FORWARD_DESTINATIONS: ListRule = ListRule { read: FORWARDING, set: SET_FORWARDING, clear: CLEAR_FORWARDING, what: "forward destinations" };
+const ORIGINS: ListRule = ListRule { read: SERVICE_ORIGINS, set: SET_SERVICE_ORIGINS, clear: CLEAR_SERVICE_ORIGINS, what: "cors origins" };
+const FORWARD_DESTINATIONS: ListRule = ListRule { read: FORWARDING, set: SET_FORWARDING, clear: CLEAR_FORWARDING, what: "forward destinations" };
+
+/// How `list` is kept.
+pub fn list_rule(list: ServiceList) -> &'static ListRule {
+    match list {
+        ServiceList::CorsOrigins => &ORIGINS,
+        ServiceList::ForwardDestinations => &FORWARD_DESTINATIONS,
+    }
+}
 
 /// The statement and values that set `rule` to `list` — or, with `None`, clear it.
 pub fn set_list(rule: &ListRule, service: &str, list: Option<&[String]>, now: u64) -> (&'static str, Vec<Param>) {

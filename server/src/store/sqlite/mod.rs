@@ -160,20 +160,12 @@ impl KeyStore for SqliteStore {
         .await
     }
 
-    async fn service_origins(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        self.list_rule(&sql::ORIGINS, service).await
+    async fn service_list(&self, list: ServiceList, service: &str) -> StoreResult<Option<Vec<String>>> {
+        self.list_rule(sql::list_rule(list), service).await
     }
 
-    async fn set_service_origins(&self, service: &str, origins: Option<&[String]>, now: u64) -> StoreResult<()> {
-        self.set_list_rule(&sql::ORIGINS, service, origins, now).await
-    }
-
-    async fn forward_destinations(&self, service: &str) -> StoreResult<Option<Vec<String>>> {
-        self.list_rule(&sql::FORWARD_DESTINATIONS, service).await
-    }
-
-    async fn set_forward_destinations(&self, service: &str, destinations: Option<&[String]>, now: u64) -> StoreResult<()> {
-        self.set_list_rule(&sql::FORWARD_DESTINATIONS, service, destinations, now).await
+    async fn set_service_list(&self, list: ServiceList, service: &str, values: Option<&[String]>, now: u64) -> StoreResult<()> {
+        self.set_list_rule(sql::list_rule(list), service, values, now).await
     }
 
     fn key_generation(&self) -> Option<u64> {
