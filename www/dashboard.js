@@ -56,8 +56,11 @@ function render(keys, usage = []) {
   body.replaceChildren();
   for (const key of keys) {
     const tr = document.createElement('tr');
-    const limits = [key.rate_per_caller ? `${key.rate_per_caller} / caller` : null, key.rate_total ? `${key.rate_total} total` : null]
-      .filter(Boolean).join(', ') || 'none';
+    const limits = [
+      key.rate_per_caller ? `${key.rate_per_caller} / caller` : null,
+      key.rate_total ? `${key.rate_total} total` : null,
+      key.request_schema ? 'request rules' : null,
+    ].filter(Boolean).join(', ') || 'none';
     tr.append(
       cell(key.service, 'mono'),
       cell(key.name, 'mono strong'),
@@ -130,8 +133,19 @@ function openEditor(key) {
   for (const box of form.querySelectorAll('[name=positions]')) box.checked = Boolean(key?.positions.includes(box.value));
   form.rate_per_caller.value = key?.rate_per_caller ?? '';
   form.rate_total.value = key?.rate_total ?? '';
+  form.request_schema.value = key?.request_schema ? JSON.stringify(key.request_schema, null, 2) : '';
   $('#editor').showModal();
   (key ? form.secret : form.service).focus();
+}
+
+/** The rules as JSON, or null when the box is empty; text that is not JSON is refused here. */
+function schema(textarea) {
+  if (!textarea.value.trim()) return null;
+  try {
+    return JSON.parse(textarea.value);
+  } catch (e) {
+    throw new AdminError(`The request rules are not JSON: ${e.message}`, 'INVALID_PARAMETER');
+  }
 }
 
 function limit(input) {
@@ -157,6 +171,7 @@ async function save(event) {
       positions: [...form.querySelectorAll('[name=positions]:checked')].map((b) => b.value),
       rate_per_caller: limit(form.rate_per_caller),
       rate_total: limit(form.rate_total),
+      request_schema: schema(form.request_schema),
     };
     if (editing) {
       if (form.secret.value) fields.secret = form.secret.value;

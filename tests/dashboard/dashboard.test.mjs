@@ -104,6 +104,24 @@ test('an operator manages a key from the dashboard', async () => {
   assert.match(edited, /••••1234/, 'an edit without a new value keeps the value');
   await shot('5-edited');
 
+  // Request rules: text that is not JSON, and JSON that is not JSON Schema, are refused with
+  // their reason; a schema is saved and shown.
+  await row('dash-key').getByRole('button', { name: 'Edit dash-svc/dash-key' }).click();
+  await page.fill('#key-form [name=request_schema]', '{"properties": ');
+  await page.click('#key-form button[value=save]');
+  await page.waitForSelector('#form-error:not([hidden])');
+  assert.match(await page.textContent('#form-error'), /not JSON/);
+  await page.fill('#key-form [name=request_schema]', '{"type": "no-such-type"}');
+  await page.click('#key-form button[value=save]');
+  await page.waitForFunction(() => /not valid JSON Schema/.test(document.querySelector('#form-error').textContent));
+  consoleErrors.length = 0; // the refused PATCH's 400 is expected
+  await page.fill('#key-form [name=request_schema]', '{"properties": {"data": {"properties": {"n": {"maximum": 1}}}}}');
+  await page.click('#key-form button[value=save]');
+  await editorClosed();
+  await page.waitForFunction(() => [...document.querySelectorAll('#keys tbody tr')].some((r) => r.textContent.includes('dash-key') && r.textContent.includes('request rules')));
+  const listed = await (await fetch(`${endpoint}/admin/keys?service=dash-svc`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
+  assert.deepEqual(listed[0].request_schema, { properties: { data: { properties: { n: { maximum: 1 } } } } });
+
   // No destination at all is refused; "any destination" must be chosen, and shows as a warning.
   await row('dash-key').getByRole('button', { name: 'Edit dash-svc/dash-key' }).click();
   await page.fill('#key-form [name=destinations]', '');
