@@ -280,6 +280,7 @@ export type SkapiErrorCode =
   | 'UNAUTHORIZED'
   | 'EXPIRED'
   | 'RATE_LIMITED'
+  | 'QUOTA_EXCEEDED'
   | 'NETWORK_ERROR'
   | 'THIRD_PARTY_ERROR'
   | 'TIMEOUT'

@@ -48,6 +48,7 @@ printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service ap22compat --name openai --destination "$standin/v1"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name locked --locked --destination "$standin/v1"
 printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service seed-form --name openai --destination https://api.openai.com/v1
+printf '%s' "$secret" | "$server_bin" keys add --data-dir "$work/data" --service svc-browser --name quota --daily-total 1 --destination "$standin/v1"
 
 # Users log in with HS256 tokens signed with this secret.
 head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/jwt.secret"

@@ -275,15 +275,17 @@ impl Client {
                 access_token: tokens.as_ref().and_then(|t| t.access_token.as_deref()).filter(|_| name == "csr"),
             };
             let answer = call(&url, Some(&body), &self.meta_header, credentials, files).await?;
+            // A daily quota used up is no per-minute limit: no wait helps before the day turns.
+            let quota = answer.status == 429 && js::text(&answer.value, "code").as_deref() == Some(ErrorCode::QuotaExceeded.as_str());
             match (answer.status, answer.retry_after) {
                 // Over a rate limit, or the server restarting or without its database: wait
                 // out what it asks once, then try again.
-                (429 | 503, Some(seconds)) if !retried && seconds <= MAX_RETRY_AFTER_S => {
+                (429 | 503, Some(seconds)) if !retried && !quota && seconds <= MAX_RETRY_AFTER_S => {
                     retried = true;
                     TimeoutFuture::new(seconds.max(1) * 1000).await;
                     continue;
                 }
-                (429, _) => {
+                (429, _) if !quota => {
                     let mut error = SdkError::from_answer(429, &answer.value);
                     error.code = ErrorCode::RateLimited.as_str().to_owned();
                     return Err(error);

@@ -250,3 +250,20 @@ async fn options_service_and_owner_act_for_another_project() {
     let got = echoed(JsValue::NULL, options("/v1/echo", json!({"data": {"tag": "own"}}))).await;
     assert_eq!(got["method"], "POST");
 }
+
+/// A key's daily quota used up: `QUOTA_EXCEEDED` at once — not waited out and retried as a
+/// per-minute limit is (the key `quota` allows one request a day: scripts/test-browser.sh).
+#[wasm_bindgen_test]
+async fn a_used_up_daily_quota_is_quota_exceeded_at_once() {
+    let skapi = skapi();
+    let options = || js(options("/v1/echo", json!({"secretName": "quota", "data": {"tag": "quota"}})));
+    // The day's one request (a rerun of this test finds it used already).
+    let first = settle(skapi.forward_request(JsValue::NULL, options())).await;
+    let started = js_sys::Date::now();
+    let err = match first {
+        Err(err) => err,
+        Ok(_) => settle(skapi.forward_request(JsValue::NULL, options())).await.unwrap_err(),
+    };
+    assert_skapi_error(&err, "QUOTA_EXCEEDED", "forwardRequest()");
+    assert!(js_sys::Date::now() - started < 5_000.0, "answered at once, not after a wait");
+}

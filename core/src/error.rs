@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Expired,
     /// Too many requests; retry after the `Retry-After` seconds.
     RateLimited,
+    /// A key's daily quota is used up: no retry helps before the UTC day turns (`Retry-After`).
+    QuotaExceeded,
     /// The SDK could not reach the server, or the server could not reach the third party.
     NetworkError,
     /// The third party answered with a status ≥ 400 (`status_code` and body are kept).
@@ -51,13 +53,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidParameter,
         ErrorCode::InvalidRequest,
         ErrorCode::NotExists,
         ErrorCode::Unauthorized,
         ErrorCode::Expired,
         ErrorCode::RateLimited,
+        ErrorCode::QuotaExceeded,
         ErrorCode::NetworkError,
         ErrorCode::ThirdPartyError,
         ErrorCode::Timeout,
@@ -81,6 +84,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Expired => "EXPIRED",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorCode::NetworkError => "NETWORK_ERROR",
             ErrorCode::ThirdPartyError => "THIRD_PARTY_ERROR",
             ErrorCode::Timeout => "TIMEOUT",
@@ -112,7 +116,7 @@ impl ErrorCode {
             ErrorCode::NotExists => 404,
             ErrorCode::Canceled => 409,
             ErrorCode::Expired => 410,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 429,
             ErrorCode::ServerError | ErrorCode::Interrupted => 500,
             ErrorCode::ThirdPartyError | ErrorCode::NetworkError | ErrorCode::Refused => 502,
             ErrorCode::Timeout => 504,

@@ -26,6 +26,10 @@ pub struct KeyRecord {
     pub updated: u64,
     /// Request rules: a JSON Schema each request must satisfy (`crate::rules`).
     pub request_schema: Option<Value>,
+    /// Requests a UTC day one caller may make with this key.
+    pub daily_per_caller: Option<u32>,
+    /// Requests a UTC day all callers together may make with this key.
+    pub daily_total: Option<u32>,
 }
 
 /// A request as accepted by `csr`.

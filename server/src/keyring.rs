@@ -46,6 +46,8 @@ pub struct KeyInfo {
     pub updated: u64,
     /// The request rules (JSON Schema), when it has some.
     pub request_schema: Option<serde_json::Value>,
+    pub daily_per_caller: Option<u32>,
+    pub daily_total: Option<u32>,
 }
 
 /// A new key.
@@ -69,6 +71,12 @@ pub struct NewKey {
     /// A JSON Schema each request must satisfy.
     #[serde(default)]
     pub request_schema: Option<serde_json::Value>,
+    /// Requests a UTC day one caller may make with this key.
+    #[serde(default)]
+    pub daily_per_caller: Option<u32>,
+    /// Requests a UTC day all callers together may make with this key.
+    #[serde(default)]
+    pub daily_total: Option<u32>,
 }
 
 /// Changes to a key; absent fields stay as they are. For the limits, `null` removes the limit.
@@ -86,6 +94,10 @@ pub struct KeyEdit {
     /// `null` removes the rules.
     #[serde(default, with = "double_option")]
     pub request_schema: Option<Option<serde_json::Value>>,
+    #[serde(default, with = "double_option")]
+    pub daily_per_caller: Option<Option<u32>>,
+    #[serde(default, with = "double_option")]
+    pub daily_total: Option<Option<u32>>,
 }
 
 /// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -142,6 +154,13 @@ fn check_limits(per_caller: Option<u32>, total: Option<u32>) -> Result<(), Keyri
     Ok(())
 }
 
+fn check_quotas(per_caller: Option<u32>, total: Option<u32>) -> Result<(), KeyringError> {
+    if per_caller == Some(0) || total == Some(0) {
+        return invalid("a daily quota must be at least 1 request (leave it out for none)");
+    }
+    Ok(())
+}
+
 /// Rules a key keeps must be JSON Schema this server can apply.
 fn check_schema(schema: Option<&serde_json::Value>) -> Result<(), KeyringError> {
     schema.map_or(Ok(()), |s| crate::rules::valid(s).map_err(KeyringError::Invalid))
@@ -174,6 +193,8 @@ impl Keyring {
             created: key.created,
             updated: key.updated,
             request_schema: key.request_schema,
+            daily_per_caller: key.daily_per_caller,
+            daily_total: key.daily_total,
         }
     }
 
@@ -190,6 +211,7 @@ impl Keyring {
         }
         check_value(&key.secret)?;
         check_limits(key.rate_per_caller, key.rate_total)?;
+        check_quotas(key.daily_per_caller, key.daily_total)?;
         check_schema(key.request_schema.as_ref())?;
         let destinations = normalize_destinations(&key.destinations)?;
         let now = now_ms();
@@ -209,6 +231,8 @@ impl Keyring {
             created,
             updated: now,
             request_schema: key.request_schema,
+            daily_per_caller: key.daily_per_caller,
+            daily_total: key.daily_total,
         };
         self.db.call(|s| s.insert_key(&record, replace)).await?;
         Ok(self.info(record))
@@ -244,7 +268,14 @@ impl Keyring {
             check_schema(schema.as_ref())?;
             key.request_schema = schema;
         }
+        if let Some(quota) = edit.daily_per_caller {
+            key.daily_per_caller = quota;
+        }
+        if let Some(quota) = edit.daily_total {
+            key.daily_total = quota;
+        }
         check_limits(key.rate_per_caller, key.rate_total)?;
+        check_quotas(key.daily_per_caller, key.daily_total)?;
         key.updated = now_ms();
         self.db.call(|s| s.insert_key(&key, true)).await?;
         Ok(self.info(key))

@@ -53,6 +53,12 @@ pub fn rate_limited() {
     metrics::counter!("skapi_rate_limited_total").increment(1);
 }
 
+/// A request refused by a daily quota: the service and key as the operator named them (never a
+/// caller's), and which quota.
+pub fn quota_refused(service: &str, key: &str, quota: &'static str) {
+    metrics::counter!("skapi_quota_refused_total", "service" => service.to_owned(), "key" => key.to_owned(), "quota" => quota).increment(1);
+}
+
 /// Requests waiting and running now, in the whole store (all instances).
 pub fn requests_now(pending: u64, running: u64, queued: u64) {
     metrics::gauge!("skapi_requests", "state" => "pending").set(pending as f64);

@@ -71,6 +71,12 @@ pub enum KeysCommand {
         /// Remove the request rules.
         #[arg(long)]
         no_request_schema: bool,
+        /// Requests a UTC day one caller may make (0 = no quota).
+        #[arg(long)]
+        daily_per_caller: Option<u32>,
+        /// Requests a UTC day all callers together may make (0 = no quota).
+        #[arg(long)]
+        daily_total: Option<u32>,
     },
     /// List keys (never their values).
     List {
@@ -108,6 +114,12 @@ pub struct KeyRules {
     /// data, params}` as the caller sent them.
     #[arg(long, value_name = "FILE")]
     request_schema: Option<std::path::PathBuf>,
+    /// Requests a UTC day one caller may make with the key.
+    #[arg(long)]
+    daily_per_caller: Option<u32>,
+    /// Requests a UTC day all callers together may make with the key.
+    #[arg(long)]
+    daily_total: Option<u32>,
 }
 
 /// A request schema file's JSON (checked as JSON Schema when the key is saved).
@@ -150,10 +162,22 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, any_destination, rules, replace } => {
             let keyring = open_keyring(&data).await?;
             let secret = read_secret()?;
-            let KeyRules { positions, rate_per_caller, rate_total, request_schema } = rules;
+            let KeyRules { positions, rate_per_caller, rate_total, request_schema, daily_per_caller, daily_total } = rules;
             let request_schema = request_schema.as_deref().map(read_schema).transpose()?;
             let destinations = if any_destination { Destinations::Any } else { Destinations::Only(destinations) };
-            let key = NewKey { service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, request_schema };
+            let key = NewKey {
+                service,
+                name,
+                secret,
+                locked,
+                destinations,
+                positions,
+                rate_per_caller,
+                rate_total,
+                request_schema,
+                daily_per_caller,
+                daily_total,
+            };
             let info = keyring.add(key, replace).await.map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
                 other => other.into(),
@@ -204,6 +228,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             rate_total,
             request_schema,
             no_request_schema,
+            daily_per_caller,
+            daily_total,
         } => {
             let keyring = open_keyring(&data).await?;
             let request_schema = match (request_schema, no_request_schema) {
@@ -224,6 +250,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 rate_per_caller: limit(rate_per_caller),
                 rate_total: limit(rate_total),
                 request_schema,
+                daily_per_caller: limit(daily_per_caller),
+                daily_total: limit(daily_total),
             };
             let info = keyring.edit(&service, &name, edit).await?;
             eprintln!("updated key \"{}\" of service \"{}\"", info.name, info.service);

@@ -17,6 +17,7 @@ pub const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_started.sql"),
     include_str!("../../migrations/sqlite/0009_forwarding.sql"),
     include_str!("../../migrations/sqlite/0010_request_schema.sql"),
+    include_str!("../../migrations/sqlite/0011_quotas.sql"),
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -28,6 +29,7 @@ pub const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0006_started.sql"),
     include_str!("../../migrations/postgres/0007_forwarding.sql"),
     include_str!("../../migrations/postgres/0008_request_schema.sql"),
+    include_str!("../../migrations/postgres/0009_quotas.sql"),
 ];
 
 /// The migrations of `all` still to apply once `applied` of them are, each with the version

@@ -217,9 +217,21 @@ pub trait StreamStore: Send + Sync {
     async fn finalize(&self, id: &str, data: Option<&Value>, now: u64) -> StoreResult<Finalize>;
 }
 
+/// What counting one request against daily quotas found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaCheck {
+    /// Counted on every counter.
+    Counted,
+    /// The counter at this index had reached its quota: nothing was counted.
+    Reached(usize),
+}
+
 /// Limits counted in the store, so that every instance sharing it counts together.
 #[async_trait::async_trait]
 pub trait LimitStore: Send + Sync {
+    /// Counts one request on each daily counter (its name and its quota) of UTC day `day`, all
+    /// or none; durable, on every engine.
+    async fn quota_take(&self, counters: &[(String, u32)], day: i64) -> StoreResult<QuotaCheck>;
     /// Counts one request against a key's limits: the total, and the per-caller limit for each
     /// name the caller is counted as.
     async fn rate_check(

@@ -63,6 +63,8 @@ pub fn key(row: &impl Columns) -> StoreResult<KeyRecord> {
         updated: count(row, "updated")?,
         // Unreadable rules are refused as corrupt too: read as "none" they would let anything by.
         request_schema: parse_json(row.text("request_schema")?, &format!("key {service}/{name}: request schema"))?,
+        daily_per_caller: limit("daily_per_caller")?,
+        daily_total: limit("daily_total")?,
         service,
         name,
     })

@@ -24,15 +24,18 @@ pub const GET_KEY: &str = "SELECT * FROM keys WHERE service = $1 AND name = $2";
 pub const LIST_KEYS: &str = "SELECT * FROM keys WHERE CAST($1 AS TEXT) IS NULL OR service = $1 ORDER BY service, name";
 pub const REMOVE_KEY: &str = "DELETE FROM keys WHERE service = $1 AND name = $2 RETURNING name";
 pub const INSERT_KEY: &str =
-    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema,
+        daily_per_caller, daily_total)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 /// [`INSERT_KEY`] that replaces a key of the same service and name.
 pub const REPLACE_KEY: &str =
-    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema,
+        daily_per_caller, daily_total)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      ON CONFLICT (service, name) DO UPDATE SET secret = excluded.secret, locked = excluded.locked, destinations = excluded.destinations,
      positions = excluded.positions, rate_per_caller = excluded.rate_per_caller, rate_total = excluded.rate_total,
-     created = excluded.created, updated = excluded.updated, request_schema = excluded.request_schema";
+     created = excluded.created, updated = excluded.updated, request_schema = excluded.request_schema,
+     daily_per_caller = excluded.daily_per_caller, daily_total = excluded.daily_total";
 
 pub const SERVICE_ORIGINS: &str = "SELECT cors_origins FROM services WHERE service = $1";
 pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
@@ -218,6 +221,8 @@ pub fn insert_key(key: &KeyRecord) -> Vec<Param> {
         key.created,
         key.updated,
         key.request_schema.as_ref().map(super::row::json_text),
+        key.daily_per_caller,
+        key.daily_total,
     ])
 }
 
@@ -282,6 +287,14 @@ pub fn claim(id: &str, claim: &Claim) -> Vec<Param> {
 pub fn chunk(id: &str, chunk: &Chunk) -> Vec<Param> {
     Vec::from(params![id, chunk.seq, chunk.txt.as_str()])
 }
+
+/// What a daily counter has counted on day `$2`.
+pub const QUOTA_COUNT: &str = "SELECT count FROM quota_days WHERE counter = $1 AND day = $2";
+/// One more for a daily counter, unless it has reached `$3`: a row returned when counted.
+pub const QUOTA_TAKE: &str = "INSERT INTO quota_days (counter, day, count) VALUES ($1, $2, 1)
+     ON CONFLICT (counter, day) DO UPDATE SET count = quota_days.count + 1 WHERE quota_days.count < $3 RETURNING count";
+/// Counters of days before `$1` (they count nothing any more).
+pub const QUOTA_PURGE: &str = "DELETE FROM quota_days WHERE day < $1";
 
 /// A history listing: the statement and its values, in placeholder order.
 pub fn history(q: &HistoryQuery) -> (String, Vec<Param>) {

@@ -13,6 +13,7 @@ mod instances;
 mod kill;
 mod operating;
 mod outage;
+mod quotas;
 mod reliability;
 mod replay;
 mod restart;

@@ -116,7 +116,8 @@ fn with_service(mut body: Value) -> Value {
     body
 }
 
-/// `keys add|edit --request-schema FILE` and `--no-request-schema`, from the command line.
+/// `keys add|edit --request-schema FILE` and `--no-request-schema`, and the daily quotas, from
+/// the command line.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_sets_and_removes_request_rules_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,10 +145,16 @@ async fn the_cli_sets_and_removes_request_rules_on_sqlite() {
     let listed = std::process::Command::new(BIN).args(["keys", "list", "--json", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["request_schema"], images_schema(1));
+    assert!(keys(&["keys", "edit", "--daily-per-caller", "2", "--daily-total", "5"], "").status.success());
+    let listed = std::process::Command::new(BIN).args(["keys", "list", "--json", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!((&listed[0]["daily_per_caller"], &listed[0]["daily_total"]), (&json!(2), &json!(5)), "the daily quotas");
+    assert!(keys(&["keys", "edit", "--daily-total", "0"], "").status.success());
     assert!(keys(&["keys", "edit", "--no-request-schema"], "").status.success());
     let listed = std::process::Command::new(BIN).args(["keys", "list", "--json", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["request_schema"], Value::Null);
+    assert_eq!((&listed[0]["daily_per_caller"], &listed[0]["daily_total"]), (&json!(2), &Value::Null), "0 removes a quota");
 }
 
 engine_tests! {

@@ -24,6 +24,8 @@ fn key(name: &str) -> KeyRecord {
         created: 1,
         updated: 2,
         request_schema: Some(json!({"properties": {"data": {"properties": {"n": {"maximum": 1}}}}})),
+        daily_per_caller: Some(100),
+        daily_total: None,
     }
 }
 

@@ -307,6 +307,21 @@ impl StreamStore for PgStore {
 
 #[async_trait::async_trait]
 impl LimitStore for PgStore {
+    async fn quota_take(&self, counters: &[(String, u32)], day: i64) -> StoreResult<QuotaCheck> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The upsert's row lock orders instances counting the same counter.
+        for (i, (counter, quota)) in counters.iter().enumerate() {
+            if tx.query_opt(sql::QUOTA_TAKE, &bind(&params![counter, day, *quota])).await?.is_none() {
+                tx.rollback().await?;
+                return Ok(QuotaCheck::Reached(i));
+            }
+        }
+        tx.execute(sql::QUOTA_PURGE, &bind(&params![day - 1])).await?;
+        tx.commit().await?;
+        Ok(QuotaCheck::Counted)
+    }
+
     async fn rate_check(&self, key_id: &str, callers: &[String], per_caller: Option<u32>, total: Option<u32>, now: u64) -> StoreResult<RateCheck> {
         if per_caller.is_none() && total.is_none() {
             return Ok(RateCheck::Counted);

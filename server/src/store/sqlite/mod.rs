@@ -342,8 +342,29 @@ impl StreamStore for SqliteStore {
     }
 }
 
-/// Rate limits are counted in the process: one SQLite file serves one server.
-impl LimitStore for SqliteStore {}
+/// Rate limits are counted in the process (one SQLite file serves one server); daily quotas in
+/// the file, to outlive a restart.
+#[async_trait::async_trait]
+impl LimitStore for SqliteStore {
+    async fn quota_take(&self, counters: &[(String, u32)], day: i64) -> StoreResult<QuotaCheck> {
+        let counters = counters.to_vec();
+        // The writer runs one job at a time: the looks and the counts are one step.
+        self.write(move |conn| {
+            for (i, (counter, quota)) in counters.iter().enumerate() {
+                let counted: i64 = first(conn, sql::QUOTA_COUNT, &params![counter, day], |r| Ok(r.get(0)?))?.unwrap_or(0);
+                if counted >= i64::from(*quota) {
+                    return Ok(QuotaCheck::Reached(i));
+                }
+            }
+            for (counter, quota) in &counters {
+                returned(conn, sql::QUOTA_TAKE, &params![counter, day, *quota])?;
+            }
+            execute(conn, sql::QUOTA_PURGE, &params![day - 1])?;
+            Ok(QuotaCheck::Counted)
+        })
+        .await
+    }
+}
 
 impl Store for SqliteStore {}
 
