@@ -70,6 +70,33 @@ mod tests {
         assert!(root.message.starts_with("/: "), "{}", root.message);
     }
 
+    /// The examples of docs/paid-keys.md are rules this server applies, and refuse what the page
+    /// says they refuse.
+    #[test]
+    fn the_documented_examples_hold() {
+        let page = include_str!("../../docs/paid-keys.md");
+        let examples: Vec<Value> = page.split("```json\n").skip(1).map(|b| serde_json::from_str(b.split("```").next().unwrap()).unwrap()).collect();
+        assert_eq!(examples.len(), 2, "the images and the chat rules");
+        for schema in &examples {
+            valid(schema).unwrap();
+        }
+        let images = &examples[0];
+        let one = json!({"model": "gpt-image-1.5", "prompt": "an otter", "n": 1, "size": "1024x1024"});
+        assert!(check(images, &request(one.clone())).is_ok());
+        let mut two = one.clone();
+        two["n"] = json!(2);
+        assert_eq!(check(images, &request(two)).unwrap_err().message, "/data/n: 2 is greater than the maximum of 1");
+        let mut long = one;
+        long["prompt"] = json!("x".repeat(1001));
+        assert!(check(images, &request(long)).is_err(), "a prompt over 1,000 characters");
+        let chat = &examples[1];
+        let ask = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 800});
+        assert!(check(chat, &request(ask.clone())).is_ok());
+        let mut dear = ask;
+        dear["model"] = json!("o1");
+        assert!(check(chat, &request(dear)).is_err(), "another model");
+    }
+
     #[test]
     fn a_schema_that_is_not_json_schema_is_refused() {
         assert!(valid(&json!({"type": "object", "properties": {"n": {"maximum": 1}}})).is_ok());
