@@ -151,6 +151,17 @@ const demo = {
     status.className = 'status bad';
   },
 };
+// The demo key's request rules allow one image a request (docs/paid-keys.md): this shows the refusal.
+$('#forward-two').addEventListener('click', () => {
+  demo.forwarding();
+  skapi.forwardRequest({ prompt: $('#forward-prompt').value }, {
+    secretName: 'openai',
+    url: imageUrl(),
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer $CLIENT_SECRET' },
+    data: { model: 'gpt-image-1.5', n: 2, size: '1024x1024' },
+    poll: 700,
+  }).then((r) => demo.forwarded(r), (e) => demo.forwardFailed(e));
+});
 uploadForm.addEventListener('submit', () => {
   const status = $('#upload-status');
   status.textContent = 'Uploading…';

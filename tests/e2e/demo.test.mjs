@@ -155,6 +155,13 @@ test("Skapi's current door: forwardRequest(event, {…}) on a form", async () =>
   // The form was the body: the prompt went as data.prompt beside the options' data.
   await page.waitForFunction(() => [...document.querySelectorAll('#history li')].some((li) => li.textContent.includes('A fox in the snow')));
   await shot('10-forward-request');
+
+  // The demo key's rules allow one image a request: two are refused, naming the rule.
+  await page.click('#forward-two');
+  await page.waitForFunction(() => /Failed/.test(document.querySelector('#forward-status').textContent), null, { timeout: 20000 });
+  assert.match(await page.textContent('#forward-status'), /INVALID_REQUEST: \/data\/n: 2 is greater than the maximum of 1/);
+  consoleErrors.length = 0; // the refused csr's 400 is expected
+  await shot('11-refused-by-the-rules');
 });
 
 test('readable at 375 px and no console errors', async () => {

@@ -47,22 +47,54 @@ pub fn router() -> Router<AppState> {
 
 /// Makes sure the demo keys exist (a random secret each, kept across restarts) and point at
 /// this server's stand-ins at `base` (`http://127.0.0.1:PORT`).
+/// The demo's image key is spent with care, as a paid one should be (docs/paid-keys.md): its
+/// image requests ask for one picture of one model and size, and each caller has a day's quota.
+fn image_rules() -> Value {
+    json!({
+        "if": {"properties": {"url": {"pattern": "/images/generations$"}}},
+        "then": {"properties": {"data": {
+            "type": "object",
+            "required": ["model", "prompt"],
+            "properties": {
+                "model": {"enum": ["gpt-image-1.5"]},
+                "n": {"type": "integer", "minimum": 1, "maximum": 1},
+                "size": {"enum": ["1024x1024"]}
+            }
+        }}}
+    })
+}
+
+/// Requests a day one caller may make with the demo's `openai` key.
+const DEMO_DAILY_PER_CALLER: u32 = 200;
+
 pub async fn ensure_keys(state: &AppState, base: &str) -> anyhow::Result<()> {
     for (name, path, positions) in [
         ("openai", "/demo-api/v1", vec![skapi_core::positions::Position::Headers]),
         ("maps", "/demo-api/geo", vec![skapi_core::positions::Position::Params]),
     ] {
+        let guarded = name == "openai";
+        let (rules, quota) = (guarded.then(image_rules), guarded.then_some(DEMO_DAILY_PER_CALLER));
         let destinations = Destinations::Only(vec![format!("{base}{path}")]);
         let existing = state.keyring.list(Some(SERVICE)).await?.into_iter().find(|k| k.name == name);
         if let Some(key) = existing {
             // Follow this server's address, unless the operator pointed the key at a real API.
             if matches!(&key.destinations, Destinations::Only(list) if list.iter().all(|d| d.contains("/demo-api/"))) {
-                let edit = KeyEdit { destinations: Some(destinations), ..Default::default() };
+                let edit =
+                    KeyEdit { destinations: Some(destinations), request_schema: Some(rules), daily_per_caller: Some(quota), ..Default::default() };
                 state.keyring.edit(SERVICE, name, edit).await?;
             }
         } else {
             let secret = crate::secrets::random_hex(32);
-            let key = NewKey { service: SERVICE.into(), name: name.into(), secret, destinations, positions, ..Default::default() };
+            let key = NewKey {
+                service: SERVICE.into(),
+                name: name.into(),
+                secret,
+                destinations,
+                positions,
+                request_schema: rules,
+                daily_per_caller: quota,
+                ..Default::default()
+            };
             state.keyring.add(key, false).await?;
         }
     }
