@@ -59,6 +59,8 @@ function render(keys, usage = []) {
     const limits = [
       key.rate_per_caller ? `${key.rate_per_caller} / caller` : null,
       key.rate_total ? `${key.rate_total} total` : null,
+      key.daily_per_caller ? `${key.daily_per_caller} / caller / day` : null,
+      key.daily_total ? `${key.daily_total} / day` : null,
       key.request_schema ? 'request rules' : null,
     ].filter(Boolean).join(', ') || 'none';
     tr.append(
@@ -73,7 +75,7 @@ function render(keys, usage = []) {
       cell(limits),
       cell(usageText(usage.find((u) => u.service === key.service && u.name === key.name)), 'usage'),
     );
-    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits / min', 'Last hour'].entries()) {
+    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits', 'Last hour'].entries()) {
       tr.children[i].dataset.label = label;
     }
     const actions = document.createElement('td');
@@ -133,6 +135,8 @@ function openEditor(key) {
   for (const box of form.querySelectorAll('[name=positions]')) box.checked = Boolean(key?.positions.includes(box.value));
   form.rate_per_caller.value = key?.rate_per_caller ?? '';
   form.rate_total.value = key?.rate_total ?? '';
+  form.daily_per_caller.value = key?.daily_per_caller ?? '';
+  form.daily_total.value = key?.daily_total ?? '';
   form.request_schema.value = key?.request_schema ? JSON.stringify(key.request_schema, null, 2) : '';
   $('#editor').showModal();
   (key ? form.secret : form.service).focus();
@@ -171,6 +175,8 @@ async function save(event) {
       positions: [...form.querySelectorAll('[name=positions]:checked')].map((b) => b.value),
       rate_per_caller: limit(form.rate_per_caller),
       rate_total: limit(form.rate_total),
+      daily_per_caller: limit(form.daily_per_caller),
+      daily_total: limit(form.daily_total),
       request_schema: schema(form.request_schema),
     };
     if (editing) {

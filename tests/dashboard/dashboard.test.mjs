@@ -93,6 +93,7 @@ test('an operator manages a key from the dashboard', async () => {
   await page.waitForSelector('#form-error:not([hidden])');
   assert.match(await page.textContent('#form-error'), /whole number/);
   await page.fill('#key-form [name=rate_total]', '30');
+  await page.fill('#key-form [name=daily_per_caller]', '20');
   await page.fill('#key-form [name=destinations]', 'https://api.example.com/v2\nhttps://backup.example.com/');
   await page.check('#key-form [value=headers]');
   await page.click('#key-form button[value=save]');
@@ -101,6 +102,7 @@ test('an operator manages a key from the dashboard', async () => {
   const edited = await row('dash-key').textContent();
   assert.match(edited, /api\.example\.com\/v2/);
   assert.match(edited, /headers/);
+  assert.match(edited, /20 \/ caller \/ day/, 'the daily quota');
   assert.match(edited, /••••1234/, 'an edit without a new value keeps the value');
   await shot('5-edited');
 
