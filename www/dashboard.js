@@ -231,8 +231,10 @@ function serviceName() {
 
 async function loadService() {
   try {
-    showRules(await admin('GET', `/services/${encodeURIComponent(serviceName())}`));
+    const service = serviceName();
+    showRules(await admin('GET', `/services/${encodeURIComponent(service)}`));
     showError('#service-error', null);
+    $('#status').textContent = `Loaded the rules of ${service}.`;
   } catch (e) {
     showError('#service-error', e);
   }

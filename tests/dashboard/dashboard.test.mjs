@@ -173,6 +173,8 @@ test('an operator lets a service forward requests without a secret, and takes it
   await page.waitForSelector('#services-section:not([hidden])');
   await page.fill('#service-form [name=service]', service);
   await page.click('#load-service');
+  // Loaded before anything is typed: a late answer would overwrite what the test types.
+  await page.waitForFunction((s) => document.querySelector('#status').textContent === `Loaded the rules of ${s}.`, service);
   assert.equal(await page.inputValue('#service-form [name=forward_destinations]'), '');
 
   await page.fill('#service-form [name=forward_destinations]', 'ftp://files.example.com');
