@@ -25,7 +25,12 @@ cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee -a "$log" || fa
 echo "== native tests (skapi-core, skapi-server on SQLite and PostgreSQL, SDK)"
 SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
 export SKAPI_TEST_POSTGRES
-cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || failed "native tests"
+cargo test --workspace --no-fail-fast -- --skip instances:: 2>&1 | tee -a "$log" || failed "native tests"
+
+# The three-instance tests run three server processes each on 1-second leases: alone, as they
+# did in a program of their own, so that no other test starves an instance past its lease.
+echo "== the server's three-instance tests, alone"
+cargo test --no-fail-fast -p skapi-server --test integration -- instances:: --test-threads=1 2>&1 | tee -a "$log" || failed "instance tests"
 
 echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
 "$root/scripts/test-browser.sh" 2>&1 | tee -a "$log" || failed "browser tests"
