@@ -5,19 +5,9 @@
 
 use crate::support::*;
 use serde_json::{json, Value};
-use skapi_server::ServeConfig;
-use std::sync::Arc;
 use std::time::Duration;
 
 const ADMIN: &str = "admin-token-for-forwarding";
-
-async fn server_with(engine: Engine, adjust: impl FnOnce(&mut ServeConfig)) -> Server {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = config(engine, dir.path());
-    config.admin_token = ADMIN.into();
-    adjust(&mut config);
-    start_server_with(dir, config).await
-}
 
 /// `PUT /admin/services/{SERVICE}` with `body`.
 async fn put_rules(server: &Server, body: Value) -> (u16, Value) {
@@ -39,7 +29,7 @@ fn full_id(url: &str, accepted: &Value) -> String {
 
 async fn keyless_requests_go_only_where_the_operator_allowed(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(engine, |_| {}).await;
+    let server = server_with(engine, |c| c.admin_token = ADMIN.into()).await;
     let echo = format!("{api}/echo");
     let (status, answer) = server.call("csr", "page", keyless(&echo, "before")).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_REQUEST")), "none allowed by default: {answer}");
@@ -108,7 +98,7 @@ async fn keyless_requests_go_only_where_the_operator_allowed(engine: Engine) {
 
 /// The admin API checks what it is given, and a refused change changes nothing.
 async fn forward_rules_are_checked_as_key_destinations_are(engine: Engine) {
-    let server = server_with(engine, |_| {}).await;
+    let server = server_with(engine, |c| c.admin_token = ADMIN.into()).await;
     for bad in [json!([]), json!(["not a url"]), json!(["ftp://files.example.com"]), json!(["https://user:pw@api.example.com/v1"])] {
         let (status, answer) = put_rules(&server, json!({"forward_destinations": bad, "cors_origins": ["https://app.example"]})).await;
         assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{bad}: {answer}");
@@ -126,7 +116,11 @@ async fn forward_rules_are_checked_as_key_destinations_are(engine: Engine) {
 /// The address guard holds for requests without a secret as for any other.
 async fn keyless_requests_meet_the_address_guard(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let server = server_with(engine, |c| c.allow_private_upstreams = false).await;
+    let server = server_with(engine, |c| {
+        c.admin_token = ADMIN.into();
+        c.allow_private_upstreams = false;
+    })
+    .await;
     put_rules(&server, json!({"forward_destinations": [format!("{api}/echo")]})).await;
     let echo = format!("{api}/echo");
     let (status, accepted) = server.call("csr", "page", keyless(&echo, "private")).await;

@@ -26,16 +26,7 @@ async fn send(server: &Api, caller: &str, url: &str, tag: &str) -> (u16, Value, 
     let mut body = tagged(url, tag);
     body["service"] = json!(SERVICE);
     body["owner"] = json!(OWNER);
-    let meta = json!({"public_identifier": caller, "service": SERVICE, "owner": OWNER});
-    let response = server
-        .http
-        .post(format!("{}/csr", server.base))
-        .header("content-meta", meta.to_string())
-        .header("x-forwarded-for", address)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = server.send_forwarded("csr", caller, Some(address), body).await;
     let status = response.status().as_u16();
     let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     (status, serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null), retry)

@@ -5,7 +5,6 @@
 
 use crate::support::*;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 const ADMIN: &str = "admin-token-for-rules";
 
@@ -43,8 +42,7 @@ fn image_request(url: &str, n: u32, tag: &str) -> Value {
 
 async fn a_request_outside_the_rules_is_refused_naming_the_place_and_the_rule(engine: Engine) {
     let (api, stand_in) = start_stand_in().await;
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { admin_token: ADMIN.into(), ..config(engine, dir.path()) }).await;
+    let server = server_with(engine, |c| c.admin_token = ADMIN.into()).await;
     let key = json!({"service": SERVICE, "name": "openai", "secret": SECRET, "destinations": "any", "request_schema": images_schema(1)});
     let (status, created) = admin(&server, reqwest::Method::POST, "/keys", key).await;
     assert_eq!(status, 201, "{created}");
@@ -96,8 +94,7 @@ async fn a_request_outside_the_rules_is_refused_naming_the_place_and_the_rule(en
 }
 
 async fn rules_that_are_not_json_schema_are_refused_when_saved(engine: Engine) {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let server = start_server_with(dir.clone(), skapi_server::ServeConfig { admin_token: ADMIN.into(), ..config(engine, dir.path()) }).await;
+    let server = server_with(engine, |c| c.admin_token = ADMIN.into()).await;
     let key = |schema: Value| json!({"service": SERVICE, "name": "k", "secret": SECRET, "destinations": "any", "request_schema": schema});
     let (status, answer) = admin(&server, reqwest::Method::POST, "/keys", key(json!({"type": "no-such-type"}))).await;
     assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_PARAMETER")), "{answer}");

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use skapi_server::auth::AuthConfig;
 use skapi_server::ServeConfig;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 const HS_SECRET: &str = "test-hs256-secret-of-at-least-32-bytes!";
@@ -47,13 +46,6 @@ fn signed(alg: Algorithm, kid: &str, pem: &str, claims: &Value) -> String {
 fn b64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-async fn server_with(engine: Engine, adjust: impl FnOnce(&mut ServeConfig)) -> Server {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = config(engine, dir.path());
-    adjust(&mut config);
-    start_server_with(dir, config).await
 }
 
 fn hs_auth(config: &mut ServeConfig) {

@@ -39,6 +39,14 @@ pub fn config(engine: Engine, dir: &std::path::Path) -> ServeConfig {
     }
 }
 
+/// Starts skapi-server on a fresh data directory, its settings adjusted first.
+pub async fn server_with(engine: Engine, adjust: impl FnOnce(&mut ServeConfig)) -> Server {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = config(engine, dir.path());
+    adjust(&mut config);
+    start_server_with(dir, config).await
+}
+
 /// Starts skapi-server on a fresh data directory.
 pub async fn start_server(engine: Engine) -> Server {
     let dir = Arc::new(tempfile::tempdir().unwrap());
@@ -130,14 +138,19 @@ impl Api {
 
     /// `call` through a proxy that says the client is `client` (`X-Forwarded-For`).
     pub async fn call_forwarded(&self, endpoint: &str, identifier: &str, client: Option<&str>, body: Value) -> (u16, Value) {
+        let response = self.send_forwarded(endpoint, identifier, client, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// [`Api::call_forwarded`]'s answer, unread (its headers too).
+    pub async fn send_forwarded(&self, endpoint: &str, identifier: &str, client: Option<&str>, body: Value) -> reqwest::Response {
         let mut request = self.post(endpoint, identifier).header("content-type", "application/json");
         if let Some(client) = client {
             request = request.header("x-forwarded-for", client);
         }
-        let response = request.body(body.to_string()).send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        request.body(body.to_string()).send().await.unwrap()
     }
 
     /// Polls a full id until it is no longer pending or running.
