@@ -7,7 +7,7 @@ use crate::domain::{KeyRecord, NewRecord, Record};
 use crate::engine::Ready;
 use crate::shares::ShareNames;
 use crate::state::AppState;
-use crate::store::{QuotaCheck, RateCheck};
+use crate::store::{QuotaCheck, RateCheck, DAY_MS};
 use axum::extract::State;
 use axum::Json;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -87,8 +87,6 @@ async fn admit(
     daily_quotas(state, caller, service, name, &key, now).await?;
     Ok(key)
 }
-
-const DAY_MS: u64 = 86_400_000;
 
 /// One request counted against the key's daily quotas — the total, and the per-caller quota
 /// for each name the caller is counted as (as the per-minute limits count) — or refused until

@@ -9,6 +9,7 @@ mod migrations;
 pub mod postgres;
 mod row;
 mod sql;
+pub use sql::DAY_MS;
 pub mod sqlite;
 
 use crate::domain::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Record};

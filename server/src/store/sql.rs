@@ -296,6 +296,15 @@ pub const QUOTA_TAKE: &str = "INSERT INTO quota_days (counter, day, count) VALUE
 /// Counters of days before `$1` (they count nothing any more).
 pub const QUOTA_PURGE: &str = "DELETE FROM quota_days WHERE day < $1";
 
+/// A UTC day, as quota counters number them.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// [`QUOTA_PURGE`]'s value when records are purged up to `cutoff` (ms): the days before the one
+/// before it (a quota counts today only; yesterday's is kept while the day turns).
+pub fn quota_days_before(cutoff: u64) -> Vec<Param> {
+    Vec::from(params![(cutoff / DAY_MS) as i64 - 1])
+}
+
 /// A history listing: the statement and its values, in placeholder order.
 pub fn history(q: &HistoryQuery) -> (String, Vec<Param>) {
     let mut args = Vec::from(params![&q.service, &q.caller, &q.key, q.live_at]);

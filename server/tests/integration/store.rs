@@ -9,7 +9,7 @@ use skapi_core::{ApiError, ErrorCode, Method};
 use skapi_server::domain::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome};
 use skapi_server::store::postgres::PgStore;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
-use skapi_server::store::{Counts, IdleWork, KeyStore, RecordStore, Store, StoreError};
+use skapi_server::store::{Counts, IdleWork, KeyStore, QuotaCheck, RecordStore, Store, StoreError};
 
 fn key(name: &str) -> KeyRecord {
     KeyRecord {
@@ -246,7 +246,12 @@ async fn expired_records_are_purged_with_their_chunks(engine: Engine) {
     let Opened { store, .. } = open(engine).await;
     three_records(store.as_ref()).await;
     store.append_chunks("1:a", &[Chunk { seq: 1, txt: "x".into() }]).await.unwrap();
+    // A day's quota counters go with the purge once the day is over.
+    let old_day = vec![("c".to_owned(), 1)];
+    assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Counted);
+    assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Reached(0));
     assert_eq!(store.purge_expired(1_000_011).await.unwrap(), 2);
+    assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Counted, "a counter two days before the cutoff's day was purged");
     assert_eq!(store.get_record("1:a").await.unwrap(), None);
     assert_eq!(store.chunks("1:a", 0, 10).await.unwrap(), vec![]);
     assert!(store.get_record("3:c").await.unwrap().is_some());

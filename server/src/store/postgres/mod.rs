@@ -195,6 +195,7 @@ impl RecordStore for PgStore {
         let mine: bool = tx.query_one("SELECT pg_try_advisory_xact_lock(7461626)", &[]).await?.try_get(0)?;
         let n = if mine {
             tx.execute(sql::PURGE_EXPIRED_CHUNKS, &[&ms(cutoff)]).await?;
+            tx.execute(sql::QUOTA_PURGE, &bind(&sql::quota_days_before(cutoff))).await?;
             tx.execute(sql::PURGE_EXPIRED, &[&ms(cutoff)]).await? as usize
         } else {
             0
@@ -317,7 +318,6 @@ impl LimitStore for PgStore {
                 return Ok(QuotaCheck::Reached(i));
             }
         }
-        tx.execute(sql::QUOTA_PURGE, &bind(&params![day - 1])).await?;
         tx.commit().await?;
         Ok(QuotaCheck::Counted)
     }

@@ -228,6 +228,7 @@ impl RecordStore for SqliteStore {
     async fn purge_expired(&self, cutoff: u64) -> StoreResult<usize> {
         self.write(move |conn| {
             execute(conn, sql::PURGE_EXPIRED_CHUNKS, &params![cutoff])?;
+            execute(conn, sql::QUOTA_PURGE, &sql::quota_days_before(cutoff))?;
             execute(conn, sql::PURGE_EXPIRED, &params![cutoff])
         })
         .await
@@ -359,7 +360,6 @@ impl LimitStore for SqliteStore {
             for (counter, quota) in &counters {
                 returned(conn, sql::QUOTA_TAKE, &params![counter, day, *quota])?;
             }
-            execute(conn, sql::QUOTA_PURGE, &params![day - 1])?;
             Ok(QuotaCheck::Counted)
         })
         .await
