@@ -30,6 +30,17 @@ pub struct KeyRecord {
     pub daily_per_caller: Option<u32>,
     /// Requests a UTC day all callers together may make with this key.
     pub daily_total: Option<u32>,
+    /// Tokens (as answers report them) a UTC day one caller may use with this key.
+    pub daily_tokens_per_caller: Option<u64>,
+    /// Tokens a UTC day all callers together may use with this key.
+    pub daily_tokens_total: Option<u64>,
+}
+
+impl KeyRecord {
+    /// Whether any daily quota or token budget holds for this key (then its use is counted).
+    pub fn counts_days(&self) -> bool {
+        self.daily_per_caller.is_some() || self.daily_total.is_some() || self.daily_tokens_per_caller.is_some() || self.daily_tokens_total.is_some()
+    }
 }
 
 /// A request as accepted by `csr`.
@@ -41,6 +52,8 @@ pub struct NewRecord {
     pub owner: String,
     /// Who may read it: `sub:<user>`, `pid:<public identifier>` or `anon:<ip and agent>`.
     pub caller: String,
+    /// Who its key's per-caller limits counted it as (the tokens its answer used count there).
+    pub counted_as: Vec<String>,
     pub key_name: String,
     pub method: Method,
     pub url: String,
@@ -139,4 +152,42 @@ pub struct HistoryQuery {
     pub after_seq: Option<i64>,
     /// Only records that have not expired at this time (ms).
     pub live_at: u64,
+}
+
+/// A counter of one UTC day that a request of a key counts on — the key's total (`*`) or one
+/// name its caller is counted as — and the limits it is held to there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCounter {
+    pub name: String,
+    /// Requests a day (`None`: counted, not limited).
+    pub requests: Option<u32>,
+    /// Tokens a day (`None`: counted, not limited).
+    pub tokens: Option<u64>,
+}
+
+/// What a day's counter has counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DayCount {
+    pub requests: u64,
+    pub tokens: u64,
+}
+
+/// Which of a counter's limits a request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Requests,
+    Tokens,
+}
+
+impl DayCounter {
+    /// The limit `used` has reached, if any: then one more request is refused.
+    pub fn used_up(&self, used: DayCount) -> Option<Limit> {
+        if self.requests.is_some_and(|quota| used.requests >= u64::from(quota)) {
+            Some(Limit::Requests)
+        } else if self.tokens.is_some_and(|budget| used.tokens >= budget) {
+            Some(Limit::Tokens)
+        } else {
+            None
+        }
+    }
 }

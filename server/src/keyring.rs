@@ -48,6 +48,15 @@ pub struct KeyInfo {
     pub request_schema: Option<serde_json::Value>,
     pub daily_per_caller: Option<u32>,
     pub daily_total: Option<u32>,
+    pub daily_tokens_per_caller: Option<u64>,
+    pub daily_tokens_total: Option<u64>,
+}
+
+impl KeyInfo {
+    /// Whether any daily quota or token budget holds for this key (then its use is counted).
+    pub fn counts_days(&self) -> bool {
+        self.daily_per_caller.is_some() || self.daily_total.is_some() || self.daily_tokens_per_caller.is_some() || self.daily_tokens_total.is_some()
+    }
 }
 
 /// A new key.
@@ -77,6 +86,12 @@ pub struct NewKey {
     /// Requests a UTC day all callers together may make with this key.
     #[serde(default)]
     pub daily_total: Option<u32>,
+    /// Tokens (as answers report them) a UTC day one caller may use with this key.
+    #[serde(default)]
+    pub daily_tokens_per_caller: Option<u64>,
+    /// Tokens a UTC day all callers together may use with this key.
+    #[serde(default)]
+    pub daily_tokens_total: Option<u64>,
 }
 
 /// Changes to a key; absent fields stay as they are. For the limits, `null` removes the limit.
@@ -98,6 +113,10 @@ pub struct KeyEdit {
     pub daily_per_caller: Option<Option<u32>>,
     #[serde(default, with = "double_option")]
     pub daily_total: Option<Option<u32>>,
+    #[serde(default, with = "double_option")]
+    pub daily_tokens_per_caller: Option<Option<u64>>,
+    #[serde(default, with = "double_option")]
+    pub daily_tokens_total: Option<Option<u64>>,
 }
 
 /// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -154,9 +173,14 @@ fn check_limits(per_caller: Option<u32>, total: Option<u32>) -> Result<(), Keyri
     Ok(())
 }
 
-fn check_quotas(per_caller: Option<u32>, total: Option<u32>) -> Result<(), KeyringError> {
-    if per_caller == Some(0) || total == Some(0) {
+/// Daily quotas (per caller, in total) and token budgets (the same).
+fn check_quotas(requests: [Option<u32>; 2], tokens: [Option<u64>; 2]) -> Result<(), KeyringError> {
+    if requests.contains(&Some(0)) {
         return invalid("a daily quota must be at least 1 request (leave it out for none)");
+    }
+    // The store counts in signed 64-bit integers.
+    if tokens.iter().flatten().any(|&n| n == 0 || n > i64::MAX as u64) {
+        return invalid("a daily token budget must be at least 1 token, and at most 9223372036854775807 (leave it out for none)");
     }
     Ok(())
 }
@@ -195,6 +219,8 @@ impl Keyring {
             request_schema: key.request_schema,
             daily_per_caller: key.daily_per_caller,
             daily_total: key.daily_total,
+            daily_tokens_per_caller: key.daily_tokens_per_caller,
+            daily_tokens_total: key.daily_tokens_total,
         }
     }
 
@@ -211,7 +237,7 @@ impl Keyring {
         }
         check_value(&key.secret)?;
         check_limits(key.rate_per_caller, key.rate_total)?;
-        check_quotas(key.daily_per_caller, key.daily_total)?;
+        check_quotas([key.daily_per_caller, key.daily_total], [key.daily_tokens_per_caller, key.daily_tokens_total])?;
         check_schema(key.request_schema.as_ref())?;
         let destinations = normalize_destinations(&key.destinations)?;
         let now = now_ms();
@@ -233,6 +259,8 @@ impl Keyring {
             request_schema: key.request_schema,
             daily_per_caller: key.daily_per_caller,
             daily_total: key.daily_total,
+            daily_tokens_per_caller: key.daily_tokens_per_caller,
+            daily_tokens_total: key.daily_tokens_total,
         };
         self.db.call(|s| s.insert_key(&record, replace)).await?;
         Ok(self.info(record))
@@ -274,8 +302,14 @@ impl Keyring {
         if let Some(quota) = edit.daily_total {
             key.daily_total = quota;
         }
+        if let Some(budget) = edit.daily_tokens_per_caller {
+            key.daily_tokens_per_caller = budget;
+        }
+        if let Some(budget) = edit.daily_tokens_total {
+            key.daily_tokens_total = budget;
+        }
         check_limits(key.rate_per_caller, key.rate_total)?;
-        check_quotas(key.daily_per_caller, key.daily_total)?;
+        check_quotas([key.daily_per_caller, key.daily_total], [key.daily_tokens_per_caller, key.daily_tokens_total])?;
         key.updated = now_ms();
         self.db.call(|s| s.insert_key(&key, true)).await?;
         Ok(self.info(key))

@@ -18,6 +18,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod multipart;
 pub mod netguard;
+pub mod quota;
 pub mod ratelimit;
 pub mod recent;
 pub mod rules;

@@ -123,6 +123,7 @@ mod tests {
             service: "s".into(),
             owner: "o".into(),
             caller: "c".into(),
+            counted_as: vec!["c".into()],
             key_name: "k".into(),
             method: skapi_core::Method::Get,
             url: "https://x.example/".into(),

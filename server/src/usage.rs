@@ -1,6 +1,7 @@
 //! Per-key use over the last hour, for the dashboard: how each key's requests ended, minute by
 //! minute, and when it was last used. Counted in this process (each instance counts what it
-//! accepted and ran), kept for an hour, nothing written to the store.
+//! accepted and ran), kept for an hour, nothing written to the store. (Today's use against a
+//! key's daily limits is the store's: `crate::quota`.)
 
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -33,6 +34,9 @@ pub struct KeyUsage {
     pub last_hour: BTreeMap<&'static str, u64>,
     /// When a request last used the key (ms), if this process has seen one.
     pub last_used: Option<u64>,
+    /// Today's requests and tokens (UTC), counted by every instance, for a key with a daily
+    /// quota or token budget (`None` for one without: its use is not counted by the day).
+    pub today: Option<crate::domain::DayCount>,
 }
 
 #[derive(Default)]
@@ -63,10 +67,15 @@ impl Usage {
         });
     }
 
-    /// Every key's figures (of `service`, when given), sorted by service and name.
-    pub fn report(&self, service: Option<&str>, now_ms: u64) -> Vec<KeyUsage> {
+    /// Every key's figures (of `service`, when given): those of `known` (service, name) — the
+    /// keys the store holds, used here or not — and any other this process has seen; sorted by
+    /// service and name.
+    pub fn report(&self, service: Option<&str>, known: &[(String, String)], now_ms: u64) -> Vec<KeyUsage> {
         let minute = now_ms / MINUTE_MS;
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        for (service, name) in known {
+            keys.entry((service.clone(), name.clone())).or_default();
+        }
         let mut out: Vec<KeyUsage> = keys
             .iter_mut()
             .filter(|((s, _), _)| service.is_none_or(|wanted| wanted == s))
@@ -78,7 +87,7 @@ impl Usage {
                         *last_hour.entry(*outcome).or_default() += n;
                     }
                 }
-                KeyUsage { service: service.clone(), name: name.clone(), last_hour, last_used: k.last_used }
+                KeyUsage { service: service.clone(), name: name.clone(), last_hour, last_used: k.last_used, today: None }
             })
             .collect();
         out.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
@@ -99,12 +108,23 @@ mod tests {
         usage.ended("s", "k", "resolved", t + 1);
         usage.ended("s", "k", "THIRD_PARTY_ERROR", t + 30 * MINUTE_MS);
         usage.ended("other", "k", "resolved", t);
-        let report = usage.report(Some("s"), t + 30 * MINUTE_MS);
+        let report = usage.report(Some("s"), &[], t + 30 * MINUTE_MS);
         assert_eq!(report.len(), 1);
         assert_eq!(report[0].last_hour, BTreeMap::from([("THIRD_PARTY_ERROR", 1), ("resolved", 2)]));
         assert_eq!(report[0].last_used, Some(t));
-        let later = usage.report(Some("s"), t + 61 * MINUTE_MS);
+        let later = usage.report(Some("s"), &[], t + 61 * MINUTE_MS);
         assert_eq!(later[0].last_hour, BTreeMap::from([("THIRD_PARTY_ERROR", 1)]), "an hour later the first minute is gone");
-        assert_eq!(usage.report(None, t).len(), 2);
+        assert_eq!(usage.report(None, &[], t).len(), 2);
+    }
+
+    #[test]
+    fn keys_the_store_holds_are_reported_unused() {
+        let usage = Usage::default();
+        usage.ended("s", "used", "resolved", MINUTE_MS);
+        let known = [("s".to_owned(), "unused".to_owned()), ("other".to_owned(), "elsewhere".to_owned())];
+        let report = usage.report(Some("s"), &known, MINUTE_MS);
+        let names: Vec<&str> = report.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["unused", "used"], "another service's key is left out");
+        assert_eq!((report[0].last_hour.len(), report[0].last_used), (0, None));
     }
 }

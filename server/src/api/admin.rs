@@ -40,9 +40,22 @@ struct ListQuery {
     service: Option<String>,
 }
 
-/// Each key's requests of the last hour by outcome and its last use, as this instance saw them.
-async fn usage(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Json<Vec<crate::usage::KeyUsage>> {
-    Json(state.engine.usage.report(q.service.as_deref(), crate::clock::now_ms()))
+/// Each key's requests of the last hour by outcome and its last use, as this instance saw them;
+/// and, for a key with daily limits, today's requests and tokens as the store counted them.
+async fn usage(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<crate::usage::KeyUsage>>, Failure> {
+    let now = crate::clock::now_ms();
+    let keys = state.keyring.list(q.service.as_deref()).await?;
+    let known: Vec<(String, String)> = keys.iter().map(|k| (k.service.clone(), k.name.clone())).collect();
+    let mut report = state.engine.usage.report(q.service.as_deref(), &known, now);
+    let counted: Vec<&KeyInfo> = keys.iter().filter(|k| k.counts_days()).collect();
+    let counters: Vec<String> = counted.iter().map(|k| crate::quota::total_counter(&k.service, &k.name)).collect();
+    let today = state.db.call(|s| s.day_counts(&counters, crate::quota::day(now))).await?;
+    for (key, today) in counted.into_iter().zip(today) {
+        if let Some(row) = report.iter_mut().find(|u| u.service == key.service && u.name == key.name) {
+            row.today = Some(today);
+        }
+    }
+    Ok(Json(report))
 }
 
 async fn list_keys(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<KeyInfo>>, Failure> {

@@ -5,9 +5,10 @@ use super::{Caller, Failure};
 use crate::clock::now_ms;
 use crate::domain::{KeyRecord, NewRecord, Record};
 use crate::engine::Ready;
+use crate::quota;
 use crate::shares::ShareNames;
 use crate::state::AppState;
-use crate::store::{QuotaCheck, RateCheck, DAY_MS};
+use crate::store::{QuotaCheck, RateCheck};
 use axum::extract::State;
 use axum::Json;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -84,32 +85,21 @@ async fn admit(
         return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
             .retry_after(seconds));
     }
-    daily_quotas(state, caller, service, name, &key, now).await?;
+    daily_quotas(state, caller, &key, now).await?;
     Ok(key)
 }
 
-/// One request counted against the key's daily quotas — the total, and the per-caller quota
-/// for each name the caller is counted as (as the per-minute limits count) — or refused until
-/// the UTC day turns, and then nothing is counted.
-async fn daily_quotas(state: &AppState, caller: &Caller, service: &str, name: &str, key: &KeyRecord, now: u64) -> Result<(), Failure> {
-    // PostgreSQL text holds no NUL: the parts are joined with U+0001.
-    let counter = |of: &str| [service, name, of].join("\u{1}");
-    let total = key.daily_total.map(|quota| (counter("*"), quota));
-    let per_caller = key.daily_per_caller.into_iter().flat_map(|quota| caller.counted_as.iter().map(move |c| (counter(c), quota)));
-    let counters: Vec<(String, u32)> = total.into_iter().chain(per_caller).collect();
+/// One request counted against the key's daily quotas and token budgets (`crate::quota`) — or
+/// refused until the UTC day turns, and then nothing is counted.
+async fn daily_quotas(state: &AppState, caller: &Caller, key: &KeyRecord, now: u64) -> Result<(), Failure> {
+    let counters = quota::counters(key, &caller.counted_as);
     if counters.is_empty() {
         return Ok(());
     }
-    let day = (now / DAY_MS) as i64;
-    let QuotaCheck::Reached(i) = state.db.call(|s| s.quota_take(&counters, day)).await? else { return Ok(()) };
-    let (which, scope) = if i == 0 && key.daily_total.is_some() { ("daily_total", "in total") } else { ("daily_per_caller", "per caller") };
-    crate::metrics::quota_refused(service, name, which);
-    let seconds = (DAY_MS - now % DAY_MS).div_ceil(1000);
-    Err(Failure::new(
-        ErrorCode::QuotaExceeded,
-        format!("The daily quota of client secret \"{name}\" is used up ({} requests a day {scope}); it renews at 00:00 UTC.", counters[i].1),
-    )
-    .retry_after(seconds))
+    let QuotaCheck::Reached { index, limit } = state.db.call(|s| s.quota_take(&counters, quota::day(now))).await? else { return Ok(()) };
+    let (which, message) = quota::refusal(key, &counters[index], limit);
+    crate::metrics::quota_refused(&key.service, &key.name, which);
+    Err(Failure::new(ErrorCode::QuotaExceeded, message).retry_after(quota::seconds_to_midnight(now)))
 }
 
 /// What accepting a request found: the key it names (`None`, and an empty name, for a request
@@ -178,6 +168,7 @@ pub async fn csr(State(state): State<AppState>, caller: Caller, CsrInput { body,
         id: short_id.clone(),
         owner: owner.clone(),
         caller: caller.identity.clone(),
+        counted_as: caller.counted_as.clone(),
         key_name: name.clone(),
         method: request.method,
         url: request.url.clone(),

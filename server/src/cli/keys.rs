@@ -77,6 +77,12 @@ pub enum KeysCommand {
         /// Requests a UTC day all callers together may make (0 = no quota).
         #[arg(long)]
         daily_total: Option<u32>,
+        /// Tokens (from each answer's usage) a UTC day one caller may use (0 = no budget).
+        #[arg(long)]
+        daily_tokens_per_caller: Option<u64>,
+        /// Tokens a UTC day all callers together may use (0 = no budget).
+        #[arg(long)]
+        daily_tokens_total: Option<u64>,
     },
     /// List keys (never their values).
     List {
@@ -120,6 +126,13 @@ pub struct KeyRules {
     /// Requests a UTC day all callers together may make with the key.
     #[arg(long)]
     daily_total: Option<u32>,
+    /// Tokens (from each answer's usage: OpenAI's `total_tokens`, Anthropic's input plus
+    /// output) a UTC day one caller may use with the key; the call that crosses it completes.
+    #[arg(long)]
+    daily_tokens_per_caller: Option<u64>,
+    /// Tokens a UTC day all callers together may use with the key.
+    #[arg(long)]
+    daily_tokens_total: Option<u64>,
 }
 
 /// A request schema file's JSON (checked as JSON Schema when the key is saved).
@@ -162,7 +175,16 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, any_destination, rules, replace } => {
             let keyring = open_keyring(&data).await?;
             let secret = read_secret()?;
-            let KeyRules { positions, rate_per_caller, rate_total, request_schema, daily_per_caller, daily_total } = rules;
+            let KeyRules {
+                positions,
+                rate_per_caller,
+                rate_total,
+                request_schema,
+                daily_per_caller,
+                daily_total,
+                daily_tokens_per_caller,
+                daily_tokens_total,
+            } = rules;
             let request_schema = request_schema.as_deref().map(read_schema).transpose()?;
             let destinations = if any_destination { Destinations::Any } else { Destinations::Only(destinations) };
             let key = NewKey {
@@ -177,6 +199,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 request_schema,
                 daily_per_caller,
                 daily_total,
+                daily_tokens_per_caller,
+                daily_tokens_total,
             };
             let info = keyring.add(key, replace).await.map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
@@ -192,7 +216,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
-                println!("SERVICE\tNAME\tLOCKED\tENDS WITH\tDESTINATIONS\tPLACEHOLDER IN\tLIMITS (per min)");
+                println!("SERVICE\tNAME\tLOCKED\tENDS WITH\tDESTINATIONS\tPLACEHOLDER IN\tLIMITS (per min)\tPER DAY");
                 for k in keys {
                     let dests = k.destinations.describe();
                     let positions = if k.positions.is_empty() {
@@ -201,8 +225,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                         k.positions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
                     };
                     let limit = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+                    let budget = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
                     println!(
-                        "{}\t{}\t{}\t{}\t{}\t{}\tcaller {} / total {}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\tcaller {} / total {}\trequests caller {} / total {}, tokens caller {} / total {}",
                         k.service,
                         k.name,
                         if k.locked { "yes" } else { "no" },
@@ -210,7 +235,11 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                         dests,
                         positions,
                         limit(k.rate_per_caller),
-                        limit(k.rate_total)
+                        limit(k.rate_total),
+                        limit(k.daily_per_caller),
+                        limit(k.daily_total),
+                        budget(k.daily_tokens_per_caller),
+                        budget(k.daily_tokens_total)
                     );
                 }
             }
@@ -230,6 +259,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             no_request_schema,
             daily_per_caller,
             daily_total,
+            daily_tokens_per_caller,
+            daily_tokens_total,
         } => {
             let keyring = open_keyring(&data).await?;
             let request_schema = match (request_schema, no_request_schema) {
@@ -238,6 +269,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 (None, false) => None,
             };
             let limit = |n: Option<u32>| n.map(|n| (n > 0).then_some(n));
+            let budget = |n: Option<u64>| n.map(|n| (n > 0).then_some(n));
             let edit = KeyEdit {
                 secret: if value_from_stdin { Some(read_secret()?) } else { None },
                 locked,
@@ -252,6 +284,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 request_schema,
                 daily_per_caller: limit(daily_per_caller),
                 daily_total: limit(daily_total),
+                daily_tokens_per_caller: budget(daily_tokens_per_caller),
+                daily_tokens_total: budget(daily_tokens_total),
             };
             let info = keyring.edit(&service, &name, edit).await?;
             eprintln!("updated key \"{}\" of service \"{}\"", info.name, info.service);

@@ -185,7 +185,21 @@ impl Engine {
         if let Err(e) = allowed {
             return Outcome::Failed { error: e, status_code: None, body: None, truncated: false };
         }
-        self.call(record, request, &secret, &key.destinations).await
+        let (outcome, tokens) = self.call(record, request, &secret, &key.destinations, key.counts_days()).await;
+        if let Some(tokens) = tokens.filter(|&n| n > 0) {
+            self.count_tokens(&key, record, tokens).await;
+        }
+        outcome
+    }
+
+    /// Adds the tokens an answer used to the counters its request counted on (today's: a budget
+    /// is per UTC day). Not counted if the store is away: the answer is not held back for it.
+    async fn count_tokens(&self, key: &KeyRecord, record: &NewRecord, tokens: u64) {
+        let counters: Vec<String> = crate::quota::counters(key, &record.counted_as).into_iter().map(|c| c.name).collect();
+        let day = crate::quota::day(now_ms());
+        if let Err(e) = self.db.call(|s| s.tokens_add(&counters, day, tokens)).await {
+            tracing::warn!(id = record.id, tokens, error = %e, "the tokens an answer used could not be counted");
+        }
     }
 
     /// Sends a request that names no secret, if its service still forwards such requests there
@@ -212,20 +226,29 @@ impl Engine {
             return Outcome::Failed { error: e, status_code: None, body: None, truncated: false };
         }
         // No secret: nothing to put in, nothing to redact.
-        self.call(record, request, "", &Destinations::Only(allowed)).await
+        self.call(record, request, "", &Destinations::Only(allowed), false).await.0
     }
 
-    /// The call itself, timed for the metrics under the host of the destination it went under.
-    async fn call(&self, record: &NewRecord, request: &Request, secret: &str, under: &Destinations) -> Outcome {
+    /// The call itself, timed for the metrics under the host of the destination it went under;
+    /// with `meter`, also the tokens its answer reports it used.
+    async fn call(&self, record: &NewRecord, request: &Request, secret: &str, under: &Destinations, meter: bool) -> (Outcome, Option<u64>) {
         // A configured destination's host only: paths and queries carry caller data, and any
         // other host is the caller's choice (a label each would grow the metrics without bound).
         let host = crate::destination::metric_host(under, &request.url);
         let started = std::time::Instant::now();
         let told = told(request.skapi_headers, &record.caller, &record.service);
-        let outcome =
-            if request.stream { self.stream(&record.id, request, secret, &told).await } else { self.upstream.send(request, secret, &told).await };
+        let (outcome, tokens) = if request.stream {
+            self.stream(&record.id, request, secret, &told, meter).await
+        } else {
+            let outcome = self.upstream.send(request, secret, &told).await;
+            let tokens = match &outcome {
+                Outcome::Resolved { body, .. } | Outcome::Failed { body: Some(body), .. } if meter => crate::quota::tokens_used(body),
+                _ => None,
+            };
+            (outcome, tokens)
+        };
         crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());
-        outcome
+        (outcome, tokens)
     }
 }
 

@@ -36,11 +36,12 @@ impl Engine {
 
     /// Sends a streamed request and keeps its answer as it arrives: each piece (redacted,
     /// whole characters) is a chunk written durably before anyone can read it. It ends with the
-    /// status and no body (the chunks are the body); a failure keeps the text so far too.
-    pub(super) async fn stream(&self, id: &str, request: &Request, secret: &str, told: &[(&str, String)]) -> Outcome {
+    /// status and no body (the chunks are the body); a failure keeps the text so far too. With
+    /// `meter`, the tokens its usage events report come with it.
+    pub(super) async fn stream(&self, id: &str, request: &Request, secret: &str, told: &[(&str, String)], meter: bool) -> (Outcome, Option<u64>) {
         let answer = match self.upstream.send_streaming(request, secret, told).await {
             Ok(answer) => answer,
-            Err(failed) => return failed,
+            Err(failed) => return (failed, None),
         };
         let mut pieces = Pieces::read(answer);
         let (mut seq, mut text) = (0, String::new());
@@ -50,7 +51,7 @@ impl Engine {
                 seq += 1;
                 let chunk = Chunk { seq, txt: piece };
                 if let Err(failed) = self.store_chunk(id, &chunk).await {
-                    return failed;
+                    return (failed, None);
                 }
                 if let Some(watchers) = lock(&self.streams).get(id) {
                     watchers.send_replace(seq);
@@ -63,13 +64,15 @@ impl Engine {
         };
         let (status_code, truncated) = (pieces.status_code, pieces.finished().await);
         let outcome = ended.unwrap_or_else(|| answered(status_code, Value::Null, truncated));
-        match outcome {
+        let tokens = if meter { crate::quota::tokens_streamed(&text) } else { None };
+        let outcome = match outcome {
             // What the third party wrote before the failure is kept in the record too.
             Outcome::Failed { error, status_code: code, truncated: cut, .. } => {
                 Outcome::Failed { error, status_code: code.or(Some(status_code)), body: Some(Value::String(text)), truncated: cut || truncated }
             }
             resolved => resolved,
-        }
+        };
+        (outcome, tokens)
     }
 
     /// Writes one chunk durably, waiting out an outage of the store.

@@ -18,6 +18,7 @@ pub const SQLITE: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_forwarding.sql"),
     include_str!("../../migrations/sqlite/0010_request_schema.sql"),
     include_str!("../../migrations/sqlite/0011_quotas.sql"),
+    include_str!("../../migrations/sqlite/0012_token_budgets.sql"),
 ];
 
 pub const POSTGRES: &[&str] = &[
@@ -30,6 +31,7 @@ pub const POSTGRES: &[&str] = &[
     include_str!("../../migrations/postgres/0007_forwarding.sql"),
     include_str!("../../migrations/postgres/0008_request_schema.sql"),
     include_str!("../../migrations/postgres/0009_quotas.sql"),
+    include_str!("../../migrations/postgres/0010_token_budgets.sql"),
 ];
 
 /// The migrations of `all` still to apply once `applied` of them are, each with the version

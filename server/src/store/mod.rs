@@ -12,7 +12,7 @@ mod sql;
 pub use sql::DAY_MS;
 pub mod sqlite;
 
-use crate::domain::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome, Record};
+use crate::domain::{Claim, DayCount, DayCounter, Finalize, HistoryQuery, KeyRecord, Limit, NewRecord, Outcome, Record};
 use serde_json::Value;
 use skapi_core::wire::Chunk;
 use skapi_core::ApiError;
@@ -223,16 +223,20 @@ pub trait StreamStore: Send + Sync {
 pub enum QuotaCheck {
     /// Counted on every counter.
     Counted,
-    /// The counter at this index had reached its quota: nothing was counted.
-    Reached(usize),
+    /// The counter at `index` had reached `limit`: nothing was counted.
+    Reached { index: usize, limit: Limit },
 }
 
 /// Limits counted in the store, so that every instance sharing it counts together.
 #[async_trait::async_trait]
 pub trait LimitStore: Send + Sync {
-    /// Counts one request on each daily counter (its name and its quota) of UTC day `day`, all
-    /// or none; durable, on every engine.
-    async fn quota_take(&self, counters: &[(String, u32)], day: i64) -> StoreResult<QuotaCheck>;
+    /// Counts one request on each counter of UTC day `day`, all or none (none once one of them
+    /// has reached a limit); durable, on every engine.
+    async fn quota_take(&self, counters: &[DayCounter], day: i64) -> StoreResult<QuotaCheck>;
+    /// Adds the tokens an answer used to each named counter of UTC day `day`.
+    async fn tokens_add(&self, counters: &[String], day: i64, tokens: u64) -> StoreResult<()>;
+    /// What each named counter has counted on UTC day `day` (zero where it counted nothing).
+    async fn day_counts(&self, counters: &[String], day: i64) -> StoreResult<Vec<DayCount>>;
     /// Counts one request against a key's limits: the total, and the per-caller limit for each
     /// name the caller is counted as.
     async fn rate_check(

@@ -52,6 +52,7 @@ pub fn key(row: &impl Columns) -> StoreResult<KeyRecord> {
     let destinations = serde_json::from_str(&text(row, "destinations")?).map_err(|e| corrupt("destinations", e))?;
     let positions = serde_json::from_str(&text(row, "positions")?).map_err(|e| corrupt("placeholder positions", e))?;
     let limit = |column: &str| -> StoreResult<Option<u32>> { Ok(row.int(column)?.and_then(|n| u32::try_from(n).ok())) };
+    let budget = |column: &str| -> StoreResult<Option<u64>> { Ok(row.int(column)?.and_then(|n| u64::try_from(n).ok())) };
     Ok(KeyRecord {
         sealed_secret: row.bytes("secret")?,
         locked: row.flag("locked")?,
@@ -65,6 +66,8 @@ pub fn key(row: &impl Columns) -> StoreResult<KeyRecord> {
         request_schema: parse_json(row.text("request_schema")?, &format!("key {service}/{name}: request schema"))?,
         daily_per_caller: limit("daily_per_caller")?,
         daily_total: limit("daily_total")?,
+        daily_tokens_per_caller: budget("daily_tokens_per_caller")?,
+        daily_tokens_total: budget("daily_tokens_total")?,
         service,
         name,
     })
@@ -94,6 +97,11 @@ pub fn record(row: &impl Columns) -> StoreResult<Record> {
         new: NewRecord {
             service: text(row, "service")?,
             owner: text(row, "owner")?,
+            // Records kept before callers were stored with them count as their reader.
+            counted_as: match row.text("counted_as")? {
+                Some(list) => list_from(&list, "counted as")?,
+                None => vec![text(row, "caller")?],
+            },
             caller: text(row, "caller")?,
             key_name: text(row, "key_name")?,
             method,

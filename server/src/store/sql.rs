@@ -10,7 +10,7 @@
 //! each as its driver's type): what differs between the engines is how they bind, not what.
 
 use super::ServiceList;
-use crate::domain::{Claim, HistoryQuery, KeyRecord, NewRecord, Outcome};
+use crate::domain::{Claim, DayCount, DayCounter, HistoryQuery, KeyRecord, NewRecord, Outcome};
 use skapi_core::wire::Chunk;
 use skapi_core::ApiError;
 
@@ -25,17 +25,18 @@ pub const LIST_KEYS: &str = "SELECT * FROM keys WHERE CAST($1 AS TEXT) IS NULL O
 pub const REMOVE_KEY: &str = "DELETE FROM keys WHERE service = $1 AND name = $2 RETURNING name";
 pub const INSERT_KEY: &str =
     "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema,
-        daily_per_caller, daily_total)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        daily_per_caller, daily_total, daily_tokens_per_caller, daily_tokens_total)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 /// [`INSERT_KEY`] that replaces a key of the same service and name.
 pub const REPLACE_KEY: &str =
     "INSERT INTO keys (service, name, secret, locked, destinations, positions, rate_per_caller, rate_total, created, updated, request_schema,
-        daily_per_caller, daily_total)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        daily_per_caller, daily_total, daily_tokens_per_caller, daily_tokens_total)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      ON CONFLICT (service, name) DO UPDATE SET secret = excluded.secret, locked = excluded.locked, destinations = excluded.destinations,
      positions = excluded.positions, rate_per_caller = excluded.rate_per_caller, rate_total = excluded.rate_total,
      created = excluded.created, updated = excluded.updated, request_schema = excluded.request_schema,
-     daily_per_caller = excluded.daily_per_caller, daily_total = excluded.daily_total";
+     daily_per_caller = excluded.daily_per_caller, daily_total = excluded.daily_total,
+     daily_tokens_per_caller = excluded.daily_tokens_per_caller, daily_tokens_total = excluded.daily_tokens_total";
 
 pub const SERVICE_ORIGINS: &str = "SELECT cors_origins FROM services WHERE service = $1";
 pub const SET_SERVICE_ORIGINS: &str = "INSERT INTO services (service, cors_origins, updated) VALUES ($1, $2, $3)
@@ -79,9 +80,9 @@ pub const CLEAR_FORWARDING: &str = "DELETE FROM forwarding WHERE service = $1";
 /// when it starts at once (one write less than a claim after the insert); returns its arrival
 /// sequence.
 pub const INSERT_RECORD: &str = "INSERT INTO records (id, service, owner, caller, key_name, method, url, key_v1, key_v2, queue, queue_key,
-        request, request_body, status, created, updated, expires, lease_until, claim, started)
+        request, request_body, status, created, updated, expires, lease_until, claim, started, counted_as)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CASE WHEN CAST($17 AS TEXT) IS NULL THEN 'pending' ELSE 'running' END,
-        $14, $14, $15, $16, $17, $18) RETURNING seq";
+        $14, $14, $15, $16, $17, $18, $19) RETURNING seq";
 pub const GET_RECORD: &str = "SELECT * FROM records WHERE id = $1";
 /// Ends an unfinished record: status, status code, body, truncated, error code and message, time.
 pub const FINISH: &str = "UPDATE records SET status = $2, status_code = $3, response_body = $4, truncated = $5,
@@ -223,6 +224,8 @@ pub fn insert_key(key: &KeyRecord) -> Vec<Param> {
         key.request_schema.as_ref().map(super::row::json_text),
         key.daily_per_caller,
         key.daily_total,
+        key.daily_tokens_per_caller,
+        key.daily_tokens_total,
     ])
 }
 
@@ -247,6 +250,7 @@ pub fn insert_record(r: &NewRecord, claim: Option<&Claim>) -> Vec<Param> {
         claim.map(|c| c.lease_until),
         claim.map(|c| c.token.as_str()),
         claim.map(|c| c.now),
+        (!r.counted_as.is_empty()).then(|| serde_json::to_string(&r.counted_as).expect("strings serialise")),
     ])
 }
 
@@ -288,11 +292,27 @@ pub fn chunk(id: &str, chunk: &Chunk) -> Vec<Param> {
     Vec::from(params![id, chunk.seq, chunk.txt.as_str()])
 }
 
-/// What a daily counter has counted on day `$2`.
-pub const QUOTA_COUNT: &str = "SELECT count FROM quota_days WHERE counter = $1 AND day = $2";
-/// One more for a daily counter, unless it has reached `$3`: a row returned when counted.
-pub const QUOTA_TAKE: &str = "INSERT INTO quota_days (counter, day, count) VALUES ($1, $2, 1)
-     ON CONFLICT (counter, day) DO UPDATE SET count = quota_days.count + 1 WHERE quota_days.count < $3 RETURNING count";
+/// What a daily counter has counted on day `$2`: requests, tokens.
+pub const QUOTA_COUNT: &str = "SELECT count, tokens FROM quota_days WHERE counter = $1 AND day = $2";
+/// One more request for a daily counter, unless its requests have reached `$3` or its tokens
+/// `$4`: a row returned when counted.
+pub const QUOTA_TAKE: &str = "INSERT INTO quota_days (counter, day, count, tokens) VALUES ($1, $2, 1, 0)
+     ON CONFLICT (counter, day) DO UPDATE SET count = quota_days.count + 1
+     WHERE quota_days.count < $3 AND quota_days.tokens < $4 RETURNING count";
+/// `$3` more tokens for a daily counter.
+pub const TOKENS_ADD: &str = "INSERT INTO quota_days (counter, day, count, tokens) VALUES ($1, $2, 0, $3)
+     ON CONFLICT (counter, day) DO UPDATE SET tokens = quota_days.tokens + excluded.tokens";
+/// [`QUOTA_TAKE`]'s values: a limit left out is one never reached.
+pub fn quota_take(counter: &DayCounter, day: i64) -> Vec<Param> {
+    let tokens = counter.tokens.map_or(i64::MAX, |t| i64::try_from(t).unwrap_or(i64::MAX));
+    Vec::from(params![&counter.name, day, counter.requests.map_or(i64::MAX, i64::from), tokens])
+}
+
+/// A [`QUOTA_COUNT`] row: requests, tokens.
+pub fn day_count(requests: i64, tokens: i64) -> DayCount {
+    DayCount { requests: requests.max(0) as u64, tokens: tokens.max(0) as u64 }
+}
+
 /// Counters of days before `$1` (they count nothing any more).
 pub const QUOTA_PURGE: &str = "DELETE FROM quota_days WHERE day < $1";
 

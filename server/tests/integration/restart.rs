@@ -23,6 +23,7 @@ fn record(id: &str, url: &str, created: u64) -> NewRecord {
         service: SERVICE.into(),
         owner: OWNER.into(),
         caller: "pid:caller-a".into(),
+        counted_as: vec!["pid:caller-a".into()],
         key_name: "openai".into(),
         method: Method::Post,
         url: url.into(),

@@ -113,8 +113,8 @@ fn with_service(mut body: Value) -> Value {
     body
 }
 
-/// `keys add|edit --request-schema FILE` and `--no-request-schema`, and the daily quotas, from
-/// the command line.
+/// `keys add|edit --request-schema FILE` and `--no-request-schema`, and the daily quotas and
+/// token budgets, from the command line.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_sets_and_removes_request_rules_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,16 +142,22 @@ async fn the_cli_sets_and_removes_request_rules_on_sqlite() {
     let listed = std::process::Command::new(BIN).args(["keys", "list", "--json", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["request_schema"], images_schema(1));
-    assert!(keys(&["keys", "edit", "--daily-per-caller", "2", "--daily-total", "5"], "").status.success());
+    let budgets = ["--daily-tokens-per-caller", "20000", "--daily-tokens-total", "1000000"];
+    assert!(keys(&[&["keys", "edit", "--daily-per-caller", "2", "--daily-total", "5"][..], &budgets].concat(), "").status.success());
     let listed = std::process::Command::new(BIN).args(["keys", "list", "--json", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!((&listed[0]["daily_per_caller"], &listed[0]["daily_total"]), (&json!(2), &json!(5)), "the daily quotas");
-    assert!(keys(&["keys", "edit", "--daily-total", "0"], "").status.success());
+    assert_eq!((&listed[0]["daily_tokens_per_caller"], &listed[0]["daily_tokens_total"]), (&json!(20000), &json!(1000000)), "the budgets");
+    let table = std::process::Command::new(BIN).args(["keys", "list", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("requests caller 2 / total 5, tokens caller 20000 / total 1000000"), "{table}");
+    assert!(keys(&["keys", "edit", "--daily-total", "0", "--daily-tokens-total", "0"], "").status.success());
     assert!(keys(&["keys", "edit", "--no-request-schema"], "").status.success());
     let listed = std::process::Command::new(BIN).args(["keys", "list", "--json", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["request_schema"], Value::Null);
     assert_eq!((&listed[0]["daily_per_caller"], &listed[0]["daily_total"]), (&json!(2), &Value::Null), "0 removes a quota");
+    assert_eq!((&listed[0]["daily_tokens_per_caller"], &listed[0]["daily_tokens_total"]), (&json!(20000), &Value::Null), "and a budget");
 }
 
 engine_tests! {

@@ -674,6 +674,8 @@ async fn a_key_without_destinations_is_sent_nowhere(engine: Engine) {
         request_schema: None,
         daily_per_caller: None,
         daily_total: None,
+        daily_tokens_per_caller: None,
+        daily_tokens_total: None,
     };
     server.state.db.store().insert_key(&record, false).await.unwrap();
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "old", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});

@@ -6,7 +6,7 @@ use serde_json::json;
 use skapi_core::positions::Position;
 use skapi_core::wire::{Chunk, CsrBody, Status};
 use skapi_core::{ApiError, ErrorCode, Method};
-use skapi_server::domain::{Claim, Finalize, HistoryQuery, KeyRecord, NewRecord, Outcome};
+use skapi_server::domain::{Claim, DayCount, DayCounter, Finalize, HistoryQuery, KeyRecord, Limit, NewRecord, Outcome};
 use skapi_server::store::postgres::PgStore;
 use skapi_server::store::sqlite::{SqliteStore, DB_FILE};
 use skapi_server::store::{Counts, IdleWork, KeyStore, QuotaCheck, RecordStore, Store, StoreError};
@@ -26,6 +26,8 @@ fn key(name: &str) -> KeyRecord {
         request_schema: Some(json!({"properties": {"data": {"properties": {"n": {"maximum": 1}}}}})),
         daily_per_caller: Some(100),
         daily_total: None,
+        daily_tokens_per_caller: Some(5_000_000_000),
+        daily_tokens_total: None,
     }
 }
 
@@ -36,6 +38,7 @@ fn record(id: &str, queue: Option<&str>, created: u64) -> NewRecord {
         service: SERVICE.into(),
         owner: OWNER.into(),
         caller: "pid:a".into(),
+        counted_as: vec!["pid:a".into(), "addr:192.0.2.0/24".into()],
         key_name: "k".into(),
         method: Method::Post,
         url: url.into(),
@@ -247,14 +250,41 @@ async fn expired_records_are_purged_with_their_chunks(engine: Engine) {
     three_records(store.as_ref()).await;
     store.append_chunks("1:a", &[Chunk { seq: 1, txt: "x".into() }]).await.unwrap();
     // A day's quota counters go with the purge once the day is over.
-    let old_day = vec![("c".to_owned(), 1)];
+    let old_day = vec![DayCounter { name: "c".into(), requests: Some(1), tokens: None }];
     assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Counted);
-    assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Reached(0));
+    assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Reached { index: 0, limit: Limit::Requests });
     assert_eq!(store.purge_expired(1_000_011).await.unwrap(), 2);
     assert_eq!(store.quota_take(&old_day, -2).await.unwrap(), QuotaCheck::Counted, "a counter two days before the cutoff's day was purged");
     assert_eq!(store.get_record("1:a").await.unwrap(), None);
     assert_eq!(store.chunks("1:a", 0, 10).await.unwrap(), vec![]);
     assert!(store.get_record("3:c").await.unwrap().is_some());
+}
+
+/// A day's counters count requests and tokens; one that has reached either limit refuses the
+/// next request on every counter (nothing counted); a record keeps who it was counted as.
+async fn day_counters_count_requests_and_tokens(engine: Engine) {
+    let Opened { store, .. } = open(engine).await;
+    let counters = [
+        DayCounter { name: "k\u{1}*".into(), requests: None, tokens: None },
+        DayCounter { name: "k\u{1}pid:a".into(), requests: Some(3), tokens: Some(100) },
+    ];
+    let names = counters.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let day = 20_000;
+    assert_eq!(store.day_counts(&names, day).await.unwrap(), [DayCount::default(); 2], "nothing counted yet");
+    assert_eq!(store.quota_take(&counters, day).await.unwrap(), QuotaCheck::Counted);
+    store.tokens_add(&names, day, 150).await.unwrap();
+    let counted = DayCount { requests: 1, tokens: 150 };
+    assert_eq!(store.day_counts(&names, day).await.unwrap(), [counted; 2]);
+    assert_eq!(store.quota_take(&counters, day).await.unwrap(), QuotaCheck::Reached { index: 1, limit: Limit::Tokens });
+    assert_eq!(store.day_counts(&names, day).await.unwrap(), [counted; 2], "a refused request counts nowhere");
+    assert_eq!(store.day_counts(&names, day + 1).await.unwrap(), [DayCount::default(); 2], "the next day counts afresh");
+    store.tokens_add(&names[..1], day + 1, 7).await.unwrap();
+    store.tokens_add(&names[..1], day + 1, 5).await.unwrap();
+    assert_eq!(store.day_counts(&names[..1], day + 1).await.unwrap(), [DayCount { requests: 0, tokens: 12 }]);
+
+    three_records(store.as_ref()).await;
+    let kept = store.get_record("1:a").await.unwrap().unwrap();
+    assert_eq!(kept.new.counted_as, ["pid:a", "addr:192.0.2.0/24"]);
 }
 
 /// Writes arriving together (committed together by both engines): one that fails — an id
@@ -423,6 +453,7 @@ engine_tests! {
     a_claim_holds_a_lease_until_it_runs_out,
     history_filters_and_pages,
     expired_records_are_purged_with_their_chunks,
+    day_counters_count_requests_and_tokens,
     a_failing_write_fails_alone_among_those_committed_with_it,
     streams_keep_chunks_in_order_and_finalize_once,
     a_record_written_claimed_runs_under_its_lease,

@@ -308,18 +308,42 @@ impl StreamStore for PgStore {
 
 #[async_trait::async_trait]
 impl LimitStore for PgStore {
-    async fn quota_take(&self, counters: &[(String, u32)], day: i64) -> StoreResult<QuotaCheck> {
+    async fn quota_take(&self, counters: &[DayCounter], day: i64) -> StoreResult<QuotaCheck> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // The upsert's row lock orders instances counting the same counter.
-        for (i, (counter, quota)) in counters.iter().enumerate() {
-            if tx.query_opt(sql::QUOTA_TAKE, &bind(&params![counter, day, *quota])).await?.is_none() {
+        for (index, counter) in counters.iter().enumerate() {
+            if tx.query_opt(sql::QUOTA_TAKE, &bind(&sql::quota_take(counter, day))).await?.is_none() {
+                // Which limit it was, from the row the upsert left as it was.
+                let used = tx.query_opt(sql::QUOTA_COUNT, &bind(&params![&counter.name, day])).await?;
+                let used = used.map(|r| Ok::<_, StoreError>(sql::day_count(r.try_get(0)?, r.try_get(1)?))).transpose()?;
                 tx.rollback().await?;
-                return Ok(QuotaCheck::Reached(i));
+                let limit = counter.used_up(used.unwrap_or_default()).unwrap_or(Limit::Requests);
+                return Ok(QuotaCheck::Reached { index, limit });
             }
         }
         tx.commit().await?;
         Ok(QuotaCheck::Counted)
+    }
+
+    async fn tokens_add(&self, counters: &[String], day: i64, tokens: u64) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for counter in counters {
+            tx.execute(sql::TOKENS_ADD, &bind(&params![counter, day, tokens])).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn day_counts(&self, counters: &[String], day: i64) -> StoreResult<Vec<DayCount>> {
+        let client = self.client().await?;
+        let mut counts = Vec::with_capacity(counters.len());
+        for counter in counters {
+            let row = client.query_opt(sql::QUOTA_COUNT, &bind(&params![counter, day])).await?;
+            counts.push(row.map(|r| Ok::<_, StoreError>(sql::day_count(r.try_get(0)?, r.try_get(1)?))).transpose()?.unwrap_or_default());
+        }
+        Ok(counts)
     }
 
     async fn rate_check(&self, key_id: &str, callers: &[String], per_caller: Option<u32>, total: Option<u32>, now: u64) -> StoreResult<RateCheck> {

@@ -347,23 +347,44 @@ impl StreamStore for SqliteStore {
 /// the file, to outlive a restart.
 #[async_trait::async_trait]
 impl LimitStore for SqliteStore {
-    async fn quota_take(&self, counters: &[(String, u32)], day: i64) -> StoreResult<QuotaCheck> {
+    async fn quota_take(&self, counters: &[DayCounter], day: i64) -> StoreResult<QuotaCheck> {
         let counters = counters.to_vec();
         // The writer runs one job at a time: the looks and the counts are one step.
         self.write(move |conn| {
-            for (i, (counter, quota)) in counters.iter().enumerate() {
-                let counted: i64 = first(conn, sql::QUOTA_COUNT, &params![counter, day], |r| Ok(r.get(0)?))?.unwrap_or(0);
-                if counted >= i64::from(*quota) {
-                    return Ok(QuotaCheck::Reached(i));
+            for (index, counter) in counters.iter().enumerate() {
+                if let Some(limit) = counter.used_up(day_count(conn, &counter.name, day)?) {
+                    return Ok(QuotaCheck::Reached { index, limit });
                 }
             }
-            for (counter, quota) in &counters {
-                returned(conn, sql::QUOTA_TAKE, &params![counter, day, *quota])?;
+            for counter in &counters {
+                returned(conn, sql::QUOTA_TAKE, &sql::quota_take(counter, day))?;
             }
             Ok(QuotaCheck::Counted)
         })
         .await
     }
+
+    async fn tokens_add(&self, counters: &[String], day: i64, tokens: u64) -> StoreResult<()> {
+        let counters = counters.to_vec();
+        self.write(move |conn| {
+            for counter in &counters {
+                execute(conn, sql::TOKENS_ADD, &params![counter, day, tokens])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn day_counts(&self, counters: &[String], day: i64) -> StoreResult<Vec<DayCount>> {
+        let counters = counters.to_vec();
+        self.read(move |conn| counters.iter().map(|counter| day_count(conn, counter, day)).collect()).await
+    }
+}
+
+/// What `counter` has counted on `day`.
+fn day_count(conn: &Connection, counter: &str, day: i64) -> StoreResult<DayCount> {
+    let row = first(conn, sql::QUOTA_COUNT, &params![counter, day], |r| Ok(sql::day_count(r.get(0)?, r.get(1)?)))?;
+    Ok(row.unwrap_or_default())
 }
 
 impl Store for SqliteStore {}

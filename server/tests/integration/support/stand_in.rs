@@ -126,6 +126,15 @@ async fn record(
         }
         return Json(json!({"place": query.get("q").cloned().unwrap_or_default()})).into_response();
     }
+    if path == "/usage" {
+        // An answer that reports `tokens` used: OpenAI's shape, or (`style=anthropic`) Anthropic's.
+        let tokens: u64 = query.get("tokens").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let usage = match query.get("style").map(String::as_str) {
+            Some("anthropic") => json!({"input_tokens": tokens / 4, "output_tokens": tokens - tokens / 4}),
+            _ => json!({"prompt_tokens": tokens / 4, "completion_tokens": tokens - tokens / 4, "total_tokens": tokens}),
+        };
+        return Json(json!({"choices": [{"message": {"content": "ok"}}], "usage": usage})).into_response();
+    }
     if path == "/redirect" {
         let to = query.get("to").cloned().unwrap_or_default();
         return (StatusCode::FOUND, [("location", to)], "moved").into_response();
@@ -173,7 +182,8 @@ pub fn every_byte(n: usize) -> Vec<u8> {
 
 /// The pieces `/sse` writes: `n` events `data: {"i":k}` (OpenAI's shape: `data: …` and a
 /// blank line), then `data: [DONE]`; with `split`, the secret written in two writes after
-/// event 1 (plain, then base64 across the write boundary too).
+/// event 1 (plain, then base64 across the write boundary too); with `usage=N`, a last event
+/// reporting N tokens used, as OpenAI's `stream_options.include_usage` does.
 pub fn sse_pieces(query: &HashMap<String, String>) -> Vec<String> {
     use base64::Engine;
     let n: usize = query.get("n").and_then(|v| v.parse().ok()).unwrap_or(5);
@@ -185,6 +195,9 @@ pub fn sse_pieces(query: &HashMap<String, String>) -> Vec<String> {
         for (k, piece) in insert.into_iter().enumerate() {
             pieces.insert(1 + k, piece);
         }
+    }
+    if let Some(tokens) = query.get("usage") {
+        pieces.push(format!("data: {{\"choices\":[],\"usage\":{{\"total_tokens\":{tokens}}}}}\n\n"));
     }
     pieces.push("data: [DONE]\n\n".into());
     pieces
