@@ -44,11 +44,20 @@ function cell(text, className) {
 
 /** "3 resolved, 1 THIRD_PARTY_ERROR · last used 2 min ago", from this server's counts. */
 function usageText(usage) {
-  if (!usage) return 'not used yet';
+  if (!usage || (!usage.last_used && !Object.keys(usage.last_hour).length)) return 'not used yet';
   const outcomes = Object.entries(usage.last_hour).map(([outcome, n]) => `${n} ${outcome}`).join(', ') || 'no requests';
   if (!usage.last_used) return outcomes;
   const minutes = Math.round((Date.now() - usage.last_used) / 60000);
   return `${outcomes} · last used ${minutes < 1 ? 'just now' : `${minutes} min ago`}`;
+}
+
+/** "4 / 50 requests · 280 / 1000 tokens": today's use (UTC, every instance) against the key's
+ * totals, for a key with a daily quota or token budget. */
+function todayText(key, usage) {
+  const today = usage?.today;
+  if (!today) return 'not counted (no daily limit)';
+  const of = (n, total, unit) => `${n}${total ? ` / ${total}` : ''} ${unit}`;
+  return `${of(today.requests, key.daily_total, 'requests')} · ${of(today.tokens, key.daily_tokens_total, 'tokens')}`;
 }
 
 function render(keys, usage = []) {
@@ -56,11 +65,14 @@ function render(keys, usage = []) {
   body.replaceChildren();
   for (const key of keys) {
     const tr = document.createElement('tr');
+    const used = usage.find((u) => u.service === key.service && u.name === key.name);
     const limits = [
       key.rate_per_caller ? `${key.rate_per_caller} / caller` : null,
       key.rate_total ? `${key.rate_total} total` : null,
       key.daily_per_caller ? `${key.daily_per_caller} / caller / day` : null,
       key.daily_total ? `${key.daily_total} / day` : null,
+      key.daily_tokens_per_caller ? `${key.daily_tokens_per_caller} tokens / caller / day` : null,
+      key.daily_tokens_total ? `${key.daily_tokens_total} tokens / day` : null,
       key.request_schema ? 'request rules' : null,
     ].filter(Boolean).join(', ') || 'none';
     tr.append(
@@ -73,9 +85,10 @@ function render(keys, usage = []) {
         : cell(key.destinations.length ? key.destinations.join('\n') : 'none: every request refused', 'mono wrap'),
       cell(key.positions.length ? key.positions.join(', ') : 'anywhere'),
       cell(limits),
-      cell(usageText(usage.find((u) => u.service === key.service && u.name === key.name)), 'usage'),
+      cell(usageText(used), 'usage'),
+      cell(todayText(key, used), 'today'),
     );
-    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits', 'Last hour'].entries()) {
+    for (const [i, label] of ['Service', 'Name', 'Locked', 'Value', 'Destinations', 'Placeholder in', 'Limits', 'Last hour', 'Today'].entries()) {
       tr.children[i].dataset.label = label;
     }
     const actions = document.createElement('td');
@@ -137,6 +150,8 @@ function openEditor(key) {
   form.rate_total.value = key?.rate_total ?? '';
   form.daily_per_caller.value = key?.daily_per_caller ?? '';
   form.daily_total.value = key?.daily_total ?? '';
+  form.daily_tokens_per_caller.value = key?.daily_tokens_per_caller ?? '';
+  form.daily_tokens_total.value = key?.daily_tokens_total ?? '';
   form.request_schema.value = key?.request_schema ? JSON.stringify(key.request_schema, null, 2) : '';
   $('#editor').showModal();
   (key ? form.secret : form.service).focus();
@@ -177,6 +192,8 @@ async function save(event) {
       rate_total: limit(form.rate_total),
       daily_per_caller: limit(form.daily_per_caller),
       daily_total: limit(form.daily_total),
+      daily_tokens_per_caller: limit(form.daily_tokens_per_caller),
+      daily_tokens_total: limit(form.daily_tokens_total),
       request_schema: schema(form.request_schema),
     };
     if (editing) {

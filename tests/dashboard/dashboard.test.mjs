@@ -94,6 +94,7 @@ test('an operator manages a key from the dashboard', async () => {
   assert.match(await page.textContent('#form-error'), /whole number/);
   await page.fill('#key-form [name=rate_total]', '30');
   await page.fill('#key-form [name=daily_per_caller]', '20');
+  await page.fill('#key-form [name=daily_tokens_total]', '50000');
   await page.fill('#key-form [name=destinations]', 'https://api.example.com/v2\nhttps://backup.example.com/');
   await page.check('#key-form [value=headers]');
   await page.click('#key-form button[value=save]');
@@ -103,6 +104,9 @@ test('an operator manages a key from the dashboard', async () => {
   assert.match(edited, /api\.example\.com\/v2/);
   assert.match(edited, /headers/);
   assert.match(edited, /20 \/ caller \/ day/, 'the daily quota');
+  assert.match(edited, /50000 tokens \/ day/, 'the token budget');
+  assert.equal(await row('dash-key').locator('td.today').textContent(), '0 requests · 0 / 50000 tokens', 'today against the budget');
+  assert.equal(await row('maps').first().locator('td.today').textContent(), 'not counted (no daily limit)');
   assert.match(edited, /••••1234/, 'an edit without a new value keeps the value');
   await shot('5-edited');
 
