@@ -7,8 +7,8 @@ use skapi_core::positions::Position;
 use skapi_core::wire::{CsrBody, Status};
 use skapi_core::{ApiError, Method};
 
-/// A client-secret key as stored: the value only sealed.
-#[derive(Debug, Clone, PartialEq)]
+/// A client-secret key as stored: the value only sealed. (`Default`: no value, no destination.)
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct KeyRecord {
     pub service: String,
     pub name: String,

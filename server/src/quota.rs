@@ -153,19 +153,11 @@ mod tests {
         KeyRecord {
             service: "svc".into(),
             name: "openai".into(),
-            sealed_secret: vec![],
-            locked: false,
-            destinations: crate::destination::Destinations::Any,
-            positions: vec![],
-            rate_per_caller: None,
-            rate_total: None,
-            created: 0,
-            updated: 0,
-            request_schema: None,
             daily_per_caller: per_caller,
             daily_total: total,
             daily_tokens_per_caller: tokens_per_caller,
             daily_tokens_total: tokens_total,
+            ..Default::default()
         }
     }
 

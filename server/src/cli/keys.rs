@@ -175,17 +175,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Add { data, key: KeyId { service, name }, locked, destinations, any_destination, rules, replace } => {
             let keyring = open_keyring(&data).await?;
             let secret = read_secret()?;
-            let KeyRules {
-                positions,
-                rate_per_caller,
-                rate_total,
-                request_schema,
-                daily_per_caller,
-                daily_total,
-                daily_tokens_per_caller,
-                daily_tokens_total,
-            } = rules;
-            let request_schema = request_schema.as_deref().map(read_schema).transpose()?;
+            let request_schema = rules.request_schema.as_deref().map(read_schema).transpose()?;
             let destinations = if any_destination { Destinations::Any } else { Destinations::Only(destinations) };
             let key = NewKey {
                 service,
@@ -193,14 +183,14 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 secret,
                 locked,
                 destinations,
-                positions,
-                rate_per_caller,
-                rate_total,
                 request_schema,
-                daily_per_caller,
-                daily_total,
-                daily_tokens_per_caller,
-                daily_tokens_total,
+                positions: rules.positions,
+                rate_per_caller: rules.rate_per_caller,
+                rate_total: rules.rate_total,
+                daily_per_caller: rules.daily_per_caller,
+                daily_total: rules.daily_total,
+                daily_tokens_per_caller: rules.daily_tokens_per_caller,
+                daily_tokens_total: rules.daily_tokens_total,
             };
             let info = keyring.add(key, replace).await.map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),

@@ -664,18 +664,8 @@ async fn a_key_without_destinations_is_sent_nowhere(engine: Engine) {
         service: SERVICE.into(),
         name: "old".into(),
         sealed_secret: vec![0; 40],
-        locked: false,
         destinations: Destinations::Only(vec![]),
-        positions: vec![],
-        rate_per_caller: None,
-        rate_total: None,
-        created: 0,
-        updated: 0,
-        request_schema: None,
-        daily_per_caller: None,
-        daily_total: None,
-        daily_tokens_per_caller: None,
-        daily_tokens_total: None,
+        ..Default::default()
     };
     server.state.db.store().insert_key(&record, false).await.unwrap();
     let body = json!({"service": SERVICE, "owner": OWNER, "clientSecretName": "old", "url": format!("{api}/x"), "method": "get", "params": {"k": "$CLIENT_SECRET"}});
