@@ -1,5 +1,5 @@
-//! The JS boundary: JavaScript values as Rust sees them. Wire bodies go out through
-//! serde-wasm-bindgen; answers are read straight from the JavaScript value through the wire
+//! The JS boundary: JavaScript values as Rust sees them. Wire bodies go out through serde and
+//! serde-wasm-bindgen (`crate::plain`); answers are read straight from the JavaScript value through the wire
 //! types' [`FromTree`] readers (serde-wasm-bindgen's deserializer would bring float printing
 //! and its error formatting into the wasm); values the page wrote or a third party answered
 //! stay JavaScript values ([`Js`]) from end to end — never turned into text or Rust copies.
@@ -116,9 +116,10 @@ pub fn text(obj: &JsValue, key: &str) -> Option<String> {
     get(obj, key).as_string().filter(|s| !s.is_empty())
 }
 
-/// A Rust value as a fresh JS value, shaped as JSON would be (`None` is `null`).
+/// A Rust value as a fresh JS value, shaped as JSON would be (`None` is `null`): see
+/// [`crate::plain`].
 pub fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    value.serialize(crate::plain::Plain(&serde_wasm_bindgen::Serializer::json_compatible())).unwrap_or(JsValue::NULL)
 }
 
 /// A JS value read as wire type `T`, or `None` when it does not have that shape.

@@ -16,6 +16,7 @@ mod forward;
 mod history;
 mod identity;
 mod js;
+mod plain;
 mod poll;
 mod request;
 mod stream;
