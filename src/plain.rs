@@ -69,9 +69,20 @@ impl<'s> Serializer for Plain<'s> {
     type SerializeStructVariant = Impossible<JsValue, Error>;
 
     scalars! {
-        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
-        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_f32: f32, serialize_f64: f64, serialize_char: char, serialize_str: &str, serialize_bytes: &[u8],
+    }
+
+    // 64-bit integers as numbers when they are exact in one (times, sizes, counts), as
+    // serde-wasm-bindgen does; its refusal of a larger one formats the number into its
+    // message, which would bring number formatting into the wasm for a case the wire never has.
+    fn serialize_i64(self, v: i64) -> Result {
+        exact(v as f64, v.unsigned_abs() <= MAX_SAFE_INTEGER)
+    }
+
+    fn serialize_u64(self, v: u64) -> Result {
+        exact(v as f64, v <= MAX_SAFE_INTEGER)
     }
 
     fn serialize_none(self) -> Result {
@@ -130,6 +141,17 @@ impl<'s> Serializer for Plain<'s> {
 
     fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant> {
         Err(ser::Error::custom("struct variants are not part of the wire"))
+    }
+}
+
+/// `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+fn exact(n: f64, safe: bool) -> Result {
+    if safe {
+        Ok(JsValue::from_f64(n))
+    } else {
+        Err(ser::Error::custom("a 64-bit integer beyond Number.MAX_SAFE_INTEGER cannot be a JavaScript number"))
     }
 }
 
