@@ -58,7 +58,10 @@ impl Tasks {
     fn take(&self, token: u64) -> Option<Rc<Task>> {
         let mut entries = self.entries.borrow_mut();
         let at = entries.binary_search_by_key(&token, |(t, _)| *t).ok()?;
-        Some(entries.remove(at).1)
+        let task = entries.get(at)?.1.clone();
+        // `retain` rather than `remove(at)`: no panic path (its message formats numbers).
+        entries.retain(|(t, _)| *t != token);
+        Some(task)
     }
 
     /// Stops the tasks `selector` names; returns how many.

@@ -3,17 +3,17 @@
 
 /// `n` in decimal.
 pub fn decimal(mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+    // Least significant first, then reversed: no indexing (a panic path would bring number
+    // formatting into the SDK's wasm).
+    let mut digits = Vec::with_capacity(20);
     loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        digits.push(b'0' + (n % 10) as u8);
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    digits[at..].iter().map(|&d| d as char).collect()
+    digits.iter().rev().map(|&d| d as char).collect()
 }
 
 /// `s` read as a decimal number: ASCII digits only (no sign, no spaces), at most `u32::MAX`

@@ -1,7 +1,17 @@
 //! Bytes as the page holds them: `Blob`s (and `File`s), `ArrayBuffer`s and typed arrays.
 
 use js_sys::{Array, ArrayBuffer, Uint8Array};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Uint8Array.prototype.slice.call(view)`, its result handed to the wasm as a `Vec`: the
+    /// bytes of a view in one copy (js-sys's `to_vec` checks a length it has just read, and its
+    /// failure message would bring number formatting into the wasm).
+    #[wasm_bindgen(js_namespace = ["Uint8Array", "prototype", "slice"], js_name = call)]
+    fn copy_out(view: &Uint8Array) -> Vec<u8>;
+}
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag};
 
@@ -28,7 +38,7 @@ pub fn as_blob(value: &JsValue) -> Result<Blob, JsValue> {
 /// A blob's bytes and its type (`""` when it has none).
 pub async fn read(blob: &Blob) -> Result<(Vec<u8>, String), JsValue> {
     let buffer = JsFuture::from(blob.array_buffer()).await?;
-    Ok((Uint8Array::new(&buffer).to_vec(), blob.type_()))
+    Ok((copy_out(&Uint8Array::new(&buffer)), blob.type_()))
 }
 
 /// `form` as the browser posts it: a `multipart/form-data` body and its content type. (The
@@ -37,7 +47,7 @@ pub async fn multipart(form: &web_sys::FormData) -> Result<(Vec<u8>, String), Js
     let encoded = web_sys::Response::new_with_opt_form_data(Some(form))?;
     let content_type = encoded.headers().get("content-type")?.unwrap_or_default();
     let buffer = JsFuture::from(encoded.array_buffer()?).await?;
-    Ok((Uint8Array::new(&buffer).to_vec(), content_type))
+    Ok((copy_out(&Uint8Array::new(&buffer)), content_type))
 }
 
 /// `bytes` as a fresh `ArrayBuffer`.

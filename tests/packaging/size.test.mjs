@@ -1,12 +1,11 @@
 // The payload a page downloads, measured on the packed tarball (each file gzip -9, as
 // bench/size.sh prints it). Bytes are deterministic, so this is a test, not a benchmark.
 //
-// The budgets: the script tag (the file `unpkg` names plus the .wasm it loads) at most 72,500
-// bytes and the bundler entry (plus any .wasm it names) at most 70,500. They hold the SDK as
-// its design card has it (the browser's APIs through web-sys, waits through gloo-timers, the
-// flows in Rust) with Skapi's current door (`forwardRequest`: BENCHMARKS.md), and move only
-// down, towards the design card's ceiling (69,000 and 68,000); a new capability that needs
-// more states its cost in BENCHMARKS.md first.
+// The budgets, the design card's ceiling: the script tag (the file `unpkg` names plus the .wasm
+// it loads) at most 69,000 bytes — under `skapi-js@1.5.8`'s 69,313 — and the bundler entry (plus
+// any .wasm it names) at most 68,000. They hold the SDK as its design card has it (the browser's
+// APIs through web-sys, waits through gloo-timers, the flows in Rust) with Skapi's current door
+// (`forwardRequest`: BENCHMARKS.md); a new capability wins back what it adds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -14,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const BUDGET = { scriptTag: 72_500, bundler: 70_500 };
+const BUDGET = { scriptTag: 69_000, bundler: 68_000 };
 
 const tarball = process.env.SKAPI_TEST_TARBALL;
 const gz = (file) => execFileSync('gzip', ['-9c', file], { maxBuffer: 64 << 20 }).length;

@@ -61,7 +61,11 @@ fn entry<'a>(map: &'a mut Vec<(String, Node)>, key: &str, make: impl FnOnce() ->
             map.len() - 1
         }
     };
-    &mut map[at].1
+    match map.get_mut(at) {
+        Some((_, node)) => node,
+        // Found or just pushed. (`get_mut`, not indexing: see `container_for`.)
+        None => unreachable!(),
+    }
 }
 
 /// One name/value pair, in document order. `many` marks values of a `<select multiple>`,
@@ -131,10 +135,14 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
 }
 
 /// The container a segment needs one level down.
-fn container_for(next: &Segment) -> Node {
-    match next {
-        Segment::Key(_) => Node::Object(Vec::new()),
-        Segment::Index(_) | Segment::Append => Node::Array(Vec::new()),
+/// The container segment `at` of a name needs: an object for a key, an array for an index.
+/// (Read with `get`, as every lookup here: no indexing panic, whose message would bring number
+/// formatting into the SDK's wasm.)
+fn container_for(segments: &[Segment], at: usize) -> Node {
+    match segments.get(at) {
+        Some(Segment::Key(_)) => Node::Object(Vec::new()),
+        Some(Segment::Index(_) | Segment::Append) => Node::Array(Vec::new()),
+        None => Node::Null,
     }
 }
 
@@ -159,7 +167,7 @@ fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], valu
         put_leaf(entry(root, first, || Node::Null), value, many);
         return Ok(());
     }
-    let mut node = entry(root, first, || container_for(&segments[1]));
+    let mut node = entry(root, first, || container_for(segments, 1));
     for (i, segment) in segments.iter().enumerate().skip(1) {
         let last = i == segments.len() - 1;
         let conflict = || invalid(name, "conflicts with another field's name");
@@ -173,19 +181,19 @@ fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], valu
                     put_leaf(entry(map, key, || Node::Null), value, many);
                     return Ok(());
                 }
-                entry(map, key, || container_for(&segments[i + 1]))
+                entry(map, key, || container_for(segments, i + 1))
             }
             (Segment::Index(index), Node::Array(items)) => {
                 if items.len() <= *index {
                     items.resize_with(*index + 1, || Node::Null);
                 }
+                let Some(slot) = items.get_mut(*index) else { return Err(conflict()) };
                 if last {
-                    put_leaf(&mut items[*index], value, many);
+                    put_leaf(slot, value, many);
                     return Ok(());
                 }
-                let slot = &mut items[*index];
                 if matches!(slot, Node::Null) {
-                    *slot = container_for(&segments[i + 1]);
+                    *slot = container_for(segments, i + 1);
                 }
                 slot
             }
@@ -196,7 +204,7 @@ fn insert(root: &mut Vec<(String, Node)>, name: &str, segments: &[Segment], valu
                     put_leaf(entry(map, &key, || Node::Null), value, many);
                     return Ok(());
                 }
-                entry(map, &key, || container_for(&segments[i + 1]))
+                entry(map, &key, || container_for(segments, i + 1))
             }
             _ => return Err(conflict()),
         };
