@@ -306,7 +306,12 @@ export declare class SkapiError extends Error {
 }
 
 export declare class Skapi {
-  /** `new Skapi("<project id>")`: the ID Skapi's dashboard shows. Throws `Service ID is invalid.` for one that does not decode. */
+  /**
+   * `new Skapi("<project id>")`: the ID Skapi's dashboard shows. Throws `Service ID is invalid.`
+   * for one that does not decode. The docs' placeholder, `"<Project ID>"`, asks the person at the
+   * page for the ID (kept for the tab) and holds calls until it is given; with nobody to ask it
+   * throws `Project ID is required.`.
+   */
   constructor(projectId: string, options?: SkapiOptions);
   constructor(service: string, owner: string, options?: SkapiOptions);
   readonly service: string;

@@ -58,6 +58,51 @@ function deferredPoll(later) {
   return outer;
 }
 
+/** Where the ID a person typed for the docs' placeholder is kept, for this tab. */
+const SAVED_ID = 'skapi:project_id';
+
+/** True for the placeholder Skapi's docs write where the project ID goes (`<Project ID>`, and
+ * the older `service_id`), however it is spaced or cased. */
+function isPlaceholder(id) {
+  const plain = typeof id === 'string' && id.trim().toLowerCase().replace(/^<|>$/g, '').replace(/[\s_.-]/g, '');
+  return plain === 'projectid' || plain === 'serviceid';
+}
+
+function savedId(id) {
+  try {
+    if (id) sessionStorage.setItem(SAVED_ID, id);
+    return sessionStorage.getItem(SAVED_ID);
+  } catch {
+    return null; // storage blocked (a sandboxed frame): the ID is asked again next time
+  }
+}
+
+let asking = null;
+
+/**
+ * Asks the person at the page for the project ID (on the next task, once the code that made
+ * the instance has run), until one decodes; every instance made meanwhile waits for the same
+ * answer. Cancelling rejects with `Project ID is required.`.
+ */
+function askProjectId(placeholder, required) {
+  return (asking ??= new Promise((resolve, reject) => setTimeout(() => {
+    const ask = `Enter your project ID (this tab keeps it until it is closed). Replace "${placeholder}" in the code with it to stop this question.`;
+    let message = `new Skapi() was given "${placeholder}" instead of a project ID.\n\n${ask}`;
+    for (let answer = ''; ;) {
+      answer = globalThis.prompt(message, answer);
+      if (answer === null) return reject(required());
+      answer = answer.trim();
+      try {
+        decodeProjectId(answer);
+        savedId(answer);
+        return resolve(answer);
+      } catch {
+        message = `"${answer}" is not a project ID.\n\n${ask}`;
+      }
+    }
+  })).finally(() => (asking = null)));
+}
+
 export function isPollStopped(result) {
   return !!result && typeof result === 'object' && result.status === 'stopped';
 }
@@ -77,25 +122,44 @@ export function defineSkapi(load, SkapiError) {
     #owner;
     #projectId;
 
-    /** `new Skapi(projectId, options?)`, or the older `new Skapi(service, owner, options?)`. */
+    /**
+     * `new Skapi(projectId, options?)`, or the older `new Skapi(service, owner, options?)`. The
+     * docs' placeholder (`"<Project ID>"`) asks the person at the page for the ID (kept for the
+     * tab), and calls wait for the answer.
+     */
     constructor(id, ownerOrOptions, options) {
+      const required = () => new SkapiError('Project ID is required.', 'INVALID_PARAMETER', 'Skapi');
+      let ask = false;
       if (typeof ownerOrOptions === 'string') {
         this.#service = id;
         this.#owner = ownerOrOptions;
         this.#projectId = encodeProjectId(id, ownerOrOptions);
       } else {
-        if (id === undefined || id === null || id === '') throw new SkapiError('Project ID is required.', 'INVALID_PARAMETER', 'Skapi');
-        try {
-          ({ service: this.#service, owner: this.#owner } = decodeProjectId(id));
-        } catch (e) {
-          throw new SkapiError(e.message, 'INVALID_PARAMETER', 'Skapi');
-        }
-        this.#projectId = id;
         options = ownerOrOptions;
+        if (isPlaceholder(id)) {
+          // The ID typed earlier in this tab, if it still decodes; else the person is asked.
+          ask = !this.#decode(savedId());
+          if (ask && typeof globalThis.prompt !== 'function') throw required();
+        } else if (id === undefined || id === null || id === '') {
+          throw required();
+        } else if (!this.#decode(id)) {
+          throw new SkapiError('Service ID is invalid.', 'INVALID_PARAMETER', 'Skapi');
+        }
       }
-      const [service, owner] = [this.#service, this.#owner];
-      this.#ready = module().then((m) => (this.#inner = new m.Skapi(service, owner, options)));
+      const answered = ask ? askProjectId(id, required).then((answer) => this.#decode(answer)) : Promise.resolve();
+      this.#ready = answered.then(module).then((m) => (this.#inner = new m.Skapi(this.#service, this.#owner, options)));
       this.#ready.catch(() => {}); // reported by the calls that wait for it
+    }
+
+    /** Takes the service and owner project ID `id` stands for; false when it does not decode. */
+    #decode(id) {
+      try {
+        ({ service: this.#service, owner: this.#owner } = decodeProjectId(id));
+        this.#projectId = id;
+        return true;
+      } catch {
+        return false;
+      }
     }
 
     get service() { return this.#service; }

@@ -241,7 +241,7 @@ test("Skapi's current door: a project ID, and forwardRequest on a form submitted
       tutorial: new Skapi('5fRHl9Cw2Qq3eFEc0w-7Zd6TgdLUaFxseKMT1qveY', {}).service,
       pair: new Skapi('ap220wfRHl9Cw2QqeFEc', 'f8e16604-69e4-451c-9d90-4410f801c006').project_id,
       unnamed: new Skapi('svc', 'owner').project_id,
-      invalid: refusal('<Project ID>'),
+      invalid: refusal('not-a-project-id'),
       missing: refusal(),
       aliases: names.filter((n) => typeof skapi[n] !== 'function'),
       stopped: skapi.stopForwardRequestPolling(),
@@ -257,6 +257,58 @@ test("Skapi's current door: a project ID, and forwardRequest on a form submitted
     aliases: [],
     stopped: 0,
   });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("the docs' placeholder asks for the project ID once, keeps it for the tab, and holds calls until then", async () => {
+  const { encodeProjectId } = await import('../../js/project-id.mjs');
+  const project = encodeProjectId('ap22compat', '00000000-0000-4000-8000-000000000001');
+  const site = seedFormSite('script-tag-placeholder');
+  fs.writeFileSync(path.join(site, 'placeholder.html'), `<!doctype html><meta charset="utf-8"><script src="skapi.js"></script><script>
+  const options = { endpoint: new URLSearchParams(location.search).get('endpoint') };
+  const made = [new Skapi('<Project ID>', options), new Skapi('project_id', options)];
+  // Made at once, before anyone has answered: it waits for the ID.
+  window.listed = made[0].clientSecretRequestHistory({ url: 'https://api.openai.com/v1/models', method: 'GET' })
+    .then((page) => ({ listed: Array.isArray(page.list) }), (e) => ({ error: e.code + ': ' + e.message }));
+  window.before = made.map((s) => s.service === undefined);
+</script>`);
+  const base = await serve(site);
+  const { page, errors } = await open(`${base}/placeholder.html?endpoint=${encodeURIComponent(endpoint)}`);
+  // Questions asked before this handler (the page's first load) were dismissed: asked afresh.
+  const asked = [];
+  const answers = ['  not-an-id ', ` ${project} `, null];
+  page.on('dialog', (dialog) => {
+    const answer = answers[asked.push(dialog.message()) - 1];
+    return answer === null ? dialog.dismiss() : dialog.accept(answer);
+  });
+  await page.reload();
+  const answered = await page.evaluate(async () => ({ history: await window.listed, before: window.before }));
+  assert.deepEqual(answered, { history: { listed: true }, before: [true, true] }, 'the call went out once the ID was given');
+  assert.equal(asked.length, 2, 'asked again after an answer that is no project ID, and once for both instances');
+  assert.match(asked[0], /instead of a project ID/);
+  assert.match(asked[1], /^"not-an-id" is not a project ID\./);
+  const later = await page.evaluate(() => {
+    const again = new Skapi('<Project ID>', options);
+    return { id: again.project_id, service: again.service, saved: sessionStorage.getItem('skapi:project_id') };
+  });
+  assert.deepEqual(later, { id: project, service: 'ap22compat', saved: project }, 'the tab keeps the answer: no question the second time');
+  assert.equal(asked.length, 2);
+
+  // Cancelled: the calls reject with Skapi's error. Nobody to ask: the constructor throws it.
+  const refusals = await page.evaluate(async () => {
+    sessionStorage.clear();
+    const cancelled = await new Skapi('<Project ID>').clientSecretRequestQueueCount({ queue: 'q' }).then(() => null, (e) => [e.code, e.message]);
+    window.prompt = undefined;
+    let thrown = null;
+    try { new Skapi('<Project ID>'); } catch (e) { thrown = [e instanceof SkapiError, e.code, e.message]; }
+    return { cancelled, thrown };
+  });
+  assert.deepEqual(refusals, {
+    cancelled: ['INVALID_PARAMETER', 'Project ID is required.'],
+    thrown: [true, 'INVALID_PARAMETER', 'Project ID is required.'],
+  });
+  assert.equal(asked.length, 3, 'the cancelled question was asked');
   assert.deepEqual(errors, []);
   await page.close();
 });
