@@ -1,8 +1,9 @@
 //! The JS boundary: JavaScript values as Rust sees them. Wire bodies go out through serde and
-//! serde-wasm-bindgen (`crate::plain`); answers are read straight from the JavaScript value through the wire
-//! types' [`FromTree`] readers (serde-wasm-bindgen's deserializer would bring float printing
-//! and its error formatting into the wasm); values the page wrote or a third party answered
-//! stay JavaScript values ([`Js`]) from end to end — never turned into text or Rust copies.
+//! serde-wasm-bindgen (`crate::plain`); answers are read straight from the JavaScript value
+//! through the wire types' [`FromTree`] readers (serde-wasm-bindgen's deserializer would bring
+//! float printing and its error formatting into the wasm); values the page wrote or a third
+//! party answered stay JavaScript values ([`Js`]) from end to end — never turned into text or
+//! Rust copies.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use skapi_core::tree::{FromTree, Kind, Tree};
