@@ -55,7 +55,7 @@ function usageText(usage) {
  * totals, for a key with a daily quota or token budget. */
 function todayText(key, usage) {
   const today = usage?.today;
-  if (!today) return 'not counted (no daily limit)';
+  if (!today) return 'no daily limit';
   const of = (n, total, unit) => `${n}${total ? ` / ${total}` : ''} ${unit}`;
   return `${of(today.requests, key.daily_total, 'requests')} · ${of(today.tokens, key.daily_tokens_total, 'tokens')}`;
 }
