@@ -55,18 +55,42 @@ fn key_allows(key: Option<KeyRecord>, name: &str, caller: &Caller, request: &Req
     Ok(key)
 }
 
-/// [`key_allows`], then one request counted against the key's rate limits — or refused, and
-/// then nothing is counted.
+/// An admission refused, and whether the per-minute count was taken for it first (a daily
+/// quota refuses after it).
+struct Refused {
+    failure: Failure,
+    rate_counted: bool,
+}
+
+impl From<Failure> for Refused {
+    fn from(failure: Failure) -> Refused {
+        Refused { failure, rate_counted: false }
+    }
+}
+
+/// [`key_allows`], then one request counted against the key's per-minute limits (unless
+/// `count_rate` is false: counted already) and its daily quotas.
 async fn admit(
     state: &AppState,
     caller: &Caller,
-    service: &str,
     name: &str,
     request: &Request,
     key: Option<KeyRecord>,
+    count_rate: bool,
     now: u64,
-) -> Result<KeyRecord, Failure> {
+) -> Result<KeyRecord, Refused> {
     let key = key_allows(key, name, caller, request)?;
+    if count_rate {
+        rate_limits(state, caller, &key, now).await?;
+    }
+    daily_quotas(state, caller, &key, now).await.map_err(|failure| Refused { failure, rate_counted: count_rate })?;
+    Ok(key)
+}
+
+/// One request counted against the key's per-minute limits — or refused, and then nothing is
+/// counted.
+async fn rate_limits(state: &AppState, caller: &Caller, key: &KeyRecord, now: u64) -> Result<(), Failure> {
+    let (service, name) = (&key.service, &key.name);
     let key_id = format!("{service}\0{name}");
     // A shared store counts for every instance; otherwise this process counts (in memory:
     // no trip to the store on this path).
@@ -85,8 +109,7 @@ async fn admit(
         return Err(Failure::new(ErrorCode::RateLimited, format!("Too many requests with client secret \"{name}\"; retry in {seconds} s."))
             .retry_after(seconds));
     }
-    daily_quotas(state, caller, &key, now).await?;
-    Ok(key)
+    Ok(())
 }
 
 /// One request counted against the key's daily quotas and token budgets (`crate::quota`) — or
@@ -115,13 +138,15 @@ struct Admitted {
 async fn keyed(state: &AppState, caller: &Caller, service: &str, name: String, request: &Request, now: u64) -> Result<Admitted, Failure> {
     let found = state.keyring.for_acceptance(service, &name).await?;
     let (mut generation, remembered) = (found.generation, found.remembered);
-    let mut admitted = admit(state, caller, service, &name, request, found.key, now).await;
-    if admitted.is_err() && remembered {
-        // A refusal rests on the key as stored now, never on one remembered.
+    let mut admitted = admit(state, caller, &name, request, found.key, true, now).await;
+    if let (Err(refused), true) = (&admitted, remembered) {
+        // A refusal rests on the key as stored now, never on one remembered; the minute's
+        // count is taken once either way.
+        let count_rate = !refused.rate_counted;
         generation = None;
-        admitted = admit(state, caller, service, &name, request, state.keyring.get(service, &name).await?, now).await;
+        admitted = admit(state, caller, &name, request, state.keyring.get(service, &name).await?, count_rate, now).await;
     }
-    Ok(Admitted { key: Some(admitted?), name, generation })
+    Ok(Admitted { key: Some(admitted.map_err(|refused| refused.failure)?), name, generation })
 }
 
 /// A request that names no secret goes only where the service's operator allowed such requests

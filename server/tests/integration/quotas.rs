@@ -188,6 +188,25 @@ async fn token_budgets_outlive_a_restart_and_are_shared_by_instances(engine: Eng
     assert_eq!(spend(&first, "caller-a", &url, false).await.0, 429);
 }
 
+/// A daily quota refuses under the key remembered from the caller's last request; the server
+/// reads the key again before refusing, and counts the request against the per-minute limit
+/// once, not once per read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_under_a_remembered_key_counts_the_minute_once_on_sqlite() {
+    let (api, _stand_in) = start_stand_in().await;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let server = start_server_with(dir.clone(), behind_a_proxy(Engine::Sqlite, &dir)).await;
+    server.state.keyring.add(NewKey { rate_per_caller: Some(3), ..quota_key(Some(1), None) }, false).await.unwrap();
+    let url = format!("{api}/echo");
+    assert_eq!(send(&server, "caller-a", &url, "one").await.0, 200);
+    let codes: Vec<_> = [send(&server, "caller-a", &url, "two").await, send(&server, "caller-a", &url, "three").await]
+        .into_iter()
+        .map(|(status, answer, _)| (status, answer["code"].as_str().map(str::to_owned)))
+        .collect();
+    let quota = (429, Some("QUOTA_EXCEEDED".to_owned()));
+    assert_eq!(codes, [quota.clone(), quota], "three requests in the minute: the per-minute limit of 3 is not reached");
+}
+
 engine_tests! {
   both: [
     a_used_up_quota_refuses_until_the_day_turns,
