@@ -306,6 +306,14 @@ impl StreamStore for PgStore {
     }
 }
 
+/// A [`sql::QUOTA_COUNT`] row, if any: what a day's counter has counted (zero without a row).
+fn day_count(row: Option<Row>) -> StoreResult<DayCount> {
+    match row {
+        Some(row) => Ok(sql::day_count(row.try_get(0)?, row.try_get(1)?)),
+        None => Ok(DayCount::default()),
+    }
+}
+
 #[async_trait::async_trait]
 impl LimitStore for PgStore {
     async fn quota_take(&self, counters: &[DayCounter], day: i64) -> StoreResult<QuotaCheck> {
@@ -315,10 +323,9 @@ impl LimitStore for PgStore {
         for (index, counter) in counters.iter().enumerate() {
             if tx.query_opt(sql::QUOTA_TAKE, &bind(&sql::quota_take(counter, day))).await?.is_none() {
                 // Which limit it was, from the row the upsert left as it was.
-                let used = tx.query_opt(sql::QUOTA_COUNT, &bind(&params![&counter.name, day])).await?;
-                let used = used.map(|r| Ok::<_, StoreError>(sql::day_count(r.try_get(0)?, r.try_get(1)?))).transpose()?;
+                let used = day_count(tx.query_opt(sql::QUOTA_COUNT, &bind(&params![&counter.name, day])).await?)?;
                 tx.rollback().await?;
-                let limit = counter.used_up(used.unwrap_or_default()).unwrap_or(Limit::Requests);
+                let limit = counter.used_up(used).unwrap_or(Limit::Requests);
                 return Ok(QuotaCheck::Reached { index, limit });
             }
         }
@@ -340,8 +347,7 @@ impl LimitStore for PgStore {
         let client = self.client().await?;
         let mut counts = Vec::with_capacity(counters.len());
         for counter in counters {
-            let row = client.query_opt(sql::QUOTA_COUNT, &bind(&params![counter, day])).await?;
-            counts.push(row.map(|r| Ok::<_, StoreError>(sql::day_count(r.try_get(0)?, r.try_get(1)?))).transpose()?.unwrap_or_default());
+            counts.push(day_count(client.query_opt(sql::QUOTA_COUNT, &bind(&params![counter, day])).await?)?);
         }
         Ok(counts)
     }
