@@ -35,7 +35,7 @@ pub enum KeysCommand {
         #[arg(long)]
         replace: bool,
     },
-    /// Change a key; what is not given stays as it is.
+    /// Change a key; what is not given stays as it is, and 0 removes a daily quota or budget.
     Edit {
         #[command(flatten)]
         data: DataDir,
@@ -71,18 +71,8 @@ pub enum KeysCommand {
         /// Remove the request rules.
         #[arg(long)]
         no_request_schema: bool,
-        /// Requests a UTC day one caller may make (0 = no quota).
-        #[arg(long)]
-        daily_per_caller: Option<u32>,
-        /// Requests a UTC day all callers together may make (0 = no quota).
-        #[arg(long)]
-        daily_total: Option<u32>,
-        /// Tokens (from each answer's usage) a UTC day one caller may use (0 = no budget).
-        #[arg(long)]
-        daily_tokens_per_caller: Option<u64>,
-        /// Tokens a UTC day all callers together may use (0 = no budget).
-        #[arg(long)]
-        daily_tokens_total: Option<u64>,
+        #[command(flatten)]
+        daily: DailyLimits,
     },
     /// List keys (never their values).
     List {
@@ -120,6 +110,13 @@ pub struct KeyRules {
     /// data, params}` as the caller sent them.
     #[arg(long, value_name = "FILE")]
     request_schema: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    daily: DailyLimits,
+}
+
+/// How much a key may be used in a UTC day (`keys add`, and `keys edit`, where 0 removes one).
+#[derive(Args)]
+pub struct DailyLimits {
     /// Requests a UTC day one caller may make with the key.
     #[arg(long)]
     daily_per_caller: Option<u32>,
@@ -187,10 +184,10 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 positions: rules.positions,
                 rate_per_caller: rules.rate_per_caller,
                 rate_total: rules.rate_total,
-                daily_per_caller: rules.daily_per_caller,
-                daily_total: rules.daily_total,
-                daily_tokens_per_caller: rules.daily_tokens_per_caller,
-                daily_tokens_total: rules.daily_tokens_total,
+                daily_per_caller: rules.daily.daily_per_caller,
+                daily_total: rules.daily.daily_total,
+                daily_tokens_per_caller: rules.daily.daily_tokens_per_caller,
+                daily_tokens_total: rules.daily.daily_tokens_total,
             };
             let info = keyring.add(key, replace).await.map_err(|e| match e {
                 KeyringError::Store(StoreError::Exists(what)) => anyhow::anyhow!("{what} already exists (use --replace to overwrite it)"),
@@ -247,10 +244,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             rate_total,
             request_schema,
             no_request_schema,
-            daily_per_caller,
-            daily_total,
-            daily_tokens_per_caller,
-            daily_tokens_total,
+            daily,
         } => {
             let keyring = open_keyring(&data).await?;
             let request_schema = match (request_schema, no_request_schema) {
@@ -272,10 +266,10 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 rate_per_caller: limit(rate_per_caller),
                 rate_total: limit(rate_total),
                 request_schema,
-                daily_per_caller: limit(daily_per_caller),
-                daily_total: limit(daily_total),
-                daily_tokens_per_caller: budget(daily_tokens_per_caller),
-                daily_tokens_total: budget(daily_tokens_total),
+                daily_per_caller: limit(daily.daily_per_caller),
+                daily_total: limit(daily.daily_total),
+                daily_tokens_per_caller: budget(daily.daily_tokens_per_caller),
+                daily_tokens_total: budget(daily.daily_tokens_total),
             };
             let info = keyring.edit(&service, &name, edit).await?;
             eprintln!("updated key \"{}\" of service \"{}\"", info.name, info.service);
