@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL on loopback for tests: installs Debian's server when missing, makes a
-# cluster with trust auth under /tmp, starts it on port 55432 and prints its URL. Idempotent.
+# A throwaway PostgreSQL on loopback for tests: installs Debian's server when missing, starts a
+# cluster with trust auth under /tmp on port 55432 and prints its URL. Idempotent: a running
+# server is kept, minus the databases of test processes that have ended.
 set -euo pipefail
 port="${SKAPI_PG_PORT:-55432}"
 dir="${SKAPI_PG_DIR:-/tmp/skapi-pg}"
@@ -11,12 +12,44 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get install -y -qq postgresql >&2
 fi
 bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+as_postgres() { su postgres -c "$*"; }
+
+# The postmaster that owns the cluster, when one is alive (its PID file may outlive it: a crash,
+# or a machine restored from a snapshot, where the PID may now be another program's).
+live_postmaster() {
+  local pid
+  pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && grep -qa postgres "/proc/$pid/cmdline" 2>/dev/null
+}
+
 if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
-  if [ ! -f "$dir/PG_VERSION" ]; then
+  if live_postmaster; then
+    # Starting up or recovering: wait for it rather than start a second one.
+    for _ in $(seq 120); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
+  else
+    # Nothing here is worth keeping: a fresh cluster starts in seconds, where a leftover one
+    # would first replay its crash and sync every file of every test database.
+    echo "[postgres] a fresh cluster in $dir" >&2
+    rm -rf "$dir" "/tmp/.s.PGSQL.$port" "/tmp/.s.PGSQL.$port.lock"
     mkdir -p "$dir"
     chown postgres "$dir"
-    su postgres -c "$bin/initdb -D '$dir' --auth=trust --username=postgres" >/dev/null
+    as_postgres "$bin/initdb -D '$dir' --auth=trust --username=postgres" >/dev/null
+    if ! as_postgres "$bin/pg_ctl -D '$dir' -l '$dir/log' -w -t 120 -o \"-p $port -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on\" start" >/dev/null; then
+      echo "[postgres] the server did not start; the end of $dir/log:" >&2
+      tail -20 "$dir/log" >&2
+      exit 1
+    fi
   fi
-  su postgres -c "$bin/pg_ctl -D '$dir' -l '$dir/log' -w -o \"-p $port -k /tmp -c listen_addresses=127.0.0.1 -c fsync=on\" start" >/dev/null
+  "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" || { echo "[postgres] not answering on port $port" >&2; exit 1; }
 fi
-echo "postgres://postgres@127.0.0.1:$port/postgres"
+
+# Test databases are named skapi_test_<pid>_<ms>_<n> (server/tests/integration/support): drop
+# those whose process has ended, so that a server kept between runs does not grow without end.
+url="postgres://postgres@127.0.0.1:$port/postgres"
+"$bin/psql" -qAt "$url" -c "SELECT datname FROM pg_database WHERE datname LIKE 'skapi\_test\_%'" |
+  while read -r name; do
+    pid=${name#skapi_test_}
+    pid=${pid%%_*}
+    if [ ! -d "/proc/$pid" ]; then "$bin/psql" -q "$url" -c "DROP DATABASE IF EXISTS $name" >/dev/null; fi
+  done
+echo "$url"

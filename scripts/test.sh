@@ -23,7 +23,7 @@ cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee -a "$log" || fa
 # The server's integration tests are one program; those that touch storage run once per engine
 # (`sqlite::` and `postgres::` in their names).
 echo "== native tests (skapi-core, skapi-server on SQLite and PostgreSQL, SDK)"
-SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh")
+SKAPI_TEST_POSTGRES=$("$root/scripts/postgres.sh") || failed "scripts/postgres.sh"
 export SKAPI_TEST_POSTGRES
 cargo test --workspace --no-fail-fast -- --skip instances:: 2>&1 | tee -a "$log" || failed "native tests"
 
@@ -37,6 +37,9 @@ echo "== browser tests (wasm SDK in headless Chromium against skapi-server)"
 
 echo "== end to end: the README's first command, then the demo page as a newcomer uses it"
 node --test tests/e2e/ 2>&1 | tee -a "$log" || failed "end to end"
+
+# The test processes have ended: their PostgreSQL databases go.
+"$root/scripts/postgres.sh" >/dev/null || true
 
 # cargo's "test result: ok. N passed; N failed", node's "# pass N" / "# fail N", and each failed section.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
