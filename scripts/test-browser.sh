@@ -69,14 +69,14 @@ echo "$endpoint" > "$work/gateway"
 
 export SKAPI_TEST_ENDPOINT="$endpoint" SKAPI_TEST_STANDIN="$standin" SKAPI_TEST_ID_TOKEN="$id_token" SKAPI_TEST_ADMIN_TOKEN="$admin_token"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-# Headless Chromium now and then never runs the test page's scripts: the runner says "Loading
-# scripts...Failed to detect test as having been run" after the renderer's 300 s timeout, and no
-# test of that binary ran (wasm-pack#783). That case, and only that, is run once more; the first
-# attempt's lines are kept, marked so that the summary does not count them twice.
 # chromedriver leaves each session's profile (org.chromium.Chromium.scoped_dir.*, 18 MB) in the
 # temporary directory: that is $work's, removed on exit.
 mkdir -p "$work/tmp"
 export TMPDIR="$work/tmp"
+# Headless Chromium now and then never runs the test page's scripts: the runner says "Loading
+# scripts...Failed to detect test as having been run" after the renderer's 300 s timeout, and no
+# test of that binary ran (wasm-pack#783). That case, and only that, is run once more; the first
+# attempt's lines are kept, marked so that the summary does not count them twice.
 if wasm-pack test --headless --chrome > "$work/wasm-tests.log" 2>&1; then
   cat "$work/wasm-tests.log"
 elif grep -q "Loading scripts...Failed to detect test as having been run" "$work/wasm-tests.log" \
