@@ -13,19 +13,20 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 as_postgres() { su postgres -c "$*"; }
+ready() { "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; }
 
 # The postmaster that owns the cluster, when one is alive (its PID file may outlive it: a crash,
 # or a machine restored from a snapshot, where the PID may now be another program's).
 live_postmaster() {
   local pid
   pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && grep -qa postgres "/proc/$pid/cmdline" 2>/dev/null
+  [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "postgres -D $dir "
 }
 
-if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+if ! ready; then
   if live_postmaster; then
     # Starting up or recovering: wait for it rather than start a second one.
-    for _ in $(seq 120); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 1; done
+    for _ in $(seq 120); do ready && break; sleep 1; done
   else
     # Nothing here is worth keeping: a fresh cluster starts in seconds, where a leftover one
     # would first replay its crash and sync every file of every test database.
@@ -40,7 +41,7 @@ if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
       exit 1
     fi
   fi
-  "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" || { echo "[postgres] not answering on port $port" >&2; exit 1; }
+  ready || { echo "[postgres] not answering on port $port" >&2; exit 1; }
 fi
 
 # Test databases are named skapi_test_<pid>_<ms>_<n> (server/tests/integration/support): drop
