@@ -3,6 +3,8 @@
 use js_sys::{Array, ArrayBuffer, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, BlobPropertyBag};
 
 #[wasm_bindgen]
 extern "C" {
@@ -12,8 +14,6 @@ extern "C" {
     #[wasm_bindgen(js_namespace = ["Uint8Array", "prototype", "slice"], js_name = call)]
     fn copy_out(view: &Uint8Array) -> Vec<u8>;
 }
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, BlobPropertyBag};
 
 /// A `Blob` (a `File` too), an `ArrayBuffer` or a view of one (a typed array, a `DataView`).
 pub fn is_bytes(value: &JsValue) -> bool {

@@ -134,7 +134,6 @@ fn parse_name(name: &str) -> Result<Vec<Segment>, ApiError> {
     Ok(segments)
 }
 
-/// The container a segment needs one level down.
 /// The container segment `at` of a name needs: an object for a key, an array for an index.
 /// (Read with `get`, as every lookup here: no indexing panic, whose message would bring number
 /// formatting into the SDK's wasm.)

@@ -15,6 +15,7 @@ pub fn fresh_postgres_database() -> String {
 pub fn fresh_database_on(base: &str) -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The PID comes first: scripts/postgres.sh drops the database once this process has ended.
     let name = format!("skapi_test_{}_{}_{n}", std::process::id(), skapi_server::clock::now_ms());
     let mut admin = postgres::Client::connect(base, postgres::NoTls).expect("the test PostgreSQL is reachable");
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
