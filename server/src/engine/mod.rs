@@ -36,6 +36,14 @@ pub use run::Cancel;
 /// that its record is written.
 type Stop = (ApiError, oneshot::Sender<()>);
 
+/// A request running in this process.
+struct Runner {
+    /// When it was claimed: its lease counts from then.
+    claimed: u64,
+    /// How to stop it from outside (the runner acknowledges once the record is written).
+    stop: oneshot::Sender<Stop>,
+}
+
 pub struct Engine {
     db: Db,
     keyring: Arc<Keyring>,
@@ -46,9 +54,8 @@ pub struct Engine {
     /// Queues with a worker: whether new work arrived since the worker last looked, and whose
     /// shares the worker's runs count under (the latest request's).
     queues: Mutex<HashMap<String, schedule::QueueState>>,
-    /// Requests running in this process, and how to cancel each (the runner acknowledges once
-    /// the record is written).
-    running: Mutex<HashMap<String, oneshot::Sender<Stop>>>,
+    /// Requests running in this process.
+    running: Mutex<HashMap<String, Runner>>,
     /// Streams running in this process, or awaited by a push reader (`csr-stream`) here: each
     /// one's last stored `seq`; dropped once the stream's end is written (or its last reader
     /// leaves before it started).

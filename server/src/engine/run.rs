@@ -2,7 +2,7 @@
 //! its end written (waiting out an outage of the store), and the ways it is stopped early — a
 //! cancel, its expiry, the shutdown.
 
-use super::{failure, lock, Backoff, Engine, Ready, Stop};
+use super::{failure, lock, Backoff, Engine, Ready, Runner, Stop};
 use crate::clock::now_ms;
 use crate::destination::Destinations;
 use crate::domain::{KeyRecord, NewRecord, Outcome, Record};
@@ -48,7 +48,7 @@ impl Engine {
             lock(&self.streams).remove(id);
             return Ok(Cancel::BeforeSending);
         }
-        let Some(abort) = lock(&self.running).remove(id) else {
+        let Some(Runner { stop: abort, .. }) = lock(&self.running).remove(id) else {
             return Ok(Cancel::NotRemoved);
         };
         let (ack, acked) = oneshot::channel();
@@ -75,7 +75,9 @@ impl Engine {
     async fn try_run(&self, record: Record, ready: Option<Ready>) -> Result<(), StoreError> {
         let id = record.new.id.as_str();
         let (abort, aborted) = oneshot::channel::<Stop>();
-        lock(&self.running).insert(id.to_owned(), abort);
+        // `executed` is the claim's time (a record is claimed to be sent); none would only make
+        // the fence ask the store.
+        lock(&self.running).insert(id.to_owned(), Runner { claimed: record.executed.unwrap_or(0), stop: abort });
         if record.new.request.stream == Some(true) {
             // Readers that came first already watch it.
             lock(&self.streams).entry(id.to_owned()).or_insert_with(|| watch::channel(0).0);
@@ -232,6 +234,17 @@ impl Engine {
     /// The call itself, timed for the metrics under the host of the destination it went under;
     /// with `meter`, also the tokens its answer reports it used.
     async fn call(&self, record: &NewRecord, request: &Request, secret: &str, under: &Destinations, meter: bool) -> (Outcome, Option<u64>) {
+        match self.still_claimed(&record.id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(id = record.id, "another instance ended this request while this one was held up; it is not sent");
+                return (failure(ErrorCode::Interrupted, "Another server ended this request while this one was held up; it was not sent."), None);
+            }
+            Err(e) => {
+                tracing::error!(id = record.id, error = %e, "the claim on a request could not be checked; it is not sent");
+                return (failure(ErrorCode::ServerError, "The server could not confirm its claim on this request; it was not sent."), None);
+            }
+        }
         // A configured destination's host only: paths and queries carry caller data, and any
         // other host is the caller's choice (a label each would grow the metrics without bound).
         let host = crate::destination::metric_host(under, &request.url);
@@ -249,6 +262,32 @@ impl Engine {
         };
         crate::metrics::upstream_call(&host, outcome.label(), started.elapsed());
         (outcome, tokens)
+    }
+
+    /// The fence before a request is sent: whether this instance still holds its claim. No other
+    /// instance ends a request before its lease runs out, so within the first half of the
+    /// claim's lease the answer is yes without asking. Later (this instance was held up: by the
+    /// store, a key read, the machine), the store renews the lease only if the request still
+    /// runs; one another instance has meanwhile ended, its lease taken for run out, is not sent.
+    async fn still_claimed(&self, id: &str) -> Result<bool, StoreError> {
+        let claimed = lock(&self.running).get(id).map_or(0, |runner| runner.claimed);
+        if now_ms() < claimed.saturating_add(self.lease.as_millis() as u64 / 2) {
+            return Ok(true);
+        }
+        let ids = [id.to_owned()];
+        let mut backoff = Backoff::default();
+        loop {
+            let lease_until = self.lease_until(now_ms());
+            match self.db.call(|s| s.renew_leases(&ids, lease_until)).await {
+                // The store is away: the claim is checked once it is back (the record's expiry
+                // and a cancel still end the wait).
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(id, error = e, "the store is unavailable; the request waits to confirm its claim");
+                    backoff.wait().await;
+                }
+                other => return other.map(|renewed| renewed == 1),
+            }
+        }
     }
 }
 

@@ -27,7 +27,7 @@ impl Engine {
     /// Ends every request still running here with `INTERRUPTED` (its call is dropped), and
     /// logs each: the server is stopping before they finished.
     pub async fn interrupt_running(&self, why: &str) {
-        let stops: Vec<(String, oneshot::Sender<Stop>)> = lock(&self.running).drain().collect();
+        let stops: Vec<(String, oneshot::Sender<Stop>)> = lock(&self.running).drain().map(|(id, runner)| (id, runner.stop)).collect();
         for (id, stop) in stops {
             tracing::warn!(id, why, "request interrupted by the shutdown; it is not sent again");
             let error = ApiError::new(ErrorCode::Interrupted, "The server stopped while this request was running; it was not sent again.");

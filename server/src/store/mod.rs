@@ -195,8 +195,9 @@ pub trait RecordStore: Send + Sync {
     /// Atomically: when no request of the queue runs, its oldest pending one turns `running`
     /// under `claim` and is returned (also when this same claim took it before).
     async fn claim_next_in_queue(&self, queue_key: &str, claim: &Claim) -> StoreResult<Option<Record>>;
-    /// Extends the leases of requests this instance runs.
-    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()>;
+    /// Extends the leases of requests this instance runs; returns how many still ran (a request
+    /// another instance ended, its lease taken for run out, is not renewed).
+    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<usize>;
     /// Ends `running` records whose lease ran out (their instance died) with `error`.
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize>;
     /// Work nobody is doing; of unqueued requests, those accepted before `before`.

@@ -315,6 +315,64 @@ async fn execution_time_and_compact_listings(engine: Engine) {
     assert_eq!(item["att"].as_f64(), Some(executed / 1000.0));
 }
 
+/// The fence before sending: a request claimed here and then held up — its key read waits on a
+/// lock — while another instance ended it (as one ends a request whose lease it took for run
+/// out) is not sent when the holdup ends; the queue goes on. PostgreSQL only: another instance
+/// and a table lock are its.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_another_instance_ended_while_this_one_was_held_up_is_not_sent_on_postgres() {
+    let (api, stand_in) = start_stand_in().await;
+    let mut database = None;
+    let server = server_with(Engine::Postgres, |c| {
+        c.lease = Duration::from_millis(600);
+        database = c.database.clone();
+    })
+    .await;
+    let database = database.unwrap();
+    server.add_key("openai", &[]);
+    let url = format!("{api}/slow?ms=1500");
+    let queued = |tag: &str| {
+        let mut body = tagged(&url, tag);
+        body["queue"] = json!("fenced");
+        body
+    };
+    let mut ids = Vec::new();
+    for tag in ["first", "held", "after"] {
+        ids.push(server.submit("caller-a", queued(tag)).await);
+    }
+    let held = ids[1].split_once(&format!("#{SERVICE}:")).unwrap().1.to_owned();
+    let ended_elsewhere = tokio::task::spawn_blocking(move || {
+        let status = |client: &mut ::postgres::Client| -> String { client.query_one("SELECT status FROM records WHERE id = $1", &[&held]).unwrap().get(0) };
+        let mut holder = ::postgres::Client::connect(&database, ::postgres::NoTls).unwrap();
+        let mut other = ::postgres::Client::connect(&database, ::postgres::NoTls).unwrap();
+        let mut lock = holder.transaction().unwrap();
+        lock.batch_execute("LOCK TABLE keys IN ACCESS EXCLUSIVE MODE").unwrap();
+        assert_eq!(status(&mut other), "pending", "locked while the first request still runs");
+        // Claimed once the first is done; its key read now waits for the lock.
+        for _ in 0..500 {
+            if status(&mut other) == "running" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let ended = other
+            .execute("UPDATE records SET status = 'failed', error_code = 'INTERRUPTED', error_message = 'ended elsewhere' WHERE id = $1 AND status = 'running'", &[&held])
+            .unwrap();
+        // Past half the lease since the claim: the fence asks the store.
+        std::thread::sleep(Duration::from_millis(500));
+        lock.rollback().unwrap();
+        ended
+    })
+    .await
+    .unwrap();
+    assert_eq!(ended_elsewhere, 1, "the held request was claimed, and ended by 'another instance'");
+    let (status, answer) = server.poll_until_done("caller-a", &ids[2]).await;
+    assert_eq!(status, 200, "the queue went on: {answer}");
+    let (_, answer) = server.poll_until_done("caller-a", &ids[1]).await;
+    assert_eq!((answer["code"].as_str(), answer["message"].as_str()), (Some("INTERRUPTED"), Some("ended elsewhere")), "{answer}");
+    assert_eq!(stand_in.tags(), ["first", "after"], "the request ended elsewhere was not sent");
+}
+
 engine_tests! {
   both: [
     execution_time_and_compact_listings,

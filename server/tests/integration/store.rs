@@ -201,10 +201,12 @@ async fn a_claim_holds_a_lease_until_it_runs_out(engine: Engine) {
     assert_eq!(store.get_record("2:b").await.unwrap().unwrap().executed, None, "a waiting request has not begun");
     assert!(store.claim("3:c", &third).await.unwrap().is_some(), "asked again, the same claim finds it taken by itself");
     assert!(store.claim("3:c", &claim(50, 55, "i2.2")).await.unwrap().is_none(), "another claim does not");
-    store.renew_leases(&["3:c".to_owned()], 58).await.unwrap();
+    assert_eq!(store.renew_leases(&["3:c".to_owned(), "2:b".to_owned()], 58).await.unwrap(), 1, "the one running is renewed");
     let interrupted = ApiError::new(ErrorCode::Interrupted, "stopped");
     assert_eq!(store.fail_expired_leases(&interrupted, 57).await.unwrap(), 0, "the lease still holds");
     assert_eq!(store.fail_expired_leases(&interrupted, 59).await.unwrap(), 1, "the lease ran out");
+    assert_eq!(store.renew_leases(&["3:c".to_owned()], 70).await.unwrap(), 0, "ended elsewhere: not renewed");
+    assert_eq!(store.get_record("3:c").await.unwrap().unwrap().status, Status::Failed);
     assert_eq!(store.fail_running(&interrupted, 60).await.unwrap(), 0);
     store.claim("1:a", &claim(61, 100, "i1.4")).await.unwrap().expect("claimed");
     assert_eq!(store.fail_running(&interrupted, 62).await.unwrap(), 1, "after a crash, whatever ran ends");

@@ -242,14 +242,14 @@ impl RecordStore for PgStore {
         Ok(claimed)
     }
 
-    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
-        if !ids.is_empty() {
-            // One statement for every id (PostgreSQL's arrays).
-            let client = self.client().await?;
-            let statement = client.prepare_cached("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'").await?;
-            client.execute(&statement, &[&ids, &ms(lease_until)]).await?;
+    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
         }
-        Ok(())
+        // One statement for every id (PostgreSQL's arrays).
+        let client = self.client().await?;
+        let statement = client.prepare_cached("UPDATE records SET lease_until = $2 WHERE id = ANY($1) AND status = 'running'").await?;
+        Ok(client.execute(&statement, &[&ids, &ms(lease_until)]).await? as usize)
     }
 
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {

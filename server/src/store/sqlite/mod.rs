@@ -270,15 +270,9 @@ impl RecordStore for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<()> {
+    async fn renew_leases(&self, ids: &[String], lease_until: u64) -> StoreResult<usize> {
         let ids = ids.to_vec();
-        self.write(move |conn| {
-            for id in &ids {
-                execute(conn, sql::RENEW_LEASE, &params![id, lease_until])?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |conn| ids.iter().map(|id| execute(conn, sql::RENEW_LEASE, &params![id, lease_until])).sum()).await
     }
 
     async fn fail_expired_leases(&self, error: &ApiError, now: u64) -> StoreResult<usize> {
