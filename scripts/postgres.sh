@@ -45,12 +45,15 @@ if ! ready; then
 fi
 
 # Test databases are named skapi_test_<pid>_<ms>_<n> (server/tests/integration/support): drop
-# those whose process has ended, so that a server kept between runs does not grow without end.
+# those whose process has ended, so that a server kept between runs does not grow without end
+# (with their sessions: a failed test's servers may have outlived it).
 url="postgres://postgres@127.0.0.1:$port/postgres"
 "$bin/psql" -qAt "$url" -c "SELECT datname FROM pg_database WHERE datname LIKE 'skapi\_test\_%'" |
   while read -r name; do
     pid=${name#skapi_test_}
     pid=${pid%%_*}
-    if [ ! -d "/proc/$pid" ]; then "$bin/psql" -q "$url" -c "DROP DATABASE IF EXISTS $name" >/dev/null; fi
+    if [ ! -d "/proc/$pid" ]; then
+      "$bin/psql" -q "$url" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || echo "[postgres] $name stays" >&2
+    fi
   done
 echo "$url"

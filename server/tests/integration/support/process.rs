@@ -46,6 +46,16 @@ pub fn spawn_server_with(
         .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(stderr);
+    // No server outlives its test: it is killed when the thread that started it (the test's)
+    // ends, a failed test's included, rather than keep its database and its CPU.
+    // SAFETY: only prctl, async-signal-safe, between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     adjust(&mut command);
     let mut child = command.spawn().unwrap();
     let mut line = String::new();
