@@ -64,7 +64,16 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work_on_postgre
     }
     assert_eq!(statuses, vec![200, 200, 200, 429, 429], "three in total, whichever instance");
 
-    // An instance dies while it runs the queue's head.
+    // An instance dies while it runs the queue's head. The head must be the first instance's:
+    // the others, which take up a queue they see idle at their next look (as they should), are
+    // paused until it has arrived (under load one of them took it first now and then).
+    let signal_others = |signal| {
+        for (child, _) in &instances[1..] {
+            // SAFETY: kill(2) on a child of this process, which it has not waited for.
+            assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        }
+    };
+    signal_others(libc::SIGSTOP);
     let url = format!("{api}/slow?ms=800&q=killed&hold=k0");
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -78,6 +87,8 @@ async fn three_instances_share_queues_polls_and_a_dead_instances_work_on_postgre
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    signal_others(libc::SIGCONT);
+    assert!(stand_in.tags().iter().any(|t| t == "k0"), "the queue's head reached the API from the first instance");
     let (mut dead, _) = instances.remove(0);
     dead.kill().unwrap(); // SIGKILL while k0 runs
     dead.wait().unwrap();
